@@ -1,0 +1,21 @@
+"""A retrieved passage: what search returns to the CLI, the API and the agent."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+__all__ = ["Passage"]
+
+
+class Passage(BaseModel):
+    chunk_id: str
+    path: str = Field(description="Page source path relative to the site root")
+    url: str = Field(description="Page URL with #anchor, as Docusaurus renders it")
+    heading: str
+    title: str
+    score: float
+    text: str
+    breadcrumb: list[str] = Field(default_factory=list)
+    site: str = "default"
+    version: str | None = None
+    locale: str | None = None
