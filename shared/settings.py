@@ -46,9 +46,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, validation_alias=_env("DATABASE_URL"))
     redis_url: str | None = Field(default=None, validation_alias=_env("REDIS_URL"))
     qdrant_url: str | None = Field(default=None, validation_alias=_env("QDRANT_URL"))
-    qdrant_api_key: SecretStr | None = Field(
-        default=None, validation_alias=_env("QDRANT_API_KEY")
-    )
+    qdrant_api_key: SecretStr | None = Field(default=None, validation_alias=_env("QDRANT_API_KEY"))
     collection: str = "bookchat"
 
     # The site(s) this deployment answers about.
@@ -81,8 +79,6 @@ class Settings(BaseSettings):
     # Chat behaviour.
     history_turns: int = Field(default=6, ge=0, le=50)
     retrieval_limit: int = Field(default=6, ge=1, le=50)
-    max_message_chars: int = Field(default=4000, ge=1)
-    max_selection_chars: int = Field(default=8000, ge=0)
 
     # Jobs.
     job_ttl_s: int = Field(default=24 * 3600, ge=60)
@@ -92,16 +88,19 @@ class Settings(BaseSettings):
     # API.
     public_base_url: str = ""  # prefix for status_url/events_url; "" = relative URLs
     admin_token: SecretStr | None = None
+    secret_key: SecretStr | None = None  # signs session tokens; generated under data_dir if unset
     cors_origins: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Settings:
         if self.environment is Environment.PRODUCTION:
             token = self.admin_token.get_secret_value() if self.admin_token else ""
-            if len(token) < 16 or token.lower() in {"changeme", "change-me", "changethis"}:
-                raise ValueError(
-                    "BOOKCHAT_ADMIN_TOKEN must be set to a real secret (16+ chars) in production"
-                )
+            secret = self.secret_key.get_secret_value() if self.secret_key else ""
+            for name, value in (("ADMIN_TOKEN", token), ("SECRET_KEY", secret)):
+                if len(value) < 16 or value.lower() in {"changeme", "change-me", "changethis"}:
+                    raise ValueError(
+                        f"BOOKCHAT_{name} must be set to a real secret (16+ chars) in production"
+                    )
         return self
 
     @property

@@ -1,0 +1,56 @@
+"""Long-lived clients built in the app's lifespan, handed to routes as dependencies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from celery import Celery
+from fastapi import Depends, Header, Query, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from api.errors import ApiError
+from shared.errors import ErrorCode
+from shared.jobs import JobStore
+from shared.settings import Settings
+from shared.tokens import verify_session_token
+
+__all__ = ["AppState", "SessionTokenDep", "StateDep", "check_session_access", "get_state"]
+
+
+@dataclass(slots=True)
+class AppState:
+    settings: Settings
+    jobs: JobStore
+    sender: Celery
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    secret: bytes
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.bookchat
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def session_token(
+    token: Annotated[str | None, Query(description="Session token (as in status_url)")] = None,
+    x_session_token: Annotated[str | None, Header()] = None,
+) -> str | None:
+    return x_session_token or token
+
+
+SessionTokenDep = Annotated[str | None, Depends(session_token)]
+
+
+def check_session_access(state: AppState, session_id: str | None, token: str | None) -> None:
+    """Refuse unless the caller holds this session's token (same answer for unknown and
+    foreign sessions, so ids cannot be probed)."""
+    if session_id is None or not verify_session_token(state.secret, session_id, token):
+        raise ApiError(
+            403, ErrorCode.FORBIDDEN, "A valid session token is required to read this."
+        )

@@ -1,0 +1,68 @@
+"""Creating a job and handing it to the queue: the one way work enters the system."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from api.deps import AppState
+from api.errors import ApiError
+from shared.errors import ErrorCode
+from shared.jobs import Job, JobKind
+from shared.queues import TaskName
+from shared.tokens import session_token
+
+__all__ = ["enqueue", "job_token", "job_urls"]
+
+log = logging.getLogger(__name__)
+
+
+def job_token(state: AppState, job: Job) -> str:
+    """The token that reads a job: its session's token, or for session-less jobs its own."""
+    return session_token(state.secret, job.session_id or f"job:{job.id}")
+
+
+def job_urls(state: AppState, job_id: str, token: str) -> tuple[str, str]:
+    base = state.settings.public_base_url.rstrip("/")
+    return (
+        f"{base}/v1/jobs/{job_id}?token={token}",
+        f"{base}/v1/jobs/{job_id}/events?token={token}",
+    )
+
+
+async def enqueue(
+    state: AppState,
+    kind: JobKind,
+    task: TaskName,
+    *,
+    request: dict[str, Any],
+    session_id: str | None = None,
+) -> Job:
+    """Record the job as queued, then send its task. If either fails, nothing is left queued
+    and the client gets a 503 it can retry."""
+    try:
+        job = await state.jobs.create(kind, session_id=session_id, meta={"request": request})
+    except RedisError as error:
+        log.error("job store unavailable: %s", error)
+        raise ApiError(
+            503, ErrorCode.QUEUE_UNAVAILABLE, "The job queue is unavailable; retry shortly.",
+            headers={"Retry-After": "5"},
+        ) from error
+    try:
+        # kombu's publish is blocking I/O: keep it off the event loop.
+        await asyncio.to_thread(state.sender.send_task, str(task), kwargs={"job_id": job.id})
+    except Exception as error:
+        log.error("could not enqueue job %s: %s", job.id, error)
+        try:
+            await state.jobs.fail(job.id, ErrorCode.QUEUE_UNAVAILABLE, "Could not enqueue.")
+        except RedisError:
+            pass
+        raise ApiError(
+            503, ErrorCode.QUEUE_UNAVAILABLE, "The job queue is unavailable; retry shortly.",
+            headers={"Retry-After": "5"},
+        ) from error
+    log.info("enqueued %s job %s", kind, job.id, extra={"job_id": job.id, "session_id": session_id})
+    return job

@@ -1,0 +1,73 @@
+"""The FastAPI application: validates, enqueues, reports. It never runs the agent or embedder."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import ORJSONResponse
+
+from api.deps import AppState
+from api.errors import install_error_handlers
+from api.routes import chat, health, ingest, jobs, sessions
+from shared.db import make_engine, make_sessionmaker
+from shared.jobs import JobStore
+from shared.queues import make_sender
+from shared.redis_client import DEFAULT_REDIS_URL, make_redis
+from shared.settings import Settings, get_settings
+from shared.tokens import load_or_create_secret
+
+__all__ = ["app", "create_app"]
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = make_redis(settings.redis_url)
+        engine = make_engine(settings.effective_database_url)
+        secret = load_or_create_secret(
+            settings.secret_key.get_secret_value() if settings.secret_key else None,
+            settings.data_dir,
+        )
+        app.state.bookchat = AppState(
+            settings=settings,
+            jobs=JobStore(redis, ttl_s=settings.job_ttl_s),
+            sender=make_sender(settings.redis_url or DEFAULT_REDIS_URL),
+            engine=engine,
+            sessionmaker=make_sessionmaker(engine),
+            secret=secret,
+        )
+        try:
+            yield
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="bookchat",
+        version="0.1.0",
+        summary="Grounded answers about a documentation site, through a job queue.",
+        default_response_class=ORJSONResponse,
+        lifespan=lifespan,
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-Session-Token", "Idempotency-Key", "Last-Event-ID"],
+        )
+    install_error_handlers(app)
+    for module in (chat, jobs, sessions, ingest, health):
+        app.include_router(module.router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,71 @@
+"""Admin: start a (re-)indexing job of the configured site."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+from pydantic import BaseModel, ConfigDict
+
+from api.deps import AppState, StateDep
+from api.enqueue import enqueue, job_token, job_urls
+from api.errors import ApiError
+from api.schemas import ErrorBody, JobAccepted
+from shared.errors import ErrorCode
+from shared.jobs import JobKind
+from shared.queues import TaskName
+
+router = APIRouter(tags=["admin"])
+
+
+class IngestionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    full_rebuild: bool = False
+
+
+def require_admin(state: AppState, authorization: str | None) -> None:
+    expected = state.settings.admin_token
+    scheme, _, supplied = (authorization or "").partition(" ")
+    if (
+        expected is None
+        or scheme.lower() != "bearer"
+        or not hmac.compare_digest(supplied.encode(), expected.get_secret_value().encode())
+    ):
+        raise ApiError(
+            401,
+            ErrorCode.UNAUTHORIZED,
+            "An admin token is required (Authorization: Bearer <BOOKCHAT_ADMIN_TOKEN>).",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+@router.post(
+    "/v1/ingestions",
+    status_code=202,
+    response_model=JobAccepted,
+    responses={401: {"model": ErrorBody}, 409: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+)
+async def start_ingestion(
+    state: StateDep,
+    body: IngestionRequest | None = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> JobAccepted:
+    """Re-index the configured site (incremental unless `full_rebuild`)."""
+    require_admin(state, authorization)
+    if state.settings.site_dir is None:
+        raise ApiError(409, ErrorCode.SITE_NOT_FOUND, "No site configured (BOOKCHAT_SITE_DIR).")
+    job = await enqueue(
+        state,
+        JobKind.INGEST,
+        TaskName.INGEST,
+        request={
+            "site_dir": str(state.settings.site_dir),
+            "site": state.settings.site_name,
+            "site_url": state.settings.site_url,
+            "full_rebuild": bool(body and body.full_rebuild),
+        },
+    )
+    status_url, events_url = job_urls(state, job.id, job_token(state, job))
+    return JobAccepted(job_id=job.id, status_url=status_url, events_url=events_url)

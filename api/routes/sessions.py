@@ -1,0 +1,93 @@
+"""A session's history and feedback on answers."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col, select
+
+from api.deps import SessionTokenDep, StateDep, check_session_access
+from api.errors import ApiError
+from api.schemas import ErrorBody
+from shared.errors import ErrorCode
+from shared.models import Feedback, FeedbackRating, Message, MessagePublic
+
+router = APIRouter(tags=["history"])
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    403: {"model": ErrorBody},
+    404: {"model": ErrorBody},
+    422: {"model": ErrorBody},
+    503: {"model": ErrorBody},
+}
+
+
+def _db_unavailable(error: Exception) -> ApiError:
+    return ApiError(
+        503, ErrorCode.DATABASE_UNAVAILABLE, "History is unavailable right now; retry shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
+@router.get(
+    "/v1/sessions/{session_id}/messages", response_model=list[MessagePublic], responses=_ERRORS
+)
+async def list_messages(
+    session_id: Annotated[uuid.UUID, Path()], state: StateDep, token: SessionTokenDep
+) -> list[MessagePublic]:
+    """The conversation so far, oldest first."""
+    check_session_access(state, str(session_id), token)
+    try:
+        async with state.sessionmaker() as db:
+            rows = (
+                await db.exec(
+                    select(Message)
+                    .where(Message.session_id == session_id)
+                    .order_by(col(Message.created_at))
+                )
+            ).all()
+    except (SQLAlchemyError, OSError) as error:
+        raise _db_unavailable(error) from error
+    return [MessagePublic.model_validate(row, from_attributes=True) for row in rows]
+
+
+class FeedbackIn(BaseModel):
+    rating: FeedbackRating
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class FeedbackOut(BaseModel):
+    id: uuid.UUID
+    message_id: uuid.UUID
+    rating: FeedbackRating
+
+
+@router.post(
+    "/v1/messages/{message_id}/feedback",
+    status_code=201,
+    response_model=FeedbackOut,
+    responses=_ERRORS,
+)
+async def post_feedback(
+    message_id: Annotated[uuid.UUID, Path()],
+    body: FeedbackIn,
+    state: StateDep,
+    token: SessionTokenDep,
+) -> FeedbackOut:
+    """Thumbs up or down on an answer (with an optional comment)."""
+    try:
+        async with state.sessionmaker() as db:
+            message = await db.get(Message, message_id)
+            if message is None:
+                raise ApiError(404, ErrorCode.MESSAGE_NOT_FOUND, "No such message.")
+            check_session_access(state, str(message.session_id), token)
+            feedback = Feedback(message_id=message_id, rating=body.rating, comment=body.comment)
+            db.add(feedback)
+            await db.commit()
+    except (SQLAlchemyError, OSError) as error:
+        raise _db_unavailable(error) from error
+    return FeedbackOut(id=feedback.id, message_id=message_id, rating=body.rating)

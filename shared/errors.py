@@ -1,0 +1,50 @@
+"""Stable error codes: what clients, logs and job results carry when something goes wrong."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["BookchatError", "ErrorCode"]
+
+
+class ErrorCode(StrEnum):
+    # Bad input (4xx)
+    VALIDATION_ERROR = "validation_error"
+    MALFORMED_JSON = "malformed_json"
+    INVALID_ENCODING = "invalid_encoding"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    NOT_FOUND = "not_found"
+    JOB_NOT_FOUND = "job_not_found"
+    SESSION_NOT_FOUND = "session_not_found"
+    MESSAGE_NOT_FOUND = "message_not_found"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    RATE_LIMITED = "rate_limited"
+    # Service state (5xx)
+    QUEUE_UNAVAILABLE = "queue_unavailable"
+    QUEUE_FULL = "queue_full"
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    INTERNAL_ERROR = "internal_error"
+    # Job failures (in a failed job's `error`)
+    LLM_UNAVAILABLE = "llm_unavailable"
+    LLM_BAD_RESPONSE = "llm_bad_response"
+    INDEX_UNAVAILABLE = "index_unavailable"
+    INDEX_EMPTY = "index_empty"
+    JOB_TIMEOUT = "job_timeout"
+    WORKER_LOST = "worker_lost"
+    INGEST_FAILED = "ingest_failed"
+    SITE_NOT_FOUND = "site_not_found"
+
+
+class BookchatError(Exception):
+    """An error with a stable code and a message a person can act on."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": str(self.code), "message": self.message}

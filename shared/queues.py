@@ -1,0 +1,46 @@
+"""Queue and task names, and the send-only Celery client the API enqueues with.
+
+The API never imports the worker's task modules: it sends tasks by name (`TaskName`) to a queue
+(`QueueName`). The worker registers its tasks under the same names.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from celery import Celery
+
+__all__ = ["QueueName", "TaskName", "make_sender"]
+
+
+class QueueName(StrEnum):
+    CHAT = "chat"  # latency-sensitive: reader questions and retrieval
+    INGEST = "ingest"  # bulk: re-indexing a site
+
+
+class TaskName(StrEnum):
+    CHAT = "bookchat.chat.answer"
+    RETRIEVE = "bookchat.chat.retrieve"
+    INGEST = "bookchat.ingest.site"
+    CLEANUP = "bookchat.jobs.cleanup"
+
+
+TASK_QUEUES: dict[TaskName, QueueName] = {
+    TaskName.CHAT: QueueName.CHAT,
+    TaskName.RETRIEVE: QueueName.CHAT,
+    TaskName.INGEST: QueueName.INGEST,
+    TaskName.CLEANUP: QueueName.INGEST,
+}
+
+
+def make_sender(broker_url: str, **conf: Any) -> Celery:
+    """A Celery app that only sends tasks by name (no task modules imported)."""
+    app = Celery("bookchat-sender", broker=broker_url, set_as_current=False)
+    app.conf.update(
+        task_routes={str(name): {"queue": str(queue)} for name, queue in TASK_QUEUES.items()},
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 7 * 3600},
+        **conf,
+    )
+    return app
