@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.errors import BookchatError, ErrorCode
@@ -33,11 +33,11 @@ class ApiError(BookchatError):
 
 def _error(
     status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
-) -> ORJSONResponse:
+) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         body["details"] = details
-    return ORJSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 _HTTP_CODES = {
@@ -73,23 +73,30 @@ def _json_safe(errors: list[Any]) -> list[dict[str, Any]]:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> ORJSONResponse:
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return _error(exc.status, exc.code, exc.message, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
         status, code, message = _validation_code(errors)
         return _error(status, code, message, _json_safe(errors))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+            # FastAPI could not decode the body at all (it never reached JSON parsing).
+            try:
+                (await request.body()).decode("utf-8")
+            except UnicodeDecodeError:
+                return _error(400, ErrorCode.INVALID_ENCODING, "The body is not valid UTF-8.")
+            return _error(400, ErrorCode.MALFORMED_JSON, "The body could not be parsed.")
         code = _HTTP_CODES.get(exc.status_code, ErrorCode.VALIDATION_ERROR)
         if exc.status_code >= 500:
             code = ErrorCode.INTERNAL_ERROR
         return _error(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _error(500, ErrorCode.INTERNAL_ERROR, "Something went wrong on our side.")

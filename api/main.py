@@ -8,7 +8,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import ORJSONResponse
 
 from api.deps import AppState
 from api.errors import install_error_handlers
@@ -54,7 +53,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="bookchat",
         version="0.1.0",
         summary="Grounded answers about a documentation site, through a job queue.",
-        default_response_class=ORJSONResponse,
         lifespan=lifespan,
     )
     if settings.cors_origins:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import StateDep
@@ -20,7 +20,7 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {}})
-async def readyz(state: StateDep) -> ORJSONResponse:
+async def readyz(state: StateDep) -> JSONResponse:
     """Ready when Redis and the database answer."""
     checks: dict[str, str] = {}
 
@@ -39,7 +39,7 @@ async def readyz(state: StateDep) -> ORJSONResponse:
         except Exception as error:  # reported, not raised: readiness is a report
             checks[name] = f"error: {type(error).__name__}"
     ready = all(value == "ok" for value in checks.values())
-    return ORJSONResponse(
+    return JSONResponse(
         {"status": "ready" if ready else "not_ready", "checks": checks},
         status_code=200 if ready else 503,
     )

@@ -1,0 +1,25 @@
+# The two set-up commands of the README: `make dev` and `make test`.
+# Each installs what it needs (uv, the locked dependencies) on a fresh machine.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+PYTEST_ARGS ?=
+
+.PHONY: dev test install services lint bench
+
+install:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
+		|| python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+
+dev: install
+	$(UV) run bookchat dev
+
+services:
+	.ci/services
+
+test: install services
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy
+	$(UV) run lint-imports
+	$(UV) run pytest $(PYTEST_ARGS)

@@ -1,0 +1,227 @@
+"""The `bookchat` command line: ingest, search, ask, dev, migrate."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from shared.settings import Settings, get_settings
+
+app = typer.Typer(
+    name="bookchat",
+    help="Grounded answers about a Docusaurus site, with citations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def _lines(batch: str) -> Iterator[str]:
+    stream = sys.stdin if batch == "-" else Path(batch).open(encoding="utf-8")  # noqa: SIM115
+    with stream:
+        for line in stream:
+            line = line.rstrip("\n")
+            if line.strip():
+                yield line
+
+
+def _emit(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+@app.command()
+def ingest(
+    site_dir: Annotated[Path, typer.Argument(help="Site root (with docusaurus.config.* and docs/)")],
+    site_url: Annotated[str | None, typer.Option(help="Public URL, overrides the config")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Rebuild the whole index")] = False,
+) -> None:
+    """Index a Docusaurus site (incremental: only changed pages are embedded)."""
+    from cli.progress import ingest_with_progress
+
+    if not site_dir.is_dir():
+        raise _fail(f"{site_dir} is not a folder")
+    settings = get_settings()
+    try:
+        report = ingest_with_progress(settings, site_dir, site_url=site_url, full_rebuild=full)
+    except Exception as error:
+        raise _fail(str(error)) from error
+    typer.echo(
+        f"pages: {report.pages_seen} seen, {report.pages_changed} changed, "
+        f"{report.pages_removed} removed; chunks: {report.chunks_embedded} embedded, "
+        f"{report.chunks_deleted} deleted, {report.chunks_total} total; "
+        f"{len(report.errors)} errors; {report.seconds:.1f}s",
+        err=True,
+    )
+    for error in report.errors:
+        typer.secho(f"  skipped {error.path}: {error.code}: {error.message}", err=True, fg="yellow")
+
+
+def _retriever(settings: Settings) -> Any:
+    from ingestion_jobs.embedding import get_embedder
+    from shared.vectorstore import make_client
+    from worker.retrieval import Retriever
+
+    return Retriever(make_client(settings), get_embedder(settings), settings.collection)
+
+
+_PUBLIC_PASSAGE = ("path", "url", "heading", "title", "score", "text")
+
+
+@app.command()
+def search(
+    query: Annotated[str | None, typer.Argument(help="The search query")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    batch: Annotated[str | None, typer.Option(help="FILE or - : one query per line")] = None,
+) -> None:
+    """Search the index; best passages first."""
+    if (query is None) == (batch is None):
+        raise _fail("give a QUERY or --batch FILE", 2)
+    settings = get_settings()
+    retriever = _retriever(settings)
+
+    def run(q: str) -> list[dict[str, Any]]:
+        hits = retriever.search(q, limit=limit, site=settings.site_name)
+        return [hit.model_dump(include=set(_PUBLIC_PASSAGE)) for hit in hits]
+
+    if batch is not None:
+        for line in _lines(batch):
+            _emit(run(line))
+        return
+    assert query is not None
+    results = run(query)
+    if as_json:
+        _emit(results)
+        return
+    for rank, hit in enumerate(results, 1):
+        typer.echo(f"{rank}. [{hit['score']:.3f}] {hit['title']} > {hit['heading']}\n   {hit['url']}")
+
+
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="The question")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    selection: Annotated[str | None, typer.Option(help="Highlighted text")] = None,
+    page_url: Annotated[str | None, typer.Option(help="The page the reader is on")] = None,
+    session: Annotated[str | None, typer.Option(help="Continue this session id")] = None,
+    batch: Annotated[str | None, typer.Option(help="FILE or - : one question per line")] = None,
+) -> None:
+    """Answer a question from the site, with citations (or decline)."""
+    if (question is None) == (batch is None):
+        raise _fail("give a QUESTION or --batch FILE", 2)
+    if session is not None:
+        try:
+            uuid.UUID(session)
+        except ValueError as error:
+            raise _fail("--session must be a session id (UUID)", 2) from error
+    settings = get_settings()
+    questions = [question] if question is not None else list(_lines(batch or "-"))
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(_ask_all(settings, questions, as_json or batch is not None, selection, page_url, session))
+
+
+async def _ask_all(
+    settings: Settings,
+    questions: list[str],
+    as_json: bool,
+    selection: str | None,
+    page_url: str | None,
+    session: str | None,
+) -> None:
+    from shared.db import make_engine, make_sessionmaker
+    from worker.chat import ChatRequest, answer_question
+    from worker.history import load_recent_turns, save_exchange
+
+    _migrate_embedded(settings)
+    retriever = _retriever(settings)
+    engine = make_engine(settings.effective_database_url)
+    sessionmaker = make_sessionmaker(engine)
+    try:
+        for text in questions:
+            session_id = session or str(uuid.uuid4())
+            job_id = str(uuid.uuid4())
+            history = await load_recent_turns(
+                sessionmaker, session_id, turns=settings.history_turns
+            )
+            request = ChatRequest(text, session_id, selection, page_url)
+            answer = await answer_question(
+                request, settings=settings, retriever=retriever, history=history
+            )
+            await save_exchange(
+                sessionmaker,
+                job_id=job_id,
+                session_id=session_id,
+                site=settings.site_name,
+                question=text,
+                selection=selection,
+                page_url=page_url,
+                answer=answer.answer,
+                citations=answer.citations,
+                refused=answer.refused,
+                model=answer.model,
+                usage=answer.usage,
+            )
+            if as_json:
+                _emit(
+                    {
+                        "answer": answer.answer,
+                        "citations": answer.citations,
+                        "refused": answer.refused,
+                        "session_id": session_id,
+                    }
+                )
+            else:
+                typer.echo(answer.answer)
+                for citation in answer.citations:
+                    typer.echo(f"  - {citation['title']} > {citation['heading']}: {citation['url']}")
+    finally:
+        await engine.dispose()
+
+
+def _migrate_embedded(settings: Settings) -> None:
+    """The embedded SQLite database is created and migrated on first use."""
+    if settings.database_url is None:
+        from shared.migrate import upgrade_database
+
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade_database(settings.effective_database_url)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (history tables)."""
+    from shared.migrate import upgrade_database
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade_database(settings.effective_database_url)
+    typer.echo("database is up to date", err=True)
+
+
+@app.command()
+def dev(
+    site: Annotated[Path | None, typer.Option(help="Site root to serve (default: the sample)")] = None,
+    port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+) -> None:
+    """Run everything in one process with no service, key or network: API, worker, index."""
+    from cli.dev import run_dev
+
+    raise typer.Exit(run_dev(site, host=host, port=port))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,185 @@
+"""The HTTP contract with no services: fakeredis job store, SQLite history, in-memory broker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import fakeredis
+import httpx
+import pytest
+from kombu import Connection
+
+from api.deps import AppState, get_state
+from api.main import create_app
+from shared.db import make_engine, make_sessionmaker
+from shared.jobs import JobKind, JobStatus, JobStore
+from shared.migrate import upgrade_database
+from shared.queues import make_sender
+from shared.settings import Settings
+from shared.tokens import session_token
+
+pytestmark = pytest.mark.unit
+
+SECRET = b"unit-secret"
+
+
+@pytest.fixture
+async def state(settings: Settings) -> AsyncIterator[AppState]:
+    settings.data_dir.mkdir(parents=True)
+    await asyncio.to_thread(upgrade_database, settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url)
+    redis = fakeredis.FakeAsyncRedis()
+    yield AppState(
+        settings=settings,
+        jobs=JobStore(redis, ttl_s=600),
+        sender=make_sender("memory://"),
+        engine=engine,
+        sessionmaker=make_sessionmaker(engine),
+        secret=SECRET,
+    )
+    await engine.dispose()
+
+
+@pytest.fixture
+async def client(settings: Settings, state: AppState) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    app.dependency_overrides[get_state] = lambda: state
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+def queued_messages(state: AppState, queue: str = "chat") -> int:
+    with Connection("memory://") as conn:
+        return int(conn.default_channel.queue_declare(queue, passive=False).message_count)
+
+
+async def job_keys(state: AppState) -> list[Any]:
+    return [k async for k in state.jobs.redis.scan_iter("bookchat:job:*")]
+
+
+async def test_chat_is_accepted_queued_and_readable_with_its_token(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    response = await client.post("/v1/chat", json={"message": "How do I install Lumen?"})
+    assert response.status_code == 202
+    body = response.json()
+    assert set(body) == {"job_id", "session_id", "session_token", "status_url", "events_url"}
+    assert body["session_token"] == session_token(SECRET, body["session_id"])
+    assert body["status_url"] == f"/v1/jobs/{body['job_id']}?token={body['session_token']}"
+
+    job = await state.jobs.get(body["job_id"])
+    assert job is not None
+    assert job.status is JobStatus.QUEUED and job.kind is JobKind.CHAT
+    assert job.meta["request"]["message"] == "How do I install Lumen?"
+
+    status = await client.get(body["status_url"])
+    assert status.status_code == 200
+    assert status.json()["status"] == "queued"
+    assert status.headers["etag"]
+    not_modified = await client.get(
+        body["status_url"], headers={"If-None-Match": status.headers["etag"]}
+    )
+    assert not_modified.status_code == 304
+
+
+async def test_job_needs_its_sessions_token(client: httpx.AsyncClient) -> None:
+    body = (await client.post("/v1/chat", json={"message": "hi there"})).json()
+    no_token = await client.get(f"/v1/jobs/{body['job_id']}")
+    assert no_token.status_code == 403
+    assert no_token.json()["code"] == "forbidden"
+    other = session_token(SECRET, str(uuid.uuid4()))
+    wrong = await client.get(f"/v1/jobs/{body['job_id']}", params={"token": other})
+    assert wrong.status_code == 403
+
+
+async def test_unknown_job_is_404_with_code(client: httpx.AsyncClient) -> None:
+    response = await client.get(f"/v1/jobs/{uuid.uuid4()}", params={"token": "x"})
+    assert response.status_code == 404
+    assert response.json()["code"] == "job_not_found"
+    malformed = await client.get("/v1/jobs/not-a-uuid")
+    assert malformed.status_code == 422
+    assert malformed.json()["code"] == "validation_error"
+
+
+async def test_continuing_a_session_requires_its_token(client: httpx.AsyncClient) -> None:
+    first = (await client.post("/v1/chat", json={"message": "first question"})).json()
+    denied = await client.post(
+        "/v1/chat", json={"message": "follow-up", "session_id": first["session_id"]}
+    )
+    assert denied.status_code == 403
+    allowed = await client.post(
+        "/v1/chat",
+        json={"message": "follow-up", "session_id": first["session_id"]},
+        headers={"X-Session-Token": first["session_token"]},
+    )
+    assert allowed.status_code == 202
+    assert allowed.json()["session_id"] == first["session_id"]
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "code"),
+    [
+        (b'{"message": ""}', "application/json", 422, "validation_error"),
+        (b'{"message": "   "}', "application/json", 422, "validation_error"),
+        (b'{"message": "' + b"x" * 4001 + b'"}', "application/json", 422, "validation_error"),
+        (b'{"message": "\xff\xfe bad"}', "application/json", 400, "invalid_encoding"),
+        (b'{"message": "unterminated', "application/json", 400, "malformed_json"),
+        (b'{"message": 42}', "application/json", 422, "validation_error"),
+        (b'{"message": ["a"]}', "application/json", 422, "validation_error"),
+        (b'{"message": "ok", "session_id": "nope"}', "application/json", 422, "validation_error"),
+        (b'{"message": "ok", "extra": 1}', "application/json", 422, "validation_error"),
+        (b'{"message": "ok\\u0000"}', "application/json", 422, "validation_error"),
+        (b"[]", "application/json", 422, "validation_error"),
+        (b"message=hi", "application/x-www-form-urlencoded", 422, "validation_error"),
+    ],
+)
+async def test_bad_input_is_4xx_with_code_and_nothing_enqueued(
+    client: httpx.AsyncClient,
+    state: AppState,
+    content: bytes,
+    content_type: str,
+    status: int,
+    code: str,
+) -> None:
+    response = await client.post(
+        "/v1/chat", content=content, headers={"Content-Type": content_type}
+    )
+    assert response.status_code == status, response.text
+    assert response.json()["code"] == code
+    assert response.json()["message"]
+    assert await job_keys(state) == []
+
+
+async def test_queue_down_is_503_and_leaves_no_queued_job(
+    settings: Settings, state: AppState
+) -> None:
+    state.sender = make_sender("redis://127.0.0.1:1/0", broker_connection_timeout=0.2,
+                               broker_connection_max_retries=0)
+    state.sender.conf.broker_transport_options = {"max_retries": 0}
+    app = create_app(settings)
+    app.dependency_overrides[get_state] = lambda: state
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as http:
+        response = await http.post("/v1/chat", json={"message": "hello"})
+    assert response.status_code == 503
+    assert response.json()["code"] == "queue_unavailable"
+    assert response.headers["retry-after"]
+    for key in await job_keys(state):
+        if not key.endswith(b":events"):
+            job = await state.jobs.get(key.decode().rsplit(":", 1)[1])
+            assert job is not None and job.status is JobStatus.FAILED
+
+
+async def test_healthz(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_openapi_documents_error_bodies(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    assert "/v1/chat" in schema["paths"]
+    assert "422" in schema["paths"]["/v1/chat"]["post"]["responses"]
