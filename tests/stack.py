@@ -1,0 +1,166 @@
+"""The running stack for integration and e2e tests: real Redis, real Postgres, a real Celery
+worker process, the API over real HTTP; the LLM is the fake server when a test asks for one.
+
+Use the `make_stack` fixture (re-exported by the integration and e2e conftests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+import uvicorn
+
+from shared.settings import EmbedderKind, Settings
+from tests.conftest import ROOT, SAMPLE_SITE, _port_open
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    env: dict[str, str]
+    base_url: str
+    http: httpx.Client
+    worker: subprocess.Popen[bytes]
+    worker_log: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def chat(self, message: str, **body: Any) -> dict[str, Any]:
+        response = self.http.post("/v1/chat", json={"message": message, **body})
+        assert response.status_code == 202, response.text
+        accepted: dict[str, Any] = response.json()
+        return accepted
+
+    def wait(self, status_url: str, timeout: float = 60) -> dict[str, Any]:
+        """Poll until the job ends (long-polling, as the widget does)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = self.http.get(status_url, params={"wait": 5})
+            assert response.status_code == 200, response.text
+            job: dict[str, Any] = response.json()
+            if job["status"] in ("succeeded", "failed", "expired"):
+                return job
+        raise AssertionError(f"job did not finish in {timeout}s; worker log:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.worker_log.read_text(errors="replace")[-4000:]
+
+
+def _index_sample(settings: Settings, site: Path) -> None:
+    from ingestion_jobs.embedding import get_embedder
+    from ingestion_jobs.indexer import index_site
+    from shared.vectorstore import make_client
+
+    client = make_client(settings)
+    try:
+        index_site(
+            site,
+            client=client,
+            embedder=get_embedder(settings),
+            collection=settings.collection,
+            site=settings.site_name,
+        )
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def make_stack(
+    tmp_path: Path, redis_url: str, postgres_url: str
+) -> Iterator[Callable[..., Stack]]:
+    stacks: list[tuple[Stack, uvicorn.Server, threading.Thread]] = []
+
+    def start(llm_base_url: str | None = None, site: Path = SAMPLE_SITE, **env_extra: str) -> Stack:
+        redis.Redis.from_url(redis_url).flushdb()
+        env = {
+            "BOOKCHAT_DATA_DIR": str(tmp_path / "data"),
+            "BOOKCHAT_REDIS_URL": redis_url,
+            "BOOKCHAT_DATABASE_URL": postgres_url,
+            "BOOKCHAT_EMBEDDER": "hash",
+            "BOOKCHAT_SECRET_KEY": "integration-secret-0123456789",
+            "BOOKCHAT_SITE_DIR": str(site),
+            "BOOKCHAT_LOG_LEVEL": "INFO",
+            **env_extra,
+        }
+        if llm_base_url:
+            env["BOOKCHAT_LLM_BASE_URL"] = llm_base_url
+            env["BOOKCHAT_LLM_API_KEY"] = "test-key"
+        settings = Settings(
+            data_dir=tmp_path / "data",
+            redis_url=redis_url,
+            database_url=postgres_url,
+            embedder=EmbedderKind.HASH,
+            secret_key=env["BOOKCHAT_SECRET_KEY"],  # type: ignore[arg-type]
+            site_dir=site,
+        )
+        _index_sample(settings, site)
+        log_path = tmp_path / f"worker-{len(stacks)}.log"
+        worker_env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("BOOKCHAT_", "OPENAI_"))
+        }
+        worker_env.update(env)
+        worker = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+                "-P", "threads", "-c", "2", "-Q", "chat,ingest", "--without-mingle",
+                "--without-gossip", "-n", f"test-{os.getpid()}-{len(stacks)}@%h",
+                "--loglevel", "INFO",
+            ],
+            cwd=ROOT,
+            env=worker_env,
+            stdout=log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        from api.main import create_app
+
+        port = _free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 15
+        while not _port_open("127.0.0.1", port):
+            assert time.monotonic() < deadline, "API did not start"
+            time.sleep(0.05)
+        base_url = f"http://127.0.0.1:{port}"
+        stack = Stack(
+            settings=settings,
+            env=env,
+            base_url=base_url,
+            http=httpx.Client(base_url=base_url, timeout=30),
+            worker=worker,
+            worker_log=log_path,
+        )
+        stacks.append((stack, server, thread))
+        return stack
+
+    yield start
+    for stack, server, thread in stacks:
+        stack.http.close()
+        server.should_exit = True
+        thread.join(timeout=10)
+        if stack.worker.poll() is None:
+            stack.worker.send_signal(signal.SIGTERM)
+            try:
+                stack.worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                stack.worker.kill()
