@@ -19,3 +19,6 @@ class Passage(BaseModel):
     site: str = "default"
     version: str | None = None
     locale: str | None = None
+    # Cosine between the query and this passage (retrieval.py). `score` is the fused hybrid
+    # score, which only reflects rank; this one means the same across queries, for declining.
+    dense_score: float | None = None

@@ -90,6 +90,16 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     secret_key: SecretStr | None = None  # signs session tokens; generated under data_dir if unset
     cors_origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)  # larger request bodies get 413
+    rate_limit_ip_per_minute: int = Field(default=30, ge=0)  # chat requests per client IP; 0=off
+    rate_limit_session_per_minute: int = Field(default=12, ge=0)  # per session; 0 = off
+    max_queued_chat_jobs: int = Field(default=500, ge=1)  # deeper chat queue -> 503 Retry-After
+    idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)  # how long Idempotency-Keys hold
+
+    # Retrieval/indexing (embedding.py, vectorstore.py). Which model the `bundled` embedder
+    # runs: "minilm" (all-MiniLM-L6-v2 int8) or "e5" (multilingual-e5-small 4-bit); None = the
+    # default chosen by bench/retrieval_quality.py (see docs/benchmarks.md).
+    embedding_bundled_model: str | None = None
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Settings:

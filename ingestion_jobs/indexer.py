@@ -1,0 +1,311 @@
+"""Indexes a Docusaurus site into Qdrant, incrementally: only new or changed chunks are embedded.
+
+Each chunk's ``content_hash`` (of what is embedded) is compared with what the store holds for the
+site; unchanged chunks cost nothing but reading the page, changed ones are re-embedded and
+upserted under their deterministic ids, and points of chunks or pages that are gone are deleted
+(after the upserts, so a page never vanishes from search mid-run).
+
+A full rebuild (asked for, or the first run, or a different embedder than the one the stored
+vectors came from) fills a fresh physical collection and switches the alias at the end, so
+readers keep the old index until the new one is complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qdrant_client import QdrantClient, models
+
+from ingestion_jobs import sparse
+from ingestion_jobs.documents import Chunk, PageError
+from ingestion_jobs.embedding import Embedder
+from shared.vectorstore import (
+    DENSE,
+    SCHEMA_VERSION,
+    SPARSE,
+    collection_space,
+    create_physical_collection,
+    path_prefixes,
+    resolve_alias,
+    switch_alias,
+)
+
+__all__ = [
+    "IngestProgress",
+    "IngestReport",
+    "chunk_payload",
+    "chunk_text_for_embedding",
+    "index_chunks",
+    "index_site",
+]
+
+log = logging.getLogger(__name__)
+
+#: Chunks embedded and upserted together: bounds memory and makes progress move steadily.
+UPSERT_BATCH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class IngestProgress:
+    """One step of an ingestion, for a progress bar or a job's stored progress.
+
+    ``stage`` is ``discovered`` (pages and chunks known), ``embedded`` (``done`` of ``total``
+    chunks to embed are stored) or ``indexed`` (finished).
+    """
+
+    stage: str
+    done: int = 0
+    total: int = 0
+    pages: int = 0
+    chunks: int = 0
+
+
+@dataclass(slots=True)
+class IngestReport:
+    pages_seen: int = 0
+    pages_changed: int = 0
+    pages_removed: int = 0
+    chunks_embedded: int = 0
+    chunks_deleted: int = 0
+    chunks_total: int = 0
+    full_rebuild: bool = False
+    collection: str = ""  # the physical collection now behind the alias
+    errors: list[PageError] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def chunk_text_for_embedding(chunk: Chunk) -> str:
+    """What is embedded for a chunk: its breadcrumb (so the page and heading context count)
+    and its text. The chunker's own definition wins when it has one."""
+    try:
+        from ingestion_jobs.chunking import embedding_text
+    except ImportError:
+        return " > ".join(chunk.breadcrumb) + "\n" + chunk.text
+    text: str = embedding_text(chunk)
+    return text
+
+
+def chunk_payload(chunk: Chunk, site: str) -> dict[str, Any]:
+    """The stored payload of a chunk (the fields of ``shared.vectorstore.PAYLOAD_FIELDS``)."""
+    return {
+        "site": site,
+        "path": chunk.path,
+        "url": chunk.url,
+        "heading": chunk.heading,
+        "title": chunk.title,
+        "breadcrumb": list(chunk.breadcrumb),
+        "text": chunk.text,
+        "content_hash": chunk.content_hash,
+        "page_hash": chunk.page_hash,
+        "version": chunk.version,
+        "locale": chunk.locale,
+        "path_prefixes": path_prefixes(chunk.path),
+    }
+
+
+def _site_filter(site: str) -> models.Filter:
+    return models.Filter(
+        must=[models.FieldCondition(key="site", match=models.MatchValue(value=site))]
+    )
+
+
+def _stored_hashes(client: QdrantClient, collection: str, site: str) -> dict[str, tuple[str, str]]:
+    """point id -> (path, content_hash) of every point the site has in the collection."""
+    stored: dict[str, tuple[str, str]] = {}
+    offset: Any = None
+    while True:
+        points, offset = client.scroll(
+            collection_name=collection,
+            scroll_filter=_site_filter(site),
+            limit=1024,
+            offset=offset,
+            with_payload=["path", "content_hash"],
+            with_vectors=False,
+        )
+        for point in points:
+            payload = point.payload or {}
+            stored[str(point.id)] = (str(payload.get("path")), str(payload.get("content_hash")))
+        if offset is None:
+            return stored
+
+
+def _copy_other_sites(client: QdrantClient, source: str, target: str, site: str) -> None:
+    """On a rebuild with the same embedder, keeps the other sites' points (vectors included)."""
+    offset: Any = None
+    other = models.Filter(
+        must_not=[models.FieldCondition(key="site", match=models.MatchValue(value=site))]
+    )
+    while True:
+        points, offset = client.scroll(
+            collection_name=source,
+            scroll_filter=other,
+            limit=256,
+            offset=offset,
+            with_payload=True,
+            with_vectors=True,
+        )
+        if points:
+            client.upsert(
+                collection_name=target,
+                points=[
+                    models.PointStruct(id=p.id, vector=p.vector or {}, payload=p.payload)
+                    for p in points
+                ],
+                wait=True,
+            )
+        if offset is None:
+            return
+
+
+def _point(chunk: Chunk, site: str, dense: list[float]) -> models.PointStruct:
+    vector: dict[str, Any] = {DENSE: dense}
+    keywords = sparse.document_vector(chunk_text_for_embedding(chunk))
+    if keywords.indices:
+        vector[SPARSE] = models.SparseVector(indices=keywords.indices, values=keywords.values)
+    return models.PointStruct(id=chunk.id, vector=vector, payload=chunk_payload(chunk, site))
+
+
+def _needs_rebuild(client: QdrantClient, current: str | None, embedder: Embedder) -> bool:
+    if current is None:
+        return True
+    if collection_space(client, current) != (embedder.name, embedder.dim):
+        log.info("stored vectors come from another embedder: rebuilding %s", current)
+        return True
+    metadata = client.get_collection(current).config.metadata or {}
+    return metadata.get("schema") != SCHEMA_VERSION
+
+
+def index_chunks(
+    chunks_by_page: Mapping[str, Sequence[Chunk]],
+    *,
+    client: QdrantClient,
+    embedder: Embedder,
+    collection: str,
+    site: str = "default",
+    full_rebuild: bool = False,
+    errors: Sequence[PageError] = (),
+    progress: Callable[[IngestProgress], None] | None = None,
+) -> IngestReport:
+    """Brings the site's points in the ``collection`` alias in line with these chunks.
+
+    ``chunks_by_page`` maps every page path of the site to its chunks; pages absent from it are
+    removed from the index, except pages in ``errors`` (a page that failed to read this time
+    keeps its old chunks rather than vanishing from search).
+    """
+    started = time.perf_counter()
+    notify = progress or (lambda _: None)
+    report = IngestReport(pages_seen=len(chunks_by_page), errors=list(errors))
+    total_chunks = sum(len(chunks) for chunks in chunks_by_page.values())
+    notify(IngestProgress("discovered", pages=len(chunks_by_page), chunks=total_chunks))
+
+    current = resolve_alias(client, collection)
+    rebuild = full_rebuild or _needs_rebuild(client, current, embedder)
+    if rebuild:
+        target = create_physical_collection(
+            client, collection, dim=embedder.dim, embedder=embedder.name
+        )
+        if current is not None and collection_space(client, current) == (
+            embedder.name,
+            embedder.dim,
+        ):
+            _copy_other_sites(client, current, target, site)
+        stored: dict[str, tuple[str, str]] = {}
+    else:
+        assert current is not None  # _needs_rebuild is True without a collection
+        target = current
+        stored = _stored_hashes(client, target, site)
+    report.full_rebuild = rebuild
+
+    wanted: dict[str, Chunk] = {}
+    changed_pages: set[str] = set()
+    for path, chunks in chunks_by_page.items():
+        for chunk in chunks:
+            wanted[chunk.id] = chunk
+            if stored.get(chunk.id) != (chunk.path, chunk.content_hash):
+                changed_pages.add(path)
+    to_embed = [c for c in wanted.values() if stored.get(c.id) != (c.path, c.content_hash)]
+
+    failed_paths = {error.path for error in errors}
+    stale = [
+        point_id
+        for point_id, (path, _) in stored.items()
+        if point_id not in wanted and path not in failed_paths
+    ]
+    for path in {stored[point_id][0] for point_id in stale}:
+        if path in chunks_by_page:
+            changed_pages.add(path)
+        else:
+            report.pages_removed += 1
+
+    try:
+        notify(IngestProgress("embedded", done=0, total=len(to_embed)))
+        for start in range(0, len(to_embed), UPSERT_BATCH):
+            batch = to_embed[start : start + UPSERT_BATCH]
+            vectors = embedder.embed_passages([chunk_text_for_embedding(c) for c in batch])
+            client.upsert(
+                collection_name=target,
+                points=[_point(c, site, v) for c, v in zip(batch, vectors, strict=True)],
+                wait=True,
+            )
+            report.chunks_embedded += len(batch)
+            notify(IngestProgress("embedded", done=report.chunks_embedded, total=len(to_embed)))
+        if stale:
+            client.delete(
+                collection_name=target,
+                points_selector=models.PointIdsList(points=list(stale)),
+                wait=True,
+            )
+    except BaseException:
+        if rebuild:  # never leave an orphan half-built collection behind
+            client.delete_collection(target)
+        raise
+    if rebuild:
+        switch_alias(client, collection, target)
+
+    report.chunks_deleted = len(stale)
+    report.pages_changed = len(changed_pages)
+    report.chunks_total = client.count(target, count_filter=_site_filter(site), exact=True).count
+    report.collection = target
+    report.seconds = time.perf_counter() - started
+    notify(IngestProgress("indexed", pages=report.pages_seen, chunks=report.chunks_total))
+    return report
+
+
+def index_site(
+    site_dir: Path,
+    *,
+    client: QdrantClient,
+    embedder: Embedder,
+    collection: str,
+    site: str = "default",
+    site_url: str | None = None,
+    full_rebuild: bool = False,
+    progress: Callable[[IngestProgress], None] | None = None,
+) -> IngestReport:
+    """Reads the site, chunks every page and indexes the chunks (see ``index_chunks``).
+
+    Files that cannot be read are reported in ``IngestReport.errors``, not raised.
+    """
+    from ingestion_jobs.chunking import chunk_page
+    from ingestion_jobs.docusaurus import read_site
+
+    started = time.perf_counter()
+    read = read_site(site_dir, site_url=site_url)
+    chunks_by_page = {page.path: chunk_page(page, site=site) for page in read.pages}
+    report = index_chunks(
+        chunks_by_page,
+        client=client,
+        embedder=embedder,
+        collection=collection,
+        site=site,
+        full_rebuild=full_rebuild,
+        errors=read.errors,
+        progress=progress,
+    )
+    report.seconds = time.perf_counter() - started
+    return report

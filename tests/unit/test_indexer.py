@@ -1,0 +1,190 @@
+"""Incremental indexing against Qdrant local mode, with the hash embedder."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+
+import pytest
+from qdrant_client import QdrantClient
+
+from ingestion_jobs.documents import Chunk, PageError
+from ingestion_jobs.embedding import HashEmbedder
+from ingestion_jobs.indexer import IngestProgress, index_chunks
+from shared.vectorstore import ensure_collection, resolve_alias
+from worker.retrieval import Retriever
+
+ALIAS = "book"
+
+
+class CountingEmbedder(HashEmbedder):
+    """Counts what was embedded: the point of incremental indexing is embedding less."""
+
+    def __init__(self, dim: int = 64) -> None:
+        super().__init__(dim)
+        self.embedded: list[str] = []
+
+    def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
+        self.embedded.extend(texts)
+        return super().embed_passages(texts)
+
+
+def make_chunk(
+    path: str, heading: str, text: str, *, ordinal: int = 0, site: str = "default"
+) -> Chunk:
+    title = path.rsplit("/", 1)[-1].split(".")[0].title()
+    breadcrumb = (title, heading)
+    return Chunk(
+        id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{site}|{path}|{heading}|{ordinal}")),
+        path=path,
+        url=f"https://example.org/{path.split('.')[0]}#{heading.lower().replace(' ', '-')}",
+        heading=heading,
+        title=title,
+        breadcrumb=breadcrumb,
+        text=text,
+        content_hash=hashlib.sha256((" > ".join(breadcrumb) + text).encode()).hexdigest(),
+        page_hash=hashlib.sha256(path.encode()).hexdigest(),
+    )
+
+
+def make_site() -> dict[str, list[Chunk]]:
+    return {
+        "docs/install.md": [
+            make_chunk("docs/install.md", "Requirements", "You need Node.js 18 or newer."),
+            make_chunk(
+                "docs/install.md", "Install", "Run npm install to add the package.", ordinal=1
+            ),
+        ],
+        "docs/config.md": [
+            make_chunk("docs/config.md", "Trailing slash", "Set trailingSlash to false."),
+        ],
+        "docs/deploy.md": [
+            make_chunk("docs/deploy.md", "Deploy", "Deploy the build folder to any static host."),
+        ],
+    }
+
+
+@pytest.fixture
+def client() -> QdrantClient:
+    return QdrantClient(location=":memory:")
+
+
+@pytest.mark.unit
+def test_ensure_collection_is_idempotent(client: QdrantClient) -> None:
+    first = ensure_collection(client, ALIAS, dim=64, embedder="hash-64")
+    assert ensure_collection(client, ALIAS, dim=64, embedder="hash-64") == first
+    assert resolve_alias(client, ALIAS) == first
+    assert [c.name for c in client.get_collections().collections] == [first]
+
+
+@pytest.mark.unit
+def test_first_run_indexes_all_and_rerun_embeds_nothing(client: QdrantClient) -> None:
+    embedder = CountingEmbedder()
+    stages: list[IngestProgress] = []
+    report = index_chunks(
+        make_site(), client=client, embedder=embedder, collection=ALIAS, progress=stages.append
+    )
+    assert report.full_rebuild
+    assert (report.chunks_embedded, report.chunks_total, report.pages_changed) == (4, 4, 3)
+    assert [s.stage for s in stages][0] == "discovered"
+    assert stages[-1].stage == "indexed"
+    assert any(s.stage == "embedded" and s.done == 4 and s.total == 4 for s in stages)
+
+    embedder.embedded.clear()
+    again = index_chunks(make_site(), client=client, embedder=embedder, collection=ALIAS)
+    assert not again.full_rebuild
+    assert embedder.embedded == []
+    assert (again.chunks_embedded, again.chunks_deleted, again.pages_changed) == (0, 0, 0)
+    assert again.chunks_total == 4
+
+
+@pytest.mark.unit
+def test_changed_page_reembeds_only_its_chunks(client: QdrantClient) -> None:
+    embedder = CountingEmbedder()
+    index_chunks(make_site(), client=client, embedder=embedder, collection=ALIAS)
+    embedder.embedded.clear()
+    site = make_site()
+    site["docs/config.md"] = [
+        make_chunk("docs/config.md", "Trailing slash", "Set trailingSlash to true for folders.")
+    ]
+    report = index_chunks(site, client=client, embedder=embedder, collection=ALIAS)
+    assert len(embedder.embedded) == 1
+    assert "folders" in embedder.embedded[0]
+    assert (report.pages_changed, report.chunks_embedded, report.chunks_deleted) == (1, 1, 0)
+
+
+@pytest.mark.unit
+def test_removed_page_and_chunk_vanish(client: QdrantClient) -> None:
+    embedder = CountingEmbedder()
+    index_chunks(make_site(), client=client, embedder=embedder, collection=ALIAS)
+    site = make_site()
+    del site["docs/deploy.md"]
+    site["docs/install.md"] = site["docs/install.md"][:1]
+    report = index_chunks(site, client=client, embedder=embedder, collection=ALIAS)
+    assert (report.pages_removed, report.chunks_deleted, report.chunks_total) == (1, 2, 2)
+    hits = Retriever(client, embedder, ALIAS).search("deploy the build folder", limit=10)
+    assert {h.path for h in hits} == {"docs/install.md", "docs/config.md"}
+
+
+@pytest.mark.unit
+def test_page_that_failed_to_read_keeps_its_chunks(client: QdrantClient) -> None:
+    embedder = CountingEmbedder()
+    index_chunks(make_site(), client=client, embedder=embedder, collection=ALIAS)
+    site = make_site()
+    del site["docs/deploy.md"]
+    error = PageError("docs/deploy.md", "bad_frontmatter", "unclosed front matter")
+    report = index_chunks(site, client=client, embedder=embedder, collection=ALIAS, errors=[error])
+    assert report.chunks_deleted == 0
+    assert report.errors == [error]
+    assert report.chunks_total == 4
+
+
+@pytest.mark.unit
+def test_full_rebuild_swaps_alias_only_at_the_end(client: QdrantClient) -> None:
+    embedder = CountingEmbedder()
+    first = index_chunks(make_site(), client=client, embedder=embedder, collection=ALIAS)
+    retriever = Retriever(client, embedder, ALIAS)
+    site = make_site()
+    site["docs/new.md"] = [make_chunk("docs/new.md", "Brand new", "A zebra page.")]
+    seen_during: list[set[str]] = []
+
+    def watch(progress: IngestProgress) -> None:
+        if progress.stage == "embedded" and progress.done:
+            # Mid-rebuild, readers still search the old, complete index.
+            seen_during.append({h.path for h in retriever.search("zebra page", limit=10)})
+            assert resolve_alias(client, ALIAS) == first.collection
+
+    report = index_chunks(
+        site, client=client, embedder=embedder, collection=ALIAS, full_rebuild=True, progress=watch
+    )
+    assert seen_during
+    assert all("docs/new.md" not in paths for paths in seen_during)
+    assert report.full_rebuild
+    assert report.collection != first.collection
+    assert resolve_alias(client, ALIAS) == report.collection
+    assert [c.name for c in client.get_collections().collections] == [report.collection]
+    assert retriever.search("zebra page", limit=1)[0].path == "docs/new.md"
+
+
+@pytest.mark.unit
+def test_other_embedder_forces_rebuild(client: QdrantClient) -> None:
+    index_chunks(make_site(), client=client, embedder=CountingEmbedder(64), collection=ALIAS)
+    other = CountingEmbedder(32)
+    report = index_chunks(make_site(), client=client, embedder=other, collection=ALIAS)
+    assert report.full_rebuild
+    assert len(other.embedded) == 4
+
+
+@pytest.mark.unit
+def test_sites_are_kept_apart(client: QdrantClient) -> None:
+    embedder = CountingEmbedder()
+    index_chunks(make_site(), client=client, embedder=embedder, collection=ALIAS, site="a")
+    other = {"docs/b.md": [make_chunk("docs/b.md", "B", "Site b text.", site="b")]}
+    index_chunks(other, client=client, embedder=embedder, collection=ALIAS, site="b")
+    rebuilt = index_chunks(
+        make_site(), client=client, embedder=embedder, collection=ALIAS, site="a", full_rebuild=True
+    )
+    assert rebuilt.chunks_total == 4
+    hits = Retriever(client, embedder, ALIAS).search("site b text", site="b")
+    assert [h.path for h in hits] == ["docs/b.md"]

@@ -1,0 +1,204 @@
+"""Hybrid retrieval: dense (meaning) and sparse (exact words, identifiers) fused in Qdrant.
+
+Qdrant runs both searches as prefetches and fuses them with Reciprocal Rank Fusion, so a chunk
+that names the reader's identifier surfaces even when the dense model blurs it, and a paraphrase
+with no shared word still finds its chunk by meaning.
+
+RRF scores only say rank, so each passage also carries ``dense_score``, the cosine between the
+query and the chunk: a number that means the same thing from one query to the next, for the
+decision to decline.
+
+``prefer_path`` (the page the reader is on) puts that page's best chunks first when they are
+about as relevant as the best hit anywhere: "this page" questions get this page, while a question
+about something else still gets the right page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from qdrant_client import QdrantClient, models
+
+from ingestion_jobs import sparse
+from ingestion_jobs.embedding import Embedder
+from shared.passages import Passage
+from shared.vectorstore import DENSE, SPARSE
+
+__all__ = ["Retriever", "SearchFilters"]
+
+#: Candidates each side (dense, sparse) hands to the fusion.
+PREFETCH_LIMIT = 40
+#: A chunk of the reader's page goes first when its cosine is at most this far below the best.
+PREFER_MARGIN = 0.08
+#: How many chunks of the reader's page may be put first.
+PREFER_MAX = 2
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    """Payload filters; None means "any"."""
+
+    site: str | None = None
+    path_prefix: str | None = None
+    version: str | None = None
+    locale: str | None = None
+
+    def to_filter(self, *, path: str | None = None) -> models.Filter | None:
+        must: list[models.Condition] = []
+        for key, value in (("site", self.site), ("version", self.version)):
+            if value is not None:
+                must.append(models.FieldCondition(key=key, match=models.MatchValue(value=value)))
+        if self.locale is not None:
+            must.append(
+                models.FieldCondition(key="locale", match=models.MatchValue(value=self.locale))
+            )
+        if self.path_prefix:
+            prefix = self.path_prefix.strip("/")
+            must.append(
+                models.FieldCondition(key="path_prefixes", match=models.MatchValue(value=prefix))
+            )
+        if path is not None:
+            must.append(models.FieldCondition(key="path", match=models.MatchValue(value=path)))
+        return models.Filter(must=must) if must else None
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    # Qdrant stores cosine vectors normalised; the query vector may not be.
+    dot = sum(x * y for x, y in zip(a, b, strict=False))
+    norm_a = sum(x * x for x in a) ** 0.5
+    norm_b = sum(y * y for y in b) ** 0.5
+    return dot / (norm_a * norm_b) if norm_a and norm_b else 0.0
+
+
+class Retriever:
+    """Searches one collection (an alias) with one embedder. Sync: callers use a thread."""
+
+    def __init__(self, client: QdrantClient, embedder: Embedder, collection: str) -> None:
+        self._client = client
+        self._embedder = embedder
+        self._collection = collection
+
+    def _request(
+        self,
+        dense: list[float],
+        query: str,
+        *,
+        limit: int,
+        query_filter: models.Filter | None,
+    ) -> models.QueryRequest:
+        keywords = sparse.query_vector(query)
+        prefetch = [
+            models.Prefetch(query=dense, using=DENSE, limit=PREFETCH_LIMIT, filter=query_filter)
+        ]
+        if keywords.indices:
+            prefetch.append(
+                models.Prefetch(
+                    query=models.SparseVector(indices=keywords.indices, values=keywords.values),
+                    using=SPARSE,
+                    limit=PREFETCH_LIMIT,
+                    filter=query_filter,
+                )
+            )
+        return models.QueryRequest(
+            prefetch=prefetch,
+            query=models.FusionQuery(fusion=models.Fusion.RRF),
+            limit=limit,
+            with_payload=True,
+            with_vector=[DENSE],
+        )
+
+    def _passages(self, points: Sequence[models.ScoredPoint], dense: list[float]) -> list[Passage]:
+        passages = []
+        for point in points:
+            payload: dict[str, Any] = point.payload or {}
+            vector = point.vector.get(DENSE) if isinstance(point.vector, dict) else None
+            dense_score = None
+            if isinstance(vector, list) and vector and isinstance(vector[0], float):
+                dense_score = _cosine(dense, [float(x) for x in vector if isinstance(x, float)])
+            passages.append(
+                Passage(
+                    chunk_id=str(point.id),
+                    path=payload.get("path", ""),
+                    url=payload.get("url", ""),
+                    heading=payload.get("heading", ""),
+                    title=payload.get("title", ""),
+                    score=point.score,
+                    dense_score=dense_score,
+                    text=payload.get("text", ""),
+                    breadcrumb=list(payload.get("breadcrumb") or []),
+                    site=payload.get("site", "default"),
+                    version=payload.get("version"),
+                    locale=payload.get("locale"),
+                )
+            )
+        return passages
+
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int = 5,
+        site: str | None = None,
+        path_prefix: str | None = None,
+        prefer_path: str | None = None,
+        version: str | None = None,
+        locale: str | None = None,
+    ) -> list[Passage]:
+        """The ``limit`` best passages for ``query``, best first."""
+        filters = SearchFilters(site=site, path_prefix=path_prefix, version=version, locale=locale)
+        return self.search_batch([query], limit=limit, filters=filters, prefer_path=prefer_path)[0]
+
+    def search_batch(
+        self,
+        queries: Sequence[str],
+        *,
+        limit: int = 5,
+        filters: SearchFilters | None = None,
+        prefer_path: str | None = None,
+    ) -> list[list[Passage]]:
+        """Searches many queries in one round trip to Qdrant; one result list per query."""
+        if not queries:
+            return []
+        filters = filters or SearchFilters()
+        query_filter = filters.to_filter()
+        dense_vectors = [self._embedder.embed_query(query) for query in queries]
+        requests = [
+            self._request(dense, query, limit=limit, query_filter=query_filter)
+            for dense, query in zip(dense_vectors, queries, strict=True)
+        ]
+        if prefer_path is not None:
+            page_filter = filters.to_filter(path=prefer_path)
+            requests += [
+                self._request(dense, query, limit=PREFER_MAX, query_filter=page_filter)
+                for dense, query in zip(dense_vectors, queries, strict=True)
+            ]
+        responses = self._client.query_batch_points(self._collection, requests=requests)
+        results = [
+            self._passages(response.points, dense)
+            for response, dense in zip(responses[: len(queries)], dense_vectors, strict=True)
+        ]
+        if prefer_path is None:
+            return results
+        preferred = [
+            self._passages(response.points, dense)
+            for response, dense in zip(responses[len(queries) :], dense_vectors, strict=True)
+        ]
+        return [
+            _prefer(result, page, limit) for result, page in zip(results, preferred, strict=True)
+        ]
+
+
+def _prefer(result: list[Passage], page: list[Passage], limit: int) -> list[Passage]:
+    """Puts the reader's page's chunks first when they are about as relevant as the best hit."""
+    best = max((p.dense_score or 0.0 for p in result), default=0.0)
+    first = [p for p in page if (p.dense_score or 0.0) >= best - PREFER_MARGIN]
+    if not first:
+        return result
+    top = max(p.score for p in result) if result else 0.0
+    boosted = [
+        p.model_copy(update={"score": top + (len(first) - i) * 1e-3}) for i, p in enumerate(first)
+    ]
+    chosen = {p.chunk_id for p in boosted}
+    return (boosted + [p for p in result if p.chunk_id not in chosen])[:limit]
