@@ -40,11 +40,14 @@ async def enqueue(
     *,
     request: dict[str, Any],
     session_id: str | None = None,
+    job_id: str | None = None,
 ) -> Job:
     """Record the job as queued, then send its task. If either fails, nothing is left queued
     and the client gets a 503 it can retry."""
     try:
-        job = await state.jobs.create(kind, session_id=session_id, meta={"request": request})
+        job = await state.jobs.create(
+            kind, job_id=job_id, session_id=session_id, meta={"request": request}
+        )
     except RedisError as error:
         log.error("job store unavailable: %s", error)
         raise ApiError(

@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.deps import AppState
 from api.errors import install_error_handlers
+from api.middleware import BodySizeLimit
 from api.routes import chat, health, ingest, jobs, sessions
 from shared.db import make_engine, make_sessionmaker
 from shared.jobs import JobStore
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", "X-Session-Token", "Idempotency-Key", "Last-Event-ID"],
         )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     for module in (chat, jobs, sessions, ingest, health):
         app.include_router(module.router)

@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header, Request
 
-from api.deps import SessionTokenDep, StateDep, check_session_access
+from api.deps import AppState, SessionTokenDep, StateDep, check_session_access
 from api.enqueue import enqueue, job_urls
+from api.errors import ApiError
+from api.limits import (
+    check_backpressure,
+    check_rate_limits,
+    claim_idempotency_key,
+    release_key,
+)
 from api.schemas import ChatAccepted, ChatRequest, ErrorBody
-from shared.jobs import JobKind
+from shared.jobs import JobKind, JobStore
 from shared.queues import TaskName
 from shared.tokens import session_token
 
 router = APIRouter(tags=["chat"])
+
+
+def _accepted(state: AppState, job_id: str, session_id: str) -> ChatAccepted:
+    access = session_token(state.secret, session_id)
+    status_url, events_url = job_urls(state, job_id, access)
+    return ChatAccepted(
+        job_id=job_id,
+        session_id=session_id,
+        session_token=access,
+        status_url=status_url,
+        events_url=events_url,
+    )
 
 
 @router.post(
@@ -23,35 +44,61 @@ router = APIRouter(tags=["chat"])
     responses={
         400: {"model": ErrorBody},
         403: {"model": ErrorBody},
+        413: {"model": ErrorBody},
         422: {"model": ErrorBody},
-        503: {"model": ErrorBody},
+        429: {"model": ErrorBody, "description": "Rate limited; see Retry-After"},
+        503: {"model": ErrorBody, "description": "Queue full or unavailable; see Retry-After"},
     },
 )
-async def post_chat(body: ChatRequest, state: StateDep, token: SessionTokenDep) -> ChatAccepted:
+async def post_chat(
+    body: ChatRequest,
+    request: Request,
+    state: StateDep,
+    token: SessionTokenDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(max_length=200, description="Retrying with the same key returns the same job"),
+    ] = None,
+) -> ChatAccepted:
     """Queue a question; follow the returned status_url or events_url for the answer."""
     if body.session_id is not None:
         session_id = str(body.session_id)
         check_session_access(state, session_id, token)
     else:
         session_id = str(uuid.uuid4())
-    access = session_token(state.secret, session_id)
-    job = await enqueue(
-        state,
-        JobKind.CHAT,
-        TaskName.CHAT,
-        session_id=session_id,
-        request={
-            "message": body.message,
-            "session_id": session_id,
-            "selection": body.selection,
-            "page_url": body.page_url,
-        },
-    )
-    status_url, events_url = job_urls(state, job.id, access)
-    return ChatAccepted(
-        job_id=job.id,
-        session_id=session_id,
-        session_token=access,
-        status_url=status_url,
-        events_url=events_url,
-    )
+    client_ip = request.client.host if request.client else "unknown"
+    job_id = JobStore.new_id()
+    scope = f"{client_ip}|{body.session_id or ''}"
+    if idempotency_key:
+        fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()[:32]
+        earlier = await claim_idempotency_key(
+            state,
+            scope=scope,
+            key=idempotency_key,
+            job_id=job_id,
+            session_id=session_id,
+            fingerprint=fingerprint,
+        )
+        if earlier is not None:
+            return _accepted(state, *earlier)
+    try:
+        await check_rate_limits(state, client_ip=client_ip, session_id=str(body.session_id or ""))
+        await check_backpressure(state)
+        job = await enqueue(
+            state,
+            JobKind.CHAT,
+            TaskName.CHAT,
+            job_id=job_id,
+            session_id=session_id,
+            request={
+                "message": body.message,
+                "session_id": session_id,
+                "selection": body.selection,
+                "page_url": body.page_url,
+            },
+        )
+    except ApiError:
+        if idempotency_key:
+            await release_key(state, scope=scope, key=idempotency_key)
+        raise
+    return _accepted(state, job.id, session_id)

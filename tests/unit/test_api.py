@@ -183,3 +183,62 @@ async def test_openapi_documents_error_bodies(client: httpx.AsyncClient) -> None
     schema = (await client.get("/openapi.json")).json()
     assert "/v1/chat" in schema["paths"]
     assert "422" in schema["paths"]["/v1/chat"]["post"]["responses"]
+
+
+async def test_oversized_bodies_are_413_by_length_and_by_stream(client: httpx.AsyncClient) -> None:
+    big = b'{"message": "' + b"x" * 70_000 + b'"}'
+    declared = await client.post(
+        "/v1/chat", content=big, headers={"Content-Type": "application/json"}
+    )
+    assert declared.status_code == 413
+    assert declared.json()["code"] == "payload_too_large"
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(0, len(big), 8192):
+            yield big[i : i + 8192]
+
+    streamed = await client.post(
+        "/v1/chat", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    assert streamed.json()["code"] == "payload_too_large"
+
+
+async def test_idempotency_key_returns_the_same_job(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    headers = {"Idempotency-Key": "retry-abc"}
+    first = await client.post("/v1/chat", json={"message": "same question"}, headers=headers)
+    second = await client.post("/v1/chat", json={"message": "same question"}, headers=headers)
+    assert first.status_code == second.status_code == 202
+    assert first.json() == second.json()
+    assert len([k for k in await job_keys(state) if not k.endswith(b":events")]) == 1
+    other = await client.post("/v1/chat", json={"message": "different"}, headers=headers)
+    assert other.status_code == 422
+    assert other.json()["code"] == "idempotency_key_reused"
+
+
+async def test_rate_limit_per_session_is_429_with_retry_after(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    state.settings.rate_limit_session_per_minute = 2
+    first = (await client.post("/v1/chat", json={"message": "one"})).json()
+    headers = {"X-Session-Token": first["session_token"]}
+    body = {"message": "again", "session_id": first["session_id"]}
+    codes = [(await client.post("/v1/chat", json=body, headers=headers)).status_code for _ in range(3)]
+    assert codes == [202, 202, 429]
+    limited = await client.post("/v1/chat", json=body, headers=headers)
+    assert limited.json()["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["retry-after"]) <= 61
+
+
+async def test_deep_queue_is_503_with_retry_after(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    state.settings.max_queued_chat_jobs = 3
+    await state.jobs.redis.rpush("chat", *[b"x"] * 3)
+    response = await client.post("/v1/chat", json={"message": "anyone there?"})
+    assert response.status_code == 503
+    assert response.json()["code"] == "queue_full"
+    assert response.headers["retry-after"] == "10"
+    assert await job_keys(state) == []
