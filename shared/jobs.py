@@ -7,9 +7,11 @@ MULTI/EXEC, so the two never disagree. Both keys expire `ttl_s` after the last w
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -169,6 +171,24 @@ class JobStore:
 
     async def heartbeat(self, job_id: str) -> None:
         await self.redis.hset(self.key(job_id), "heartbeat_at", time.time())  # type: ignore[misc]
+
+    @asynccontextmanager
+    async def heartbeating(self, job_id: str, every_s: float = 5.0) -> AsyncIterator[None]:
+        """Refresh the job's heartbeat while the body runs, so a dead worker's job is told
+        apart from a slow one (no heartbeat for several intervals = the worker is gone)."""
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(every_s)
+                await self.heartbeat(job_id)
+
+        task = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
 
     async def set_progress(self, job_id: str, progress: dict[str, Any]) -> None:
         await self._write(

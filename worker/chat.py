@@ -182,39 +182,45 @@ async def process_chat_job(runtime: Any, job_id: str) -> None:
     request = ChatRequest(**job.meta["request"])
     await jobs.mark_running(job_id)
     try:
-        history = await load_recent_turns(
-            runtime.sessionmaker,
-            request.session_id,
-            turns=runtime.settings.history_turns,
-            before_job=job_id,
-        )
-
-        async def on_token(delta: str) -> None:
-            await jobs.emit(job_id, EventType.TOKEN, {"delta": delta})
-
-        answer = await answer_question(
-            request,
-            settings=runtime.settings,
-            retriever=runtime.retriever,
-            history=history,
-            on_token=on_token,
-        )
-        message_id = await save_exchange(
-            runtime.sessionmaker,
-            job_id=job_id,
-            session_id=request.session_id,
-            site=runtime.settings.site_name,
-            question=request.message,
-            selection=request.selection,
-            page_url=request.page_url,
-            answer=answer.answer,
-            citations=answer.citations,
-            refused=answer.refused,
-            model=answer.model,
-            usage=answer.usage,
-        )
-        await jobs.emit(job_id, EventType.CITATIONS, {"citations": answer.citations})
-        await jobs.succeed(job_id, answer.result(request.session_id, str(message_id)))
+        async with jobs.heartbeating(job_id):
+            await _answer_job(runtime, job_id, request)
     except BookchatError as error:
         log.warning("chat job %s failed: %s", job_id, error.message)
         await jobs.fail(job_id, error.code, error.message)
+
+
+async def _answer_job(runtime: Any, job_id: str, request: ChatRequest) -> None:
+    jobs = runtime.jobs
+    history = await load_recent_turns(
+        runtime.sessionmaker,
+        request.session_id,
+        turns=runtime.settings.history_turns,
+        before_job=job_id,
+    )
+
+    async def on_token(delta: str) -> None:
+        await jobs.emit(job_id, EventType.TOKEN, {"delta": delta})
+
+    answer = await answer_question(
+        request,
+        settings=runtime.settings,
+        retriever=runtime.retriever,
+        history=history,
+        on_token=on_token,
+    )
+    message_id = await save_exchange(
+        runtime.sessionmaker,
+        job_id=job_id,
+        session_id=request.session_id,
+        site=runtime.settings.site_name,
+        question=request.message,
+        selection=request.selection,
+        page_url=request.page_url,
+        answer=answer.answer,
+        citations=answer.citations,
+        refused=answer.refused,
+        model=answer.model,
+        usage=answer.usage,
+    )
+    await jobs.emit(job_id, EventType.CITATIONS, {"citations": answer.citations})
+    await jobs.succeed(job_id, answer.result(request.session_id, str(message_id)))

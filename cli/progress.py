@@ -1,0 +1,56 @@
+"""`bookchat ingest` with a progress bar (rich) over the indexer's progress callback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ingestion_jobs.embedding import get_embedder
+from ingestion_jobs.indexer import IngestProgress, IngestReport, index_site
+from shared.settings import Settings
+from shared.vectorstore import make_client
+
+__all__ = ["ingest_with_progress"]
+
+
+def ingest_with_progress(
+    settings: Settings, site_dir: Path, *, site_url: str | None, full_rebuild: bool
+) -> IngestReport:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    client = make_client(settings)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    try:
+        with Progress(*columns, transient=False) as bar:
+            task = bar.add_task("reading site", total=None)
+
+            def on_progress(step: IngestProgress) -> None:
+                if step.stage == "discovered":
+                    bar.update(
+                        task,
+                        description=f"{step.pages} pages, {step.chunks} chunks; embedding",
+                        total=step.total or 0,
+                        completed=0,
+                    )
+                elif step.stage == "embedded":
+                    bar.update(task, completed=step.done, total=step.total)
+                elif step.stage == "indexed":
+                    bar.update(task, description="indexed", completed=step.total, total=step.total)
+
+            return index_site(
+                site_dir,
+                client=client,
+                embedder=get_embedder(settings),
+                collection=settings.collection,
+                site=settings.site_name,
+                site_url=site_url or settings.site_url,
+                full_rebuild=full_rebuild,
+                progress=on_progress,
+            )
+    finally:
+        client.close()
