@@ -101,6 +101,27 @@ class Settings(BaseSettings):
     # default chosen by bench/retrieval_quality.py (see docs/benchmarks.md).
     embedding_bundled_model: str | None = None
 
+    # Operations (docs/operations.md). Cron (minute hour day month weekday, in the beat's
+    # timezone, UTC) of the nightly incremental re-index of the configured site; "" = off.
+    reindex_cron: str = "0 3 * * *"
+    # Shared secret of POST /v1/hooks/reindex (GitHub-style X-Hub-Signature-256); unset = the
+    # hook answers 401 to everything.
+    webhook_secret: SecretStr | None = None
+    # How often beat runs the cleanup of stale jobs, in seconds.
+    cleanup_interval_s: int = Field(default=300, ge=10)
+    # A `running` job whose heartbeat is older than this is marked failed (`worker_lost`).
+    # Ingestion heartbeats every ingest_lock_timeout_s / 3; chat jobs never run past their hard
+    # time limit, so the cleanup also waits at least that long for them.
+    job_stale_after_s: int = Field(default=600, ge=30)
+    # TTL of the per-site ingestion lock in Redis; renewed every third of it while indexing runs,
+    # so a crashed worker frees the site within this many seconds.
+    ingest_lock_timeout_s: int = Field(default=60, ge=5)
+    # /readyz: how long to wait for workers to answer a ping, and how long to cache the answer.
+    readyz_worker_timeout_s: float = Field(default=1.0, gt=0)
+    readyz_cache_s: float = Field(default=5.0, ge=0)
+    # /readyz requires at least one worker consuming each queue (off for an API-only deploy).
+    readyz_require_workers: bool = True
+
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Settings:
         if self.environment is Environment.PRODUCTION:
