@@ -1,0 +1,248 @@
+"""Cut a parsed page into retrievable chunks along its headings.
+
+Decisions, and why:
+
+- One heading section is the unit. A chunk never spans two sections, so every chunk has one
+  exact ``url#anchor`` to cite, and a question about "Duplicate Routes" finds the chunk whose
+  heading is "Duplicate Routes". Tiny sections are kept as their own chunk rather than merged:
+  merging would make one of the two headings uncitable, and the breadcrumb that is embedded
+  with every chunk ("Page > Section > Subsection") gives even a two-line section its context.
+  Sections with no text at all (a heading directly followed by a sub-heading) yield nothing;
+  a page with no text at all still yields one chunk (title and description) so it can be found.
+- Size is bounded by an estimate of tokens: the count of ``\\w+`` runs plus single punctuation
+  marks. It costs one regex pass, needs no tokenizer, and tracks WordPiece/BPE counts of
+  English prose within ~20% (they split rare words further, so it slightly under-counts).
+  The breadcrumb counts against the bound, since it is embedded with the text.
+- A long section is split at blank-line blocks; a fenced code block is one block and is only
+  split (at line boundaries) when it alone exceeds the bound. Consecutive chunks of one section
+  overlap by up to ``overlap_tokens`` of trailing prose sentences, so a fact cut at a boundary
+  is whole in at least one chunk. Code is never used as overlap.
+- Ids are uuid5 over (site, path, anchor, ordinal within that anchor): stable across runs and
+  unaffected by edits to other sections, which keeps re-indexing incremental.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+
+from ingestion_jobs.documents import Chunk, Page, Section
+
+__all__ = ["CHUNK_NAMESPACE", "chunk_page", "embedding_text", "estimate_tokens"]
+
+CHUNK_NAMESPACE = uuid.UUID("5b0c7f8e-3a51-4d0e-9a4c-2f1e6d7b9c10")
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_BLOCK_SPLIT = re.compile(r"\n[ \t]*\n")
+_FENCE = re.compile(r"^(`{3,}|~{3,})")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n")
+_MIN_BODY_TOKENS = 64  # never squeeze the text budget below this, however deep the breadcrumb
+
+
+def estimate_tokens(text: str) -> int:
+    """Word runs plus punctuation marks: a fast, tokenizer-free size estimate."""
+    return len(_TOKEN.findall(text))
+
+
+def _embedded(breadcrumb: tuple[str, ...], text: str) -> str:
+    return " > ".join(breadcrumb) + "\n\n" + text
+
+
+def embedding_text(chunk: Chunk) -> str:
+    """What is embedded: the breadcrumb line, then the text, so vectors know the context."""
+    return _embedded(chunk.breadcrumb, chunk.text)
+
+
+def _blocks(text: str) -> list[tuple[str, bool]]:
+    """Split text into (block, is_code) at blank lines, keeping fenced code blocks whole."""
+    blocks: list[tuple[str, bool]] = []
+    lines = text.split("\n")
+    prose: list[str] = []
+
+    def flush_prose() -> None:
+        joined = "\n".join(prose).strip()
+        if joined:
+            blocks.extend(
+                (part.strip(), False) for part in _BLOCK_SPLIT.split(joined) if part.strip()
+            )
+        prose.clear()
+
+    index = 0
+    while index < len(lines):
+        fence = _FENCE.match(lines[index])
+        if fence is None:
+            prose.append(lines[index])
+            index += 1
+            continue
+        flush_prose()
+        marker = fence.group(1)
+        code = [lines[index]]
+        index += 1
+        while index < len(lines):
+            line = lines[index]
+            code.append(line)
+            index += 1
+            closing = line.strip()
+            if len(closing) >= len(marker) and set(closing) == {marker[0]}:
+                break
+        blocks.append(("\n".join(code), True))
+    flush_prose()
+    return blocks
+
+
+def _split_oversized(block: str, is_code: bool, budget: int) -> list[str]:
+    """Cut one block that exceeds the budget: code at lines, prose at sentences, then words."""
+    if is_code:
+        lines = block.split("\n")
+        opener, closer, body = lines[0], lines[-1], lines[1:-1]
+        overhead = estimate_tokens(opener) + estimate_tokens(closer)  # each piece re-fences
+        pieces: list[str] = []
+        current: list[str] = []
+        size = overhead
+        for line in body:
+            tokens = estimate_tokens(line)
+            if current and size + tokens > budget:
+                pieces.append("\n".join([opener, *current, closer]))
+                current, size = [], overhead
+            current.append(line)
+            size += tokens
+        if current:
+            pieces.append("\n".join([opener, *current, closer]))
+        return pieces
+    units = [u for u in _SENTENCE_END.split(block) if u.strip()]
+    pieces = []
+    current = []
+    size = 0
+    for unit in units:
+        tokens = estimate_tokens(unit)
+        if tokens > budget:  # a monster sentence: fall back to word windows
+            words = unit.split()
+            step = max(1, budget * 2 // 3)  # words carry ~1.5 tokens with their punctuation
+            units_words = [" ".join(words[i : i + step]) for i in range(0, len(words), step)]
+            if current:
+                pieces.append(" ".join(current))
+                current, size = [], 0
+            pieces.extend(units_words)
+            continue
+        if current and size + tokens > budget:
+            pieces.append(" ".join(current))
+            current, size = [], 0
+        current.append(unit.strip())
+        size += tokens
+    if current:
+        pieces.append(" ".join(current))
+    return pieces
+
+
+def _overlap_tail(block: str, is_code: bool, overlap_tokens: int) -> str:
+    """The last whole sentences of a prose block that fit in the overlap budget."""
+    if is_code or overlap_tokens <= 0:
+        return ""
+    sentences = [s.strip() for s in _SENTENCE_END.split(block) if s.strip()]
+    tail: list[str] = []
+    size = 0
+    for sentence in reversed(sentences):
+        tokens = estimate_tokens(sentence)
+        if size + tokens > overlap_tokens:
+            break
+        tail.insert(0, sentence)
+        size += tokens
+    return " ".join(tail)
+
+
+def _section_texts(text: str, budget: int, overlap_tokens: int) -> list[str]:
+    """Pack a section's blocks into texts of at most ``budget`` tokens, with overlap."""
+    pieces: list[tuple[str, bool]] = []
+    for block, is_code in _blocks(text):
+        if estimate_tokens(block) > budget:
+            pieces.extend((part, is_code) for part in _split_oversized(block, is_code, budget))
+        else:
+            pieces.append((block, is_code))
+
+    texts: list[str] = []
+    current: list[str] = []
+    size = 0
+    last: tuple[str, bool] | None = None
+    for piece, is_code in pieces:
+        tokens = estimate_tokens(piece)
+        if current and size + tokens > budget:
+            texts.append("\n\n".join(current))
+            current, size = [], 0
+            if last is not None:
+                tail = _overlap_tail(last[0], last[1], min(overlap_tokens, budget - tokens))
+                if tail:
+                    current, size = [tail], estimate_tokens(tail)
+        current.append(piece)
+        size += tokens
+        last = (piece, is_code)
+    if current:
+        texts.append("\n\n".join(current))
+    return texts
+
+
+def _make_chunk(page: Page, section: Section, text: str, ordinal: int, site: str) -> Chunk:
+    anchor = section.anchor or ""
+    chunk_id = uuid.uuid5(CHUNK_NAMESPACE, "\x1f".join((site, page.path, anchor, str(ordinal))))
+    embedded = _embedded(section.breadcrumb, text)
+    return Chunk(
+        id=str(chunk_id),
+        path=page.path,
+        url=f"{page.url}#{section.anchor}" if section.anchor else page.url,
+        heading=section.heading or page.title,
+        title=page.title,
+        breadcrumb=section.breadcrumb,
+        text=text,
+        content_hash=hashlib.sha256(embedded.encode("utf-8")).hexdigest(),
+        page_hash=page.content_hash,
+        version=page.version,
+        locale=page.locale,
+    )
+
+
+def _units(sections: tuple[Section, ...]) -> list[Section]:
+    """Sections worth a chunk; a heading with no text of its own absorbs its first sub-section.
+
+    "## Exercise 3" directly followed by "### Task" would otherwise be uncitable, and questions
+    name the exercise, not "Task": the merged unit keeps the parent's heading and anchor, and
+    the sub-heading stays in the text as a Markdown heading line.
+    """
+    units: list[Section] = []
+    carry: Section | None = None
+    carried: list[str] = []
+    for index, section in enumerate(sections):
+        following = sections[index + 1] if index + 1 < len(sections) else None
+        has_text = bool(section.text.strip())
+        if carry is not None and section.level > carry.level and section.heading:
+            heading_line = "#" * section.level + " " + section.heading
+            if not has_text:
+                carried.append(heading_line)
+                continue
+            text = "\n\n".join([*carried, heading_line, section.text])
+            units.append(Section(carry.heading, carry.anchor, carry.level, carry.breadcrumb, text))
+            carry, carried = None, []
+            continue
+        carry, carried = None, []
+        if has_text:
+            units.append(section)
+        elif section.heading and following is not None and following.level > section.level:
+            carry = section
+    return units
+
+
+def chunk_page(
+    page: Page, *, site: str = "default", max_tokens: int = 350, overlap_tokens: int = 50
+) -> list[Chunk]:
+    """Chunks of one page, in reading order; every page yields at least one chunk."""
+    chunks: list[Chunk] = []
+    ordinals: dict[str, int] = {}
+    for unit in _units(page.sections):
+        budget = max(_MIN_BODY_TOKENS, max_tokens - estimate_tokens(" > ".join(unit.breadcrumb)))
+        for text in _section_texts(unit.text, budget, overlap_tokens):
+            key = unit.anchor or ""
+            ordinal = ordinals.get(key, 0)
+            ordinals[key] = ordinal + 1
+            chunks.append(_make_chunk(page, unit, text, ordinal, site))
+    if not chunks:
+        intro = Section(None, None, 1, (page.title,), page.description or page.title)
+        chunks.append(_make_chunk(page, intro, intro.text, 0, site))
+    return chunks
