@@ -19,10 +19,22 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-__all__ = ["EventType", "Job", "JobEvent", "JobKind", "JobStatus", "JobStore"]
+__all__ = [
+    "RECENT_JOBS_KEY",
+    "EventType",
+    "Job",
+    "JobEvent",
+    "JobKind",
+    "JobStatus",
+    "JobStore",
+]
 
 _PREFIX = "bookchat:job:"
 _STREAM_MAXLEN = 20_000
+# A capped index of recent job ids (score: created_at) for `bookchat jobs` and the stale-job
+# cleanup, which would otherwise have to SCAN every key.
+RECENT_JOBS_KEY = "bookchat:jobs:recent"
+_RECENT_MAX = 10_000
 
 
 class JobKind(StrEnum):
@@ -153,6 +165,10 @@ class JobStore:
             "meta": _dumps(job.meta),
         }
         await self._write(job.id, fields, EventType.STATUS, {"status": str(job.status)})
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(RECENT_JOBS_KEY, {job.id: now})
+        pipe.zremrangebyrank(RECENT_JOBS_KEY, 0, -_RECENT_MAX - 1)
+        await pipe.execute()
         return job
 
     async def get(self, job_id: str) -> Job | None:
