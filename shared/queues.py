@@ -24,13 +24,16 @@ class TaskName(StrEnum):
     RETRIEVE = "bookchat.chat.retrieve"
     INGEST = "bookchat.ingest.site"
     CLEANUP = "bookchat.jobs.cleanup"
+    SCHEDULED_INGEST = "bookchat.ingest.scheduled"  # beat: creates the ingest job, then runs it
 
 
 TASK_QUEUES: dict[TaskName, QueueName] = {
     TaskName.CHAT: QueueName.CHAT,
     TaskName.RETRIEVE: QueueName.CHAT,
     TaskName.INGEST: QueueName.INGEST,
-    TaskName.CLEANUP: QueueName.INGEST,
+    # Cleanup finds dead workers: it must not wait behind an hours-long ingestion.
+    TaskName.CLEANUP: QueueName.CHAT,
+    TaskName.SCHEDULED_INGEST: QueueName.INGEST,
 }
 
 
