@@ -7,8 +7,9 @@ Decisions, and why:
   heading is "Duplicate Routes". Tiny sections are kept as their own chunk rather than merged:
   merging would make one of the two headings uncitable, and the breadcrumb that is embedded
   with every chunk ("Page > Section > Subsection") gives even a two-line section its context.
-  Sections with no text at all (a heading directly followed by a sub-heading) yield nothing;
-  a page with no text at all still yields one chunk (title and description) so it can be found.
+  A heading with no text of its own (directly followed by a sub-heading) gets one chunk made
+  of its first sub-section, so it stays citable (see ``_units``); a page with no text at all
+  still yields one chunk (title and description) so it can be found.
 - Size is bounded by an estimate of tokens: the count of ``\\w+`` runs plus single punctuation
   marks. It costs one regex pass, needs no tokenizer, and tracks WordPiece/BPE counts of
   English prose within ~20% (they split rare words further, so it slightly under-counts).
@@ -155,7 +156,9 @@ def _section_texts(text: str, budget: int, overlap_tokens: int) -> list[str]:
     pieces: list[tuple[str, bool]] = []
     for block, is_code in _blocks(text):
         if estimate_tokens(block) > budget:
-            pieces.extend((part, is_code) for part in _split_oversized(block, is_code, budget))
+            # Prose pieces leave room for the overlap carried into the next chunk.
+            room = budget if is_code else max(budget // 2, budget - overlap_tokens)
+            pieces.extend((part, is_code) for part in _split_oversized(block, is_code, room))
         else:
             pieces.append((block, is_code))
 
@@ -199,14 +202,16 @@ def _make_chunk(page: Page, section: Section, text: str, ordinal: int, site: str
     )
 
 
-def _units(sections: tuple[Section, ...]) -> list[Section]:
-    """Sections worth a chunk; a heading with no text of its own absorbs its first sub-section.
+def _units(sections: tuple[Section, ...]) -> list[tuple[Section, bool]]:
+    """(section, first chunk only) pairs worth chunking, in reading order.
 
-    "## Exercise 3" directly followed by "### Task" would otherwise be uncitable, and questions
-    name the exercise, not "Task": the merged unit keeps the parent's heading and anchor, and
-    the sub-heading stays in the text as a Markdown heading line.
+    A heading with no text of its own ("## Exercise 3" directly followed by "### Task") would
+    otherwise be uncitable, and questions name the exercise, not "Task". So it gets one chunk
+    of its own made of its first sub-section (sub-heading kept as a Markdown line), and the
+    sub-section still gets its chunks under its own heading. The duplicated text is bounded to
+    one chunk per such heading.
     """
-    units: list[Section] = []
+    units: list[tuple[Section, bool]] = []
     carry: Section | None = None
     carried: list[str] = []
     for index, section in enumerate(sections):
@@ -218,12 +223,11 @@ def _units(sections: tuple[Section, ...]) -> list[Section]:
                 carried.append(heading_line)
                 continue
             text = "\n\n".join([*carried, heading_line, section.text])
-            units.append(Section(carry.heading, carry.anchor, carry.level, carry.breadcrumb, text))
-            carry, carried = None, []
-            continue
+            merged = Section(carry.heading, carry.anchor, carry.level, carry.breadcrumb, text)
+            units.append((merged, True))
         carry, carried = None, []
         if has_text:
-            units.append(section)
+            units.append((section, False))
         elif section.heading and following is not None and following.level > section.level:
             carry = section
     return units
@@ -235,9 +239,10 @@ def chunk_page(
     """Chunks of one page, in reading order; every page yields at least one chunk."""
     chunks: list[Chunk] = []
     ordinals: dict[str, int] = {}
-    for unit in _units(page.sections):
+    for unit, first_only in _units(page.sections):
         budget = max(_MIN_BODY_TOKENS, max_tokens - estimate_tokens(" > ".join(unit.breadcrumb)))
-        for text in _section_texts(unit.text, budget, overlap_tokens):
+        texts = _section_texts(unit.text, budget, overlap_tokens)
+        for text in texts[:1] if first_only else texts:
             key = unit.anchor or ""
             ordinal = ordinals.get(key, 0)
             ordinals[key] = ordinal + 1

@@ -1,0 +1,122 @@
+"""MDX cleanup, heading text and anchors (github-slugger semantics, custom ids, duplicates)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingestion_jobs.markdown import FrontmatterError, GithubSlugger, github_slug, parse_page
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("text", "slug"),
+    [
+        ("Hello World", "hello-world"),
+        ("Speed & acceleration (per joint)", "speed--acceleration-per-joint"),
+        ("docusaurus start [siteDir]", "docusaurus-start-sitedir"),
+        ("1.1.1 Core Principles", "111-core-principles"),
+        ("snake_case and kebab-case", "snake_case-and-kebab-case"),
+        ("Ünïcode Stuff", "ünïcode-stuff"),
+        ("日本語の見出し", "日本語の見出し"),
+        ("Emoji 🚀 here", "emoji--here"),
+        ("What's new?", "whats-new"),
+        ("  padded  ", "--padded--"),
+    ],
+)
+def test_github_slug(text: str, slug: str) -> None:
+    assert github_slug(text) == slug
+
+
+def test_slugger_duplicates() -> None:
+    slugger = GithubSlugger()
+    assert [slugger.slug(t) for t in ["Intro", "Intro", "Intro", "Intro 1"]] == [
+        "intro",
+        "intro-1",
+        "intro-2",
+        "intro-1-1",
+    ]
+
+
+PAGE = """---
+title: Demo
+tags: [a, b]
+---
+import Tabs from '@theme/Tabs';
+import {
+  Thing,
+} from './thing';
+
+export const meta = {
+  a: 1,
+};
+
+# The Title
+
+Intro with a [link](https://x.com/a_(b)) and `<Tabs>` in code.
+
+<!-- a comment
+over lines -->
+{/* an MDX comment */}
+
+## Install `lumen` **now** {#install}
+
+<Tabs groupId="os" values={[{label: 'a', value: 'b'}]}>
+  <TabItem value="npm" label="npm">
+
+    ```bash title="shell"
+    npm install lumen
+    # not a heading
+    ```
+
+  </TabItem>
+</Tabs>
+
+:::tip Pro tip
+Use it.
+:::
+
+## Install lumen now
+
+Text.
+
+## Install lumen now
+
+| a | b |
+|---|---|
+| 1 | 2 |
+"""
+
+
+def test_parse_page_cleans_mdx_and_keeps_code_whole() -> None:
+    page = parse_page(PAGE)
+    assert page.frontmatter == {"title": "Demo", "tags": ["a", "b"]}
+    assert page.content_title == "The Title"
+    intro, install, second, third = page.sections
+    assert intro.heading is None
+    assert intro.text == "Intro with a link and `<Tabs>` in code."
+    assert (install.heading, install.anchor, install.level) == ("Install lumen now", "install", 2)
+    assert "import" not in install.text
+    assert "Tabs" not in install.text
+    assert "npm:" in install.text
+    assert '```bash title="shell"\nnpm install lumen\n# not a heading\n```' in install.text
+    assert "Tip: Pro tip" in install.text
+    assert "Use it." in install.text
+    assert ":::" not in install.text
+    # The explicit id is not registered: the next same heading is the plain slug, then "-1".
+    assert (second.anchor, third.anchor) == ("install-lumen-now", "install-lumen-now-1")
+    assert "| 1 | 2 |" in third.text
+    assert "comment" not in "".join(s.text for s in page.sections)
+
+
+def test_setext_heading_and_heading_in_code_block() -> None:
+    page = parse_page("Title\n=====\n\nA\n\n```md\n## fake\n```\n\nSub\n---\n\nB\n")
+    assert [s.heading for s in page.sections] == [None, "Sub"]
+    assert page.content_title == "Title"
+
+
+def test_bad_frontmatter_raises() -> None:
+    with pytest.raises(FrontmatterError):
+        parse_page("---\ntitle: [oops\n---\nbody")
+    with pytest.raises(FrontmatterError):
+        parse_page("---\n- a list\n---\nbody")
