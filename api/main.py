@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.deps import AppState
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimit
-from api.routes import chat, health, ingest, jobs, sessions
+from api.routes import chat, health, ingest, jobs, sessions, widget
 from shared.db import make_engine, make_sessionmaker
 from shared.jobs import JobStore
 from shared.queues import make_sender
@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
-    for module in (chat, jobs, sessions, ingest, health):
+    for module in (chat, jobs, sessions, ingest, health, widget):
         app.include_router(module.router)
     return app
 

@@ -1,0 +1,96 @@
+"""The embeddable chat widget (`/widget.js`, `/widget/<version>.js`) and the demo page at `/`."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+from fastapi.responses import HTMLResponse, Response
+
+from api.errors import ApiError
+from shared.errors import ErrorCode
+
+__all__ = ["router"]
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+router = APIRouter(tags=["widget"], include_in_schema=False)
+
+# `/widget.js` may change with any deploy, so browsers re-check it soon (cheaply, by ETag);
+# `/widget/<version>.js` never changes, so it is cached for good.
+LATEST_CACHE = "public, max-age=300, stale-while-revalidate=86400"
+VERSIONED_CACHE = "public, max-age=31536000, immutable"
+_VERSION = re.compile(r'var VERSION = "([^"]+)";')
+
+
+@dataclass(frozen=True, slots=True)
+class StaticAsset:
+    body: bytes
+    etag: str
+
+
+@functools.cache
+def _asset(name: str) -> StaticAsset:
+    """Read once per process, on first request (never at import time)."""
+    body = (STATIC_DIR / name).read_bytes()
+    return StaticAsset(body=body, etag=f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+
+
+@functools.cache
+def widget_version() -> str:
+    match = _VERSION.search(_asset("widget.js").body.decode())
+    if match is None:
+        raise RuntimeError("api/static/widget.js has no `var VERSION = \"...\";` line")
+    return match.group(1)
+
+
+def _serve(
+    asset: StaticAsset, media_type: str, cache_control: str, if_none_match: str | None
+) -> Response:
+    headers = {
+        "ETag": asset.etag,
+        "Cache-Control": cache_control,
+        "X-Content-Type-Options": "nosniff",
+        # Any site may embed the script (it is public; the API itself enforces CORS).
+        "Cross-Origin-Resource-Policy": "cross-origin",
+        "Access-Control-Allow-Origin": "*",
+    }
+    if if_none_match and asset.etag in {tag.strip() for tag in if_none_match.split(",")}:
+        return Response(status_code=304, headers=headers)
+    return Response(asset.body, media_type=media_type, headers=headers)
+
+
+IfNoneMatch = Annotated[str | None, Header()]
+_JS = "text/javascript; charset=utf-8"
+
+
+@router.get("/widget.js")
+async def widget_latest(if_none_match: IfNoneMatch = None) -> Response:
+    """The current widget; short cache, revalidated by ETag."""
+    return _serve(_asset("widget.js"), _JS, LATEST_CACHE, if_none_match)
+
+
+@router.get("/widget/{version}.js")
+async def widget_versioned(version: str, if_none_match: IfNoneMatch = None) -> Response:
+    """A pinned widget version; cached forever."""
+    if version != widget_version():
+        raise ApiError(
+            404,
+            ErrorCode.NOT_FOUND,
+            f"Widget version {version!r} is not served here; the current one is "
+            f"/widget/{widget_version()}.js (or /widget.js for the latest).",
+        )
+    return _serve(_asset("widget.js"), _JS, VERSIONED_CACHE, if_none_match)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def demo_page(if_none_match: IfNoneMatch = None) -> Response:
+    """A mock documentation page with the widget, so `bookchat dev` is a working demo."""
+    return _serve(
+        _asset("demo.html"), "text/html; charset=utf-8", "no-cache", if_none_match
+    )
