@@ -16,6 +16,9 @@ def make_redis(url: str | None, *, max_connections: int = 512) -> Redis:
         url or DEFAULT_REDIS_URL,
         max_connections=max_connections,
         socket_connect_timeout=5,
+        # Above the longest blocking read (long-poll `wait` <= 60 s, SSE reads 10 s); redis-py's
+        # default of 5 s would cut them off.
+        socket_timeout=75,
         health_check_interval=30,
         retry_on_timeout=True,
     )

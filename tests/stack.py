@@ -53,7 +53,7 @@ class Stack:
         """Poll until the job ends (long-polling, as the widget does)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            response = self.http.get(status_url, params={"wait": 5})
+            response = self.http.get(f"{status_url}&wait=5")
             assert response.status_code == 200, response.text
             job: dict[str, Any] = response.json()
             if job["status"] in ("succeeded", "failed", "expired"):
