@@ -1,20 +1,31 @@
-"""The Celery application of the workers: queues, routes and reliability settings.
+"""The Celery application of the workers: queues, routes, reliability settings, the beat
+schedule, and the per-task job context (log fields, metrics).
 
 Start a worker per queue so a nightly re-index never delays a reader's answer:
     celery -A worker.celery_app worker -Q chat --concurrency 4
     celery -A worker.celery_app worker -Q ingest --concurrency 1
+    celery -A worker.celery_app beat
 """
 
 from __future__ import annotations
 
-from celery import Celery
+import logging
+import threading
+import time
+from typing import Any
+
+from celery import Celery, signals
 from kombu import Queue
 
+from shared.logging import bind_job_context, configure_logging
 from shared.queues import TASK_QUEUES, QueueName
 from shared.redis_client import DEFAULT_REDIS_URL
 from shared.settings import Settings, get_settings
+from worker.schedule import beat_schedule
 
 __all__ = ["app", "make_celery"]
+
+log = logging.getLogger(__name__)
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -31,16 +42,97 @@ def make_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # With late acks, a task still running when the broker connection drops will be
+        # redelivered anyway: cancel it rather than let two copies run (Celery 5.1+ advice;
+        # the default flips to True in Celery 6).
+        worker_cancel_long_running_tasks_on_connection_loss=True,
         # Redis redelivers unacknowledged tasks after the visibility timeout: keep it above
         # the longest task, or a slow ingestion would run twice.
         broker_transport_options={"visibility_timeout": longest + 600},
         broker_connection_retry_on_startup=True,
+        # Defaults for any task that sets no limit of its own (cleanup, scheduled tasks set
+        # theirs in worker/tasks.py): nothing runs unbounded.
+        task_soft_time_limit=300,
+        task_time_limit=330,
         worker_send_task_events=True,
         task_send_sent_event=True,
         worker_hijack_root_logger=False,
+        timezone="UTC",
+        enable_utc=True,
+        beat_schedule=beat_schedule(settings),
         imports=["worker.tasks"],
     )
     return celery
 
 
 app = make_celery(get_settings())
+
+
+@signals.setup_logging.connect
+def _setup_logging(**_: Any) -> None:
+    """Our format (JSON or human) for worker and beat; Celery then leaves logging alone."""
+    settings = get_settings()
+    configure_logging(level=settings.log_level, json=settings.log_json)
+
+
+# task id -> monotonic start of a task whose job was not yet finished, for the run-time metric
+# (thread pool: several at once). A redelivered task of a finished job is not counted twice.
+_started: dict[str, float] = {}
+_started_lock = threading.Lock()
+_TERMINAL = {b"succeeded", b"failed", b"expired"}
+
+
+@signals.task_prerun.connect
+def _job_context_on_start(task_id: str, kwargs: dict[str, Any] | None = None, **_: Any) -> None:
+    """Every log line of the task carries the job's id and session (read from the job store,
+    which the API wrote before enqueueing; the task's kwargs carry the job id)."""
+    job_id = (kwargs or {}).get("job_id")
+    session_id = None
+    if job_id:
+        from worker.runtime import get_runtime
+
+        runtime = get_runtime()
+
+        async def read() -> list[bytes | str | None]:
+            return await runtime.jobs.redis.hmget(
+                runtime.jobs.key(job_id), ["session_id", "status"]
+            )
+
+        try:
+            raw_session, status = runtime.run(read(), 5)
+            session_id = raw_session.decode() if isinstance(raw_session, bytes) else raw_session
+            if status not in _TERMINAL:
+                with _started_lock:
+                    _started[task_id] = time.monotonic()
+        except Exception:
+            log.warning("could not read job %s", job_id, exc_info=True)
+    bind_job_context(job_id, session_id)
+
+
+@signals.task_postrun.connect
+def _metrics_on_end(task_id: str, kwargs: dict[str, Any] | None = None, **_: Any) -> None:
+    with _started_lock:
+        started = _started.pop(task_id, None)
+    job_id = (kwargs or {}).get("job_id")
+    if job_id and started is not None:
+        record_job_metrics(job_id, time.monotonic() - started)
+    bind_job_context(None, None)
+
+
+def record_job_metrics(job_id: str, run_seconds: float | None = None) -> None:
+    """Record a finished job's figures in Redis for the API's /metrics. Never raises: metrics
+    must not fail a job."""
+    from shared.metrics import record_job_end
+    from worker.runtime import get_runtime
+
+    runtime = get_runtime()
+
+    async def record() -> None:
+        job = await runtime.jobs.get(job_id)
+        if job is not None and job.status.terminal:
+            await record_job_end(runtime.jobs.redis, job, run_seconds=run_seconds)
+
+    try:
+        runtime.run(record(), 5)
+    except Exception:
+        log.warning("could not record metrics of job %s", job_id, exc_info=True)

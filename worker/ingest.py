@@ -1,4 +1,11 @@
-"""Ingestion as a job: index a site with progress reported to the job store."""
+"""Ingestion as a job: index a site with progress reported to the job store.
+
+Two ingestions of one site never overlap (`worker.locks.site_lock`). The second one does not
+wait: it ends at once as *succeeded* with result `{"skipped": "already_running",
+"running_job_id": ...}`. Succeeded, not failed, because nothing went wrong: the index is being
+brought up to date by the running job, and a nightly run or webhook that lands during a long
+re-index should not page anyone.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +17,39 @@ from typing import Any
 
 from ingestion_jobs.indexer import IngestProgress, IngestReport, index_site
 from shared.errors import BookchatError, ErrorCode
+from shared.jobs import Job, JobKind, JobStore
+from shared.settings import Settings
+from worker.locks import SiteBusyError, site_lock
 
-__all__ = ["process_ingest_job", "report_dict"]
+__all__ = ["SKIPPED_ALREADY_RUNNING", "create_ingest_job", "process_ingest_job", "report_dict"]
 
 log = logging.getLogger(__name__)
+
+SKIPPED_ALREADY_RUNNING = "already_running"
 
 
 def report_dict(report: IngestReport) -> dict[str, Any]:
     data = asdict(report)
     data["errors"] = [asdict(error) for error in report.errors]
     return data
+
+
+async def create_ingest_job(
+    jobs: JobStore, settings: Settings, *, trigger: str, full_rebuild: bool = False
+) -> Job:
+    """A queued ingestion job of the configured site, as `POST /v1/ingestions` creates it."""
+    return await jobs.create(
+        JobKind.INGEST,
+        meta={
+            "request": {
+                "site_dir": str(settings.site_dir) if settings.site_dir else None,
+                "site": settings.site_name,
+                "site_url": settings.site_url,
+                "full_rebuild": full_rebuild,
+            },
+            "trigger": trigger,
+        },
+    )
 
 
 async def process_ingest_job(runtime: Any, job_id: str) -> None:
@@ -29,9 +59,31 @@ async def process_ingest_job(runtime: Any, job_id: str) -> None:
         return
     params = job.meta.get("request", {})
     site_dir = Path(params.get("site_dir") or runtime.settings.site_dir or "")
-    if not site_dir.is_dir():
+    if not await asyncio.to_thread(site_dir.is_dir):
         await jobs.fail(job_id, ErrorCode.SITE_NOT_FOUND, f"No site folder at {site_dir}")
         return
+    site = params.get("site") or runtime.settings.site_name
+    try:
+        async with site_lock(
+            jobs.redis,
+            site,
+            holder=job_id,
+            timeout_s=runtime.settings.ingest_lock_timeout_s,
+            on_renew=lambda: jobs.heartbeat(job_id),
+        ):
+            await _index(runtime, job_id, site_dir, site, params)
+    except SiteBusyError as busy:
+        log.info("ingestion of site %s skipped: job %s is running", site, busy.holder)
+        await jobs.succeed(
+            job_id,
+            {"skipped": SKIPPED_ALREADY_RUNNING, "running_job_id": busy.holder, "site": site},
+        )
+
+
+async def _index(
+    runtime: Any, job_id: str, site_dir: Path, site: str, params: dict[str, Any]
+) -> None:
+    jobs = runtime.jobs
     await jobs.mark_running(job_id)
     loop = asyncio.get_running_loop()
 
@@ -46,7 +98,7 @@ async def process_ingest_job(runtime: Any, job_id: str) -> None:
             client=runtime.qdrant,
             embedder=runtime.embedder,
             collection=runtime.settings.collection,
-            site=params.get("site") or runtime.settings.site_name,
+            site=site,
             site_url=params.get("site_url") or runtime.settings.site_url,
             full_rebuild=bool(params.get("full_rebuild", False)),
             progress=on_progress,
@@ -54,4 +106,4 @@ async def process_ingest_job(runtime: Any, job_id: str) -> None:
     except BookchatError as error:
         await jobs.fail(job_id, error.code, error.message)
         return
-    await jobs.succeed(job_id, report_dict(report))
+    await jobs.succeed(job_id, {**report_dict(report), "site": site})

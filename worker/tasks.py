@@ -7,11 +7,13 @@ import logging
 from celery.exceptions import SoftTimeLimitExceeded
 
 from shared.errors import ErrorCode
+from shared.logging import job_context
 from shared.queues import TaskName
 from shared.settings import get_settings
-from worker.celery_app import app
+from worker.celery_app import app, record_job_metrics
 from worker.chat import process_chat_job
-from worker.ingest import process_ingest_job
+from worker.cleanup import cleanup_jobs
+from worker.ingest import create_ingest_job, process_ingest_job
 from worker.runtime import get_runtime
 
 log = logging.getLogger(__name__)
@@ -56,3 +58,28 @@ def ingest_site(*, job_id: str) -> None:
     except Exception:
         log.exception("ingest job %s crashed", job_id)
         _fail(job_id, ErrorCode.INGEST_FAILED, "Ingestion hit an unexpected error; see logs.")
+
+
+@app.task(
+    name=TaskName.SCHEDULED_INGEST,
+    soft_time_limit=_settings.ingest_task_time_limit_s,
+    time_limit=_settings.ingest_task_time_limit_s + 60,
+)
+def scheduled_ingest() -> str:
+    """Beat's nightly re-index: create the job as the API would, then run it here."""
+    runtime = get_runtime()
+    job = runtime.run(create_ingest_job(runtime.jobs, runtime.settings, trigger="schedule"), 10)
+    with job_context(job.id):
+        log.info("scheduled re-index of site %s", runtime.settings.site_name)
+        ingest_site.run(job_id=job.id)
+        record_job_metrics(job.id)
+    return job.id
+
+
+@app.task(name=TaskName.CLEANUP, soft_time_limit=120, time_limit=150)
+def cleanup() -> dict[str, int]:
+    """Fail running jobs whose worker is gone; forget expired jobs in the recent-jobs index."""
+    runtime = get_runtime()
+    report = runtime.run(cleanup_jobs(runtime.jobs, runtime.settings), 110)
+    lost = len(report.marked_lost)
+    return {"scanned": report.scanned, "lost": lost, "forgotten": report.forgotten}
