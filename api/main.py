@@ -11,10 +11,12 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.deps import AppState
 from api.errors import install_error_handlers
+from api.metrics import ApiMetrics, MetricsMiddleware
 from api.middleware import BodySizeLimit
-from api.routes import chat, health, ingest, jobs, sessions, widget
+from api.routes import chat, health, hooks, ingest, jobs, sessions, widget
 from shared.db import make_engine, make_sessionmaker
 from shared.jobs import JobStore
+from shared.logging import configure_logging
 from shared.queues import make_sender
 from shared.redis_client import DEFAULT_REDIS_URL, make_redis
 from shared.settings import Settings, get_settings
@@ -27,6 +29,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(level=settings.log_level, json=settings.log_json)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,8 +67,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Content-Type", "X-Session-Token", "Idempotency-Key", "Last-Event-ID"],
         )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Outermost, so the latency covers every other middleware too.
+    app.state.metrics = ApiMetrics()
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
-    for module in (chat, jobs, sessions, ingest, health, widget):
+    for module in (chat, jobs, sessions, ingest, health, widget, hooks):
         app.include_router(module.router)
     return app
 

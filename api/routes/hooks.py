@@ -1,0 +1,86 @@
+"""Webhooks: a push to the docs repository (GitHub style) re-indexes the configured site."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+
+from api.deps import AppState, StateDep
+from api.enqueue import enqueue, job_token, job_urls
+from api.errors import ApiError
+from api.schemas import ErrorBody, JobAccepted
+from shared.errors import ErrorCode
+from shared.jobs import JobKind
+from shared.queues import TaskName
+
+__all__ = ["router", "signature_of"]
+
+router = APIRouter(tags=["admin"])
+
+SIGNATURE_PREFIX = "sha256="
+
+
+def signature_of(secret: bytes, body: bytes) -> str:
+    """The `X-Hub-Signature-256` value a sender computes: HMAC-SHA256 of the raw body."""
+    return SIGNATURE_PREFIX + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(state: AppState, body: bytes, supplied: str | None) -> None:
+    """401 unless the signature matches; compared in constant time. With no secret
+    configured nothing is accepted (a hook must never be open by default)."""
+    secret = state.settings.webhook_secret
+    if secret is None or not supplied or not supplied.startswith(SIGNATURE_PREFIX):
+        valid = False
+    else:
+        expected = signature_of(secret.get_secret_value().encode(), body)
+        valid = hmac.compare_digest(expected.encode(), supplied.strip().encode())
+    if not valid:
+        raise ApiError(
+            401,
+            ErrorCode.UNAUTHORIZED,
+            "A valid X-Hub-Signature-256 (HMAC-SHA256 of the body with "
+            "BOOKCHAT_WEBHOOK_SECRET) is required.",
+        )
+
+
+@router.post(
+    "/v1/hooks/reindex",
+    status_code=202,
+    response_model=JobAccepted,
+    responses={
+        200: {"description": "A ping (GitHub `X-GitHub-Event: ping`): nothing is queued."},
+        401: {"model": ErrorBody},
+        409: {"model": ErrorBody},
+        503: {"model": ErrorBody},
+    },
+)
+async def reindex_hook(
+    request: Request,
+    state: StateDep,
+    x_hub_signature_256: Annotated[str | None, Header()] = None,
+    x_github_event: Annotated[str | None, Header()] = None,
+) -> JobAccepted | JSONResponse:
+    """Queue an incremental re-index of the configured site (signed webhook)."""
+    body = await request.body()
+    verify_signature(state, body, x_hub_signature_256)
+    if x_github_event == "ping":
+        return JSONResponse({"status": "pong"})
+    if state.settings.site_dir is None:
+        raise ApiError(409, ErrorCode.SITE_NOT_FOUND, "No site configured (BOOKCHAT_SITE_DIR).")
+    job = await enqueue(
+        state,
+        JobKind.INGEST,
+        TaskName.INGEST,
+        request={
+            "site_dir": str(state.settings.site_dir),
+            "site": state.settings.site_name,
+            "site_url": state.settings.site_url,
+            "full_rebuild": False,
+        },
+    )
+    status_url, events_url = job_urls(state, job.id, job_token(state, job))
+    return JobAccepted(job_id=job.id, status_url=status_url, events_url=events_url)
