@@ -37,6 +37,10 @@ class ErrorCode(StrEnum):
     WORKER_LOST = "worker_lost"
     INGEST_FAILED = "ingest_failed"
     SITE_NOT_FOUND = "site_not_found"
+    # Drop-in deployments: /v1/retrieve waited too long for its job (504); a ChatKit operation
+    # bookchat does not offer (attachments, widget actions, client tools: 400).
+    RETRIEVE_TIMEOUT = "retrieve_timeout"
+    UNSUPPORTED_OPERATION = "unsupported_operation"
 
 
 class BookchatError(Exception):

@@ -122,6 +122,24 @@ class Settings(BaseSettings):
     # /readyz requires at least one worker consuming each queue (off for an API-only deploy).
     readyz_require_workers: bool = True
 
+    # Drop-in deployments (docs/deployments.md). POST /v1/retrieve waits this long for its job
+    # on the chat queue, then answers 504 `retrieve_timeout`.
+    retrieve_timeout_s: float = Field(default=15.0, gt=0, le=60)
+    # Database connections per process (the API, and each worker process): pool + overflow.
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+    db_max_overflow: int = Field(default=5, ge=0, le=100)
+    # Behind PgBouncer in transaction mode (Neon's `-pooler` host) prepared-statement caches
+    # must be off. None = decide from the host name (`-pooler`); true/false force it.
+    db_pooled: bool | None = None
+    # Connection attempts retried (0.5 s, 1 s, 2 s, ... backoff) when the server is not up yet,
+    # e.g. a Neon compute waking from suspend.
+    db_connect_retries: int = Field(default=4, ge=0, le=10)
+    # OpenRouter app attribution headers (HTTP-Referer, X-Title). Sent when the LLM base URL is
+    # openrouter.ai; true = always, false = never. Referer "" = public_base_url or the project.
+    llm_attribution_headers: bool | None = None
+    llm_app_url: str = ""
+    llm_app_title: str = "bookchat"
+
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Settings:
         if self.environment is Environment.PRODUCTION:
