@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cli import admin
 from shared.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -222,6 +223,8 @@ def dev(
 
     raise typer.Exit(run_dev(site, host=host, port=port))
 
+
+app.add_typer(admin.app)  # sites, jobs, worker
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,196 @@
+"""Operator commands: `bookchat sites`, `bookchat jobs`, `bookchat worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+
+from shared.settings import Settings, get_settings
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _when(timestamp: float | None) -> str:
+    if not timestamp:
+        return "-"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+async def _recent_jobs(settings: Settings, limit: int) -> list[dict[str, Any]]:
+    from shared.jobs import RECENT_JOBS_KEY, JobStore
+    from shared.redis_client import make_redis
+
+    redis = make_redis(settings.redis_url, max_connections=4)
+    try:
+        store = JobStore(redis, ttl_s=settings.job_ttl_s)
+        ids = await redis.zrevrange(RECENT_JOBS_KEY, 0, limit - 1)
+        rows: list[dict[str, Any]] = []
+        for raw in ids:
+            job = await store.get(raw.decode() if isinstance(raw, bytes) else str(raw))
+            if job is None:
+                continue
+            rows.append(
+                {
+                    "id": job.id,
+                    "kind": str(job.kind),
+                    "status": str(job.status),
+                    "created_at": job.created_at,
+                    "updated_at": job.updated_at,
+                    "seconds": round(job.updated_at - job.created_at, 3)
+                    if job.status.terminal
+                    else None,
+                    "error": (job.error or {}).get("code"),
+                    "site": job.meta.get("request", {}).get("site"),
+                    "skipped": (job.result or {}).get("skipped"),
+                    "attempts": job.attempts,
+                }
+            )
+        return rows
+    finally:
+        await redis.aclose()
+
+
+def _count_points(settings: Settings, site: str) -> tuple[int | None, str]:
+    """Points of the site in the collection, or None with the reason."""
+    from qdrant_client import models
+
+    from shared.vectorstore import make_client
+
+    try:
+        client = make_client(settings)
+    except Exception as error:  # the reason is the report (e.g. local store held by a worker)
+        return None, str(error)
+    try:
+        if not client.collection_exists(settings.collection):
+            return 0, "not indexed"
+        site_filter = models.Filter(
+            must=[models.FieldCondition(key="site", match=models.MatchValue(value=site))]
+        )
+        result = client.count(settings.collection, count_filter=site_filter, exact=True)
+        return result.count, "ok"
+    except Exception as error:
+        return None, f"{type(error).__name__}: {error}"
+    finally:
+        client.close()
+
+
+@app.command()
+def sites(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """Configured sites and their index status: points in the collection, last ingestion."""
+    settings = get_settings()
+    site = settings.site_name
+    points, index_status = _count_points(settings, site)
+    try:
+        recent = asyncio.run(_recent_jobs(settings, 1000))
+        last = next((j for j in recent if j["kind"] == "ingest" and j["site"] == site), None)
+    except Exception as error:
+        last, recent = None, []
+        index_status += f"; job store unavailable: {type(error).__name__}"
+    row = {
+        "site": site,
+        "site_dir": str(settings.site_dir) if settings.site_dir else None,
+        "collection": settings.collection,
+        "points": points,
+        "index": index_status,
+        "last_ingestion": last,
+    }
+    if as_json:
+        typer.echo(json.dumps([row], indent=2))
+        return
+    typer.echo(f"{site}  ({row['site_dir'] or 'no BOOKCHAT_SITE_DIR'})")
+    typer.echo(
+        f"  collection {settings.collection}: {points if points is not None else '?'} points"
+        f" ({index_status})"
+    )
+    if last is None:
+        typer.echo("  last ingestion: none recorded")
+    else:
+        outcome = f"skipped ({last['skipped']})" if last["skipped"] else last["status"]
+        typer.echo(
+            f"  last ingestion: {last['id']} {outcome} at {_when(last['updated_at'])}"
+            + (f" error={last['error']}" if last["error"] else "")
+        )
+
+
+@app.command()
+def jobs(
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many")] = 20,
+    kind: Annotated[str | None, typer.Option(help="chat, retrieve or ingest")] = None,
+    status: Annotated[str | None, typer.Option(help="queued, running, succeeded, failed")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,
+) -> None:
+    """Recent jobs from the job store, newest first."""
+    settings = get_settings()
+    rows = asyncio.run(_recent_jobs(settings, limit if not (kind or status) else 10_000))
+    rows = [
+        r
+        for r in rows
+        if (kind is None or r["kind"] == kind) and (status is None or r["status"] == status)
+    ][:limit]
+    for row in rows:
+        if as_json:
+            typer.echo(json.dumps(row))
+            continue
+        took = f"{row['seconds']:.2f}s" if row["seconds"] is not None else "-"
+        extra = row["error"] or (f"skipped: {row['skipped']}" if row["skipped"] else "")
+        typer.echo(
+            f"{row['id']}  {row['kind']:<8} {row['status']:<9} {_when(row['created_at'])}"
+            f"  {took:>9}  {extra}"
+        )
+
+
+class WorkerQueue(StrEnum):
+    CHAT = "chat"
+    INGEST = "ingest"
+
+
+@app.command()
+def worker(
+    queues: Annotated[WorkerQueue, typer.Option(help="The queue this worker serves")],
+    concurrency: Annotated[int | None, typer.Option(min=1, help="Pool size")] = None,
+    loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO",
+) -> None:
+    """Run a Celery worker for one queue (what the Procfile and containers start).
+
+    With a Qdrant server (QDRANT_URL) each queue gets its own worker. In the embedded default
+    (no QDRANT_URL) the local store admits one process only, so `--queues chat` serves both
+    queues in one threads-pool process and `--queues ingest` idles, saying so.
+    """
+    settings = get_settings()
+    celery = shutil.which("celery") or "celery"
+    if settings.qdrant_url:
+        pool = ["--concurrency", str(concurrency or (4 if queues is WorkerQueue.CHAT else 1))]
+        served = str(queues)
+    elif queues is WorkerQueue.CHAT:
+        pool = ["--pool", "threads", "--concurrency", str(concurrency or 4)]
+        served = "chat,ingest"
+    else:
+        typer.echo(
+            "local Qdrant store (no QDRANT_URL): the ingest queue is served by the chat worker, "
+            "because only one process may open the store. Idling.",
+            err=True,
+        )
+        # Exiting would make honcho stop every process: wait for a signal instead.
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                signal.pause()
+        raise typer.Exit(0)
+    argv = [
+        celery, "-A", "worker.celery_app", "worker", "-Q", served, "-n", f"{queues}@%h",
+        "-E", "--loglevel", loglevel, *pool,
+    ]  # fmt: skip
+    typer.echo(f"starting: {' '.join(argv[1:])}", err=True)
+    sys.stderr.flush()
+    os.execvp(argv[0], argv)
