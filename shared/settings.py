@@ -71,7 +71,8 @@ class Settings(BaseSettings):
     )
     llm_model: str = "openai/gpt-oss-20b:free"
     llm_fallback_models: list[str] = Field(default_factory=list)
-    llm_timeout_s: float = Field(default=60.0, gt=0)
+    llm_timeout_s: float = Field(default=60.0, gt=0)  # total deadline across models and retries
+    llm_attempts_per_model: int = Field(default=2, ge=1, le=10)  # tries before the next model
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY")
     )

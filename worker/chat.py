@@ -7,6 +7,7 @@ benchmarks); `process_chat_job` wraps it with the job store and the history tabl
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -14,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import openai
-from agents import RunConfig, Runner
+from agents import Agent, RunConfig, Runner
 from agents.exceptions import AgentsException
+from agents.models.interface import Model
 from openai.types.responses import ResponseTextDeltaEvent
 
 from shared.errors import BookchatError, ErrorCode
@@ -23,6 +25,7 @@ from shared.jobs import EventType
 from shared.passages import Passage
 from shared.settings import Settings
 from worker.agent import NOT_COVERED, ChatContext, build_agent, extract_citations
+from worker.guard import injection_reason
 from worker.history import load_recent_turns, save_exchange
 from worker.llm import configure_tracing, make_models
 from worker.retrieval import Retriever
@@ -31,6 +34,11 @@ __all__ = ["Answer", "ChatRequest", "answer_question", "process_chat_job"]
 
 log = logging.getLogger(__name__)
 
+GUARD_MODEL_NAME = "bookchat-guard"
+INJECTION_MESSAGE = (
+    "I can only answer questions about this documentation, and I don't follow instructions "
+    "embedded in a message. Please ask your question on its own."
+)
 DECLINE_MESSAGE = "I couldn't find this in the documentation, so I can't answer it reliably."
 
 
@@ -80,10 +88,18 @@ def _decline(passages: dict[int, Passage]) -> str:
     return f"{DECLINE_MESSAGE} Related topics the site does cover: " + "; ".join(nearby) + "."
 
 
-_RETRYABLE = (openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError)
+_RETRYABLE = (
+    openai.RateLimitError,
+    openai.APITimeoutError,
+    openai.APIConnectionError,
+    TimeoutError,
+    json.JSONDecodeError,
+)
 
 
 def _retryable(error: BaseException) -> bool:
+    """Worth trying the same model again: rate limits, timeouts, dropped connections, 5xx,
+    garbled bodies (a gateway's error page)."""
     if isinstance(error, _RETRYABLE):
         return True
     return isinstance(error, openai.APIStatusError) and error.status_code >= 500
@@ -98,6 +114,8 @@ async def answer_question(
     on_token: Callable[[str], Awaitable[None]] | None = None,
 ) -> Answer:
     """Run the agent over the site and return a verified answer. Raises BookchatError."""
+    if injection_reason(request.message, request.selection) is not None:
+        return Answer(INJECTION_MESSAGE, [], True, GUARD_MODEL_NAME)
     configure_tracing(settings)
     context = ChatContext(
         retriever=retriever,
@@ -111,51 +129,72 @@ async def answer_question(
     deadline = time.monotonic() + settings.llm_timeout_s
     last_error: BaseException | None = None
     for model_name, model in make_models(settings, context):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        context.passages.clear()
-        try:
-            result = Runner.run_streamed(
-                agent,
-                items,
-                context=context,
-                max_turns=6,
-                run_config=RunConfig(model=model, tracing_disabled=settings.openai_api_key is None),
-            )
-            async with asyncio.timeout(remaining):
-                async for event in result.stream_events():
-                    if (
-                        on_token is not None
-                        and event.type == "raw_response_event"
-                        and isinstance(event.data, ResponseTextDeltaEvent)
-                    ):
-                        await on_token(event.data.delta)
-            output = str(result.final_output or "")
-            usage = result.context_wrapper.usage
-            usage_dict = {
-                "requests": usage.requests,
-                "input_tokens": usage.input_tokens,
-                "output_tokens": usage.output_tokens,
-                "total_tokens": usage.total_tokens,
-            }
-            return _verified(output, context, model_name, usage_dict)
-        except TimeoutError as error:
-            last_error = error
-            log.warning("model %s timed out", model_name)
-        except Exception as error:  # decide by type below; never swallow silently
-            if not _retryable(error):
-                if isinstance(error, AgentsException | openai.APIError):
-                    raise BookchatError(
-                        ErrorCode.LLM_BAD_RESPONSE, f"The model {model_name} failed: {error}"
-                    ) from error
-                raise
-            last_error = error
-            log.warning("model %s unavailable: %s", model_name, error)
-    raise BookchatError(
-        ErrorCode.LLM_UNAVAILABLE,
-        f"No model answered in time ({type(last_error).__name__ if last_error else 'deadline'}).",
+        for attempt in range(settings.llm_attempts_per_model):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            context.passages.clear()
+            try:
+                async with asyncio.timeout(remaining):
+                    return await _run_once(agent, items, context, model, model_name, on_token)
+            except (TimeoutError, json.JSONDecodeError, openai.APIError, AgentsException) as error:
+                last_error = error
+                log.warning("model %s attempt %d failed: %r", model_name, attempt + 1, error)
+                if not _retryable(error):
+                    break  # this model will not do better: go to the next one
+                pause = min(_retry_after(error, attempt), deadline - time.monotonic())
+                if pause > 0:
+                    await asyncio.sleep(pause)
+    if last_error is None or _retryable(last_error):
+        code, what = ErrorCode.LLM_UNAVAILABLE, "No model answered in time"
+    else:
+        code, what = ErrorCode.LLM_BAD_RESPONSE, "Every model failed"
+    cause = type(last_error).__name__ if last_error else "deadline"
+    raise BookchatError(code, f"{what} ({cause}).")
+
+
+async def _run_once(
+    agent: Agent[ChatContext],
+    items: list[Any],
+    context: ChatContext,
+    model: Model,
+    model_name: str,
+    on_token: Callable[[str], Awaitable[None]] | None,
+) -> Answer:
+    result = Runner.run_streamed(
+        agent,
+        items,
+        context=context,
+        max_turns=6,
+        run_config=RunConfig(model=model, tracing_disabled=True),
     )
+    async for event in result.stream_events():
+        if (
+            on_token is not None
+            and event.type == "raw_response_event"
+            and isinstance(event.data, ResponseTextDeltaEvent)
+        ):
+            await on_token(event.data.delta)
+    usage = result.context_wrapper.usage
+    usage_dict = {
+        "requests": usage.requests,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+    return _verified(str(result.final_output or ""), context, model_name, usage_dict)
+
+
+def _retry_after(error: BaseException, attempt: int) -> float:
+    """The server's Retry-After when it gives one (capped), else exponential backoff."""
+    if isinstance(error, openai.APIStatusError):
+        value = error.response.headers.get("retry-after")
+        if value:
+            try:
+                return min(float(value), 10.0)
+            except ValueError:
+                pass
+    return min(0.5 * 2**attempt, 8.0)
 
 
 def _verified(output: str, context: ChatContext, model: str, usage: dict[str, int]) -> Answer:

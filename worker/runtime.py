@@ -45,7 +45,8 @@ class WorkerRuntime:
         )
         self._thread.start()
         self._lock = threading.Lock()
-        self.jobs = JobStore(make_redis(settings.redis_url, max_connections=64), ttl_s=settings.job_ttl_s)
+        redis = make_redis(settings.redis_url, max_connections=64)
+        self.jobs = JobStore(redis, ttl_s=settings.job_ttl_s)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run a coroutine on this process's loop from a (sync) task thread."""
