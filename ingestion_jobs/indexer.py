@@ -22,7 +22,9 @@ from typing import Any
 from qdrant_client import QdrantClient, models
 
 from ingestion_jobs import sparse
+from ingestion_jobs.chunking import chunk_page, embedding_text
 from ingestion_jobs.documents import Chunk, PageError
+from ingestion_jobs.docusaurus import read_site
 from ingestion_jobs.embedding import Embedder
 from shared.vectorstore import (
     DENSE,
@@ -80,14 +82,9 @@ class IngestReport:
 
 
 def chunk_text_for_embedding(chunk: Chunk) -> str:
-    """What is embedded for a chunk: its breadcrumb (so the page and heading context count)
-    and its text. The chunker's own definition wins when it has one."""
-    try:
-        from ingestion_jobs.chunking import embedding_text
-    except ImportError:
-        return " > ".join(chunk.breadcrumb) + "\n" + chunk.text
-    text: str = embedding_text(chunk)
-    return text
+    """What is embedded (dense and sparse) for a chunk: the chunker's definition, which puts
+    the breadcrumb before the text so the page and heading context count."""
+    return embedding_text(chunk)
 
 
 def chunk_payload(chunk: Chunk, site: str) -> dict[str, Any]:
@@ -291,9 +288,6 @@ def index_site(
 
     Files that cannot be read are reported in ``IngestReport.errors``, not raised.
     """
-    from ingestion_jobs.chunking import chunk_page
-    from ingestion_jobs.docusaurus import read_site
-
     started = time.perf_counter()
     read = read_site(site_dir, site_url=site_url)
     chunks_by_page = {page.path: chunk_page(page, site=site) for page in read.pages}
