@@ -14,6 +14,7 @@ from worker.celery_app import app, record_job_metrics
 from worker.chat import process_chat_job
 from worker.cleanup import cleanup_jobs
 from worker.ingest import create_ingest_job, process_ingest_job
+from worker.retrieve import process_retrieve_job
 from worker.runtime import get_runtime
 
 log = logging.getLogger(__name__)
@@ -83,3 +84,16 @@ def cleanup() -> dict[str, int]:
     report = runtime.run(cleanup_jobs(runtime.jobs, runtime.settings), 110)
     lost = len(report.marked_lost)
     return {"scanned": report.scanned, "lost": lost, "forgotten": report.forgotten}
+
+
+@app.task(name=TaskName.RETRIEVE, soft_time_limit=30, time_limit=45)
+def retrieve(*, job_id: str) -> None:
+    """Search the index for POST /v1/retrieve (the API waits for this job's `done`)."""
+    runtime = get_runtime()
+    try:
+        runtime.run(process_retrieve_job(runtime, job_id))
+    except SoftTimeLimitExceeded:
+        _fail(job_id, ErrorCode.JOB_TIMEOUT, "The search took too long and was abandoned.")
+    except Exception:
+        log.exception("retrieve job %s crashed", job_id)
+        _fail(job_id, ErrorCode.INTERNAL_ERROR, "The search hit an unexpected error.")
