@@ -71,9 +71,11 @@ async def get_job(
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> JobOut | Response:
     """A job's state; with `wait`, returns as soon as it changes (or after `wait` seconds)."""
+    # The stream position is taken before the job is read, so a change landing in between
+    # wakes the wait below instead of being missed.
+    after = await state.jobs.last_event_id(str(job_id)) if wait else "0-0"
     job = await _readable_job(state, job_id, token)
     if wait and not job.status.terminal and (if_none_match in (None, _etag(job))):
-        after = await state.jobs.last_event_id(job.id)
         deadline = time.monotonic() + wait
         while (remaining := deadline - time.monotonic()) > 0.001:
             events = await state.jobs.events(job.id, after=after, block_ms=int(remaining * 1000))
