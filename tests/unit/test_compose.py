@@ -1,0 +1,105 @@
+"""docker-compose.yml: the services, their health checks and start order; `config` validates."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.unit
+
+COMPOSE = ROOT / "docker-compose.yml"
+SERVICES = {
+    "migrate", "api", "worker-chat", "worker-ingest", "beat", "flower", "redis", "postgres",
+    "qdrant",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return data
+
+
+def test_services(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) == SERVICES
+
+
+def test_every_long_running_service_has_a_healthcheck(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        if name == "migrate":
+            continue
+        check = service.get("healthcheck")
+        assert check and check.get("test") and not check.get("disable"), name
+
+
+def test_start_order_waits_for_health_and_migration(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    api_deps = services["api"]["depends_on"]
+    assert api_deps["migrate"] == {"condition": "service_completed_successfully"}
+    for dep in ("redis", "postgres", "qdrant"):
+        assert api_deps[dep] == {"condition": "service_healthy"}
+    for worker in ("worker-chat", "worker-ingest"):
+        assert services[worker]["depends_on"] == api_deps
+    assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert services["migrate"]["command"] == ["bookchat", "migrate"]
+    for name in ("beat", "flower"):
+        assert services[name]["depends_on"]["redis"] == {"condition": "service_healthy"}
+
+
+def test_workers_scale_and_serve_their_own_queue(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name, queue in (("worker-chat", "chat"), ("worker-ingest", "ingest")):
+        command = services[name]["command"]
+        assert command[command.index("-Q") + 1] == queue
+        assert "-E" in command  # task events for Flower
+        # --scale needs no fixed name and no host port.
+        assert "container_name" not in services[name] and "ports" not in services[name]
+
+
+def test_state_is_on_volumes_and_redis_keeps_an_aof(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert "--appendonly" in services["redis"]["command"]
+    assert services["redis"]["command"][services["redis"]["command"].index("--appendonly") + 1] == (
+        "yes"
+    )
+    for name, mount in (
+        ("redis", "/data"),
+        ("postgres", "/var/lib/postgresql/data"),
+        ("qdrant", "/qdrant/storage"),
+    ):
+        volume = services[name]["volumes"][0].split(":")
+        assert volume[1] == mount and volume[0] in compose["volumes"], name
+
+
+def test_flower_has_basic_auth_and_never_an_open_api(compose: dict[str, Any]) -> None:
+    flower = compose["services"]["flower"]
+    assert "FLOWER_BASIC_AUTH" in flower["environment"]
+    assert "FLOWER_UNAUTHENTICATED_API" not in COMPOSE.read_text().split("Never set")[0]
+    assert "FLOWER_UNAUTHENTICATED_API" not in flower["environment"]
+
+
+def test_env_comes_from_dotenv(compose: dict[str, Any]) -> None:
+    for name in ("api", "worker-chat", "worker-ingest", "beat", "flower", "migrate"):
+        assert compose["services"][name]["env_file"] == ".env"
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
+def test_docker_compose_config_validates(tmp_path: Path) -> None:
+    # Validated with .env.example as the .env (a real .env may hold anything).
+    shutil.copy(COMPOSE, tmp_path / "docker-compose.yml")
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    result = subprocess.run(
+        ["docker-compose", "config", "-q"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,128 @@
+"""POST /v1/hooks/reindex: GitHub-style HMAC signature over the raw body, then an ingest job."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import fakeredis
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from api.deps import AppState, get_state
+from api.main import create_app
+from api.routes.hooks import signature_of
+from shared.db import make_engine, make_sessionmaker
+from shared.jobs import JobKind, JobStatus, JobStore
+from shared.migrate import upgrade_database
+from shared.queues import make_sender
+from shared.settings import Settings
+from tests.unit.test_api import job_keys, queued_messages
+
+pytestmark = pytest.mark.unit
+
+SECRET = "webhook-secret-for-tests"
+BODY = b'{"ref": "refs/heads/main", "after": "0123abc"}'
+
+
+@pytest.fixture
+async def state(settings: Settings) -> AsyncIterator[AppState]:
+    settings.webhook_secret = SecretStr(SECRET)
+    settings.data_dir.mkdir(parents=True)
+    await asyncio.to_thread(upgrade_database, settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url)
+    yield AppState(
+        settings=settings,
+        jobs=JobStore(fakeredis.FakeAsyncRedis(), ttl_s=600),
+        sender=make_sender("memory://"),
+        engine=engine,
+        sessionmaker=make_sessionmaker(engine),
+        secret=b"unit-secret",
+    )
+    await engine.dispose()
+
+
+@pytest.fixture
+async def client(settings: Settings, state: AppState) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    app.dependency_overrides[get_state] = lambda: state
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as http:
+        yield http
+
+
+async def post(
+    client: httpx.AsyncClient, body: bytes, signature: str | None, **headers: str
+) -> httpx.Response:
+    if signature is not None:
+        headers["X-Hub-Signature-256"] = signature
+    headers.setdefault("Content-Type", "application/json")
+    return await client.post("/v1/hooks/reindex", content=body, headers=headers)
+
+
+async def test_right_signature_queues_an_incremental_ingestion(
+    client: httpx.AsyncClient, state: AppState, settings: Settings
+) -> None:
+    before = queued_messages(state, "ingest")
+    response = await post(client, BODY, signature_of(SECRET.encode(), BODY))
+    assert response.status_code == 202, response.text
+    job = await state.jobs.get(response.json()["job_id"])
+    assert job is not None and job.kind is JobKind.INGEST and job.status is JobStatus.QUEUED
+    assert job.meta["request"] == {
+        "site_dir": str(settings.site_dir),
+        "site": settings.site_name,
+        "site_url": settings.site_url,
+        "full_rebuild": False,
+    }
+    assert queued_messages(state, "ingest") == before + 1
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        None,  # missing
+        "",  # empty
+        "sha256=" + "0" * 64,  # wrong
+        signature_of(b"another-secret", BODY),  # signed with another secret
+        signature_of(SECRET.encode(), BODY).removeprefix("sha256="),  # no scheme
+        "sha1=" + signature_of(SECRET.encode(), BODY).removeprefix("sha256="),  # other scheme
+    ],
+)
+async def test_missing_or_wrong_signature_is_401_and_queues_nothing(
+    client: httpx.AsyncClient, state: AppState, signature: str | None
+) -> None:
+    response = await post(client, BODY, signature)
+    assert response.status_code == 401
+    assert response.json()["code"] == "unauthorized"
+    assert await job_keys(state) == []
+
+
+async def test_tampered_body_is_rejected(client: httpx.AsyncClient, state: AppState) -> None:
+    signature = signature_of(SECRET.encode(), BODY)
+    tampered = BODY.replace(b"main", b"evil")
+    assert (await post(client, tampered, signature)).status_code == 401
+    # Same JSON, different bytes: the signature covers the raw body, not its meaning.
+    assert (await post(client, BODY + b" ", signature)).status_code == 401
+    assert await job_keys(state) == []
+
+
+async def test_no_secret_configured_refuses_everything(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    state.settings.webhook_secret = None
+    response = await post(client, BODY, signature_of(b"", BODY))
+    assert response.status_code == 401
+    assert await job_keys(state) == []
+
+
+async def test_github_ping_is_answered_without_queueing(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    body = b'{"zen": "Keep it logically awesome."}'
+    response = await post(
+        client, body, signature_of(SECRET.encode(), body), **{"X-GitHub-Event": "ping"}
+    )
+    assert response.status_code == 200
+    assert await job_keys(state) == []
