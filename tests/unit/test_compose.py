@@ -36,7 +36,9 @@ def test_every_long_running_service_has_a_healthcheck(compose: dict[str, Any]) -
         if name == "migrate":
             continue
         check = service.get("healthcheck")
-        assert check and check.get("test") and not check.get("disable"), name
+        assert check, name
+        assert check.get("test"), name
+        assert not check.get("disable"), name
 
 
 def test_start_order_waits_for_health_and_migration(compose: dict[str, Any]) -> None:
@@ -60,7 +62,8 @@ def test_workers_scale_and_serve_their_own_queue(compose: dict[str, Any]) -> Non
         assert command[command.index("-Q") + 1] == queue
         assert "-E" in command  # task events for Flower
         # --scale needs no fixed name and no host port.
-        assert "container_name" not in services[name] and "ports" not in services[name]
+        assert "container_name" not in services[name]
+        assert "ports" not in services[name]
 
 
 def test_state_is_on_volumes_and_redis_keeps_an_aof(compose: dict[str, Any]) -> None:
@@ -75,7 +78,8 @@ def test_state_is_on_volumes_and_redis_keeps_an_aof(compose: dict[str, Any]) -> 
         ("qdrant", "/qdrant/storage"),
     ):
         volume = services[name]["volumes"][0].split(":")
-        assert volume[1] == mount and volume[0] in compose["volumes"], name
+        assert volume[1] == mount, name
+        assert volume[0] in compose["volumes"], name
 
 
 def test_flower_has_basic_auth_and_never_an_open_api(compose: dict[str, Any]) -> None:

@@ -69,7 +69,9 @@ async def test_right_signature_queues_an_incremental_ingestion(
     response = await post(client, BODY, signature_of(SECRET.encode(), BODY))
     assert response.status_code == 202, response.text
     job = await state.jobs.get(response.json()["job_id"])
-    assert job is not None and job.kind is JobKind.INGEST and job.status is JobStatus.QUEUED
+    assert job is not None
+    assert job.kind is JobKind.INGEST
+    assert job.status is JobStatus.QUEUED
     assert job.meta["request"] == {
         "site_dir": str(settings.site_dir),
         "site": settings.site_name,

@@ -35,7 +35,9 @@ def test_nightly_reindex_uses_the_cron_from_settings(tmp_path: Path) -> None:
     assert entry["options"] == {"queue": QueueName.INGEST, "expires": REINDEX_EXPIRES_S}
     cron = entry["schedule"]
     assert isinstance(cron, crontab)
-    assert cron.minute == {30} and cron.hour == {2} and cron.day_of_week == {1, 2, 3, 4, 5}
+    assert cron.minute == {30}
+    assert cron.hour == {2}
+    assert cron.day_of_week == {1, 2, 3, 4, 5}
 
 
 def test_cleanup_runs_on_the_chat_queue_every_interval(tmp_path: Path) -> None:
@@ -62,8 +64,10 @@ def test_worker_app_carries_the_schedule_and_reliability_settings() -> None:
 
     conf = app.conf
     assert "cleanup-stale-jobs" in conf.beat_schedule
-    assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.task_acks_late
+    assert conf.task_reject_on_worker_lost
     assert conf.worker_prefetch_multiplier == 1
     assert conf.worker_cancel_long_running_tasks_on_connection_loss
-    assert conf.task_time_limit and conf.task_soft_time_limit
+    assert conf.task_time_limit
+    assert conf.task_soft_time_limit
     assert conf.broker_transport_options["visibility_timeout"] > 6 * 3600
