@@ -24,7 +24,8 @@ def session_token(secret: bytes, session_id: str) -> str:
 def verify_session_token(secret: bytes, session_id: str, token: str | None) -> bool:
     if not token:
         return False
-    return hmac.compare_digest(session_token(secret, session_id), token)
+    # Bytes, not str: compare_digest refuses non-ASCII strings, and tokens come from clients.
+    return hmac.compare_digest(session_token(secret, session_id).encode(), token.encode())
 
 
 def load_or_create_secret(configured: str | None, data_dir: Path) -> bytes:
