@@ -131,6 +131,7 @@ def ask(
     settings = get_settings()
     questions = [question] if question is not None else list(_lines(batch or "-"))
     logging.basicConfig(level=logging.WARNING)
+    _migrate_embedded(settings)
     asyncio.run(_ask_all(settings, questions, as_json or batch is not None, selection, page_url, session))
 
 
@@ -146,7 +147,6 @@ async def _ask_all(
     from worker.chat import ChatRequest, answer_question
     from worker.history import load_recent_turns, save_exchange
 
-    _migrate_embedded(settings)
     retriever = _retriever(settings)
     engine = make_engine(settings.effective_database_url)
     sessionmaker = make_sessionmaker(engine)

@@ -40,7 +40,8 @@ def ingest_with_progress(
                 elif step.stage == "embedded":
                     bar.update(task, completed=step.done, total=step.total)
                 elif step.stage == "indexed":
-                    bar.update(task, description="indexed", completed=step.total, total=step.total)
+                    total = bar.tasks[0].total or 1
+                    bar.update(task, description="indexed", completed=total, total=total)
 
             return index_site(
                 site_dir,
