@@ -45,8 +45,7 @@ class OfflineModel(Model):
         if isinstance(items, str):
             return False
         return any(
-            isinstance(item, dict) and item.get("type") == "function_call_output"
-            for item in items
+            isinstance(item, dict) and item.get("type") == "function_call_output" for item in items
         )
 
     def _output(self, items: str | list[TResponseInputItem]) -> list[ResponseOutputItem]:
