@@ -1,33 +1,174 @@
-"""The async database engine (asyncpg for Postgres, aiosqlite for the embedded default)."""
+"""The async database engine (asyncpg for Postgres, aiosqlite for the embedded default).
+
+Managed Postgres (Neon, and hosts like it) works by configuration alone: paste the provider's
+connection string as DATABASE_URL. libpq's parameters, which asyncpg does not take, are
+translated (`sslmode` -> `ssl`, `options=-c k=v` -> server settings, `connect_timeout` ->
+`timeout`; `channel_binding` is dropped: asyncpg negotiates SCRAM itself). Behind PgBouncer in
+transaction mode (Neon's `-pooler` host) the prepared-statement caches are turned off. A
+connection refused while a suspended compute wakes up is retried with a bounded backoff.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-__all__ = ["make_engine", "make_sessionmaker", "normalise_database_url", "session_scope"]
+__all__ = [
+    "DatabaseTarget",
+    "make_engine",
+    "make_sessionmaker",
+    "normalise_database_url",
+    "parse_database_url",
+    "session_scope",
+]
+
+log = logging.getLogger(__name__)
+
+#: libpq parameters asyncpg would reject and that carry nothing it needs.
+_DROPPED = {"channel_binding", "gssencmode", "target_session_attrs"}
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseTarget:
+    """A database URL for SQLAlchemy plus the asyncpg arguments the URL cannot carry."""
+
+    url: str
+    connect_args: dict[str, Any] = field(default_factory=dict)
+    pooled: bool = False  # behind PgBouncer in transaction mode
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+
+def _options(value: str) -> dict[str, str]:
+    """libpq `options` (`-c key=value`, `--key=value`) as asyncpg server settings. Neon's
+    `endpoint=<id>` is dropped: it stands in for SNI, which asyncpg sends."""
+    settings: dict[str, str] = {}
+    for token in value.split():
+        key, sep, val = token.removeprefix("--").removeprefix("-c").partition("=")
+        if sep and key and key != "endpoint":
+            settings[key] = val
+    return settings
+
+
+def parse_database_url(url: str, *, pooled: bool | None = None) -> DatabaseTarget:
+    """Accept the URLs hosts hand out (`postgres://`, `postgresql://`, libpq parameters) and
+    pick async drivers. `pooled` None = PgBouncer when the host name contains `-pooler`."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            url = "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith("sqlite:///"):
+        url = "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    if not url.startswith("postgresql+asyncpg://"):
+        return DatabaseTarget(url=url)
+
+    parts = urlsplit(url)
+    query: list[tuple[str, str]] = []
+    connect_args: dict[str, Any] = {}
+    server_settings: dict[str, str] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in ("sslmode", "ssl"):
+            query.append(("ssl", value))
+        elif key == "options":
+            server_settings.update(_options(value))
+        elif key == "application_name":
+            server_settings["application_name"] = value
+        elif key == "connect_timeout":
+            connect_args["timeout"] = float(value)
+        elif key in _DROPPED:
+            log.debug("database URL: dropping %s (not used by asyncpg)", key)
+        else:
+            query.append((key, value))
+    if server_settings:
+        connect_args["server_settings"] = server_settings
+    is_pooled = "-pooler" in (parts.hostname or "") if pooled is None else pooled
+    if is_pooled:
+        # PgBouncer in transaction mode hands each transaction to any server connection:
+        # a statement prepared on one is unknown on the next. No caches, unique names.
+        query = [(k, v) for k, v in query if k != "prepared_statement_cache_size"]
+        connect_args["statement_cache_size"] = 0
+        connect_args["prepared_statement_cache_size"] = 0
+        connect_args["prepared_statement_name_func"] = _statement_name
+    clean = urlunsplit(parts._replace(query=urlencode(query)))
+    return DatabaseTarget(url=clean, connect_args=connect_args, pooled=is_pooled)
+
+
+def _statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4().hex}__"
 
 
 def normalise_database_url(url: str) -> str:
-    """Accept the URLs hosts hand out (`postgres://`, `postgresql://`) and pick async drivers."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix) :]
-    if url.startswith("sqlite:///"):
-        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
-    return url
+    """The SQLAlchemy URL for a host's connection string (see `parse_database_url`)."""
+    return parse_database_url(url).url
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
-    url = normalise_database_url(url)
-    if url.startswith("sqlite"):
-        Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+def _retryable_connect_error(error: BaseException) -> bool:
+    """Errors of a database that is not up yet (a Neon compute waking, a restart)."""
+    if isinstance(error, OSError | TimeoutError):  # refused, reset, DNS blip, timeout
+        return True
+    name = type(error).__name__
+    if name in {"CannotConnectNowError", "ConnectionDoesNotExistError"}:
+        return True
+    text = str(error).lower()
+    return "compute" in text and ("start" in text or "connect" in text)
+
+
+def _retry_connects(engine: AsyncEngine, retries: int, first_delay_s: float) -> None:
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        delay = first_delay_s
+        for attempt in range(retries + 1):
+            try:
+                return dialect.connect(*cargs, **cparams)
+            except Exception as error:
+                cause = error.__cause__ or error
+                if attempt == retries or not (
+                    _retryable_connect_error(error) or _retryable_connect_error(cause)
+                ):
+                    raise
+                log.warning(
+                    "database not reachable (%s); retrying in %.1f s (%d/%d)",
+                    type(cause).__name__,
+                    delay,
+                    attempt + 1,
+                    retries,
+                )
+                # Inside SQLAlchemy's greenlet bridge: sleep on the event loop, not the thread.
+                await_only(asyncio.sleep(delay))
+                delay *= 2
+        raise AssertionError("unreachable")
+
+
+def make_engine(
+    url: str,
+    *,
+    pool_size: int | None = None,
+    max_overflow: int | None = None,
+    pooled: bool | None = None,
+    connect_retries: int | None = None,
+    retry_delay_s: float = 0.5,
+) -> AsyncEngine:
+    """The engine for a database URL. Unset options come from settings (`BOOKCHAT_DB_*`)."""
+    from shared.settings import get_settings
+
+    settings = get_settings()
+    target = parse_database_url(url, pooled=settings.db_pooled if pooled is None else pooled)
+    if target.is_sqlite:
+        Path(target.url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(target.url, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -38,7 +179,17 @@ def make_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_async_engine(
+        target.url,
+        connect_args=target.connect_args,
+        pool_size=settings.db_pool_size if pool_size is None else pool_size,
+        max_overflow=settings.db_max_overflow if max_overflow is None else max_overflow,
+        pool_pre_ping=True,
+    )
+    retries = settings.db_connect_retries if connect_retries is None else connect_retries
+    if retries > 0:
+        _retry_connects(engine, retries, retry_delay_s)
+    return engine
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
