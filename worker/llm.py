@@ -13,7 +13,7 @@ from shared.settings import Settings
 from worker.agent import ChatContext
 from worker.offline_model import OfflineModel
 
-__all__ = ["configure_tracing", "make_models", "openai_client"]
+__all__ = ["attribution_headers", "configure_tracing", "make_models", "openai_client"]
 
 
 def configure_tracing(settings: Settings) -> None:
@@ -21,18 +21,28 @@ def configure_tracing(settings: Settings) -> None:
     set_tracing_disabled(settings.openai_api_key is None)
 
 
+def attribution_headers(settings: Settings) -> dict[str, str]:
+    """OpenRouter's app attribution headers (`HTTP-Referer`, `X-Title`): sent to openrouter.ai,
+    or wherever `llm_attribution_headers` forces them (a proxy in front of OpenRouter)."""
+    send = settings.llm_attribution_headers
+    if send is None:
+        send = "openrouter.ai" in settings.llm_base_url
+    if not send:
+        return {}
+    referer = settings.llm_app_url or settings.public_base_url or "https://github.com/bookchat"
+    return {"HTTP-Referer": referer, "X-Title": settings.llm_app_title}
+
+
 @lru_cache(maxsize=4)
-def _client(base_url: str, api_key: str, timeout_s: float, referer: str, title: str) -> AsyncOpenAI:
-    headers = {}
-    if "openrouter.ai" in base_url:
-        # OpenRouter's app attribution headers.
-        headers = {"HTTP-Referer": referer or "https://github.com/bookchat", "X-Title": title}
+def _client(
+    base_url: str, api_key: str, timeout_s: float, headers: tuple[tuple[str, str], ...]
+) -> AsyncOpenAI:
     return AsyncOpenAI(
         base_url=base_url,
         api_key=api_key,
         timeout=timeout_s,
         max_retries=0,  # retries and fallbacks are ours, bounded by the job's deadline
-        default_headers=headers,
+        default_headers=dict(headers),
     )
 
 
@@ -43,8 +53,7 @@ def openai_client(settings: Settings) -> AsyncOpenAI:
         settings.llm_base_url,
         settings.llm_api_key.get_secret_value(),
         settings.llm_timeout_s,
-        settings.public_base_url,
-        "bookchat",
+        tuple(sorted(attribution_headers(settings).items())),
     )
 
 

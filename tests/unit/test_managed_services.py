@@ -150,3 +150,61 @@ def test_payload_indexes_cover_every_filtered_field() -> None:
     assert query_filter is not None
     filtered = {c.key for c in query_filter.must or []}  # type: ignore[union-attr]
     assert filtered <= set(client.indexes)
+
+
+# --- OpenRouter -----------------------------------------------------------------------------
+
+
+def test_openrouter_gets_attribution_headers_by_default() -> None:
+    from worker.llm import attribution_headers
+
+    settings = Settings(llm_api_key="sk-or-test", public_base_url="https://docs.example.com")
+    assert settings.llm_base_url == "https://openrouter.ai/api/v1"
+    assert settings.llm_model.endswith(":free")  # the documented default: a free model
+    assert attribution_headers(settings) == {
+        "HTTP-Referer": "https://docs.example.com",
+        "X-Title": "bookchat",
+    }
+    other = Settings(llm_base_url="https://api.openai.com/v1")
+    assert attribution_headers(other) == {}
+    off = Settings(llm_attribution_headers=False)
+    assert attribution_headers(off) == {}
+
+
+async def test_forced_attribution_headers_arrive_at_the_endpoint() -> None:
+    from tests.fake_llm import FakeLLM
+    from worker.llm import openai_client
+
+    with FakeLLM() as fake:
+        settings = Settings(
+            llm_base_url=fake.base_url,
+            llm_api_key="sk-or-test",
+            llm_attribution_headers=True,
+            llm_app_url="https://robots.example.org/docs",
+            llm_app_title="Lumen manual",
+        )
+        client = openai_client(settings)
+        await client.chat.completions.create(
+            model="openai/gpt-oss-20b:free", messages=[{"role": "user", "content": "hi"}]
+        )
+        headers = fake.records[-1].headers
+    assert headers["http-referer"] == "https://robots.example.org/docs"
+    assert headers["x-title"] == "Lumen manual"
+
+
+def test_fallback_models_are_tried_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    from worker.agent import ChatContext
+    from worker.llm import make_models
+
+    monkeypatch.setenv(
+        "BOOKCHAT_LLM_FALLBACK_MODELS",
+        '["meta-llama/llama-3.3-70b-instruct:free", "qwen/qwen3-32b:free"]',
+    )
+    settings = Settings(llm_api_key="sk-or-test")
+    context: Any = ChatContext(retriever=None, question="q")  # type: ignore[arg-type]
+    names = [name for name, _ in make_models(settings, context)]
+    assert names == [
+        "openai/gpt-oss-20b:free",
+        "meta-llama/llama-3.3-70b-instruct:free",
+        "qwen/qwen3-32b:free",
+    ]
