@@ -119,7 +119,7 @@ async def test_cleanup_fails_running_jobs_without_heartbeat(redis_url: str, tmp_
         for job in (alive, dead):
             await jobs.mark_running(job.id)
         now = time.time()
-        await client.hset(jobs.key(dead.id), "heartbeat_at", now - 3600)  # type: ignore[misc]
+        await client.hset(jobs.key(dead.id), "heartbeat_at", now - 3600)
         report = await cleanup_jobs(jobs, settings, now=now)
         assert dead.id in report.marked_lost
         assert alive.id not in report.marked_lost
@@ -128,9 +128,9 @@ async def test_cleanup_fails_running_jobs_without_heartbeat(redis_url: str, tmp_
         assert lost.status is JobStatus.FAILED
         assert (lost.error or {})["code"] == "worker_lost"
         for job_id, status in ((alive.id, JobStatus.RUNNING), (queued.id, JobStatus.QUEUED)):
-            job = await jobs.get(job_id)
-            assert job is not None
-            assert job.status is status
+            current = await jobs.get(job_id)
+            assert current is not None
+            assert current.status is status
     finally:
         await client.aclose()
 

@@ -35,9 +35,7 @@ def test_nightly_reindex_uses_the_cron_from_settings(tmp_path: Path) -> None:
     assert entry["options"] == {"queue": QueueName.INGEST, "expires": REINDEX_EXPIRES_S}
     cron = entry["schedule"]
     assert isinstance(cron, crontab)
-    assert cron.minute == {30}
-    assert cron.hour == {2}
-    assert cron.day_of_week == {1, 2, 3, 4, 5}
+    assert cron == crontab(minute="30", hour="2", day_of_week="1-5")
 
 
 def test_cleanup_runs_on_the_chat_queue_every_interval(tmp_path: Path) -> None:
