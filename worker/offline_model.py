@@ -9,6 +9,7 @@ nothing is parsed back out of the tool's text.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -51,9 +52,9 @@ class OfflineModel(Model):
     def _output(self, items: str | list[TResponseInputItem]) -> list[ResponseOutputItem]:
         chat = self.context
         if not self._has_searched(items):
-            query = chat.question
+            query = standalone_query(chat.question, _earlier_user_messages(items))
             if chat.selection:
-                query = f"{chat.question}\n{chat.selection[:500]}"
+                query = f"{query}\n{chat.selection[:500]}"
             return [
                 ResponseFunctionToolCall(
                     id=f"fc_{uuid.uuid4().hex}",
@@ -129,6 +130,37 @@ class OfflineModel(Model):
             sequence_number=sequence,
             type="response.completed",
         )
+
+
+_FOLLOW_UP = re.compile(
+    r"^(and|but|also|so|then|what about|how about|why|ok|okay)\b"
+    r"|\b(it|its|it's|that|this|those|these|they|them|there|one|ones|same|above|undo|instead)\b",
+    re.I,
+)
+
+
+def standalone_query(question: str, earlier: list[str]) -> str:
+    """A search query that stands on its own: a short follow-up ("and how do I undo that?")
+    borrows the topic of the reader's previous question."""
+    if not earlier:
+        return question
+    words = question.split()
+    if len(words) <= 12 and _FOLLOW_UP.search(question):
+        return f"{earlier[-1]} {question}"
+    return question
+
+
+def _earlier_user_messages(items: str | list[TResponseInputItem]) -> list[str]:
+    if isinstance(items, str):
+        return []
+    texts = [
+        item["content"]
+        for item in items
+        if isinstance(item, dict)
+        and item.get("role") == "user"
+        and isinstance(item.get("content"), str)
+    ]
+    return [str(text) for text in texts[:-1]]
 
 
 def _message(text: str) -> ResponseOutputMessage:

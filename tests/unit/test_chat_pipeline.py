@@ -149,3 +149,28 @@ async def test_offline_model_answers_and_declines(retriever: Retriever) -> None:
         request("who won the 2022 fifa world cup final"), settings=settings, retriever=retriever
     )
     assert off_topic.refused and off_topic.citations == []
+
+
+def test_follow_up_borrows_the_previous_question() -> None:
+    from worker.offline_model import standalone_query
+
+    earlier = ["How do I send the arm to its home pose?"]
+    assert standalone_query("and how do I undo that?", earlier).startswith(earlier[0])
+    assert standalone_query("What is the emergency stop?", earlier) == "What is the emergency stop?"
+    assert standalone_query("and how do I undo that?", []) == "and how do I undo that?"
+
+
+async def test_offline_follow_up_uses_session_history(retriever: Retriever) -> None:
+    settings = Settings(embedder=EmbedderKind.HASH)
+    history = [
+        {"role": "user", "content": "How do I send the arm to its home pose?"},
+        {"role": "assistant", "content": "Call arm.home() [1]"},
+    ]
+    alone = await answer_question(
+        request("what speed does it use?"), settings=settings, retriever=retriever
+    )
+    followed = await answer_question(
+        request("what speed does it use?"), settings=settings, retriever=retriever, history=history
+    )
+    assert "first-move" not in alone.citations[0]["path"]  # without context: another page
+    assert "first-move" in followed.citations[0]["path"]  # with it: the page discussed
