@@ -1,0 +1,82 @@
+"""The simpler design, for comparison only: one FastAPI endpoint that runs the agent inside the
+request (no queue, no job store, no SSE), with the same history reads and writes as the worker.
+
+    BOOKCHAT_... uvicorn bench.sync_baseline:app --port 8100
+
+`POST /chat {"message": ...}` answers with the finished result as JSON, so its time to first
+token is its whole latency. It lives in bench/ because the product never runs the agent in the
+API process (see DESIGN.md); `bench/chat_load.py` starts it next to the real stack.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from ingestion_jobs.embedding import get_embedder
+from shared.db import make_engine, make_sessionmaker
+from shared.settings import get_settings
+from shared.vectorstore import make_client
+from worker.chat import ChatRequest, answer_question
+from worker.history import load_recent_turns, save_exchange
+from worker.retrieval import Retriever
+
+__all__ = ["app"]
+
+
+class Question(BaseModel):
+    message: str
+    session_id: str | None = None
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    qdrant = make_client(settings)
+    engine = make_engine(settings.effective_database_url)
+    app.state.settings = settings
+    app.state.retriever = Retriever(qdrant, get_embedder(settings), settings.collection)
+    app.state.sessionmaker = make_sessionmaker(engine)
+    try:
+        yield
+    finally:
+        await engine.dispose()
+        qdrant.close()
+
+
+app = FastAPI(title="bookchat sync baseline", lifespan=lifespan)
+
+
+@app.post("/chat")
+async def chat(question: Question) -> dict[str, Any]:
+    """Answer in the request: history, agent, history write, as `worker.chat._answer_job`."""
+    state = app.state
+    session_id = question.session_id or str(uuid.uuid4())
+    job_id = str(uuid.uuid4())  # the history rows are keyed by a job id, as in the worker
+    request = ChatRequest(message=question.message, session_id=session_id)
+    history = await load_recent_turns(
+        state.sessionmaker, session_id, turns=state.settings.history_turns, before_job=job_id
+    )
+    answer = await answer_question(
+        request, settings=state.settings, retriever=state.retriever, history=history
+    )
+    message_id = await save_exchange(
+        state.sessionmaker,
+        job_id=job_id,
+        session_id=session_id,
+        site=state.settings.site_name,
+        question=request.message,
+        selection=None,
+        page_url=None,
+        answer=answer.answer,
+        citations=answer.citations,
+        refused=answer.refused,
+        model=answer.model,
+        usage=answer.usage,
+    )
+    return answer.result(session_id, str(message_id))
