@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     # Chat behaviour.
     history_turns: int = Field(default=6, ge=0, le=50)
     retrieval_limit: int = Field(default=6, ge=1, le=50)
+    # The offline model declines when the best passage's cosine is below this. Unset: 0.36 with
+    # the bundled embedder (calibrated on it), no floor with other embedders.
+    min_relevance: float | None = Field(default=None, ge=-1, le=1)
 
     # Jobs.
     job_ttl_s: int = Field(default=24 * 3600, ge=60)
@@ -158,6 +161,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'bookchat.db').resolve()}"
+
+    @property
+    def effective_min_relevance(self) -> float | None:
+        if self.min_relevance is not None:
+            return self.min_relevance
+        return 0.36 if self.embedder is EmbedderKind.BUNDLED else None
 
     @property
     def qdrant_path(self) -> Path:

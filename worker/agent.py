@@ -71,6 +71,7 @@ class ChatContext:
     site: str | None = None
     prefer_path: str | None = None
     selection: str | None = None
+    min_cosine: float | None = None  # the offline model's relevance floor (see Settings)
     passages: dict[int, Passage] = field(default_factory=dict)  # citation number -> passage
     searches: list[str] = field(default_factory=list)
     on_search: Callable[[str, list[Passage]], None] | None = None

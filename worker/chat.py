@@ -123,6 +123,7 @@ async def answer_question(
         limit=settings.retrieval_limit,
         site=settings.site_name,
         selection=request.selection,
+        min_cosine=settings.effective_min_relevance,
     )
     agent = build_agent()
     items: list[Any] = [*(history or []), {"role": "user", "content": _user_input(request)}]

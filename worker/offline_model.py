@@ -65,7 +65,9 @@ class OfflineModel(Model):
                     status="completed",
                 )
             ]
-        text = compose_answer(chat.question, chat.passages, selection=chat.selection)
+        text = compose_answer(
+            chat.question, chat.passages, selection=chat.selection, min_cosine=chat.min_cosine
+        )
         return [_message(text or NOT_COVERED)]
 
     async def get_response(
