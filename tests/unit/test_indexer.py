@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from qdrant_client import QdrantClient
 
 from ingestion_jobs.documents import Chunk, PageError
 from ingestion_jobs.embedding import HashEmbedder
-from ingestion_jobs.indexer import IngestProgress, index_chunks
+from ingestion_jobs.indexer import IngestProgress, index_chunks, index_site
 from shared.vectorstore import ensure_collection, resolve_alias
 from worker.retrieval import Retriever
 
@@ -188,3 +190,20 @@ def test_sites_are_kept_apart(client: QdrantClient) -> None:
     assert rebuilt.chunks_total == 4
     hits = Retriever(client, embedder, ALIAS).search("site b text", site="b")
     assert [h.path for h in hits] == ["docs/b.md"]
+
+
+@pytest.mark.unit
+def test_index_site_reads_chunks_and_indexes_the_sample(
+    client: QdrantClient, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(Path(__file__).parents[2] / "examples" / "sample-site", site)
+    embedder = CountingEmbedder()
+    first = index_site(site, client=client, embedder=embedder, collection=ALIAS)
+    assert first.pages_seen > 0
+    assert first.chunks_embedded == first.chunks_total > 0
+    page = sorted(site.joinpath("docs").rglob("*.md*"))[0]
+    page.unlink()
+    again = index_site(site, client=client, embedder=embedder, collection=ALIAS)
+    assert (again.pages_removed, again.chunks_embedded) == (1, 0)
+    assert again.chunks_total < first.chunks_total
