@@ -92,9 +92,7 @@ async def worker(state: AppState, retriever: Retriever) -> AsyncIterator[list[st
         await task
 
 
-async def post(
-    http: httpx.AsyncClient, payload: bytes, token: str | None = None
-) -> httpx.Response:
+async def post(http: httpx.AsyncClient, payload: bytes, token: str | None = None) -> httpx.Response:
     headers = {"Content-Type": "application/json"}
     if token:
         headers["X-Session-Token"] = token
