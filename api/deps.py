@@ -51,6 +51,4 @@ def check_session_access(state: AppState, session_id: str | None, token: str | N
     """Refuse unless the caller holds this session's token (same answer for unknown and
     foreign sessions, so ids cannot be probed)."""
     if session_id is None or not verify_session_token(state.secret, session_id, token):
-        raise ApiError(
-            403, ErrorCode.FORBIDDEN, "A valid session token is required to read this."
-        )
+        raise ApiError(403, ErrorCode.FORBIDDEN, "A valid session token is required to read this.")

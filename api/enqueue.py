@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -51,7 +52,9 @@ async def enqueue(
     except RedisError as error:
         log.error("job store unavailable: %s", error)
         raise ApiError(
-            503, ErrorCode.QUEUE_UNAVAILABLE, "The job queue is unavailable; retry shortly.",
+            503,
+            ErrorCode.QUEUE_UNAVAILABLE,
+            "The job queue is unavailable; retry shortly.",
             headers={"Retry-After": "5"},
         ) from error
     try:
@@ -59,12 +62,12 @@ async def enqueue(
         await asyncio.to_thread(state.sender.send_task, str(task), kwargs={"job_id": job.id})
     except Exception as error:
         log.error("could not enqueue job %s: %s", job.id, error)
-        try:
+        with contextlib.suppress(RedisError):
             await state.jobs.fail(job.id, ErrorCode.QUEUE_UNAVAILABLE, "Could not enqueue.")
-        except RedisError:
-            pass
         raise ApiError(
-            503, ErrorCode.QUEUE_UNAVAILABLE, "The job queue is unavailable; retry shortly.",
+            503,
+            ErrorCode.QUEUE_UNAVAILABLE,
+            "The job queue is unavailable; retry shortly.",
             headers={"Retry-After": "5"},
         ) from error
     log.info("enqueued %s job %s", kind, job.id, extra={"job_id": job.id, "session_id": session_id})

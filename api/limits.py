@@ -49,7 +49,7 @@ async def check_rate_limits(state: AppState, *, client_ip: str, session_id: str 
 
 async def check_backpressure(state: AppState) -> None:
     """Refuse new chat work while the chat queue is deeper than can be served in time."""
-    depth = await state.jobs.redis.llen(str(QueueName.CHAT))  # type: ignore[misc]
+    depth = await state.jobs.redis.llen(str(QueueName.CHAT))
     if int(depth) >= state.settings.max_queued_chat_jobs:
         raise ApiError(
             503,
@@ -81,7 +81,8 @@ async def claim_idempotency_key(
     existing = await state.jobs.redis.get(redis_key)
     if existing is None:  # expired between the two calls: treat as new
         return None
-    earlier_job, earlier_session, earlier_fingerprint = existing.decode().split("|", 2)
+    text = existing.decode() if isinstance(existing, bytes) else str(existing)
+    earlier_job, earlier_session, earlier_fingerprint = text.split("|", 2)
     if earlier_fingerprint != fingerprint:
         raise ApiError(
             422,

@@ -51,12 +51,18 @@ def start_private_redis(data_dir: Path) -> PrivateRedis:
     process = subprocess.Popen(
         [
             binary,
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--dir", str(directory),
-            "--save", "",
-            "--appendonly", "yes",
-            "--logfile", str(directory / "redis.log"),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(directory),
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--logfile",
+            str(directory / "redis.log"),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -68,9 +74,11 @@ def start_private_redis(data_dir: Path) -> PrivateRedis:
         try:
             client.ping()
             break
-        except redis.ConnectionError:
+        except redis.ConnectionError as error:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not start; see {directory}/redis.log")
+                raise RuntimeError(
+                    f"redis-server did not start; see {directory}/redis.log"
+                ) from error
             time.sleep(0.05)
     client.close()
     return PrivateRedis(process, url)

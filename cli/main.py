@@ -45,7 +45,9 @@ def _emit(obj: Any) -> None:
 
 @app.command()
 def ingest(
-    site_dir: Annotated[Path, typer.Argument(help="Site root (with docusaurus.config.* and docs/)")],
+    site_dir: Annotated[
+        Path, typer.Argument(help="Site root (with docusaurus.config.* and docs/)")
+    ],
     site_url: Annotated[str | None, typer.Option(help="Public URL, overrides the config")] = None,
     full: Annotated[bool, typer.Option("--full", help="Rebuild the whole index")] = False,
 ) -> None:
@@ -66,8 +68,10 @@ def ingest(
         f"{len(report.errors)} errors; {report.seconds:.1f}s",
         err=True,
     )
-    for error in report.errors:
-        typer.secho(f"  skipped {error.path}: {error.code}: {error.message}", err=True, fg="yellow")
+    for skipped in report.errors:
+        typer.secho(
+            f"  skipped {skipped.path}: {skipped.code}: {skipped.message}", err=True, fg="yellow"
+        )
 
 
 def _retriever(settings: Settings) -> Any:
@@ -108,7 +112,9 @@ def search(
         _emit(results)
         return
     for rank, hit in enumerate(results, 1):
-        typer.echo(f"{rank}. [{hit['score']:.3f}] {hit['title']} > {hit['heading']}\n   {hit['url']}")
+        typer.echo(
+            f"{rank}. [{hit['score']:.3f}] {hit['title']} > {hit['heading']}\n   {hit['url']}"
+        )
 
 
 @app.command()
@@ -132,7 +138,9 @@ def ask(
     questions = [question] if question is not None else list(_lines(batch or "-"))
     logging.basicConfig(level=logging.WARNING)
     _migrate_embedded(settings)
-    asyncio.run(_ask_all(settings, questions, as_json or batch is not None, selection, page_url, session))
+    asyncio.run(
+        _ask_all(settings, questions, as_json or batch is not None, selection, page_url, session)
+    )
 
 
 async def _ask_all(
@@ -187,7 +195,9 @@ async def _ask_all(
             else:
                 typer.echo(answer.answer)
                 for citation in answer.citations:
-                    typer.echo(f"  - {citation['title']} > {citation['heading']}: {citation['url']}")
+                    typer.echo(
+                        f"  - {citation['title']} > {citation['heading']}: {citation['url']}"
+                    )
     finally:
         await engine.dispose()
 
@@ -214,7 +224,9 @@ def migrate() -> None:
 
 @app.command()
 def dev(
-    site: Annotated[Path | None, typer.Option(help="Site root to serve (default: the sample)")] = None,
+    site: Annotated[
+        Path | None, typer.Option(help="Site root to serve (default: the sample)")
+    ] = None,
     port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
 ) -> None:

@@ -80,7 +80,7 @@ class Job:
     meta: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_hash(cls, raw: Mapping[bytes, bytes]) -> Job:
+    def from_hash(cls, raw: Mapping[Any, Any]) -> Job:
         def text(key: str) -> str | None:
             value = raw.get(key.encode())
             return value.decode() if value is not None else None
@@ -92,8 +92,8 @@ class Job:
         heartbeat = text("heartbeat_at")
         return cls(
             id=text("id") or "",
-            kind=JobKind(text("kind")),
-            status=JobStatus(text("status")),
+            kind=JobKind(text("kind") or ""),
+            status=JobStatus(text("status") or ""),
             created_at=float(text("created_at") or 0),
             updated_at=float(text("updated_at") or 0),
             session_id=text("session_id") or None,
@@ -172,12 +172,12 @@ class JobStore:
         return job
 
     async def get(self, job_id: str) -> Job | None:
-        raw = await self.redis.hgetall(self.key(job_id))  # type: ignore[misc]
+        raw: Any = await self.redis.hgetall(self.key(job_id))
         return Job.from_hash(raw) if raw else None
 
     async def mark_running(self, job_id: str) -> None:
         now = time.time()
-        await self.redis.hincrby(self.key(job_id), "attempts", 1)  # type: ignore[misc]
+        await self.redis.hincrby(self.key(job_id), "attempts", 1)
         await self._write(
             job_id,
             {"status": str(JobStatus.RUNNING), "updated_at": now, "heartbeat_at": now},
@@ -186,7 +186,7 @@ class JobStore:
         )
 
     async def heartbeat(self, job_id: str) -> None:
-        await self.redis.hset(self.key(job_id), "heartbeat_at", time.time())  # type: ignore[misc]
+        await self.redis.hset(self.key(job_id), "heartbeat_at", time.time())
 
     @asynccontextmanager
     async def heartbeating(self, job_id: str, every_s: float = 5.0) -> AsyncIterator[None]:
@@ -238,7 +238,7 @@ class JobStore:
         self, job_id: str, *, after: str = "0-0", block_ms: int | None = None, count: int = 500
     ) -> list[JobEvent]:
         """Events after the stream id `after`; waits up to `block_ms` for new ones when given."""
-        reply = await self.redis.xread(
+        reply: Any = await self.redis.xread(
             {self.events_key(job_id): after}, count=count, block=block_ms
         )
         events: list[JobEvent] = []
@@ -254,7 +254,7 @@ class JobStore:
         return events
 
     async def last_event_id(self, job_id: str) -> str:
-        last = await self.redis.xrevrange(self.events_key(job_id), count=1)
+        last: Any = await self.redis.xrevrange(self.events_key(job_id), count=1)
         if not last:
             return "0-0"
         entry_id = last[0][0]

@@ -24,6 +24,7 @@ import uvicorn
 from shared.settings import EmbedderKind, Settings
 from tests.conftest import ROOT, SAMPLE_SITE, _port_open
 
+
 def _free_port() -> int:
     import socket
 
@@ -83,9 +84,7 @@ def _index_sample(settings: Settings, site: Path) -> None:
 
 
 @pytest.fixture
-def make_stack(
-    tmp_path: Path, redis_url: str, postgres_url: str
-) -> Iterator[Callable[..., Stack]]:
+def make_stack(tmp_path: Path, redis_url: str, postgres_url: str) -> Iterator[Callable[..., Stack]]:
     stacks: list[tuple[Stack, uvicorn.Server, threading.Thread]] = []
 
     def start(llm_base_url: str | None = None, site: Path = SAMPLE_SITE, **env_extra: str) -> Stack:
@@ -119,10 +118,24 @@ def make_stack(
         worker_env.update(env)
         worker = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-                "-P", "threads", "-c", "2", "-Q", "chat,ingest", "--without-mingle",
-                "--without-gossip", "-n", f"test-{os.getpid()}-{len(stacks)}@%h",
-                "--loglevel", "INFO",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "worker.celery_app",
+                "worker",
+                "-P",
+                "threads",
+                "-c",
+                "2",
+                "-Q",
+                "chat,ingest",
+                "--without-mingle",
+                "--without-gossip",
+                "-n",
+                f"test-{os.getpid()}-{len(stacks)}@%h",
+                "--loglevel",
+                "INFO",
             ],
             cwd=ROOT,
             env=worker_env,

@@ -192,10 +192,11 @@ def _retry_after(error: BaseException, attempt: int) -> float:
         value = error.response.headers.get("retry-after")
         if value:
             try:
-                return min(float(value), 10.0)
+                return min(float(str(value)), 10.0)
             except ValueError:
                 pass
-    return min(0.5 * 2**attempt, 8.0)
+    backoff: float = min(0.5 * 2.0**attempt, 8.0)
+    return backoff
 
 
 def _verified(output: str, context: ChatContext, model: str, usage: dict[str, int]) -> Answer:

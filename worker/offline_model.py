@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from agents import ModelResponse, ModelSettings, Tool, Usage
 from agents.agent_output import AgentOutputSchemaBase
@@ -155,14 +155,12 @@ def standalone_query(question: str, earlier: list[str]) -> str:
 def _earlier_user_messages(items: str | list[TResponseInputItem]) -> list[str]:
     if isinstance(items, str):
         return []
-    texts = [
-        item["content"]
-        for item in items
-        if isinstance(item, dict)
-        and item.get("role") == "user"
-        and isinstance(item.get("content"), str)
-    ]
-    return [str(text) for text in texts[:-1]]
+    texts: list[str] = []
+    for item in items:
+        fields = cast(dict[str, Any], item)
+        if fields.get("role") == "user" and isinstance(fields.get("content"), str):
+            texts.append(fields["content"])
+    return texts[:-1]
 
 
 def _message(text: str) -> ResponseOutputMessage:

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.deps import AppState, SessionTokenDep, StateDep
-from api.enqueue import job_token
 from api.errors import ApiError
 from api.schemas import ErrorBody, JobOut
 from shared.errors import ErrorCode

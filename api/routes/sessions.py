@@ -28,7 +28,9 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 
 def _db_unavailable(error: Exception) -> ApiError:
     return ApiError(
-        503, ErrorCode.DATABASE_UNAVAILABLE, "History is unavailable right now; retry shortly.",
+        503,
+        ErrorCode.DATABASE_UNAVAILABLE,
+        "History is unavailable right now; retry shortly.",
         headers={"Retry-After": "5"},
     )
 

@@ -81,7 +81,8 @@ def test_openai_compatible_model_over_http_calls_the_tool(
         assert first["tools"][0]["function"]["name"] == "search_docs"
         assert first["messages"][-1] == {"role": "user", "content": QUESTION}
         tool_messages = [m for m in second["messages"] if m["role"] == "tool"]
-        assert tool_messages and "[1]" in tool_messages[0]["content"]
+        assert tool_messages
+        assert "[1]" in tool_messages[0]["content"]
 
     rows = stored_messages(stack, accepted["session_id"])
     assert rows[1].model == "openai/gpt-oss-20b:free"
@@ -115,7 +116,9 @@ def test_events_stream_carries_tokens_and_done(make_stack: Callable[..., Stack])
     with stack.http.stream("GET", accepted["events_url"]) as response:
         assert response.status_code == 200
         body = "".join(response.iter_text())
-    events = [line.split(":", 1)[1].strip() for line in body.splitlines() if line.startswith("event:")]
+    events = [
+        line.split(":", 1)[1].strip() for line in body.splitlines() if line.startswith("event:")
+    ]
     assert events[0] == "status"
     assert "token" in events
     assert events[-1] == "done"

@@ -59,8 +59,10 @@ def test_sse_follows_a_job_live_from_queued_to_done(make_stack: Callable[..., St
     with stack.http.stream("GET", accepted["events_url"]) as live:
         events = read_sse(live)
     kinds = [kind for _, kind, _ in events]
-    assert kinds[0] == "status" and kinds[-1] == "done"
-    assert "token" in kinds and "citations" in kinds
+    assert kinds[0] == "status"
+    assert kinds[-1] == "done"
+    assert "token" in kinds
+    assert "citations" in kinds
 
 
 def test_long_poll_returns_when_the_status_changes(make_stack: Callable[..., Stack]) -> None:

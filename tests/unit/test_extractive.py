@@ -36,7 +36,8 @@ DOCS = {
 def test_answers_with_cited_sentences_from_the_passages() -> None:
     answer = compose_answer("How do I build the static site for deployment?", DOCS)
     assert answer is not None
-    assert "npm run build" in answer and "[1]" in answer
+    assert "npm run build" in answer
+    assert "[1]" in answer
 
 
 def test_declines_when_the_topic_is_absent() -> None:
@@ -46,7 +47,8 @@ def test_declines_when_the_topic_is_absent() -> None:
 
 def test_declines_when_a_named_thing_is_never_mentioned() -> None:
     reason = decline_reason("How do I deploy the static site to WordPress hosting?", DOCS)
-    assert reason is not None and "WordPress" in reason
+    assert reason is not None
+    assert "WordPress" in reason
 
 
 def test_a_typo_in_a_name_the_site_uses_is_not_a_decline() -> None:
@@ -64,4 +66,5 @@ def test_question_about_a_selection_takes_its_topic_from_the_selection() -> None
     answer = compose_answer(
         "what does this mean?", DOCS, selection="The baseUrl setting must end with a slash."
     )
-    assert answer is not None and "[2]" in answer
+    assert answer is not None
+    assert "[2]" in answer

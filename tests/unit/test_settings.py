@@ -14,7 +14,9 @@ pytestmark = pytest.mark.unit
 
 
 def test_every_setting_is_documented_in_env_example() -> None:
-    documented = set(re.findall(r"^#?\s*(BOOKCHAT_[A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    documented = set(
+        re.findall(r"^#?\s*(BOOKCHAT_[A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M)
+    )
     missing = [
         f"BOOKCHAT_{name.upper()}"
         for name in Settings.model_fields
