@@ -19,6 +19,7 @@ import typer
 import uvicorn
 
 from cli.embedded import start_private_redis
+from shared.logging import configure_logging
 from shared.settings import Settings, get_settings
 
 __all__ = ["SAMPLE_SITE", "run_dev"]
@@ -38,9 +39,7 @@ def run_dev(site: Path | None, *, host: str, port: int) -> int:
     get_settings.cache_clear()
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(level=settings.log_level, json=settings.log_json)
 
     redis_server = None
     if settings.redis_url is None:
