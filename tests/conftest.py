@@ -16,7 +16,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_SITE = ROOT / "examples" / "sample-site"
 SHARED = ROOT.parent / "shared"
 
-REDIS_URL = os.environ.get("BOOKCHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+# A database number of its own per test run, so two runs on one machine (or one Redis) do not
+# consume each other's Celery tasks.
+REDIS_URL = os.environ.get(
+    "BOOKCHAT_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{1 + os.getpid() % 15}"
+)
 POSTGRES_ADMIN_URL = os.environ.get(
     "BOOKCHAT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
