@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.errors import BookchatError, ErrorCode
@@ -96,6 +97,18 @@ def install_error_handlers(app: FastAPI) -> None:
             code = ErrorCode.INTERNAL_ERROR
         headers = dict(exc.headers) if exc.headers else None
         return _error(exc.status_code, code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(RedisError)
+    async def _redis_down(request: Request, exc: RedisError) -> JSONResponse:
+        # Job state, events, rate limits and idempotency keys all live in Redis: while it is
+        # down (a restart, a failover) every route that needs it is unavailable, not broken.
+        log.error("redis unavailable on %s %s: %r", request.method, request.url.path, exc)
+        return _error(
+            503,
+            ErrorCode.QUEUE_UNAVAILABLE,
+            "The job queue is unavailable; retry shortly.",
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

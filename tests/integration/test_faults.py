@@ -1,0 +1,148 @@
+"""Faults on the real stack (issue 8): workers killed mid-job, Redis restarted, Postgres and
+Qdrant unreachable, the LLM hanging or cutting its stream. Every accepted job ends, nothing is
+lost or written twice, and the API answers 503 (never 500) while a service is down.
+
+Each test gets a private redis-server (AOF, fsync always) instead of the shared one, so it can
+stop and restart it; the `redis_url` fixture below overrides the session-wide one for
+`make_stack`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import col, select
+
+from shared.db import make_engine, make_sessionmaker
+from shared.jobs import JobStore
+from shared.models import Message
+from shared.redis_client import make_redis
+from tests.fake_llm import FakeLLM
+from tests.faults import PrivateRedis, wait_for
+from tests.stack import Stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
+
+QUESTION = "How do I send the arm to its home pose?"
+TERMINAL = ("succeeded", "failed", "expired")
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(private_redis: PrivateRedis) -> str:
+    return private_redis.url
+
+
+def job_of(stack: Stack, accepted: dict[str, Any]) -> dict[str, Any]:
+    response = stack.http.get(accepted["status_url"])
+    assert response.status_code == 200, response.text
+    job: dict[str, Any] = response.json()
+    return job
+
+
+def wait_all(stack: Stack, accepted: list[dict[str, Any]], timeout: float) -> list[dict[str, Any]]:
+    """Every job's final state, polling until all are terminal (fails after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        jobs = [job_of(stack, a) for a in accepted]
+        if all(job["status"] in TERMINAL for job in jobs):
+            return jobs
+        if time.monotonic() > deadline:
+            states = [(job["id"], job["status"]) for job in jobs]
+            raise AssertionError(f"jobs not finished after {timeout}s: {states}\n{stack.log()}")
+        time.sleep(0.3)
+
+
+def stored_messages(stack: Stack, session_id: str) -> list[Message]:
+    async def read() -> list[Message]:
+        engine = make_engine(stack.settings.effective_database_url)
+        try:
+            async with make_sessionmaker(engine)() as db:
+                rows = await db.exec(
+                    select(Message)
+                    .where(Message.session_id == uuid.UUID(session_id))
+                    .order_by(col(Message.created_at))
+                )
+                return list(rows.all())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def assert_history_once(stack: Stack, accepted: dict[str, Any], job: dict[str, Any]) -> None:
+    """The session holds exactly the question and the answer of this job, once each."""
+    rows = stored_messages(stack, accepted["session_id"])
+    assert [row.role for row in rows] == ["user", "assistant"], rows
+    assert rows[0].content == QUESTION
+    assert str(rows[1].id) == job["result"]["message_id"]
+    assert {str(row.job_id) for row in rows} == {accepted["job_id"]}
+
+
+def job_status_in_redis(redis_url: str, job_id: str) -> str | None:
+    async def read() -> str | None:
+        client = make_redis(redis_url)
+        try:
+            job = await JobStore(client, ttl_s=600).get(job_id)
+            return str(job.status) if job else None
+        finally:
+            await client.aclose()
+
+    return asyncio.run(read())
+
+
+# --- Redis restarted while jobs are queued and running ---------------------------------------
+
+
+def test_redis_restart_loses_no_job_and_the_api_answers_503_meanwhile(
+    make_stack: Callable[..., Stack], private_redis: PrivateRedis
+) -> None:
+    with FakeLLM(latency_first_token=1.0) as fake:
+        stack = make_stack(llm_base_url=fake.base_url)
+        accepted = [stack.chat(QUESTION) for _ in range(4)]  # 2 run (threads, c=2), 2 wait
+        wait_for(
+            lambda: any(job_of(stack, a)["status"] == "running" for a in accepted),
+            timeout=30,
+            what="a running job",
+        )
+        private_redis.stop(kill=True)  # a crash: the AOF (fsync always) has every write
+
+        down = stack.http.post("/v1/chat", json={"message": QUESTION})
+        assert down.status_code == 503, down.text
+        assert down.json()["code"] == "queue_unavailable"
+        assert int(down.headers["Retry-After"]) > 0
+        poll = stack.http.get(accepted[0]["status_url"])
+        assert poll.status_code == 503, poll.text
+        assert poll.json()["code"] == "queue_unavailable"
+        assert int(poll.headers["Retry-After"]) > 0
+        events = stack.http.get(accepted[0]["events_url"])
+        assert events.status_code == 503, events.text
+
+        time.sleep(2)
+        private_redis.start()  # same port, same AOF
+
+        # The API recovers by itself: new work is accepted again.
+        later = wait_for(
+            lambda: (r := stack.http.post("/v1/chat", json={"message": QUESTION})).status_code
+            == 202
+            and r.json(),
+            timeout=20,
+            what="the API accepting work after the restart",
+        )
+        jobs = wait_all(stack, [*accepted, later], timeout=90)
+        assert [job["status"] for job in jobs] == ["succeeded"] * 5, jobs
+        for one, job in zip([*accepted, later], jobs, strict=True):
+            assert_history_once(stack, one, job)
