@@ -9,12 +9,14 @@ a number that was never returned is dropped, so a citation can only point at a r
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agents import Agent, RunContextWrapper, function_tool
 
+from shared.errors import BookchatError, ErrorCode
 from shared.passages import Passage
 from worker.retrieval import Retriever
 
@@ -27,6 +29,8 @@ __all__ = [
     "format_passages",
     "strip_links",
 ]
+
+log = logging.getLogger(__name__)
 
 NOT_COVERED = "NOT_COVERED"
 
@@ -95,7 +99,10 @@ def format_passages(numbered: list[tuple[int, Passage]]) -> str:
     return "\n\n".join(blocks)
 
 
-@function_tool
+# No failure_error_function: the SDK's default would hand the error to the model as the tool's
+# output, and the model would then decline as if the site did not cover the question. A search
+# that cannot run fails the job instead, with `index_unavailable`.
+@function_tool(failure_error_function=None)
 async def search_docs(ctx: RunContextWrapper[ChatContext], query: str) -> str:
     """Search the documentation site and return the most relevant passages, numbered.
 
@@ -103,13 +110,22 @@ async def search_docs(ctx: RunContextWrapper[ChatContext], query: str) -> str:
         query: A standalone search query: keywords or a question, with follow-ups resolved.
     """
     chat = ctx.context
-    hits = await asyncio.to_thread(
-        chat.retriever.search,
-        query,
-        limit=chat.limit,
-        site=chat.site,
-        prefer_path=chat.prefer_path,
-    )
+    try:
+        hits = await asyncio.to_thread(
+            chat.retriever.search,
+            query,
+            limit=chat.limit,
+            site=chat.site,
+            prefer_path=chat.prefer_path,
+        )
+    except BookchatError:
+        raise
+    except Exception as error:
+        log.exception("search_docs failed")
+        raise BookchatError(
+            ErrorCode.INDEX_UNAVAILABLE,
+            f"The search index could not be queried ({type(error).__name__}); retry shortly.",
+        ) from error
     chat.searches.append(query)
     if chat.on_search is not None:
         chat.on_search(query, hits)

@@ -97,6 +97,16 @@ _RETRYABLE = (
 )
 
 
+def _bookchat_cause(error: BaseException) -> BookchatError | None:
+    """The BookchatError a tool raised, which the Agents SDK wraps in its own exception."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, BookchatError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _retryable(error: BaseException) -> bool:
     """Worth trying the same model again: rate limits, timeouts, dropped connections, 5xx,
     garbled bodies (a gateway's error page)."""
@@ -139,6 +149,8 @@ async def answer_question(
                 async with asyncio.timeout(remaining):
                     return await _run_once(agent, items, context, model, model_name, on_token)
             except (TimeoutError, json.JSONDecodeError, openai.APIError, AgentsException) as error:
+                if (ours := _bookchat_cause(error)) is not None:
+                    raise ours from error  # a tool failed (the index is down): not the model
                 last_error = error
                 log.warning("model %s attempt %d failed: %r", model_name, attempt + 1, error)
                 if not _retryable(error):

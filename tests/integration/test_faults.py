@@ -24,7 +24,7 @@ from shared.jobs import JobStore
 from shared.models import Message
 from shared.redis_client import make_redis
 from tests.fake_llm import FakeLLM
-from tests.faults import PrivateRedis, wait_for
+from tests.faults import PrivateRedis, free_port, wait_for
 from tests.stack import Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
@@ -136,9 +136,10 @@ def test_redis_restart_loses_no_job_and_the_api_answers_503_meanwhile(
 
         # The API recovers by itself: new work is accepted again.
         later = wait_for(
-            lambda: (r := stack.http.post("/v1/chat", json={"message": QUESTION})).status_code
-            == 202
-            and r.json(),
+            lambda: (
+                (r := stack.http.post("/v1/chat", json={"message": QUESTION})).status_code == 202
+                and r.json()
+            ),
             timeout=20,
             what="the API accepting work after the restart",
         )
@@ -146,3 +147,25 @@ def test_redis_restart_loses_no_job_and_the_api_answers_503_meanwhile(
         assert [job["status"] for job in jobs] == ["succeeded"] * 5, jobs
         for one, job in zip([*accepted, later], jobs, strict=True):
             assert_history_once(stack, one, job)
+
+
+# --- Qdrant unreachable ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("llm", ["offline", "fake"])
+def test_chat_fails_fast_with_index_unavailable_when_qdrant_is_down(
+    make_stack: Callable[..., Stack], llm: str
+) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with FakeLLM() as fake:
+        stack = make_stack(
+            llm_base_url=fake.base_url if llm == "fake" else None, BOOKCHAT_QDRANT_URL=closed
+        )
+        started = time.monotonic()
+        accepted = stack.chat(QUESTION)
+        job = stack.wait(accepted["status_url"], timeout=60)
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == "index_unavailable", job
+    assert time.monotonic() - started < 30
+    # Not a decline: nothing was written to the history as if the site had no answer.
+    assert stored_messages(stack, accepted["session_id"]) == []
