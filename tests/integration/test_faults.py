@@ -23,7 +23,7 @@ from shared.db import make_engine, make_sessionmaker
 from shared.jobs import JobStore
 from shared.models import Message
 from shared.redis_client import make_redis
-from tests.fake_llm import FakeLLM
+from tests.fake_llm import FakeLLM, cut_stream, error, hang, malformed
 from tests.faults import PrivateRedis, free_port, wait_for
 from tests.stack import Stack
 
@@ -169,3 +169,34 @@ def test_chat_fails_fast_with_index_unavailable_when_qdrant_is_down(
     assert time.monotonic() - started < 30
     # Not a decline: nothing was written to the history as if the site had no answer.
     assert stored_messages(stack, accepted["session_id"]) == []
+
+
+# --- the LLM hanging, cutting its stream, refusing, talking nonsense --------------------------
+
+
+def test_llm_faults_end_each_job_within_its_deadline_with_a_clear_code(
+    make_stack: Callable[..., Stack],
+) -> None:
+    deadline_s = 3.0
+    faults: dict[str, Callable[[dict[str, Any]], Any]] = {
+        "hang": lambda _: hang(),
+        "cut_stream": lambda _: cut_stream(after_chunks=1),
+        "429": lambda _: error(429, retry_after=0.2),
+        "500": lambda _: error(500),
+        "malformed": lambda _: malformed(),
+    }
+    with FakeLLM() as fake:
+        stack = make_stack(llm_base_url=fake.base_url, BOOKCHAT_LLM_TIMEOUT_S=str(deadline_s))
+        for name, respond in faults.items():
+            fake.respond = respond
+            started = time.monotonic()
+            accepted = stack.chat(QUESTION)
+            job = stack.wait(accepted["status_url"], timeout=30)
+            took = time.monotonic() - started
+            assert job["status"] == "failed", (name, job)
+            assert job["error"]["code"] == "llm_unavailable", (name, job)
+            # The deadline, plus the queue hop, a poll interval and a last backoff step.
+            assert took < deadline_s + 6, (name, took)
+        fake.respond = None  # the model is back: the next question is answered
+        accepted = stack.chat(QUESTION)
+        assert stack.wait(accepted["status_url"], timeout=30)["status"] == "succeeded"
