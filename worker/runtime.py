@@ -45,7 +45,9 @@ class WorkerRuntime:
         )
         self._thread.start()
         self._lock = threading.Lock()
-        redis = make_redis(settings.redis_url, max_connections=64)
+        # Tasks share this pool on one loop; a burst of token events from many concurrent
+        # jobs waits for a connection rather than failing the jobs ("Too many connections").
+        redis = make_redis(settings.redis_url, max_connections=64, wait_for_connection_s=10)
         self.jobs = JobStore(redis, ttl_s=settings.job_ttl_s)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
