@@ -134,6 +134,12 @@ METRICS: dict[str, MetricSpec] = {
             "Running jobs the cleanup found without a heartbeat and failed as worker_lost.",
             ("kind",),
         ),
+        MetricSpec(
+            "bookchat_jobs_requeued",
+            MetricKind.COUNTER,
+            "Jobs the cleanup requeued because their worker or their task message was lost.",
+            ("kind",),
+        ),
     )
 }
 

@@ -1,14 +1,25 @@
-"""Periodic cleanup of the job store: stale running jobs and expired index entries.
+"""Periodic cleanup of the job store: jobs whose worker or task message was lost, and expired
+index entries.
 
-Policy for a job stuck in `running` (its worker died with it, e.g. the host went away, and the
-broker will only redeliver the task after the long visibility timeout): once its heartbeat is
-older than the stale threshold it is marked **failed** with code `worker_lost`, never requeued.
-A reader's question is minutes old by then and the widget has given up; an ingestion is
-re-run by the next nightly run or webhook, and both tasks refuse to work on a job that is
-already terminal, so a late redelivery of the same task does nothing.
+Policy: an accepted job is never dropped silently.
 
-A chat job heartbeats only when it starts, so the threshold is at least its hard time limit:
-a chat job older than that is dead whatever its heartbeat says. An ingestion heartbeats on
+- A job stuck in `running` whose heartbeat is older than the stale threshold lost its worker
+  (the whole worker process was killed or its host went away; a killed *pool child* is requeued
+  by Celery at once through `task_reject_on_worker_lost`). Its task message sits unacknowledged
+  in Redis until the visibility timeout (hours), so the cleanup **requeues** the job: status
+  back to `queued` (an event `{"status": "queued", "requeued": true}` tells a follower that the
+  tokens streamed so far are void) and a new task message. The task is idempotent (history
+  message ids derive from the job id; a terminal job is never run again), so the late
+  redelivery of the old message does nothing.
+- A job still `queued` after the stale threshold whose message is not waiting in its queue lost
+  its message (delivered to a worker that died before starting it, a broker restart without
+  persistence, a send that failed half-way): requeued the same way.
+- A job that already ran `MAX_ATTEMPTS` times and lost its worker each time is failed with code
+  `worker_lost` instead (a job that crashes its worker must not crash workers forever), as is
+  every stale job when no `requeue` function is given.
+
+Chat jobs heartbeat every few seconds while they run, but the threshold for them is still at
+least their hard time limit, so a slow answer is never run twice. An ingestion heartbeats on
 every lock renewal (a third of `ingest_lock_timeout_s`).
 """
 
@@ -16,22 +27,28 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from shared.errors import ErrorCode
-from shared.jobs import RECENT_JOBS_KEY, JobKind, JobStatus, JobStore
+from shared.jobs import RECENT_JOBS_KEY, EventType, Job, JobKind, JobStatus, JobStore
 from shared.metrics import inc
 from shared.settings import Settings
 
-__all__ = ["CleanupReport", "cleanup_jobs", "stale_after_s"]
+__all__ = ["MAX_ATTEMPTS", "CleanupReport", "cleanup_jobs", "stale_after_s"]
 
 log = logging.getLogger(__name__)
+
+#: Runs of a job whose worker died each time, after which it is failed, not requeued.
+MAX_ATTEMPTS = 3
+_QUEUE_OF = {JobKind.CHAT: "chat", JobKind.RETRIEVE: "chat", JobKind.INGEST: "ingest"}
 
 
 @dataclass(slots=True)
 class CleanupReport:
     scanned: int = 0
     marked_lost: list[str] = field(default_factory=list)
+    requeued: list[str] = field(default_factory=list)
     forgotten: int = 0  # index entries whose job had already expired
 
 
@@ -43,32 +60,46 @@ def stale_after_s(settings: Settings, kind: JobKind) -> float:
 
 
 async def cleanup_jobs(
-    jobs: JobStore, settings: Settings, *, now: float | None = None
+    jobs: JobStore,
+    settings: Settings,
+    *,
+    now: float | None = None,
+    requeue: Callable[[Job], Awaitable[None]] | None = None,
 ) -> CleanupReport:
-    """Fail running jobs that lost their worker; drop index entries of expired jobs."""
+    """Requeue (or fail) jobs that lost their worker or their task message; drop index
+    entries of expired jobs. `requeue` sends the job's task again."""
     now = time.time() if now is None else now
     report = CleanupReport()
     report.forgotten += await jobs.redis.zremrangebyscore(RECENT_JOBS_KEY, "-inf", now - jobs.ttl_s)
     raw_ids = await jobs.redis.zrange(RECENT_JOBS_KEY, 0, -1)
     ids = [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in raw_ids]
-    # One round trip for every status; only the running ones are read in full.
+    # One round trip for every status; only the unfinished ones are read in full.
     pipe = jobs.redis.pipeline(transaction=False)
     for job_id in ids:
         pipe.hget(jobs.key(job_id), "status")
     statuses: list[bytes | None] = await pipe.execute()
     gone = [job_id for job_id, status in zip(ids, statuses, strict=True) if status is None]
     report.scanned = len(ids) - len(gone)
-    running = [
-        job_id
-        for job_id, status in zip(ids, statuses, strict=True)
-        if status == str(JobStatus.RUNNING).encode()
+    unfinished = {str(JobStatus.RUNNING).encode(), str(JobStatus.QUEUED).encode()}
+    candidates = [
+        job_id for job_id, status in zip(ids, statuses, strict=True) if status in unfinished
     ]
-    for job_id in running:
+    in_broker: set[str] | None = None  # read once, only if a queued job is old enough
+    for job_id in candidates:
         job = await jobs.get(job_id)
-        if job is None or job.status is not JobStatus.RUNNING:
+        if job is None or job.status.terminal:
             continue
         last_sign = job.heartbeat_at or job.updated_at
         if now - last_sign <= stale_after_s(settings, job.kind):
+            continue
+        if job.status is JobStatus.QUEUED:
+            if in_broker is None:
+                in_broker = await _job_ids_in_broker(jobs, candidates)
+            if job_id in in_broker:
+                continue  # its message is waiting or being worked on: a deep queue, not a loss
+        if requeue is not None and job.attempts < MAX_ATTEMPTS:
+            await _requeue(jobs, job, requeue)
+            report.requeued.append(job_id)
             continue
         await jobs.fail(
             job_id,
@@ -78,9 +109,11 @@ async def cleanup_jobs(
         )
         await inc(jobs.redis, "bookchat_jobs_marked_lost", kind=str(job.kind))
         log.warning(
-            "job %s (%s) had no heartbeat for %.0fs: marked worker_lost",
+            "job %s (%s, %s, %d attempts) had no sign of life for %.0fs: marked worker_lost",
             job_id,
             job.kind,
+            job.status,
+            job.attempts,
             now - last_sign,
             extra={"job_id": job_id, "session_id": job.session_id},
         )
@@ -88,3 +121,38 @@ async def cleanup_jobs(
     if gone:
         report.forgotten += await jobs.redis.zrem(RECENT_JOBS_KEY, *gone)
     return report
+
+
+async def _requeue(jobs: JobStore, job: Job, requeue: Callable[[Job], Awaitable[None]]) -> None:
+    was = job.status
+    pipe = jobs.redis.pipeline(transaction=True)
+    pipe.hset(
+        jobs.key(job.id),
+        mapping={"status": str(JobStatus.QUEUED), "updated_at": time.time(), "heartbeat_at": ""},
+    )
+    pipe.expire(jobs.key(job.id), jobs.ttl_s)
+    await pipe.execute()
+    await jobs.emit(job.id, EventType.STATUS, {"status": str(JobStatus.QUEUED), "requeued": True})
+    await requeue(job)
+    await inc(jobs.redis, "bookchat_jobs_requeued", kind=str(job.kind))
+    log.warning(
+        "job %s (%s) was %s with no sign of life: requeued (attempts so far: %d)",
+        job.id,
+        job.kind,
+        was,
+        job.attempts,
+        extra={"job_id": job.id, "session_id": job.session_id},
+    )
+
+
+async def _job_ids_in_broker(jobs: JobStore, job_ids: list[str]) -> set[str]:
+    """Which of these jobs have a task message waiting in a queue (messages carry the job id
+    in `kwargsrepr`). Messages delivered but unacknowledged do not count: a worker starts what
+    it reserves at once (prefetch = concurrency), so a job still `queued` long after its
+    message was delivered was delivered to a worker that died."""
+    pipe = jobs.redis.pipeline(transaction=False)
+    for queue in sorted(set(_QUEUE_OF.values())):
+        pipe.lrange(queue, 0, -1)
+    replies: list[list[bytes]] = await pipe.execute()
+    raw = b"\n".join(b"\n".join(reply) for reply in replies)
+    return {job_id for job_id in job_ids if job_id.encode() in raw}

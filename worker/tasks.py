@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from celery.exceptions import SoftTimeLimitExceeded
 
 from shared.errors import ErrorCode
+from shared.jobs import Job, JobKind
 from shared.logging import job_context
 from shared.queues import TaskName
 from shared.settings import get_settings
@@ -20,6 +22,11 @@ from worker.runtime import get_runtime
 log = logging.getLogger(__name__)
 
 _settings = get_settings()
+_TASK_OF_KIND = {
+    JobKind.CHAT: TaskName.CHAT,
+    JobKind.RETRIEVE: TaskName.RETRIEVE,
+    JobKind.INGEST: TaskName.INGEST,
+}
 
 
 def _fail(job_id: str, code: ErrorCode, message: str) -> None:
@@ -79,11 +86,21 @@ def scheduled_ingest() -> str:
 
 @app.task(name=TaskName.CLEANUP, soft_time_limit=120, time_limit=150)
 def cleanup() -> dict[str, int]:
-    """Fail running jobs whose worker is gone; forget expired jobs in the recent-jobs index."""
+    """Requeue jobs whose worker or message was lost; forget expired jobs in the index."""
     runtime = get_runtime()
-    report = runtime.run(cleanup_jobs(runtime.jobs, runtime.settings), 110)
-    lost = len(report.marked_lost)
-    return {"scanned": report.scanned, "lost": lost, "forgotten": report.forgotten}
+
+    async def requeue(job: Job) -> None:
+        task = _TASK_OF_KIND[job.kind]
+        # kombu's publish is blocking I/O: keep it off the runtime's event loop.
+        await asyncio.to_thread(app.send_task, str(task), kwargs={"job_id": job.id})
+
+    report = runtime.run(cleanup_jobs(runtime.jobs, runtime.settings, requeue=requeue), 110)
+    return {
+        "scanned": report.scanned,
+        "requeued": len(report.requeued),
+        "lost": len(report.marked_lost),
+        "forgotten": report.forgotten,
+    }
 
 
 @app.task(name=TaskName.RETRIEVE, soft_time_limit=30, time_limit=45)

@@ -10,6 +10,8 @@ stop and restart it; the `redis_url` fixture below overrides the session-wide on
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,12 +22,21 @@ import pytest
 from sqlmodel import col, select
 
 from shared.db import make_engine, make_sessionmaker
-from shared.jobs import JobStore
+from shared.jobs import Job, JobKind, JobStore
 from shared.models import Message
+from shared.queues import TaskName, make_sender
 from shared.redis_client import make_redis
 from tests.fake_llm import FakeLLM, cut_stream, error, hang, malformed
-from tests.faults import PrivateRedis, free_port, wait_for
+from tests.faults import (
+    PrivateRedis,
+    child_pids,
+    free_port,
+    start_worker,
+    stop_process,
+    wait_for,
+)
 from tests.stack import Stack
+from worker.cleanup import CleanupReport, cleanup_jobs, stale_after_s
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 
@@ -200,3 +211,92 @@ def test_llm_faults_end_each_job_within_its_deadline_with_a_clear_code(
         fake.respond = None  # the model is back: the next question is answered
         accepted = stack.chat(QUESTION)
         assert stack.wait(accepted["status_url"], timeout=30)["status"] == "succeeded"
+
+
+# --- chat workers killed mid-job -------------------------------------------------------------
+
+
+def run_cleanup(stack: Stack) -> CleanupReport:
+    """The stale-job cleanup as beat runs it, with the clock moved past the stale threshold
+    (only call it while no live worker runs a job: theirs would look stale too)."""
+    url = stack.env["BOOKCHAT_REDIS_URL"]
+    sender = make_sender(url)
+
+    async def go() -> CleanupReport:
+        client = make_redis(url)
+
+        async def requeue(job: Job) -> None:
+            task = TaskName.INGEST if job.kind is JobKind.INGEST else TaskName.CHAT
+            await asyncio.to_thread(sender.send_task, str(task), kwargs={"job_id": job.id})
+
+        try:
+            later = time.time() + stale_after_s(stack.settings, JobKind.INGEST) + 1
+            later = max(later, time.time() + stale_after_s(stack.settings, JobKind.CHAT) + 1)
+            jobs = JobStore(client, ttl_s=stack.settings.job_ttl_s)
+            return await cleanup_jobs(jobs, stack.settings, now=later, requeue=requeue)
+        finally:
+            await client.aclose()
+
+    try:
+        return asyncio.run(go())
+    finally:
+        sender.close()
+
+
+def running_jobs(stack: Stack, accepted: list[dict[str, Any]]) -> list[str]:
+    return [a["job_id"] for a in accepted if job_of(stack, a)["status"] == "running"]
+
+
+def test_whole_worker_killed_mid_job_again_and_again_loses_nothing(
+    make_stack: Callable[..., Stack], tmp_path: Path
+) -> None:
+    with FakeLLM(latency_first_token=1.5) as fake:
+        stack = make_stack(llm_base_url=fake.base_url)
+        accepted = [stack.chat(QUESTION) for _ in range(3)]
+        worker = stack.worker
+        requeued: list[str] = []
+        try:
+            for round_ in range(2):
+                running = wait_for(
+                    lambda: running_jobs(stack, accepted), timeout=40, what="a running job"
+                )
+                stop_process(worker, kill=True)  # SIGKILL: no chance to give anything back
+                report = run_cleanup(stack)
+                assert set(running) <= set(report.requeued), (running, report)
+                assert not report.marked_lost, report
+                requeued += report.requeued
+                worker = start_worker(stack.env, tmp_path / f"worker-after-kill-{round_}.log")
+            jobs = wait_all(stack, accepted, timeout=60)
+        finally:
+            stop_process(worker)
+    assert requeued
+    assert [job["status"] for job in jobs] == ["succeeded"] * 3, jobs
+    for one, job in zip(accepted, jobs, strict=True):
+        assert_history_once(stack, one, job)
+
+
+def test_prefork_child_killed_mid_job_is_redelivered_at_once(
+    make_stack: Callable[..., Stack], tmp_path: Path
+) -> None:
+    with FakeLLM(latency_first_token=1.5) as fake:
+        stack = make_stack(llm_base_url=fake.base_url)
+        stop_process(stack.worker)
+        worker = start_worker(stack.env, tmp_path / "prefork.log", pool="prefork", concurrency=1)
+        try:
+            accepted = [stack.chat(QUESTION) for _ in range(2)]
+            for _ in range(2):
+                wait_for(lambda: running_jobs(stack, accepted), timeout=40, what="a running job")
+                (child,) = wait_for(lambda: child_pids(worker.pid), timeout=10, what="child")
+                os.kill(child, signal.SIGKILL)
+                # The parent sees its child die and gives the message back: no cleanup needed.
+                wait_for(
+                    lambda c=child: child_pids(worker.pid) not in ([], [c]),
+                    timeout=20,
+                    what="a new pool child",
+                )
+            jobs = wait_all(stack, accepted, timeout=60)
+        finally:
+            stop_process(worker)
+    assert [job["status"] for job in jobs] == ["succeeded"] * 2, jobs
+    for one, job in zip(accepted, jobs, strict=True):
+        assert_history_once(stack, one, job)
