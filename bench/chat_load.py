@@ -48,7 +48,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,8 @@ SECRET = "bench-secret-0123456789abcdef"
 PY = sys.executable
 LATENCY_FIRST_TOKEN = 0.4
 TOKENS_PER_S = 50.0
+REQUEST_TIMEOUT_S = 60.0
+STAGGER_S = 1.0
 
 QUESTIONS = [
     "How do I install Lumen?",
@@ -227,8 +229,19 @@ def start_api(procs: Procs, *, workers: int = 1, extra: list[str] | None = None)
     procs.start(
         "api",
         [
-            PY, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(workers), "--log-level", "warning", "--no-access-log",
+            PY,
+            "-m",
+            "uvicorn",
+            "api.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
             *(extra or []),
         ],
         port=port,
@@ -247,6 +260,31 @@ def machine() -> dict[str, Any]:
 
 def load() -> float:
     return round(os.getloadavg()[0], 2)
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int, *, children: bool = True) -> float:
+    """CPU time (user + system) of a process and its live child processes, from /proc."""
+    if not children:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:  # fields[1]: the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
+
+
+#: The processes whose CPU time each phase records (name -> pid); filled by main().
+PIDS: dict[str, int] = {}
 
 
 # --------------------------------------------------------------------------- samples
@@ -288,25 +326,38 @@ async def run_phase(
     concurrency: int, rounds: int, one: Callable[[int], Awaitable[Sample]]
 ) -> tuple[list[Sample], dict[str, Any]]:
     """`concurrency` readers, each asking `rounds` questions one after the other (closed loop);
-    reader i asks question (i + r) mod n in round r, the same in every phase."""
+    reader i starts at i/concurrency of STAGGER_S and asks question (i + r) mod n in round r,
+    the same in every phase."""
 
     async def reader(i: int) -> list[Sample]:
+        # Readers arrive spread over STAGGER_S, not all in the same millisecond.
+        await asyncio.sleep(STAGGER_S * i / concurrency)
         samples = []
         for r in range(rounds):
             q = (i + r) % len(QUESTIONS)
             started = time.perf_counter()
             try:
-                samples.append(await one(q))
-            except Exception as error:  # a failed request is counted, not fatal
+                async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                    samples.append(await one(q))
+            except Exception as error:  # a failed or stuck request is counted, not fatal
                 samples.append(
-                    Sample(q, time.perf_counter() - started, None, ok=False, error=repr(error)[:200])
+                    Sample(
+                        q, time.perf_counter() - started, None, ok=False, error=repr(error)[:200]
+                    )
                 )
         return samples
 
     load_before = load()
+
+    def cpu_now() -> dict[str, float]:
+        # The driver's children are the other processes: count only its own time.
+        return {n: cpu_seconds(pid, children=n != "driver") for n, pid in PIDS.items()}
+
+    cpu_before = cpu_now()
     started = time.perf_counter()
     per_reader = await asyncio.gather(*(reader(i) for i in range(concurrency)))
     wall = time.perf_counter() - started
+    cpu = {name: seconds - cpu_before[name] for name, seconds in cpu_now().items()}
     samples = [s for group in per_reader for s in group]
     ok = [s for s in samples if s.ok]
     info = {
@@ -319,6 +370,11 @@ async def run_phase(
         "load_after": load(),
         "total": summary([s.total_s for s in ok]),
         "ttft": summary([s.ttft_s for s in ok if s.ttft_s is not None]),
+        # CPU each process spent per answer in this phase (the driver is this process: the
+        # load generator, and the agent itself in the `floor` phase).
+        "cpu_ms_per_answer": {
+            name: round(1000 * seconds / max(1, len(ok)), 1) for name, seconds in cpu.items()
+        },
     }
     submits = [s.submit_s for s in ok if s.submit_s is not None]
     if submits:
@@ -443,9 +499,7 @@ class Ways:
     async def stack(self, q: int) -> Sample:
         """POST /v1/chat, then follow events_url by SSE until `done`."""
         started = time.perf_counter()
-        response = await self.http.post(
-            f"{self.api_url}/v1/chat", json={"message": QUESTIONS[q]}
-        )
+        response = await self.http.post(f"{self.api_url}/v1/chat", json={"message": QUESTIONS[q]})
         if response.status_code != 202:
             raise RuntimeError(f"POST /v1/chat {response.status_code}")
         submit = time.perf_counter() - started
@@ -491,9 +545,18 @@ def profiling(procs: Procs, names: list[str], out_dir: Path) -> Iterator[dict[st
         path = out_dir / f"{name}.collapsed"
         spy = subprocess.Popen(
             [
-                shutil.which("py-spy") or "py-spy", "record", "--pid",
-                str(procs.started[name].pid), "--subprocesses", "--format", "raw",
-                "--rate", "200", "--nonblocking", "-o", str(path),
+                shutil.which("py-spy") or "py-spy",
+                "record",
+                "--pid",
+                str(procs.started[name].pid),
+                "--subprocesses",
+                "--format",
+                "raw",
+                "--rate",
+                "50",
+                "--nonblocking",
+                "-o",
+                str(path),
             ],
             stdout=subprocess.DEVNULL,
             stderr=(out_dir / f"{name}.py-spy.log").open("wb"),
@@ -524,8 +587,11 @@ def top_frames(path: Path, n: int = 25) -> dict[str, Any]:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [f.split(" (")[0] + " (" + f.split("(")[-1] if "(" in f else f
-                  for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+        frames = [
+            f.split(" (")[0] + " (" + f.split("(")[-1] if "(" in f else f
+            for f in stack.split(";")
+            if not f.startswith(("process ", "thread "))
+        ]
         if not frames:
             continue
         total += count
@@ -546,7 +612,10 @@ async def measure(
     ways: Ways, levels: list[int], rounds: int, phases: list[str], profile: Callable[[], Any]
 ) -> dict[str, Any]:
     ways_by_name: dict[str, Callable[[int], Awaitable[Sample]]] = {
-        "llm": ways.llm_own, "floor": ways.floor, "sync": ways.sync, "stack": ways.stack,
+        "llm": ways.llm_own,
+        "floor": ways.floor,
+        "sync": ways.sync,
+        "stack": ways.stack,
     }
     for name in phases:  # warm every path: connections, imports, first agent run
         for q in range(2):
@@ -577,7 +646,8 @@ async def measure(
                 f"p95 {info['total']['p95_ms']}  overhead p50 "
                 f"{info['overhead']['total']['p50_ms']} p95 {info['overhead']['total']['p95_ms']}"
                 f" ttft-overhead p95 {info['overhead']['ttft']['p95_ms']} ok "
-                f"{info['ok']}/{info['requests']} load {info['load_after']}",
+                f"{info['ok']}/{info['requests']} {info['answers_per_s']}/s "
+                f"load {info['load_after']} cpu {info['cpu_ms_per_answer']}",
                 file=sys.stderr,
             )
         print(
@@ -611,16 +681,25 @@ def main(argv: list[str] | None = None) -> None:
     phases = args.phases.split(",")
     command = "uv run python -m bench.chat_load " + " ".join(sys.argv[1:] if argv is None else argv)
 
-    with throwaway_postgres() as database_url, bench_processes(database_url, keep=args.keep) as procs:
+    with (
+        throwaway_postgres() as database_url,
+        bench_processes(database_url, keep=args.keep) as procs,
+    ):
         for name in ("worker", "sync", "floor"):
             index_sample(procs.tmp / name)
         llm_port = free_port()
         procs.start(
             "llm",
             [
-                PY, "-m", "tests.fake_llm", "--port", str(llm_port),
-                "--latency-first-token", str(LATENCY_FIRST_TOKEN),
-                "--tokens-per-s", str(TOKENS_PER_S),
+                PY,
+                "-m",
+                "tests.fake_llm",
+                "--port",
+                str(llm_port),
+                "--latency-first-token",
+                str(LATENCY_FIRST_TOKEN),
+                "--tokens-per-s",
+                str(TOKENS_PER_S),
             ],
             port=llm_port,
         )
@@ -634,9 +713,24 @@ def main(argv: list[str] | None = None) -> None:
         procs.start(
             "worker",
             [
-                PY, "-m", "celery", "-A", "worker.celery_app", "worker", "-P", args.worker_pool,
-                "-c", str(args.worker_concurrency), "-Q", "chat", "--without-mingle",
-                "--without-gossip", "--loglevel", "WARNING", "-n", f"bench-{os.getpid()}@%h",
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "worker.celery_app",
+                "worker",
+                "-P",
+                args.worker_pool,
+                "-c",
+                str(args.worker_concurrency),
+                "-Q",
+                "chat",
+                "--without-mingle",
+                "--without-gossip",
+                "--loglevel",
+                "WARNING",
+                "-n",
+                f"bench-{os.getpid()}@%h",
             ],
             BOOKCHAT_DATA_DIR=str(procs.tmp / "worker"),
             **llm_env,
@@ -645,13 +739,24 @@ def main(argv: list[str] | None = None) -> None:
         procs.start(
             "sync",
             [
-                PY, "-m", "uvicorn", "bench.sync_baseline:app", "--host", "127.0.0.1",
-                "--port", str(sync_port), "--log-level", "warning", "--no-access-log",
+                PY,
+                "-m",
+                "uvicorn",
+                "bench.sync_baseline:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(sync_port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
             ],
             port=sync_port,
             BOOKCHAT_DATA_DIR=str(procs.tmp / "sync"),
             **llm_env,
         )
+        PIDS.update({name: proc.pid for name, proc in procs.started.items()})
+        PIDS["driver"] = os.getpid()
         profiles: dict[str, Any] = {}
 
         @contextmanager
@@ -695,6 +800,7 @@ def main(argv: list[str] | None = None) -> None:
             "worker": f"celery -P {args.worker_pool} -c {args.worker_concurrency} -Q chat",
             "api": f"uvicorn --workers {args.api_workers} {args.api_args}".strip(),
             "rounds_per_reader": args.rounds,
+            "readers_arrive_over_s": STAGGER_S,
         },
         "results": results,
         "profiles": profiles,
