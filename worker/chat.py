@@ -19,6 +19,7 @@ from agents import Agent, RunConfig, Runner
 from agents.exceptions import AgentsException
 from agents.models.interface import Model
 from openai.types.responses import ResponseTextDeltaEvent
+from sqlalchemy.exc import SQLAlchemyError
 
 from shared.errors import BookchatError, ErrorCode
 from shared.jobs import EventType
@@ -240,6 +241,15 @@ async def process_chat_job(runtime: Any, job_id: str) -> None:
     except BookchatError as error:
         log.warning("chat job %s failed: %s", job_id, error.message)
         await jobs.fail(job_id, error.code, error.message)
+    except (SQLAlchemyError, OSError) as error:
+        # The engine already retried the connection with a bounded backoff
+        # (BOOKCHAT_DB_CONNECT_RETRIES); past that, say so rather than crash as internal_error.
+        log.error("chat job %s: database unavailable: %r", job_id, error)
+        await jobs.fail(
+            job_id,
+            ErrorCode.DATABASE_UNAVAILABLE,
+            "The conversation history could not be read or saved; ask again shortly.",
+        )
 
 
 async def _answer_job(runtime: Any, job_id: str, request: ChatRequest) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlmodel import col, select
 
@@ -26,6 +27,7 @@ from shared.jobs import Job, JobKind, JobStore
 from shared.models import Message
 from shared.queues import TaskName, make_sender
 from shared.redis_client import make_redis
+from tests.conftest import POSTGRES_ADMIN_URL
 from tests.fake_llm import FakeLLM, cut_stream, error, hang, malformed
 from tests.faults import (
     PrivateRedis,
@@ -300,3 +302,54 @@ def test_prefork_child_killed_mid_job_is_redelivered_at_once(
     assert [job["status"] for job in jobs] == ["succeeded"] * 2, jobs
     for one, job in zip(accepted, jobs, strict=True):
         assert_history_once(stack, one, job)
+
+
+# --- Postgres unavailable --------------------------------------------------------------------
+
+
+def set_database_reachable(database_url: str, reachable: bool) -> None:
+    """Let connections into the test database again, or refuse them and drop the open ones."""
+    name = database_url.rsplit("/", 1)[1]
+
+    async def go() -> None:
+        conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
+        try:
+            await conn.execute(
+                f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"true" if reachable else "false"}'
+            )
+            if not reachable:
+                await conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                    name,
+                )
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
+
+
+def test_database_down_fails_chat_with_a_clear_code_and_history_reads_503(
+    make_stack: Callable[..., Stack], postgres_url: str
+) -> None:
+    stack = make_stack()
+    first = stack.chat(QUESTION)
+    assert stack.wait(first["status_url"], timeout=60)["status"] == "succeeded"
+    history_url = f"/v1/sessions/{first['session_id']}/messages"
+    auth = {"X-Session-Token": first["session_token"]}
+    set_database_reachable(postgres_url, False)
+    try:
+        started = time.monotonic()
+        accepted = stack.chat(QUESTION)
+        job = stack.wait(accepted["status_url"], timeout=60)
+        assert job["status"] == "failed", job
+        assert job["error"]["code"] == "database_unavailable", job
+        assert time.monotonic() - started < 30  # the engine's bounded connect retries
+        history = stack.http.get(history_url, headers=auth)
+        assert history.status_code == 503, history.text
+        assert history.json()["code"] == "database_unavailable"
+        assert int(history.headers["Retry-After"]) > 0
+    finally:
+        set_database_reachable(postgres_url, True)
+    again = stack.chat(QUESTION)
+    assert stack.wait(again["status_url"], timeout=60)["status"] == "succeeded"
+    assert stack.http.get(history_url, headers=auth).status_code == 200
