@@ -501,11 +501,23 @@ def _content_roots(site_dir: Path, facts: _SiteFacts) -> list[_ContentRoot]:
 def _walk_markdown(
     root: Path, site_real: Path, errors: list[PageError], site_dir: Path
 ) -> Iterator[Path]:
-    """Markdown files under root, sorted, skipping ``_`` names, escaping links and cycles."""
+    """Markdown files under root, sorted, skipping ``_`` names, escaping links and cycles.
+
+    Nothing outside the site folder is read: not through a symlink, nor through a content
+    folder (``docs``, or a config's ``path: '../x'``) that itself resolves outside it."""
     seen: set[Path] = set()
 
+    def report(path: Path, code: str, message: str) -> None:
+        if path.suffix in MARKDOWN_SUFFIXES:
+            errors.append(PageError(path.relative_to(site_dir).as_posix(), code, message))
+
     def walk(folder: Path) -> Iterator[Path]:
-        real = folder.resolve()
+        try:
+            real = folder.resolve()
+        except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+            return
+        if not real.is_relative_to(site_real):
+            return
         if real in seen:
             return  # a symlink cycle, or a folder already read through another link
         seen.add(real)
@@ -517,16 +529,15 @@ def _walk_markdown(
             if entry.name.startswith(("_", ".")):
                 continue
             path = Path(entry.path)
-            if entry.is_symlink() and not path.resolve().is_relative_to(site_real):
-                if path.suffix in MARKDOWN_SUFFIXES:
-                    errors.append(
-                        PageError(
-                            path.relative_to(site_dir).as_posix(),
-                            "outside_site",
-                            "symlink points outside the site folder; not read",
-                        )
-                    )
-                continue
+            if entry.is_symlink():
+                try:
+                    target = path.resolve(strict=True)
+                except (OSError, RuntimeError):
+                    report(path, "broken_symlink", "symlink is dangling or loops; not read")
+                    continue
+                if not target.is_relative_to(site_real):
+                    report(path, "outside_site", "symlink points outside the site folder; not read")
+                    continue
             if entry.is_dir():
                 yield from walk(path)
             elif entry.is_file() and path.suffix in MARKDOWN_SUFFIXES:
