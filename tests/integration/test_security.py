@@ -1,0 +1,119 @@
+"""Security on the real stack (issue 8): admin routes and the webhook refuse bad credentials, and
+no secret shows up in logs, error bodies, job results, events or /metrics.
+
+Flower's auth is tested in test_operations.py; one session reading another's jobs and history
+in test_jobs_api.py; the ingester staying inside the site root in tests/unit/test_fuzzed_site.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable
+
+import pytest
+
+from tests.fake_llm import FakeLLM, error
+from tests.stack import Stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+SECRETS = {
+    "BOOKCHAT_ADMIN_TOKEN": "admin-TOKEN-do-not-leak-1a2b3c4d",
+    "BOOKCHAT_SECRET_KEY": "secret-KEY-do-not-leak-5e6f7a8b",
+    "BOOKCHAT_WEBHOOK_SECRET": "webhook-SECRET-do-not-leak-9c0d",
+    "BOOKCHAT_LLM_API_KEY": "sk-llm-KEY-do-not-leak-e1f2a3b4",
+    "QDRANT_API_KEY": "qdrant-KEY-do-not-leak-c5d6e7f8",
+}
+DB_PASSWORD = "db-PASSWORD-do-not-leak-0912"
+
+
+class Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+        self.lines.append(text)
+
+
+def test_credentials_are_required_and_no_secret_leaks(
+    make_stack: Callable[..., Stack], monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> None:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)  # the API (in this process) reads them from the env
+    # Postgres here trusts local connections, so the password is carried but never checked.
+    db_url = postgres_url.replace("postgres@", f"postgres:{DB_PASSWORD}@", 1)
+    capture = Capture()
+    bodies: list[str] = []
+    with FakeLLM(api_key=SECRETS["BOOKCHAT_LLM_API_KEY"]) as fake:
+        stack = make_stack(
+            BOOKCHAT_LLM_BASE_URL=fake.base_url, BOOKCHAT_DATABASE_URL=db_url, **SECRETS
+        )
+        logging.getLogger().addHandler(capture)
+        try:
+            http = stack.http
+            # Admin: no token, a wrong one, a scheme mix-up.
+            for headers in (
+                {},
+                {"Authorization": "Bearer wrong"},
+                {"Authorization": SECRETS["BOOKCHAT_ADMIN_TOKEN"]},
+                {"Authorization": f"Basic {SECRETS['BOOKCHAT_ADMIN_TOKEN']}"},
+            ):
+                response = http.post("/v1/ingestions", json={}, headers=headers)
+                assert response.status_code == 401, (headers, response.text)
+                bodies.append(response.text)
+            right = {"Authorization": f"Bearer {SECRETS['BOOKCHAT_ADMIN_TOKEN']}"}
+            response = http.post("/v1/ingestions", json={}, headers=right)
+            assert response.status_code == 202, response.text
+            ingest = response.json()
+            bodies.append(response.text)
+
+            # Webhook: no signature, a wrong one, one made with another secret.
+            body = b'{"ref": "refs/heads/main"}'
+            good = hmac.new(SECRETS["BOOKCHAT_WEBHOOK_SECRET"].encode(), body, hashlib.sha256)
+            bad = hmac.new(b"another-secret", body, hashlib.sha256)
+            for signature in (None, "sha256=00", f"sha256={bad.hexdigest()}", good.hexdigest()):
+                headers = {"X-GitHub-Event": "push", "Content-Type": "application/json"}
+                if signature:
+                    headers["X-Hub-Signature-256"] = signature
+                response = http.post("/v1/hooks/reindex", content=body, headers=headers)
+                assert response.status_code == 401, (signature, response.text)
+                bodies.append(response.text)
+
+            # A job that succeeds, and one whose model fails (error paths log the most).
+            ok = stack.chat("How do I send the arm to its home pose?")
+            done = stack.wait(ok["status_url"], timeout=60)
+            assert done["status"] == "succeeded", (done, stack.log())
+            fake.respond = lambda _: error(500, message="upstream exploded")
+            failing = stack.chat("How do I calibrate the gripper?")
+            failed = stack.wait(failing["status_url"], timeout=120)
+            assert failed["status"] == "failed", failed
+            fake.respond = None
+            if "status_url" in ingest:
+                bodies.append(str(stack.wait(ingest["status_url"], timeout=60)))
+            for accepted in (ok, failing):
+                bodies.append(http.get(accepted["status_url"]).text)
+                with http.stream("GET", accepted["events_url"]) as events:
+                    bodies.append("".join(events.iter_text()))
+            bodies.append(http.get("/metrics").text)
+            bodies.append(http.get("/readyz").text)
+            bodies.append(http.get("/v1/jobs/00000000-0000-0000-0000-000000000000").text)
+            bodies.append(http.post("/v1/chat", content=b"{nope").text)
+        finally:
+            logging.getLogger().removeHandler(capture)
+    # The fake LLM saw the key (it checks it): the secret values are really in use.
+    assert fake.requests
+    places = {
+        "worker log": stack.worker_log.read_text(errors="replace"),
+        "API logs": "\n".join(capture.lines),
+        "HTTP bodies": "\n".join(bodies),
+    }
+    assert places["worker log"].strip(), "the worker wrote no log"
+    for secret in [*SECRETS.values(), DB_PASSWORD]:
+        for place, text in places.items():
+            assert secret not in text, f"{secret} leaked into the {place}"
