@@ -32,6 +32,7 @@ __all__ = [
     "collection_space",
     "ensure_collection",
     "make_client",
+    "page_url_key",
     "path_prefixes",
     "resolve_alias",
     "switch_alias",
@@ -43,6 +44,7 @@ PAYLOAD_FIELDS: Final = (
     "site",
     "path",
     "url",
+    "page_url",  # the page's URL without #anchor: how a reader's current page is found
     "heading",
     "title",
     "breadcrumb",
@@ -53,9 +55,24 @@ PAYLOAD_FIELDS: Final = (
     "locale",
     "path_prefixes",  # the path's folders and the path itself: lets search filter by folder
 )
-INDEXED_FIELDS: Final = ("site", "path", "version", "locale", "page_hash", "path_prefixes")
+INDEXED_FIELDS: Final = (
+    "site",
+    "path",
+    "page_url",
+    "version",
+    "locale",
+    "page_hash",
+    "path_prefixes",
+)
 #: Bumped when the payload or vector layout changes; the indexer rebuilds on a mismatch.
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2  # 2 added `page_url`, so the reader's current page can rank first
+
+
+def page_url_key(url: str) -> str:
+    """A page URL as stored in `page_url` and looked up from a reader's `page_url`: no
+    fragment, no query, no trailing slash (Docusaurus may serve both forms)."""
+    base = url.split("#", 1)[0].split("?", 1)[0]
+    return base.rstrip("/") or base
 
 
 class StoreLockedError(BookchatError):

@@ -73,7 +73,7 @@ class ChatContext:
     question: str
     limit: int = 6
     site: str | None = None
-    prefer_path: str | None = None
+    prefer_url: str | None = None  # the reader's current page: its chunks rank first
     selection: str | None = None
     min_cosine: float | None = None  # the offline model's relevance floor (see Settings)
     passages: dict[int, Passage] = field(default_factory=dict)  # citation number -> passage
@@ -116,7 +116,7 @@ async def search_docs(ctx: RunContextWrapper[ChatContext], query: str) -> str:
             query,
             limit=chat.limit,
             site=chat.site,
-            prefer_path=chat.prefer_path,
+            prefer_url=chat.prefer_url,
         )
     except BookchatError:
         raise

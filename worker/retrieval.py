@@ -8,9 +8,9 @@ RRF scores only say rank, so each passage also carries ``dense_score``, the cosi
 query and the chunk: a number that means the same thing from one query to the next, for the
 decision to decline.
 
-``prefer_path`` (the page the reader is on) puts that page's best chunks first when they are
-about as relevant as the best hit anywhere: "this page" questions get this page, while a question
-about something else still gets the right page.
+``prefer_path`` / ``prefer_url`` (the page the reader is on) puts that page's best chunks first
+when they are about as relevant as the best hit anywhere: "this page" questions get this page,
+while a question about something else still gets the right page.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from qdrant_client import QdrantClient, models
 from ingestion_jobs import sparse
 from ingestion_jobs.embedding import Embedder
 from shared.passages import Passage
-from shared.vectorstore import DENSE, SPARSE
+from shared.vectorstore import DENSE, SPARSE, page_url_key
 
 __all__ = ["Retriever", "SearchFilters"]
 
@@ -45,7 +45,9 @@ class SearchFilters:
     version: str | None = None
     locale: str | None = None
 
-    def to_filter(self, *, path: str | None = None) -> models.Filter | None:
+    def to_filter(
+        self, *, path: str | None = None, page_url: str | None = None
+    ) -> models.Filter | None:
         must: list[models.Condition] = []
         for key, value in (("site", self.site), ("version", self.version)):
             if value is not None:
@@ -61,6 +63,12 @@ class SearchFilters:
             )
         if path is not None:
             must.append(models.FieldCondition(key="path", match=models.MatchValue(value=path)))
+        if page_url is not None:
+            must.append(
+                models.FieldCondition(
+                    key="page_url", match=models.MatchValue(value=page_url_key(page_url))
+                )
+            )
         return models.Filter(must=must) if must else None
 
 
@@ -143,12 +151,15 @@ class Retriever:
         site: str | None = None,
         path_prefix: str | None = None,
         prefer_path: str | None = None,
+        prefer_url: str | None = None,
         version: str | None = None,
         locale: str | None = None,
     ) -> list[Passage]:
         """The ``limit`` best passages for ``query``, best first."""
         filters = SearchFilters(site=site, path_prefix=path_prefix, version=version, locale=locale)
-        return self.search_batch([query], limit=limit, filters=filters, prefer_path=prefer_path)[0]
+        return self.search_batch(
+            [query], limit=limit, filters=filters, prefer_path=prefer_path, prefer_url=prefer_url
+        )[0]
 
     def search_batch(
         self,
@@ -157,6 +168,7 @@ class Retriever:
         limit: int = 5,
         filters: SearchFilters | None = None,
         prefer_path: str | None = None,
+        prefer_url: str | None = None,
     ) -> list[list[Passage]]:
         """Searches many queries in one round trip to Qdrant; one result list per query."""
         if not queries:
@@ -168,8 +180,9 @@ class Retriever:
             self._request(dense, query, limit=limit, query_filter=query_filter)
             for dense, query in zip(dense_vectors, queries, strict=True)
         ]
-        if prefer_path is not None:
-            page_filter = filters.to_filter(path=prefer_path)
+        prefer = prefer_path is not None or prefer_url is not None
+        if prefer:
+            page_filter = filters.to_filter(path=prefer_path, page_url=prefer_url)
             requests += [
                 self._request(dense, query, limit=PREFER_MAX, query_filter=page_filter)
                 for dense, query in zip(dense_vectors, queries, strict=True)
@@ -179,7 +192,7 @@ class Retriever:
             self._passages(response.points, dense)
             for response, dense in zip(responses[: len(queries)], dense_vectors, strict=True)
         ]
-        if prefer_path is None:
+        if not prefer:
             return results
         preferred = [
             self._passages(response.points, dense)

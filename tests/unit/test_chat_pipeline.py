@@ -178,3 +178,11 @@ async def test_offline_follow_up_uses_session_history(retriever: Retriever) -> N
     )
     assert "first-move" not in alone.citations[0]["path"]  # without context: another page
     assert "first-move" in followed.citations[0]["path"]  # with it: the page discussed
+
+
+async def test_the_readers_current_page_ranks_first(retriever: Retriever) -> None:
+    safety_page = "https://lumen.example.org/lumen/manual/safety/"  # trailing slash on purpose
+    plain = retriever.search("speed limits", limit=4)
+    on_page = retriever.search("speed limits", limit=4, prefer_url=safety_page + "#anything")
+    assert on_page[0].path == "docs/02-guides/02-safety.md"
+    assert plain[0].path != on_page[0].path  # without the page, another page led

@@ -5,7 +5,6 @@ Requests and replies go through the ChatKit SDK's own types (tests/chatkit_clien
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -73,8 +72,10 @@ async def worker(state: AppState, retriever: Retriever) -> AsyncIterator[list[st
     runtime = Runtime(state.settings, state.jobs, state.sessionmaker, retriever)
     ran: list[str] = []
 
+    stop = asyncio.Event()
+
     async def loop() -> None:
-        while True:
+        while not stop.is_set():
             async for key in state.jobs.redis.scan_iter("bookchat:job:*"):
                 name = key.decode()
                 if name.endswith(":events"):
@@ -87,9 +88,10 @@ async def worker(state: AppState, retriever: Retriever) -> AsyncIterator[list[st
 
     task = asyncio.create_task(loop())
     yield ran
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    # Let a job in flight finish: cancelling it mid-write leaves an aiosqlite connection
+    # checked out, and the engine's dispose at teardown would wait for it forever.
+    stop.set()
+    await asyncio.wait_for(task, timeout=30)
 
 
 async def post(http: httpx.AsyncClient, payload: bytes, token: str | None = None) -> httpx.Response:

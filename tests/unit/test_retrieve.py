@@ -67,8 +67,8 @@ async def worker(state: AppState, retriever: Retriever) -> AsyncIterator[list[st
                     continue
                 job = await state.jobs.get(name.rsplit(":", 1)[1])
                 if job and job.kind is JobKind.RETRIEVE and job.status is JobStatus.QUEUED:
+                    done.append(job.id)  # before: the reply may end the test mid-await
                     await process_retrieve_job(runtime, job.id)
-                    done.append(job.id)
             await asyncio.sleep(0.01)
 
     task = asyncio.create_task(loop())
