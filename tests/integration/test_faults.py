@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from sqlmodel import col, select
 
@@ -353,3 +354,98 @@ def test_database_down_fails_chat_with_a_clear_code_and_history_reads_503(
     again = stack.chat(QUESTION)
     assert stack.wait(again["status_url"], timeout=60)["status"] == "succeeded"
     assert stack.http.get(history_url, headers=auth).status_code == 200
+
+
+# --- correctness under load -----------------------------------------------------------------
+
+LONG = os.environ.get("BOOKCHAT_LONG_TESTS") == "1"
+
+
+async def _reader(http: httpx.AsyncClient, n: int, until: float, out: dict[str, list[Any]]) -> None:
+    """One simulated reader: ask, follow the answer (SSE or long-poll), ask again."""
+    while time.monotonic() < until:
+        started = time.monotonic()
+        response = await http.post("/v1/chat", json={"message": f"{QUESTION} ({n})"})
+        out["statuses"].append(response.status_code)
+        if response.status_code != 202:
+            continue
+        accepted = response.json()
+        out["accepted"].append(accepted)
+        first_token = None
+        status = None
+        if n % 2:
+            async with http.stream("GET", accepted["events_url"]) as events:
+                out["statuses"].append(events.status_code)
+                async for line in events.aiter_lines():
+                    if line.startswith("event: token") and first_token is None:
+                        first_token = time.monotonic() - started
+                    if line.startswith(("event: done", "event: error")):
+                        status = line.split(": ", 1)[1]
+                        break
+        else:
+            while status is None:
+                polled = await http.get(f"{accepted['status_url']}&wait=20")
+                out["statuses"].append(polled.status_code)
+                job = polled.json() if polled.status_code == 200 else {}
+                if job.get("status") in TERMINAL:
+                    status = job["status"]
+        out["latencies"].append(time.monotonic() - started)
+        if first_token is not None:
+            out["first_tokens"].append(first_token)
+        out["ends"].append(status)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+@pytest.mark.timeout(600 if LONG else 150)
+def test_load_loses_and_sticks_no_job_and_answers_no_5xx(
+    make_stack: Callable[..., Stack], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readers, seconds = (100, 180.0) if LONG else (20, 20.0)
+    for name in ("BOOKCHAT_RATE_LIMIT_IP_PER_MINUTE", "BOOKCHAT_RATE_LIMIT_SESSION_PER_MINUTE"):
+        monkeypatch.setenv(name, "0")  # one loopback IP stands for many readers
+    with FakeLLM(latency_first_token=0.4, tokens_per_s=50) as fake:
+        stack = make_stack(llm_base_url=fake.base_url)
+        stop_process(stack.worker)
+        worker = start_worker(stack.env, tmp_path / "load-worker.log", concurrency=16)
+        out: dict[str, list[Any]] = {
+            k: [] for k in ("statuses", "accepted", "latencies", "first_tokens", "ends")
+        }
+
+        async def run() -> None:
+            limits = httpx.Limits(max_connections=readers * 2)
+            async with httpx.AsyncClient(
+                base_url=stack.base_url, timeout=60, limits=limits
+            ) as http:
+                until = time.monotonic() + seconds
+                await asyncio.gather(*(_reader(http, n, until, out) for n in range(readers)))
+
+        try:
+            began = time.monotonic()
+            asyncio.run(run())
+            elapsed = time.monotonic() - began
+            final = wait_all(stack, out["accepted"], timeout=60)  # nothing left behind
+        finally:
+            stop_process(worker)
+    server_errors = [s for s in out["statuses"] if s >= 500]
+    summary = {
+        "readers": readers,
+        "seconds": round(elapsed, 1),
+        "jobs": len(out["accepted"]),
+        "jobs_per_s": round(len(out["accepted"]) / elapsed, 2),
+        "p50_s": round(_percentile(out["latencies"], 0.5), 2),
+        "p95_s": round(_percentile(out["latencies"], 0.95), 2),
+        "p99_s": round(_percentile(out["latencies"], 0.99), 2),
+        "ttft_p50_s": round(_percentile(out["first_tokens"], 0.5), 2),
+        "ttft_p95_s": round(_percentile(out["first_tokens"], 0.95), 2),
+        "5xx": len(server_errors),
+        "not_succeeded": sum(job["status"] != "succeeded" for job in final),
+    }
+    print("LOAD", summary)
+    assert not server_errors, summary
+    assert out["accepted"], summary
+    assert summary["not_succeeded"] == 0, summary
+    assert out["ends"].count("succeeded") + out["ends"].count("done") == len(out["ends"]), summary
