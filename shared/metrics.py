@@ -87,7 +87,7 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec(
             "bookchat_llm_seconds",
             MetricKind.HISTOGRAM,
-            "Latency of one LLM request (recorded by the chat pipeline).",
+            "Time spent in the LLM for one answer (all its requests; searches excluded).",
             ("model",),
             LATENCY_BUCKETS,
         ),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -78,6 +79,7 @@ class ChatContext:
     min_cosine: float | None = None  # the offline model's relevance floor (see Settings)
     passages: dict[int, Passage] = field(default_factory=dict)  # citation number -> passage
     searches: list[str] = field(default_factory=list)
+    search_seconds: list[float] = field(default_factory=list)  # for the retrieval metric
     on_search: Callable[[str, list[Passage]], None] | None = None
 
     def number_of(self, passage: Passage) -> int:
@@ -110,6 +112,7 @@ async def search_docs(ctx: RunContextWrapper[ChatContext], query: str) -> str:
         query: A standalone search query: keywords or a question, with follow-ups resolved.
     """
     chat = ctx.context
+    started = time.perf_counter()
     try:
         hits = await asyncio.to_thread(
             chat.retriever.search,
@@ -126,6 +129,7 @@ async def search_docs(ctx: RunContextWrapper[ChatContext], query: str) -> str:
             ErrorCode.INDEX_UNAVAILABLE,
             f"The search index could not be queried ({type(error).__name__}); retry shortly.",
         ) from error
+    chat.search_seconds.append(time.perf_counter() - started)
     chat.searches.append(query)
     if chat.on_search is not None:
         chat.on_search(query, hits)

@@ -22,6 +22,7 @@ from agents.models.interface import Model
 from openai.types.responses import ResponseTextDeltaEvent
 from sqlalchemy.exc import SQLAlchemyError
 
+from shared import metrics
 from shared.errors import BookchatError, ErrorCode
 from shared.jobs import EventType
 from shared.passages import Passage
@@ -60,6 +61,8 @@ class Answer:
     model: str
     usage: dict[str, int] = field(default_factory=dict)
     searches: list[str] = field(default_factory=list)
+    llm_seconds: float = 0.0  # time in the model, i.e. the answer's time minus its searches
+    search_seconds: list[float] = field(default_factory=list)
 
     def result(self, session_id: str, message_id: str | None = None) -> dict[str, Any]:
         return {
@@ -148,6 +151,7 @@ async def answer_question(
             if remaining <= 0:
                 break
             context.passages.clear()
+            context.search_seconds.clear()
             try:
                 async with asyncio.timeout(remaining):
                     return await _run_once(agent, items, context, model, model_name, on_token)
@@ -177,6 +181,7 @@ async def _run_once(
     model_name: str,
     on_token: Callable[[str], Awaitable[None]] | None,
 ) -> Answer:
+    started = time.perf_counter()
     result = Runner.run_streamed(
         agent,
         items,
@@ -198,7 +203,18 @@ async def _run_once(
         "output_tokens": usage.output_tokens,
         "total_tokens": usage.total_tokens,
     }
-    return _verified(str(result.final_output or ""), context, model_name, usage_dict)
+    answer = _verified(str(result.final_output or ""), context, model_name, usage_dict)
+    answer.search_seconds = list(context.search_seconds)
+    answer.llm_seconds = max(0.0, time.perf_counter() - started - sum(context.search_seconds))
+    return answer
+
+
+async def _record_timings(redis: Any, answer: Answer) -> None:
+    """Per-answer figures for /metrics (the API reads them from Redis, see shared/metrics.py)."""
+    for seconds in answer.search_seconds:
+        await metrics.observe(redis, "bookchat_retrieval_seconds", seconds)
+    if answer.usage.get("requests"):
+        await metrics.observe(redis, "bookchat_llm_seconds", answer.llm_seconds, model=answer.model)
 
 
 def _retry_after(error: BaseException, attempt: int) -> float:
@@ -324,4 +340,5 @@ async def _answer_job(runtime: Any, job_id: str, request: ChatRequest) -> None:
         usage=answer.usage,
     )
     await jobs.emit(job_id, EventType.CITATIONS, {"citations": answer.citations})
+    await _record_timings(jobs.redis, answer)
     await jobs.succeed(job_id, answer.result(request.session_id, str(message_id)))
