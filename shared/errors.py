@@ -34,6 +34,7 @@ class ErrorCode(StrEnum):
     INDEX_UNAVAILABLE = "index_unavailable"
     INDEX_EMPTY = "index_empty"
     JOB_TIMEOUT = "job_timeout"
+    JOB_EXPIRED = "job_expired"
     WORKER_LOST = "worker_lost"
     INGEST_FAILED = "ingest_failed"
     SITE_NOT_FOUND = "site_not_found"

@@ -221,6 +221,11 @@ class JobStore:
         error = {"code": code, "message": message}
         await self._finish(job_id, JobStatus.FAILED, {"error": _dumps(error)}, error)
 
+    async def expire(self, job_id: str, message: str) -> None:
+        """End a job that waited too long to be worth running (its reader has moved on)."""
+        error = {"code": "job_expired", "message": message}
+        await self._finish(job_id, JobStatus.EXPIRED, {"error": _dumps(error)}, error)
+
     async def emit(self, job_id: str, type_: EventType, data: dict[str, Any]) -> str:
         """Append one event (a token delta, citations) without touching the job's state."""
         pipe = self.redis.pipeline(transaction=False)

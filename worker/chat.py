@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared import metrics
 from shared.errors import BookchatError, ErrorCode
-from shared.jobs import EventType
+from shared.jobs import EventType, JobStatus
 from shared.passages import Passage
 from shared.settings import Settings
 from worker.agent import NOT_COVERED, ChatContext, build_agent, extract_citations
@@ -287,6 +287,12 @@ async def process_chat_job(runtime: Any, job_id: str) -> None:
         log.info("chat job %s already %s; redelivery ignored", job_id, job.status)
         return
     request = ChatRequest(**job.meta["request"])
+    if job.status is JobStatus.QUEUED and time.time() - job.created_at > (
+        runtime.settings.chat_job_expire_s
+    ):
+        log.warning("chat job %s waited too long in the queue; expired", job_id)
+        await jobs.expire(job_id, "The question waited too long in the queue; please ask again.")
+        return
     await jobs.mark_running(job_id)
     try:
         async with jobs.heartbeating(job_id):

@@ -247,3 +247,19 @@ async def test_deep_queue_is_503_with_retry_after(
     assert response.json()["code"] == "queue_full"
     assert response.headers["retry-after"] == "10"
     assert await job_keys(state) == []
+
+
+async def test_a_chat_job_that_waited_too_long_ends_expired(
+    settings: Settings, state: AppState, client: httpx.AsyncClient
+) -> None:
+    from types import SimpleNamespace
+
+    from worker.chat import process_chat_job
+
+    accepted = (await client.post("/v1/chat", json={"message": "still there?"})).json()
+    await state.jobs.redis.hset(JobStore.key(accepted["job_id"]), "created_at", 0)
+    runtime = SimpleNamespace(settings=settings, jobs=state.jobs)
+    await process_chat_job(runtime, accepted["job_id"])
+    job = (await client.get(accepted["status_url"])).json()
+    assert job["status"] == "expired"
+    assert job["error"]["code"] == "job_expired"
