@@ -12,6 +12,9 @@ install:
 	$(UV) sync --frozen
 
 dev: install
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "bookchat dev needs the redis-server binary; installing it (apt)"; \
+		$$( [ "$$(id -u)" -ne 0 ] && echo sudo ) apt-get install -y -qq redis-server; }
 	$(UV) run bookchat dev
 
 services:
