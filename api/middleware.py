@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,13 +21,23 @@ class _TooLarge(HTTPException):
         super().__init__(413, f"The request body is larger than {max_bytes} bytes.")
 
 
+class _TooSlow(HTTPException):
+    """The body did not arrive within the deadline (a slow-loris client)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, f"The request body did not arrive within {seconds:g} s.")
+
+
 class BodySizeLimit:
     """Refuse bodies over `max_bytes` with 413, by Content-Length or while streaming (so a
-    chunked upload cannot grow past the limit either)."""
+    chunked upload cannot grow past the limit either), and bodies that take longer than
+    `body_timeout_s` to arrive with 408: uvicorn has no such timeout, so a client trickling a
+    byte a second would otherwise hold a connection and a task for ever."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, body_timeout_s: float = 15.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -41,14 +54,23 @@ class BodySizeLimit:
                     return
         seen = 0
         started = False
+        body_done = False
+        deadline = time.monotonic() + self.body_timeout_s
 
         async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, body_done
+            if body_done:  # after the body, receive() waits for the disconnect (SSE): no limit
+                return await receive()
+            try:
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    message = await receive()
+            except TimeoutError:
+                raise _TooSlow(self.body_timeout_s) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
                     raise _TooLarge(self.max_bytes)
+                body_done = not message.get("more_body", False)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -62,18 +84,23 @@ class BodySizeLimit:
         except _TooLarge:
             if not started:
                 await self._refuse(send)
+        except _TooSlow as slow:
+            if not started:
+                await self._refuse(send, 408, ErrorCode.REQUEST_TIMEOUT, str(slow.detail))
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(
+        self, send: Send, status: int = 413, code: ErrorCode | None = None, message: str = ""
+    ) -> None:
         body = orjson.dumps(
             {
-                "code": ErrorCode.PAYLOAD_TOO_LARGE,
-                "message": f"The request body is larger than {self.max_bytes} bytes.",
+                "code": code or ErrorCode.PAYLOAD_TOO_LARGE,
+                "message": message or f"The request body is larger than {self.max_bytes} bytes.",
             }
         )
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),

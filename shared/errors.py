@@ -13,6 +13,7 @@ class ErrorCode(StrEnum):
     MALFORMED_JSON = "malformed_json"
     INVALID_ENCODING = "invalid_encoding"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    REQUEST_TIMEOUT = "request_timeout"  # the body arrived too slowly (408)
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     NOT_FOUND = "not_found"
     JOB_NOT_FOUND = "job_not_found"

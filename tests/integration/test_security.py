@@ -7,14 +7,22 @@ in test_jobs_api.py; the ingester staying inside the site root in tests/unit/tes
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
+import uvicorn
 
+from shared.settings import Settings
 from tests.fake_llm import FakeLLM, error
+from tests.faults import free_port, wait_for
 from tests.stack import Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -117,3 +125,98 @@ def test_credentials_are_required_and_no_secret_leaks(
     for secret in [*SECRETS.values(), DB_PASSWORD]:
         for place, text in places.items():
             assert secret not in text, f"{secret} leaked into the {place}"
+
+
+# --- hostile clients against a real uvicorn server ---------------------------------------------
+
+
+@pytest.fixture
+def live_api(settings: Settings) -> Iterator[tuple[str, int]]:
+    from api.main import create_app
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, log_level="warning",
+            timeout_keep_alive=5,
+        )
+    )  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, timeout=15, what="uvicorn")
+    yield "127.0.0.1", port
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def raw_exchange(
+    address: tuple[str, int], chunks: list[bytes], pause_s: float, limit_s: float
+) -> bytes:
+    """Send `chunks` with `pause_s` between them; what the server answered within `limit_s`
+    (b"" if it closed without answering). Stops sending once the server answers or closes."""
+    deadline = time.monotonic() + limit_s
+    with socket.create_connection(address, timeout=limit_s) as sock:
+        sock.setblocking(False)
+        received = b""
+        for chunk in chunks:
+            try:
+                sock.sendall(chunk)
+            except OSError:
+                break
+            pause_until = time.monotonic() + pause_s
+            while time.monotonic() < min(pause_until, deadline):
+                try:
+                    data = sock.recv(65536)
+                except BlockingIOError:
+                    time.sleep(0.05)
+                    continue
+                except OSError:
+                    return received
+                if not data:
+                    return received
+                received += data
+            if received or time.monotonic() >= deadline:
+                return received
+        sock.setblocking(True)
+        sock.settimeout(max(0.1, deadline - time.monotonic()))
+        with contextlib.suppress(OSError):
+            received += sock.recv(65536)
+        return received
+
+
+def test_deep_json_nesting_is_a_4xx(live_api: tuple[str, int]) -> None:
+    host, port = live_api
+    depth = 30_000  # 60 KB: under the body limit, far past any parser's recursion limit
+    body = b'{"message": ' + b"[" * depth + b"]" * depth + b"}"
+    response = httpx.post(
+        f"http://{host}:{port}/v1/chat", content=body,
+        headers={"Content-Type": "application/json"}, timeout=10,
+    )  # fmt: skip
+    assert 400 <= response.status_code < 500, response.text[:300]
+    assert httpx.get(f"http://{host}:{port}/healthz", timeout=5).status_code == 200
+
+
+def test_huge_headers_leave_the_server_up(live_api: tuple[str, int]) -> None:
+    """uvicorn's default parser (httptools) sets no header size limit, so a 200 KB header is
+    served (h11 would refuse it past 16 KB): the bound belongs to the proxy in front (see
+    docs/operations.md, Reliability). What the app must do: not fail, and stay up."""
+    host, port = live_api
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n"
+    answer = raw_exchange(live_api, [request], pause_s=0, limit_s=10)
+    assert not answer.startswith(b"HTTP/1.1 5"), answer[:200]
+    assert httpx.get(f"http://{host}:{port}/healthz", timeout=5).status_code == 200
+
+
+def test_slow_loris_body_is_cut_off(live_api: tuple[str, int]) -> None:
+    """A client announcing a body and trickling it a byte a second is not served forever."""
+    head = (
+        b"POST /v1/chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 500\r\n\r\n"
+    )
+    started = time.monotonic()
+    answer = raw_exchange(live_api, [head] + [b" "] * 60, pause_s=1.0, limit_s=40)
+    took = time.monotonic() - started
+    assert took < 35, "the server kept reading a trickling body"
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    host, port = live_api
+    assert httpx.get(f"http://{host}:{port}/healthz", timeout=5).status_code == 200
