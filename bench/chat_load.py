@@ -81,6 +81,28 @@ QUESTIONS = [
 ]
 
 
+# The worker as it was before `worker.chat.TokenRelay`: one Redis event per token delta. For
+# the before/after comparison only (`--token-events per-token`).
+PER_TOKEN_WORKER = """
+import sys
+import worker.chat
+from shared.jobs import EventType
+
+class PerToken:
+    def __init__(self, jobs, job_id):
+        self.jobs, self.job_id = jobs, job_id
+    async def add(self, delta):
+        await self.jobs.emit(self.job_id, EventType.TOKEN, {"delta": delta})
+    async def close(self):
+        pass
+
+worker.chat.TokenRelay = PerToken
+from celery.__main__ import main
+sys.argv[0] = "celery"
+main()
+"""
+
+
 # --------------------------------------------------------------------------- processes
 
 
@@ -673,6 +695,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--worker-concurrency", type=int, default=100)
     parser.add_argument("--api-workers", type=int, default=1)
     parser.add_argument("--api-args", default="", help="extra uvicorn arguments for the API")
+    parser.add_argument(
+        "--token-events",
+        choices=["coalesced", "per-token"],
+        default="coalesced",
+        help="per-token: the worker writes one event per token delta (before TokenRelay)",
+    )
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the logs and profiles")
     parser.add_argument("--out", type=Path, default=RESULTS / "chat_load.json")
@@ -710,12 +738,13 @@ def main(argv: list[str] | None = None) -> None:
             "BOOKCHAT_LLM_MODEL": "fake-model",
         }
         api_url = start_api(procs, workers=args.api_workers, extra=args.api_args.split())
+        celery = [PY, "-m", "celery"]
+        if args.token_events == "per-token":
+            celery = [PY, "-c", PER_TOKEN_WORKER]
         procs.start(
             "worker",
             [
-                PY,
-                "-m",
-                "celery",
+                *celery,
                 "-A",
                 "worker.celery_app",
                 "worker",
@@ -798,6 +827,7 @@ def main(argv: list[str] | None = None) -> None:
             "database": "postgres (throwaway db)",
             "redis": REDIS_URL,
             "worker": f"celery -P {args.worker_pool} -c {args.worker_concurrency} -Q chat",
+            "token_events": args.token_events,
             "api": f"uvicorn --workers {args.api_workers} {args.api_args}".strip(),
             "rounds_per_reader": args.rounds,
             "readers_arrive_over_s": STAGGER_S,
