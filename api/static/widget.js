@@ -158,7 +158,7 @@
 
     for (var i = 0; i < lines.length; i++) {
       var line = lines[i];
-      var fence = /^\s*(```+|~~~+)\s*([\w+-]*)\s*$/.exec(line);
+      var fence = /^\s*(```+|~~~+)\s*([^`]*)$/.exec(line); // info string ignored (```py title="x")
       if (fence) {
         flushParagraph(); flushList();
         var body = [];
@@ -286,6 +286,7 @@
     "height:52px;padding:0 18px 0 16px;border:0;border-radius:26px;background:var(--bc-accent);color:var(--bc-on-accent);",
     "box-shadow:var(--bc-shadow);font-weight:600;transition:transform .15s ease}",
     ".launcher:hover{transform:translateY(-1px)}",
+    ".launcher span{display:inline-flex}.open .launcher .when-closed,.root:not(.open) .launcher .when-open{display:none}",
     ".launcher svg{width:22px;height:22px}",
     ".right .launcher,.right .panel{right:20px}.left .launcher,.left .panel{left:20px}",
     ".panel{position:fixed;bottom:84px;z-index:2147483001;width:400px;height:min(620px,calc(100vh - 110px));",
@@ -367,7 +368,8 @@
     className: "launcher", type: "button", "aria-haspopup": "dialog", "aria-expanded": "false",
     "aria-controls": "bookchat-panel", "aria-label": "Open chat: " + config.title
   });
-  launcher.innerHTML = ICONS.chat + '<span class="label">Ask</span>';
+  launcher.innerHTML = '<span class="when-closed">' + ICONS.chat + '</span><span class="when-open">' + ICONS.close +
+    '</span><span class="label when-closed">Ask</span><span class="label when-open">Close</span>';
 
   var titleId = "bookchat-title";
   var heading = el("h2", { id: titleId, text: config.title });
@@ -545,7 +547,7 @@
     var bubble = el("div", { className: "msg bot", "aria-busy": "true" });
     var status = el("div", { className: "status" });
     status.innerHTML = '<span class="dots" aria-hidden="true"><i></i><i></i><i></i></span>';
-    status.appendChild(el("span", { className: "status-text", text: "Searching the docs…" }));
+    status.appendChild(el("span", { className: "status-text", text: "Thinking…" }));
     bubble.appendChild(status);
     log.appendChild(bubble);
     scrollToEnd();

@@ -1,0 +1,372 @@
+"""The chat widget in a real browser (Debian's chromium driven by Playwright) against the
+running stack: real API, Redis, Postgres and Celery worker, the sample site indexed.
+
+Screenshots land in test-artifacts/ (gitignored) for a human look."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, Page, Playwright, Route, expect, sync_playwright
+
+from api.main import create_app
+from shared.settings import Settings
+from tests.conftest import ROOT
+from tests.fake_llm import FakeLLM
+from tests.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+QUESTION = "How do I send the arm to its home pose?"
+LAUNCHER = "Open chat: Ask the Lumen manual"
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_url: str) -> str:
+    """A Redis database of our own: `make_stack` flushes its database and its worker consumes
+    the `chat` queue there, so two test sessions sharing one database steal each other's jobs."""
+    return redis_url.rsplit("/", 1)[0] + "/12"
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing (run .ci/browser)")
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def new_page(browser: Browser) -> Iterator[Callable[..., Page]]:
+    """Pages in fresh contexts (own localStorage); console errors fail the test."""
+    contexts = []
+    errors: list[str] = []
+
+    def make(**context_options: Any) -> Page:
+        options: dict[str, Any] = {"viewport": {"width": 1280, "height": 800}, **context_options}
+        context = browser.new_context(**options)
+        context.set_default_timeout(20_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert not errors, errors
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"widget-{name}.png"))
+
+
+def open_demo(page: Page, stack: Stack) -> None:
+    page.goto(stack.base_url + "/")
+    page.get_by_role("button", name=LAUNCHER).click()
+    expect(page.get_by_role("dialog", name="Ask the Lumen manual")).to_be_visible()
+
+
+def ask(page: Page, question: str) -> None:
+    page.get_by_label("Your question").fill(question)
+    page.get_by_label("Your question").press("Enter")
+
+
+def last_answer(page: Page) -> Any:
+    return page.locator(".msg.bot:not(.greeting)").last
+
+
+def wait_answered(page: Page, stack: Stack) -> Any:
+    answer = last_answer(page)
+    try:
+        expect(answer).not_to_have_attribute("aria-busy", "true", timeout=90_000)
+    except AssertionError:
+        shot(page, "failed-answer")
+        raise AssertionError(f"no answer; worker log:\n{stack.log()}") from None
+    expect(answer).not_to_have_class(re.compile(r"streaming"))
+    return answer
+
+
+def test_answer_streams_then_settles_with_cited_links(
+    make_stack: Callable[..., Stack], new_page: Callable[..., Page]
+) -> None:
+    with FakeLLM(tokens_per_s=12) as fake:  # paced, so the streaming state is observable
+        stack = make_stack(llm_base_url=fake.base_url)
+        page = new_page()
+        open_demo(page, stack)
+        shot(page, "open-light")
+        ask(page, QUESTION)
+
+        streaming = page.locator(".msg.bot.streaming .text")
+        try:
+            expect(streaming).not_to_be_empty(timeout=60_000)  # the worker may be starting
+        except AssertionError:
+            shot(page, "failed-streaming")
+            raise AssertionError(f"no streamed text; worker log:\n{stack.log()}") from None
+        first = streaming.inner_text()
+        expect(streaming).not_to_have_text(first)  # more tokens arrived
+        shot(page, "streaming-light")
+
+        answer = wait_answered(page, stack)
+    links = answer.locator(".cites a")
+    expect(links.first).to_be_visible()
+    hrefs = [links.nth(i).get_attribute("href") or "" for i in range(links.count())]
+    assert any(re.search(r"/manual/getting-started/first-move(#|$)", href) for href in hrefs), hrefs
+    assert links.first.get_attribute("target") == "_blank"
+    expect(answer.locator(".actions button")).to_have_count(2)
+    shot(page, "answer-light")
+
+    page.locator("#theme-toggle").click()  # the site switches to dark: so must the widget
+    expect(page.locator("bookchat-widget")).to_have_attribute("data-theme", "dark")
+    shot(page, "answer-dark")
+
+
+def test_ask_about_this_sends_the_selection(
+    make_stack: Callable[..., Stack], new_page: Callable[..., Page]
+) -> None:
+    stack = make_stack()
+    page = new_page()
+    page.goto(stack.base_url + "/")
+    page.locator("#limits-text").click(click_count=3)  # selects the paragraph
+    button = page.get_by_role("button", name="Ask about this")
+    expect(button).to_be_visible()
+    shot(page, "ask-about-this")
+
+    with page.expect_request(lambda r: r.url.endswith("/v1/chat") and r.method == "POST") as req:
+        button.click()
+    body = req.value.post_data_json
+    assert "mechanical end stop" in body["selection"], body
+    assert body["page_url"] == stack.base_url + "/"
+    assert body["message"]
+
+    expect(page.get_by_role("dialog")).to_be_visible()
+    expect(page.locator(".msg.user .quote")).to_contain_text("mechanical end stop")
+    expect(button).to_be_hidden()
+    wait_answered(page, stack)
+    shot(page, "ask-about-this-answer")
+
+
+def test_conversation_restored_after_reload_and_feedback_kept(
+    make_stack: Callable[..., Stack], new_page: Callable[..., Page]
+) -> None:
+    stack = make_stack()
+    page = new_page()
+    open_demo(page, stack)
+    ask(page, QUESTION)
+    answer = wait_answered(page, stack)
+    answer_html = answer.locator(".text").inner_html()
+
+    with page.expect_response(lambda r: "/feedback" in r.url) as feedback:
+        answer.get_by_role("button", name="Helpful", exact=True).click()
+    assert feedback.value.status == 201
+    expect(answer.get_by_role("button", name="Helpful", exact=True)).to_have_attribute("aria-pressed", "true")
+
+    stored = json.loads(page.evaluate("localStorage.getItem('bookchat:session')"))
+    assert stored["id"] and stored["token"]
+
+    page.reload()
+    page.get_by_role("button", name=LAUNCHER).click()
+    expect(page.locator(".msg.user")).to_have_text(QUESTION)
+    restored = last_answer(page)
+    expect(restored.locator(".cites a").first).to_be_visible()
+    assert restored.locator(".text").inner_html() == answer_html  # rendered exactly the same
+    expect(restored.locator(".cites a").first).to_have_attribute("href", re.compile("first-move"))
+    expect(restored.get_by_role("button", name="Helpful", exact=True)).to_have_attribute("aria-pressed", "true")
+
+    # The next question continues the same session.
+    with page.expect_request(lambda r: r.url.endswith("/v1/chat")) as req:
+        ask(page, "What if the arm jerks?")
+    assert req.value.post_data_json["session_id"] == stored["id"]
+    assert req.value.headers["x-session-token"] == stored["token"]
+    wait_answered(page, stack)
+    expect(page.locator(".msg.user")).to_have_count(2)
+
+    page.get_by_role("button", name="New conversation").click()
+    expect(page.locator(".msg.user")).to_have_count(0)
+    assert page.evaluate("localStorage.getItem('bookchat:session')") is None
+
+
+def test_rate_limit_and_busy_errors_offer_retry(
+    make_stack: Callable[..., Stack], new_page: Callable[..., Page]
+) -> None:
+    stack = make_stack()
+    page = new_page()
+    refusals: list[int] = []
+
+    def refuse(status: int, retry_after: str) -> Callable[[Route], None]:
+        def handle(route: Route) -> None:
+            refusals.append(status)
+            route.fulfill(
+                status=status,
+                headers={"Retry-After": retry_after, "Content-Type": "application/json"},
+                body=json.dumps({"code": "rate_limited", "message": "Too many requests."}),
+            )
+
+        return handle
+
+    page.route("**/v1/chat", refuse(429, "7"))
+    open_demo(page, stack)
+    ask(page, QUESTION)
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("You're sending messages too quickly")
+    expect(alert).to_contain_text(re.compile(r"try again in [5-7] s"))
+    retry = alert.get_by_role("button", name="Retry")
+    expect(retry).to_be_visible()
+    shot(page, "rate-limited")
+
+    page.unroute("**/v1/chat")
+    page.route("**/v1/chat", refuse(503, "5"))
+    retry.click()
+    expect(page.get_by_role("alert")).to_contain_text("The assistant is busy")
+    assert refusals == [429, 503]
+
+    page.unroute("**/v1/chat")
+    page.get_by_role("alert").get_by_role("button", name="Retry").click()
+    answer = wait_answered(page, stack)
+    expect(answer.locator(".cites a").first).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_count(0)
+    expect(page.locator(".msg.user")).to_have_count(1)  # a retry does not repeat the question
+
+
+def test_long_polling_when_eventsource_is_unavailable(
+    make_stack: Callable[..., Stack], new_page: Callable[..., Page]
+) -> None:
+    stack = make_stack()
+    page = new_page()
+    page.add_init_script("delete window.EventSource")
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/v1/jobs/" in r.url else None)
+    open_demo(page, stack)
+    ask(page, QUESTION)
+    answer = wait_answered(page, stack)
+    expect(answer.locator(".cites a").first).to_be_visible()
+    assert polls and all("wait=25" in url and "/events" not in url for url in polls), polls
+
+
+def test_keyboard_escape_focus_trap_and_mobile_layout(
+    make_stack: Callable[..., Stack], new_page: Callable[..., Page]
+) -> None:
+    stack = make_stack()
+    page = new_page()
+    open_demo(page, stack)
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_have_attribute("aria-modal", "true")
+    expect(page.get_by_role("log")).to_have_attribute("aria-live", "polite")
+    expect(page.get_by_label("Your question")).to_be_focused()
+
+    def focus_in_panel() -> bool:
+        return bool(
+            page.evaluate(
+                """() => {
+                    const root = document.querySelector('bookchat-widget').shadowRoot;
+                    const active = root.activeElement;
+                    return !!active && root.getElementById('bookchat-panel').contains(active);
+                }"""
+            )
+        )
+
+    for _ in range(8):  # Tab cycles inside the open dialog
+        page.keyboard.press("Tab")
+        assert focus_in_panel()
+    for _ in range(8):
+        page.keyboard.press("Shift+Tab")
+        assert focus_in_panel()
+
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    launcher = page.get_by_role("button", name=LAUNCHER)
+    expect(launcher).to_be_focused()
+    expect(launcher).to_have_attribute("aria-expanded", "false")
+
+    page.keyboard.press("Enter")  # the launcher reopens from the keyboard
+    expect(dialog).to_be_visible()
+
+    phone = new_page(viewport={"width": 390, "height": 760}, is_mobile=True, has_touch=True)
+    open_demo(phone, stack)
+    box = phone.locator("#bookchat-panel").bounding_box()
+    assert box is not None
+    viewport = phone.evaluate("[window.innerWidth, window.innerHeight]")
+    assert (box["x"], box["y"], box["width"], box["height"]) == (0, 0, *viewport), box
+    assert viewport == [390, 760]  # the demo page itself does not overflow on a phone
+    shot(phone, "mobile-light")
+
+
+def test_markdown_is_rendered_safely(new_page: Callable[..., Page]) -> None:
+    page = new_page()
+    page.set_content("<!doctype html><html><body><p>host page</p></body></html>")
+    page.add_script_tag(content=(ROOT / "api/static/widget.js").read_text())
+    html = page.evaluate(
+        """() => window.Bookchat.renderMarkdown(
+            'Use <img src=x onerror="window.pwned=1"> **bold** and `<b>code</b>` [1].\\n\\n'
+            + '- one\\n- two\\n\\n```\\n<script>alert(1)</script>\\n```\\n'
+            + '[x](javascript:alert(1)) [ok](https://example.org/a?b=1&c=2)',
+            n => n === 1 ? {href: 'https://docs.example.org/p#h', label: 'P \u203a H'} : null)"""
+    )
+    assert "<img" not in html and "<script" not in html and "javascript:" not in html, html
+    assert "&lt;img src=x onerror=&quot;window.pwned=1&quot;&gt;" in html
+    assert "<strong>bold</strong>" in html
+    assert "<code>&lt;b&gt;code&lt;/b&gt;</code>" in html
+    assert '<a class="marker" href="https://docs.example.org/p#h"' in html
+    assert "<ul><li>one</li><li>two</li></ul>" in html
+    assert "<pre><code>&lt;script&gt;alert(1)&lt;/script&gt;</code></pre>" in html
+    assert 'href="https://example.org/a?b=1&amp;c=2"' in html
+    assert page.evaluate("window.pwned") is None
+
+
+def test_widget_script_is_served_with_caching_headers(settings: Settings) -> None:
+    client = TestClient(create_app(settings))  # no lifespan: these routes need no services
+    latest = client.get("/widget.js")
+    assert latest.status_code == 200
+    assert latest.headers["content-type"].startswith("text/javascript")
+    assert "max-age=300" in latest.headers["cache-control"]
+    etag = latest.headers["etag"]
+    assert client.get("/widget.js", headers={"If-None-Match": etag}).status_code == 304
+
+    version = re.search(r'var VERSION = "([^"]+)"', latest.text)
+    assert version is not None
+    pinned = client.get(f"/widget/{version.group(1)}.js")
+    assert pinned.status_code == 200
+    assert pinned.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert pinned.headers["etag"] == etag
+    assert pinned.content == latest.content
+
+    missing = client.get("/widget/0.0.0-nope.js")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "not_found"
+
+    demo = client.get("/")
+    assert demo.status_code == 200
+    assert '<script src="/widget.js"' in demo.text
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fresh_artifacts() -> None:
+    if ARTIFACTS.exists():
+        for old in ARTIFACTS.glob("widget-*.png"):
+            old.unlink()
+    ARTIFACTS.mkdir(exist_ok=True)
