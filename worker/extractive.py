@@ -188,7 +188,18 @@ def compose_answer(
         if (item[2].number == best.number and item[0] >= 0.3 * best_score)
         or item[0] >= 0.75 * best_score
     ]
-    chosen = sorted(keep, key=lambda s: (-s[0], s[1]))[:MAX_SENTENCES]
+    chosen = []
+    seen_texts: set[str] = set()
+    for item in sorted(keep, key=lambda s: (-s[0], s[1])):
+        # Overlapping chunks (a parent heading's chunk repeats its first sub-section) can hold
+        # the same sentence twice: say it once, citing the better-ranked passage.
+        text_key = " ".join(item[2].text.lower().split())
+        if text_key in seen_texts:
+            continue
+        seen_texts.add(text_key)
+        chosen.append(item)
+        if len(chosen) == MAX_SENTENCES:
+            break
     chosen.sort(key=lambda s: (s[2].rank, s[1]))  # read in the page's own order
     parts = []
     for _, _, unit in chosen:

@@ -68,3 +68,11 @@ def test_question_about_a_selection_takes_its_topic_from_the_selection() -> None
     )
     assert answer is not None
     assert "[2]" in answer
+
+
+def test_a_sentence_held_by_two_overlapping_passages_is_said_once() -> None:
+    text = "Check the emergency stop button before anything else when the arm does not move."
+    twice = {1: passage(text, heading="The arm does not move"), 2: passage(text, "Troubleshooting")}
+    answer = compose_answer("What if the arm does not move?", twice)
+    assert answer is not None
+    assert answer.count("emergency stop") == 1
