@@ -45,7 +45,7 @@ def _asset(name: str) -> StaticAsset:
 def widget_version() -> str:
     match = _VERSION.search(_asset("widget.js").body.decode())
     if match is None:
-        raise RuntimeError("api/static/widget.js has no `var VERSION = \"...\";` line")
+        raise RuntimeError('api/static/widget.js has no `var VERSION = "...";` line')
     return match.group(1)
 
 
@@ -91,6 +91,4 @@ async def widget_versioned(version: str, if_none_match: IfNoneMatch = None) -> R
 @router.get("/", response_class=HTMLResponse)
 async def demo_page(if_none_match: IfNoneMatch = None) -> Response:
     """A mock documentation page with the widget, so `bookchat dev` is a working demo."""
-    return _serve(
-        _asset("demo.html"), "text/html; charset=utf-8", "no-cache", if_none_match
-    )
+    return _serve(_asset("demo.html"), "text/html; charset=utf-8", "no-cache", if_none_match)
