@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", "X-Session-Token", "Idempotency-Key", "Last-Event-ID"],
+            expose_headers=["Retry-After", "ETag", "X-Session-Id", "X-Session-Token"],
         )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Outermost, so the latency covers every other middleware too.

@@ -62,8 +62,15 @@ class Citation:
     heading: str
     title: str
 
-    def public(self) -> dict[str, str]:
-        return {"path": self.path, "url": self.url, "heading": self.heading, "title": self.title}
+    def public(self) -> dict[str, str | int]:
+        # `number` is the `[n]` marker the answer text uses for this source.
+        return {
+            "path": self.path,
+            "url": self.url,
+            "heading": self.heading,
+            "title": self.title,
+            "number": self.number,
+        }
 
 
 @dataclass(slots=True)

@@ -56,7 +56,7 @@ class ChatRequest:
 @dataclass(slots=True)
 class Answer:
     answer: str
-    citations: list[dict[str, str]]
+    citations: list[dict[str, str | int]]
     refused: bool
     model: str
     usage: dict[str, int] = field(default_factory=dict)

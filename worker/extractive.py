@@ -148,9 +148,14 @@ def compose_answer(
     if not passages:
         return None
     q_terms = _terms(question) - _GENERIC
+    # A passage must hold this share of the question's topic words to contribute a sentence.
+    gate = MIN_COVERAGE / 2
     if selection and len(q_terms) < 3:
-        # "what does this mean?" about highlighted text: the selection carries the topic.
+        # "what does this mean?" about highlighted text: the selection carries the topic. A
+        # highlighted paragraph has many words and the docs phrase them their own way, so a
+        # passage need only share a few of them.
         q_terms |= _terms(selection)
+        gate = min(gate, 3 / max(len(q_terms), 1))
     elif decline_reason(question, passages, min_cosine=min_cosine) is not None:
         return None
     if not q_terms:
@@ -165,7 +170,7 @@ def compose_answer(
     scored: list[tuple[float, int, _Unit]] = []
     order = 0
     for rank, (number, passage) in enumerate(ranked):
-        if question_coverage(q_terms, passage) < MIN_COVERAGE / 2:
+        if question_coverage(q_terms, passage) < gate:
             continue
         for unit in _units(number, rank, passage):
             matched = q_terms & unit.terms

@@ -186,3 +186,20 @@ async def test_the_readers_current_page_ranks_first(retriever: Retriever) -> Non
     on_page = retriever.search("speed limits", limit=4, prefer_url=safety_page + "#anything")
     assert on_page[0].path == "docs/02-guides/02-safety.md"
     assert plain[0].path != on_page[0].path  # without the page, another page led
+
+
+async def test_a_question_about_highlighted_text_is_answered_about_it(
+    retriever: Retriever,
+) -> None:
+    selection = (
+        "Each joint can stop short of its mechanical end stop. Give every joint a minimum and "
+        "a maximum angle, a few degrees inside the physical range."
+    )
+    answer = await answer_question(
+        request("Can you explain this passage?", selection=selection),
+        settings=Settings(embedder=EmbedderKind.HASH),
+        retriever=retriever,
+    )
+    assert not answer.refused
+    assert answer.citations[0]["heading"] == "Soft limits"
+    assert answer.citations[0]["number"] == 1
