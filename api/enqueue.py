@@ -11,12 +11,13 @@ from redis.exceptions import RedisError
 
 from api.deps import AppState
 from api.errors import ApiError
+from api.schemas import JobAccepted
 from shared.errors import ErrorCode
-from shared.jobs import Job, JobKind
+from shared.jobs import Job, JobKind, ingest_request
 from shared.queues import TaskName
 from shared.tokens import session_token
 
-__all__ = ["enqueue", "job_token", "job_urls"]
+__all__ = ["enqueue", "enqueue_ingestion", "job_token", "job_urls"]
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,7 @@ async def enqueue(
         )
     except RedisError as error:
         log.error("job store unavailable: %s", error)
-        raise ApiError(
-            503,
-            ErrorCode.QUEUE_UNAVAILABLE,
-            "The job queue is unavailable; retry shortly.",
-            headers={"Retry-After": "5"},
-        ) from error
+        raise _queue_unavailable() from error
     try:
         # kombu's publish is blocking I/O: keep it off the event loop.
         await asyncio.to_thread(state.sender.send_task, str(task), kwargs={"job_id": job.id})
@@ -64,11 +60,29 @@ async def enqueue(
         log.error("could not enqueue job %s: %s", job.id, error)
         with contextlib.suppress(RedisError):
             await state.jobs.fail(job.id, ErrorCode.QUEUE_UNAVAILABLE, "Could not enqueue.")
-        raise ApiError(
-            503,
-            ErrorCode.QUEUE_UNAVAILABLE,
-            "The job queue is unavailable; retry shortly.",
-            headers={"Retry-After": "5"},
-        ) from error
+        raise _queue_unavailable() from error
     log.info("enqueued %s job %s", kind, job.id, extra={"job_id": job.id, "session_id": session_id})
     return job
+
+
+def _queue_unavailable() -> ApiError:
+    return ApiError(
+        503,
+        ErrorCode.QUEUE_UNAVAILABLE,
+        "The job queue is unavailable; retry shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def enqueue_ingestion(state: AppState, *, full_rebuild: bool = False) -> JobAccepted:
+    """Queue an ingestion of the configured site (admin endpoint and signed webhook)."""
+    if state.settings.site_dir is None:
+        raise ApiError(409, ErrorCode.SITE_NOT_FOUND, "No site configured (BOOKCHAT_SITE_DIR).")
+    job = await enqueue(
+        state,
+        JobKind.INGEST,
+        TaskName.INGEST,
+        request=ingest_request(state.settings, full_rebuild=full_rebuild),
+    )
+    status_url, events_url = job_urls(state, job.id, job_token(state, job))
+    return JobAccepted(job_id=job.id, status_url=status_url, events_url=events_url)

@@ -17,7 +17,7 @@ from typing import Any
 
 from ingestion_jobs.indexer import IngestProgress, IngestReport, index_site
 from shared.errors import BookchatError, ErrorCode
-from shared.jobs import Job, JobKind, JobStore
+from shared.jobs import Job, JobKind, JobStore, ingest_request
 from shared.settings import Settings
 from worker.locks import SiteBusyError, site_lock
 
@@ -40,15 +40,7 @@ async def create_ingest_job(
     """A queued ingestion job of the configured site, as `POST /v1/ingestions` creates it."""
     return await jobs.create(
         JobKind.INGEST,
-        meta={
-            "request": {
-                "site_dir": str(settings.site_dir) if settings.site_dir else None,
-                "site": settings.site_name,
-                "site_url": settings.site_url,
-                "full_rebuild": full_rebuild,
-            },
-            "trigger": trigger,
-        },
+        meta={"request": ingest_request(settings, full_rebuild=full_rebuild), "trigger": trigger},
     )
 
 

@@ -10,12 +10,10 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import AppState, StateDep
-from api.enqueue import enqueue, job_token, job_urls
+from api.enqueue import enqueue_ingestion
 from api.errors import ApiError
 from api.schemas import ErrorBody, JobAccepted
 from shared.errors import ErrorCode
-from shared.jobs import JobKind
-from shared.queues import TaskName
 
 __all__ = ["router", "signature_of"]
 
@@ -69,18 +67,4 @@ async def reindex_hook(
     verify_signature(state, body, x_hub_signature_256)
     if x_github_event == "ping":
         return JSONResponse({"status": "pong"})
-    if state.settings.site_dir is None:
-        raise ApiError(409, ErrorCode.SITE_NOT_FOUND, "No site configured (BOOKCHAT_SITE_DIR).")
-    job = await enqueue(
-        state,
-        JobKind.INGEST,
-        TaskName.INGEST,
-        request={
-            "site_dir": str(state.settings.site_dir),
-            "site": state.settings.site_name,
-            "site_url": state.settings.site_url,
-            "full_rebuild": False,
-        },
-    )
-    status_url, events_url = job_urls(state, job.id, job_token(state, job))
-    return JobAccepted(job_id=job.id, status_url=status_url, events_url=events_url)
+    return await enqueue_ingestion(state)

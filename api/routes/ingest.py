@@ -9,12 +9,10 @@ from fastapi import APIRouter, Header
 from pydantic import BaseModel, ConfigDict
 
 from api.deps import AppState, StateDep
-from api.enqueue import enqueue, job_token, job_urls
+from api.enqueue import enqueue_ingestion
 from api.errors import ApiError
 from api.schemas import ErrorBody, JobAccepted
 from shared.errors import ErrorCode
-from shared.jobs import JobKind
-from shared.queues import TaskName
 
 router = APIRouter(tags=["admin"])
 
@@ -54,18 +52,4 @@ async def start_ingestion(
 ) -> JobAccepted:
     """Re-index the configured site (incremental unless `full_rebuild`)."""
     require_admin(state, authorization)
-    if state.settings.site_dir is None:
-        raise ApiError(409, ErrorCode.SITE_NOT_FOUND, "No site configured (BOOKCHAT_SITE_DIR).")
-    job = await enqueue(
-        state,
-        JobKind.INGEST,
-        TaskName.INGEST,
-        request={
-            "site_dir": str(state.settings.site_dir),
-            "site": state.settings.site_name,
-            "site_url": state.settings.site_url,
-            "full_rebuild": bool(body and body.full_rebuild),
-        },
-    )
-    status_url, events_url = job_urls(state, job.id, job_token(state, job))
-    return JobAccepted(job_id=job.id, status_url=status_url, events_url=events_url)
+    return await enqueue_ingestion(state, full_rebuild=bool(body and body.full_rebuild))
