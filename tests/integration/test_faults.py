@@ -212,6 +212,9 @@ def test_llm_faults_end_each_job_within_its_deadline_with_a_clear_code(
     }
     with FakeLLM() as fake:
         stack = make_stack(llm_base_url=fake.base_url, BOOKCHAT_LLM_TIMEOUT_S=str(deadline_s))
+        # A first answer, so the times below hold no worker start-up.
+        warm = stack.chat(QUESTION)
+        assert stack.wait(warm["status_url"], timeout=60)["status"] == "succeeded"
         for name, respond in faults.items():
             fake.respond = respond
             started = time.monotonic()
