@@ -58,11 +58,12 @@ class Jobs:
     """Writes jobs as the worker would, and hands out their readable URLs."""
 
     def __init__(self) -> None:
-        from redis.asyncio import Redis
-
         from shared.jobs import JobStore
+        from shared.redis_client import make_redis
 
-        self.store = JobStore(Redis.from_url(REDIS_URL, max_connections=64), ttl_s=3600)
+        self.store = JobStore(
+            make_redis(REDIS_URL, max_connections=64, wait_for_connection_s=30), ttl_s=3600
+        )
 
     async def new(self) -> tuple[str, str]:
         """A queued chat job; returns (id, the query string that reads it)."""
@@ -113,8 +114,7 @@ async def longpolls(api: str, jobs: Jobs, n: int) -> dict[str, Any]:
         early = sum(t.done() for t in tasks)
         load_held = load()
         start = time.perf_counter()
-        for job_id, _ in created:
-            await jobs.store.set_progress(job_id, {"step": "bench"})
+        await asyncio.gather(*(jobs.store.set_progress(j, {"step": "bench"}) for j, _ in created))
         changed_at.append(time.perf_counter() - start)
         results = await asyncio.gather(*tasks, return_exceptions=True)
     ok = [r for r in results if isinstance(r, tuple) and r[0] == 200]
@@ -176,8 +176,7 @@ async def sse_streams(api: str, api_pid: int, jobs: Jobs, n: int, hold_s: float)
         load_held = load()
         still_open = sum(not t.done() for t in tasks)
         start = time.perf_counter()
-        for job_id, _ in created:
-            await jobs.store.succeed(job_id, {"answer": "bench"})
+        await asyncio.gather(*(jobs.store.succeed(j, {"answer": "bench"}) for j, _ in created))
         results = await asyncio.gather(*tasks, return_exceptions=True)
     ok = [r for r in results if isinstance(r, dict) and r.get("last") == "done"]
     delivered = [(r["done_at"] - start) * 1000 for r in ok]
