@@ -15,7 +15,7 @@
 (function () {
   "use strict";
 
-  var VERSION = "0.1.0";
+  var VERSION = "0.1.1";
   if (window.Bookchat && window.Bookchat.version) return; // included twice: keep the first
 
   var STORAGE_KEY = "bookchat:session";
@@ -764,6 +764,11 @@
       showError(bubble, message, resend);
     }
     function onStatus(data) {
+      if (data && data.requeued) {
+        // The worker running this job was lost and the job starts over: drop what it streamed.
+        text = "";
+        setStatus(bubble, "Thinking…");
+      }
       if (data && data.status === "running") setStatus(bubble, "Searching the docs…");
     }
     function onProgress(data) {
