@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
@@ -17,7 +19,7 @@ from worker.chat import process_chat_job
 from worker.cleanup import cleanup_jobs
 from worker.ingest import create_ingest_job, process_ingest_job
 from worker.retrieve import process_retrieve_job
-from worker.runtime import get_runtime
+from worker.runtime import WorkerRuntime, get_runtime
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +31,27 @@ _TASK_OF_KIND = {
 }
 
 
-def _fail(job_id: str, code: ErrorCode, message: str) -> None:
+def _run_job(
+    job_id: str,
+    work: Callable[[WorkerRuntime, str], Coroutine[Any, Any, None]],
+    *,
+    timeout_message: str,
+    crash_code: ErrorCode,
+    crash_message: str,
+) -> None:
+    """Run a job's plain function; a time limit or a crash ends the job with a stable code
+    instead of leaving it `running`."""
     runtime = get_runtime()
-    runtime.run(runtime.jobs.fail(job_id, code, message), timeout=10)
+    try:
+        runtime.run(work(runtime, job_id))
+    except SoftTimeLimitExceeded:
+        failure = (ErrorCode.JOB_TIMEOUT, timeout_message)
+    except Exception:
+        log.exception("job %s crashed", job_id)
+        failure = (crash_code, crash_message)
+    else:
+        return
+    runtime.run(runtime.jobs.fail(job_id, *failure), timeout=10)
 
 
 @app.task(
@@ -41,14 +61,13 @@ def _fail(job_id: str, code: ErrorCode, message: str) -> None:
 )
 def answer_chat(*, job_id: str) -> None:
     """Answer a reader's question (job state, events and history written by the pipeline)."""
-    runtime = get_runtime()
-    try:
-        runtime.run(process_chat_job(runtime, job_id))
-    except SoftTimeLimitExceeded:
-        _fail(job_id, ErrorCode.JOB_TIMEOUT, "The answer took too long and was abandoned.")
-    except Exception:
-        log.exception("chat job %s crashed", job_id)
-        _fail(job_id, ErrorCode.INTERNAL_ERROR, "The chat worker hit an unexpected error.")
+    _run_job(
+        job_id,
+        process_chat_job,
+        timeout_message="The answer took too long and was abandoned.",
+        crash_code=ErrorCode.INTERNAL_ERROR,
+        crash_message="The chat worker hit an unexpected error.",
+    )
 
 
 @app.task(
@@ -58,14 +77,13 @@ def answer_chat(*, job_id: str) -> None:
 )
 def ingest_site(*, job_id: str) -> None:
     """(Re-)index a Docusaurus site incrementally."""
-    runtime = get_runtime()
-    try:
-        runtime.run(process_ingest_job(runtime, job_id))
-    except SoftTimeLimitExceeded:
-        _fail(job_id, ErrorCode.JOB_TIMEOUT, "Ingestion exceeded its time limit.")
-    except Exception:
-        log.exception("ingest job %s crashed", job_id)
-        _fail(job_id, ErrorCode.INGEST_FAILED, "Ingestion hit an unexpected error; see logs.")
+    _run_job(
+        job_id,
+        process_ingest_job,
+        timeout_message="Ingestion exceeded its time limit.",
+        crash_code=ErrorCode.INGEST_FAILED,
+        crash_message="Ingestion hit an unexpected error; see logs.",
+    )
 
 
 @app.task(
@@ -106,11 +124,10 @@ def cleanup() -> dict[str, int]:
 @app.task(name=TaskName.RETRIEVE, soft_time_limit=30, time_limit=45)
 def retrieve(*, job_id: str) -> None:
     """Search the index for POST /v1/retrieve (the API waits for this job's `done`)."""
-    runtime = get_runtime()
-    try:
-        runtime.run(process_retrieve_job(runtime, job_id))
-    except SoftTimeLimitExceeded:
-        _fail(job_id, ErrorCode.JOB_TIMEOUT, "The search took too long and was abandoned.")
-    except Exception:
-        log.exception("retrieve job %s crashed", job_id)
-        _fail(job_id, ErrorCode.INTERNAL_ERROR, "The search hit an unexpected error.")
+    _run_job(
+        job_id,
+        process_retrieve_job,
+        timeout_message="The search took too long and was abandoned.",
+        crash_code=ErrorCode.INTERNAL_ERROR,
+        crash_message="The search hit an unexpected error.",
+    )
