@@ -197,6 +197,16 @@ class JobStore:
             {"status": str(JobStatus.RUNNING)},
         )
 
+    async def requeue(self, job_id: str, **detail: Any) -> None:
+        """Put a job back to `queued` (its task is about to be sent again), telling followers
+        with a `status` event marked `requeued` so they drop what it streamed so far."""
+        await self._write(
+            job_id,
+            {"status": str(JobStatus.QUEUED), "updated_at": time.time(), "heartbeat_at": ""},
+            EventType.STATUS,
+            {"status": str(JobStatus.QUEUED), "requeued": True, **detail},
+        )
+
     async def heartbeat(self, job_id: str) -> None:
         await self.redis.hset(self.key(job_id), "heartbeat_at", time.time())
 

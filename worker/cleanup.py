@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from shared.errors import ErrorCode
-from shared.jobs import RECENT_JOBS_KEY, EventType, Job, JobKind, JobStatus, JobStore
+from shared.jobs import RECENT_JOBS_KEY, Job, JobKind, JobStatus, JobStore
 from shared.metrics import inc
 from shared.settings import Settings
 
@@ -125,14 +125,7 @@ async def cleanup_jobs(
 
 async def _requeue(jobs: JobStore, job: Job, requeue: Callable[[Job], Awaitable[None]]) -> None:
     was = job.status
-    pipe = jobs.redis.pipeline(transaction=True)
-    pipe.hset(
-        jobs.key(job.id),
-        mapping={"status": str(JobStatus.QUEUED), "updated_at": time.time(), "heartbeat_at": ""},
-    )
-    pipe.expire(jobs.key(job.id), jobs.ttl_s)
-    await pipe.execute()
-    await jobs.emit(job.id, EventType.STATUS, {"status": str(JobStatus.QUEUED), "requeued": True})
+    await jobs.requeue(job.id)
     await requeue(job)
     await inc(jobs.redis, "bookchat_jobs_requeued", kind=str(job.kind))
     log.warning(

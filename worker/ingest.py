@@ -15,6 +15,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import httpx
+from qdrant_client.http.exceptions import ResponseHandlingException
+
 from ingestion_jobs.indexer import IngestProgress, IngestReport, index_site
 from shared.errors import BookchatError, ErrorCode
 from shared.jobs import Job, JobKind, JobStore, ingest_request
@@ -42,6 +45,13 @@ async def create_ingest_job(
         JobKind.INGEST,
         meta={"request": ingest_request(settings, full_rebuild=full_rebuild), "trigger": trigger},
     )
+
+
+class IndexUnreachableError(BookchatError):
+    """The vector store could not be reached: the ingestion should be retried later."""
+
+
+_UNREACHABLE = (ResponseHandlingException, httpx.TransportError, ConnectionError)
 
 
 async def process_ingest_job(runtime: Any, job_id: str) -> None:
@@ -95,6 +105,11 @@ async def _index(
             full_rebuild=bool(params.get("full_rebuild", False)),
             progress=on_progress,
         )
+    except _UNREACHABLE as error:
+        # Qdrant is down or restarting: not this job's fault. The task retries it later.
+        raise IndexUnreachableError(
+            ErrorCode.INDEX_UNAVAILABLE, f"The vector store is unreachable ({error!r})."
+        ) from error
     except BookchatError as error:
         await jobs.fail(job_id, error.code, error.message)
         return

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from shared.errors import ErrorCode
@@ -17,13 +18,15 @@ from shared.settings import get_settings
 from worker.celery_app import app, record_job_metrics
 from worker.chat import process_chat_job
 from worker.cleanup import cleanup_jobs
-from worker.ingest import create_ingest_job, process_ingest_job
+from worker.ingest import IndexUnreachableError, create_ingest_job, process_ingest_job
 from worker.retrieve import process_retrieve_job
 from worker.runtime import WorkerRuntime, get_runtime
 
 log = logging.getLogger(__name__)
 
 _settings = get_settings()
+#: Tries of an ingestion while Qdrant is unreachable (backoff 30 s doubling, so about 15 min).
+INGEST_MAX_RETRIES = 5
 _TASK_OF_KIND = {
     JobKind.CHAT: TaskName.CHAT,
     JobKind.RETRIEVE: TaskName.RETRIEVE,
@@ -38,6 +41,7 @@ def _run_job(
     timeout_message: str,
     crash_code: ErrorCode,
     crash_message: str,
+    retry_on: tuple[type[Exception], ...] = (),
 ) -> None:
     """Run a job's plain function; a time limit or a crash ends the job with a stable code
     instead of leaving it `running`."""
@@ -46,6 +50,8 @@ def _run_job(
         runtime.run(work(runtime, job_id))
     except SoftTimeLimitExceeded:
         failure = (ErrorCode.JOB_TIMEOUT, timeout_message)
+    except retry_on:
+        raise
     except Exception:
         log.exception("job %s crashed", job_id)
         failure = (crash_code, crash_message)
@@ -71,19 +77,32 @@ def answer_chat(*, job_id: str) -> None:
 
 
 @app.task(
+    bind=True,
     name=TaskName.INGEST,
     soft_time_limit=_settings.ingest_task_time_limit_s,
     time_limit=_settings.ingest_task_time_limit_s + 60,
+    max_retries=INGEST_MAX_RETRIES,
 )
-def ingest_site(*, job_id: str) -> None:
-    """(Re-)index a Docusaurus site incrementally."""
-    _run_job(
-        job_id,
-        process_ingest_job,
-        timeout_message="Ingestion exceeded its time limit.",
-        crash_code=ErrorCode.INGEST_FAILED,
-        crash_message="Ingestion hit an unexpected error; see logs.",
-    )
+def ingest_site(self: Task[Any, Any], *, job_id: str) -> None:
+    """(Re-)index a Docusaurus site incrementally; retried later if Qdrant is unreachable."""
+    try:
+        _run_job(
+            job_id,
+            process_ingest_job,
+            timeout_message="Ingestion exceeded its time limit.",
+            crash_code=ErrorCode.INGEST_FAILED,
+            crash_message="Ingestion hit an unexpected error; see logs.",
+            retry_on=(IndexUnreachableError,),
+        )
+    except IndexUnreachableError as error:
+        runtime = get_runtime()
+        if self.request.retries >= INGEST_MAX_RETRIES:
+            runtime.run(runtime.jobs.fail(job_id, error.code, error.message), timeout=10)
+            return
+        countdown = min(30 * 2**self.request.retries, 1800)
+        log.warning("ingest job %s: %s; retrying in %ss", job_id, error.message, countdown)
+        runtime.run(runtime.jobs.requeue(job_id, retry_in_s=countdown), timeout=10)
+        raise self.retry(countdown=countdown, exc=error) from error
 
 
 @app.task(

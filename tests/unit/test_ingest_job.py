@@ -1,0 +1,42 @@
+"""The ingestion job around the indexer: an unreachable vector store is retried, not failed."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import fakeredis
+import pytest
+from qdrant_client import QdrantClient
+
+from ingestion_jobs.embedding import HashEmbedder
+from shared.jobs import JobKind, JobStatus, JobStore, ingest_request
+from shared.settings import Settings
+from worker.ingest import IndexUnreachableError, process_ingest_job
+
+pytestmark = pytest.mark.unit
+
+
+async def test_unreachable_qdrant_leaves_the_job_for_a_retry(settings: Settings) -> None:
+    jobs = JobStore(fakeredis.FakeAsyncRedis(), ttl_s=600)
+    job = await jobs.create(JobKind.INGEST, meta={"request": ingest_request(settings)})
+    closed_port = QdrantClient(url="http://127.0.0.1:1", timeout=2)
+    runtime = SimpleNamespace(
+        settings=settings, jobs=jobs, qdrant=closed_port, embedder=HashEmbedder()
+    )
+    with pytest.raises(IndexUnreachableError):
+        await process_ingest_job(runtime, job.id)
+    stored = await jobs.get(job.id)
+    assert stored is not None
+    assert stored.status is JobStatus.RUNNING  # not failed: the task requeues it for later
+
+
+async def test_requeue_tells_followers_to_start_over(settings: Settings) -> None:
+    jobs = JobStore(fakeredis.FakeAsyncRedis(), ttl_s=600)
+    job = await jobs.create(JobKind.INGEST)
+    await jobs.mark_running(job.id)
+    await jobs.requeue(job.id, retry_in_s=30)
+    stored = await jobs.get(job.id)
+    assert stored is not None
+    assert stored.status is JobStatus.QUEUED
+    last = (await jobs.events(job.id))[-1]
+    assert last.data == {"status": "queued", "requeued": True, "retry_in_s": 30}
