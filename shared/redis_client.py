@@ -12,10 +12,13 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def make_redis(
-    url: str | None, *, max_connections: int = 512, wait_for_connection_s: float | None = None
+    url: str | None, *, max_connections: int = 4096, wait_for_connection_s: float | None = None
 ) -> Redis:
     """An asyncio Redis client. Long-polls and SSE readers each hold a connection while they
-    block, so the pool is sized for many concurrent waiters.
+    block, so the pool is sized for many concurrent waiters: at 512, the 513th open SSE stream
+    got a 503 and, once the pool was dry, open streams broke at their next read
+    (bench/polling_capacity.py). Connections are opened on demand; Redis allows 10,000 clients
+    by default, so several API processes still fit.
 
     With `wait_for_connection_s`, a command finding every connection busy waits that long for
     one instead of failing at once with "Too many connections": right for a process whose
