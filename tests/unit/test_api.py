@@ -11,6 +11,7 @@ import fakeredis
 import httpx
 import pytest
 from kombu import Connection
+from sqlmodel import select
 
 from api.deps import AppState, get_state
 from api.main import create_app
@@ -263,3 +264,71 @@ async def test_a_chat_job_that_waited_too_long_ends_expired(
     job = (await client.get(accepted["status_url"])).json()
     assert job["status"] == "expired"
     assert job["error"]["code"] == "job_expired"
+
+
+async def test_cors_allows_only_the_configured_docs_origin(
+    settings: Settings, state: AppState
+) -> None:
+    settings.cors_origins = ["https://docs.example.org"]
+    app = create_app(settings)
+    app.dependency_overrides[get_state] = lambda: state
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as http:
+        preflight = await http.options(
+            "/v1/chat",
+            headers={
+                "Origin": "https://docs.example.org",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,x-session-token",
+            },
+        )
+        allowed = await http.post(
+            "/v1/chat", json={"message": "hi"}, headers={"Origin": "https://docs.example.org"}
+        )
+        foreign = await http.post(
+            "/v1/chat", json={"message": "hi"}, headers={"Origin": "https://evil.example"}
+        )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://docs.example.org"
+    assert allowed.headers["access-control-allow-origin"] == "https://docs.example.org"
+    assert "retry-after" in allowed.headers["access-control-expose-headers"].lower()
+    assert "access-control-allow-origin" not in foreign.headers
+
+
+async def test_feedback_is_stored_for_the_sessions_own_message(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    from shared.models import Feedback
+    from worker.history import save_exchange
+
+    session_id = str(uuid.uuid4())
+    message_id = await save_exchange(
+        state.sessionmaker,
+        job_id=str(uuid.uuid4()),
+        session_id=session_id,
+        site="default",
+        question="q?",
+        selection=None,
+        page_url=None,
+        answer="a [1]",
+        citations=[],
+        refused=False,
+        model="m",
+        usage=None,
+    )
+    url = f"/v1/messages/{message_id}/feedback"
+    mine = {"X-Session-Token": session_token(SECRET, session_id)}
+    other = {"X-Session-Token": session_token(SECRET, str(uuid.uuid4()))}
+    assert (await client.post(url, json={"rating": "up"}, headers=other)).status_code == 403
+    bad = await client.post(url, json={"rating": "meh"}, headers=mine)
+    assert bad.status_code == 422
+    missing = await client.post(
+        f"/v1/messages/{uuid.uuid4()}/feedback", json={"rating": "up"}, headers=mine
+    )
+    assert missing.json()["code"] == "message_not_found"
+    stored = await client.post(url, json={"rating": "down", "comment": "wrong page"}, headers=mine)
+    assert stored.status_code == 201
+    async with state.sessionmaker() as db:
+        rows = (await db.exec(select(Feedback))).all()
+    assert [(r.rating, r.comment) for r in rows] == [("down", "wrong page")]
