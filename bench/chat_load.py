@@ -137,7 +137,7 @@ def index_sample(data_dir: Path) -> None:
 @contextmanager
 def throwaway_postgres() -> Iterator[str]:
     """A fresh, migrated database on the machine's Postgres, dropped afterwards."""
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     from shared.migrate import upgrade_database
 
@@ -168,13 +168,18 @@ class Procs:
     started: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(
-        self, name: str, argv: list[str], *, port: int | None = None, **env: str
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
         log = self.tmp / f"{name}.log"
         proc = subprocess.Popen(
             argv,
             cwd=ROOT,
-            env={**self.env, **env},
+            env={**self.env, **(env or {})},
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
         )
@@ -267,7 +272,7 @@ def start_api(procs: Procs, *, workers: int = 1, extra: list[str] | None = None)
             *(extra or []),
         ],
         port=port,
-        BOOKCHAT_DATA_DIR=str(procs.tmp / "api"),
+        env={"BOOKCHAT_DATA_DIR": str(procs.tmp / "api")},
     )
     return f"http://127.0.0.1:{port}"
 
@@ -421,7 +426,7 @@ class Ways:
             embedder=EmbedderKind.HASH,
             site_dir=SAMPLE_SITE,
             llm_base_url=llm_url,
-            llm_api_key="bench-key",  # type: ignore[arg-type]
+            llm_api_key="bench-key",
             llm_model="fake-model",
         )
         self.retriever = Retriever(
@@ -761,8 +766,7 @@ def main(argv: list[str] | None = None) -> None:
                 "-n",
                 f"bench-{os.getpid()}@%h",
             ],
-            BOOKCHAT_DATA_DIR=str(procs.tmp / "worker"),
-            **llm_env,
+            env={"BOOKCHAT_DATA_DIR": str(procs.tmp / "worker"), **llm_env},
         )
         sync_port = free_port()
         procs.start(
@@ -781,8 +785,7 @@ def main(argv: list[str] | None = None) -> None:
                 "--no-access-log",
             ],
             port=sync_port,
-            BOOKCHAT_DATA_DIR=str(procs.tmp / "sync"),
-            **llm_env,
+            env={"BOOKCHAT_DATA_DIR": str(procs.tmp / "sync"), **llm_env},
         )
         PIDS.update({name: proc.pid for name, proc in procs.started.items()})
         PIDS["driver"] = os.getpid()
