@@ -82,9 +82,6 @@ def _retriever(settings: Settings) -> Any:
     return Retriever(make_client(settings), get_embedder(settings), settings.collection)
 
 
-_PUBLIC_PASSAGE = ("path", "url", "heading", "title", "score", "text")
-
-
 @app.command()
 def search(
     query: Annotated[str | None, typer.Argument(help="The search query")] = None,
@@ -95,12 +92,14 @@ def search(
     """Search the index; best passages first."""
     if (query is None) == (batch is None):
         raise _fail("give a QUERY or --batch FILE", 2)
+    from worker.retrieve import public_passage
+
     settings = get_settings()
     retriever = _retriever(settings)
 
     def run(q: str) -> list[dict[str, Any]]:
         hits = retriever.search(q, limit=limit, site=settings.site_name)
-        return [hit.model_dump(include=set(_PUBLIC_PASSAGE)) for hit in hits]
+        return [public_passage(hit) for hit in hits]
 
     if batch is not None:
         for line in _lines(batch):
