@@ -133,7 +133,11 @@ def collection_space(client: QdrantClient, collection: str) -> tuple[str | None,
 
 def create_physical_collection(client: QdrantClient, alias: str, *, dim: int, embedder: str) -> str:
     """Creates an empty ``<alias>_<timestamp>`` collection with the schema; returns its name."""
-    name = f"{alias}_{time.strftime('%Y%m%d%H%M%S')}_{time.time_ns() % 1_000_000:06d}"
+    # One clock reading for both parts, so names sort in creation order (orphans are found
+    # by being older than the collection a rebuild switches to).
+    now_ns = time.time_ns()
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(now_ns // 1_000_000_000))
+    name = f"{alias}_{stamp}_{now_ns % 1_000_000_000:09d}"
     client.create_collection(
         collection_name=name,
         vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
@@ -169,7 +173,24 @@ def switch_alias(client: QdrantClient, alias: str, collection: str) -> str | Non
     client.update_collection_aliases(change_aliases_operations=operations)
     if old is not None and old != collection:
         client.delete_collection(old)
+    _drop_orphans(client, alias, collection)
     return old
+
+
+def _drop_orphans(client: QdrantClient, alias: str, current: str) -> None:
+    """Drops physical collections of this alias older than `current` that no alias points at:
+    what a rebuild killed before its switch left behind (readers never saw them)."""
+    prefix = f"{alias}_"
+    for description in client.get_collections().collections:
+        name = description.name
+        stamp = name[len(prefix) :]
+        if (
+            name.startswith(prefix)
+            and name != current
+            and stamp.replace("_", "").isdigit()
+            and stamp < current[len(prefix) :]
+        ):
+            client.delete_collection(name)
 
 
 def ensure_collection(client: QdrantClient, alias: str, *, dim: int, embedder: str) -> str:

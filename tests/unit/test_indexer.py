@@ -14,7 +14,7 @@ from qdrant_client import QdrantClient
 from ingestion_jobs.documents import Chunk, PageError
 from ingestion_jobs.embedding import HashEmbedder
 from ingestion_jobs.indexer import IngestProgress, index_chunks, index_site
-from shared.vectorstore import ensure_collection, resolve_alias
+from shared.vectorstore import create_physical_collection, ensure_collection, resolve_alias
 from worker.retrieval import Retriever
 
 ALIAS = "book"
@@ -207,3 +207,20 @@ def test_index_site_reads_chunks_and_indexes_the_sample(
     again = index_site(site, client=client, embedder=embedder, collection=ALIAS)
     assert (again.pages_removed, again.chunks_embedded) == (1, 0)
     assert again.chunks_total < first.chunks_total
+
+
+@pytest.mark.unit
+def test_a_rebuild_killed_before_its_switch_leaves_nothing_behind_after_the_next(
+    client: QdrantClient,
+) -> None:
+    embedder = CountingEmbedder()
+    first = index_chunks(make_site(), client=client, embedder=embedder, collection=ALIAS)
+    # A full rebuild that died mid-run: its half-built collection, never behind the alias.
+    orphan = create_physical_collection(client, ALIAS, dim=embedder.dim, embedder=embedder.name)
+    assert resolve_alias(client, ALIAS) == first.collection  # readers never saw it
+    report = index_chunks(
+        make_site(), client=client, embedder=embedder, collection=ALIAS, full_rebuild=True
+    )
+    names = [c.name for c in client.get_collections().collections]
+    assert orphan not in names
+    assert names == [report.collection]
