@@ -5,12 +5,14 @@ Use the `make_stack` fixture (re-exported by the integration and e2e conftests).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +22,10 @@ import httpx
 import pytest
 import redis
 import uvicorn
+from sqlmodel import col, select
 
+from shared.db import make_engine, make_sessionmaker
+from shared.models import Message
 from shared.settings import EmbedderKind, Settings
 from tests.conftest import ROOT, SAMPLE_SITE, _port_open
 
@@ -177,3 +182,22 @@ def make_stack(tmp_path: Path, redis_url: str, postgres_url: str) -> Iterator[Ca
                 stack.worker.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 stack.worker.kill()
+
+
+def stored_messages(stack: Stack, session_id: str) -> list[Message]:
+    """The history rows of a session, oldest first, read straight from the database."""
+
+    async def read() -> list[Message]:
+        engine = make_engine(stack.settings.effective_database_url)
+        try:
+            async with make_sessionmaker(engine)() as db:
+                rows = await db.exec(
+                    select(Message)
+                    .where(Message.session_id == uuid.UUID(session_id))
+                    .order_by(col(Message.created_at))
+                )
+                return list(rows.all())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())

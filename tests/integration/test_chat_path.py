@@ -3,39 +3,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlmodel import col, select
 
-from shared.db import make_engine, make_sessionmaker
-from shared.models import Message
 from tests.fake_llm import FakeLLM
-from tests.stack import Stack
+from tests.stack import Stack, stored_messages
 
 pytestmark = pytest.mark.integration
 
 QUESTION = "How do I send the arm to its home pose?"
-
-
-def stored_messages(stack: Stack, session_id: str) -> list[Message]:
-    async def read() -> list[Message]:
-        engine = make_engine(stack.settings.effective_database_url)
-        try:
-            async with make_sessionmaker(engine)() as db:
-                rows = await db.exec(
-                    select(Message)
-                    .where(Message.session_id == uuid.UUID(session_id))
-                    .order_by(col(Message.created_at))
-                )
-                return list(rows.all())
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(read())
 
 
 def test_question_travels_the_queue_and_comes_back_cited(make_stack: Callable[..., Stack]) -> None:

@@ -9,8 +9,8 @@ import pytest
 from chatkit.types import AssistantMessageItem, ThreadCreatedEvent, UserMessageItem
 
 from tests import chatkit_client as ck
-from tests.integration.test_chat_path import QUESTION, stored_messages
-from tests.stack import Stack
+from tests.integration.test_chat_path import QUESTION
+from tests.stack import Stack, stored_messages
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,6 @@ import asyncio
 import os
 import signal
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,8 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from sqlmodel import col, select
 
-from shared.db import make_engine, make_sessionmaker
 from shared.jobs import Job, JobKind, JobStore
-from shared.models import Message
 from shared.queues import TaskName, make_sender
 from shared.redis_client import make_redis
 from tests.conftest import POSTGRES_ADMIN_URL
@@ -38,7 +34,7 @@ from tests.faults import (
     stop_process,
     wait_for,
 )
-from tests.stack import Stack
+from tests.stack import Stack, stored_messages
 from worker.cleanup import CleanupReport, cleanup_jobs, stale_after_s
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
@@ -78,23 +74,6 @@ def wait_all(stack: Stack, accepted: list[dict[str, Any]], timeout: float) -> li
             states = [(job["id"], job["status"]) for job in jobs]
             raise AssertionError(f"jobs not finished after {timeout}s: {states}\n{stack.log()}")
         time.sleep(0.3)
-
-
-def stored_messages(stack: Stack, session_id: str) -> list[Message]:
-    async def read() -> list[Message]:
-        engine = make_engine(stack.settings.effective_database_url)
-        try:
-            async with make_sessionmaker(engine)() as db:
-                rows = await db.exec(
-                    select(Message)
-                    .where(Message.session_id == uuid.UUID(session_id))
-                    .order_by(col(Message.created_at))
-                )
-                return list(rows.all())
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(read())
 
 
 def assert_history_once(stack: Stack, accepted: dict[str, Any], job: dict[str, Any]) -> None:
