@@ -127,8 +127,12 @@ async def answer_question(
     retriever: Retriever,
     history: list[dict[str, str]] | None = None,
     on_token: Callable[[str], Awaitable[None]] | None = None,
+    on_restart: Callable[[], Awaitable[None]] | None = None,
 ) -> Answer:
-    """Run the agent over the site and return a verified answer. Raises BookchatError."""
+    """Run the agent over the site and return a verified answer. Raises BookchatError.
+
+    `on_restart` runs before a retry or a fallback model starts over, so whoever followed the
+    streamed tokens of the failed attempt can drop them."""
     if injection_reason(request.message, request.selection) is not None:
         return Answer(INJECTION_MESSAGE, [], True, GUARD_MODEL_NAME)
     configure_tracing(settings)
@@ -145,11 +149,15 @@ async def answer_question(
     items: list[Any] = [*(history or []), {"role": "user", "content": _user_input(request)}]
     deadline = time.monotonic() + settings.llm_timeout_s
     last_error: BaseException | None = None
+    attempts = 0
     for model_name, model in make_models(settings, context):
         for attempt in range(settings.llm_attempts_per_model):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
+            if attempts and on_restart is not None:
+                await on_restart()
+            attempts += 1
             context.passages.clear()
             context.search_seconds.clear()
             try:
@@ -265,6 +273,17 @@ class TokenRelay:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), self._interval_s)
 
+    async def restart(self) -> None:
+        """The attempt that streamed so far failed and another starts: drop what is pending and
+        tell readers (a `status` event marked `restarted`) to drop what they were shown."""
+        self._pending.clear()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self._jobs.emit(
+            self._job_id, EventType.STATUS, {"status": "running", "restarted": True}
+        )
+
     async def close(self) -> None:
         """Write what is pending now (no waiting out the interval) and stop."""
         self._closing.set()
@@ -328,6 +347,7 @@ async def _answer_job(runtime: Any, job_id: str, request: ChatRequest) -> None:
             retriever=runtime.retriever,
             history=history,
             on_token=relay.add,
+            on_restart=relay.restart,
         )
     finally:
         await relay.close()

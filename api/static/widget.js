@@ -15,7 +15,7 @@
 (function () {
   "use strict";
 
-  var VERSION = "0.1.1";
+  var VERSION = "0.1.2";
   if (window.Bookchat && window.Bookchat.version) return; // included twice: keep the first
 
   var STORAGE_KEY = "bookchat:session";
@@ -764,8 +764,9 @@
       showError(bubble, message, resend);
     }
     function onStatus(data) {
-      if (data && data.requeued) {
-        // The worker running this job was lost and the job starts over: drop what it streamed.
+      if (data && (data.requeued || data.restarted)) {
+        // The job starts over (its worker was lost, or a model attempt failed and another
+        // began): drop what the failed attempt streamed.
         text = "";
         setStatus(bubble, "Thinking…");
       }

@@ -13,7 +13,7 @@ from ingestion_jobs.indexer import index_site
 from shared.errors import BookchatError, ErrorCode
 from shared.settings import EmbedderKind, Settings
 from tests.conftest import SAMPLE_SITE
-from tests.fake_llm import FakeLLM, error, hang, malformed, text, tool_call
+from tests.fake_llm import FakeLLM, cut_stream, error, hang, malformed, text, tool_call
 from worker.chat import ChatRequest, answer_question
 from worker.retrieval import Retriever
 
@@ -203,3 +203,30 @@ async def test_a_question_about_highlighted_text_is_answered_about_it(
     assert not answer.refused
     assert answer.citations[0]["heading"] == "Soft limits"
     assert answer.citations[0]["number"] == 1
+
+
+async def test_a_stream_cut_mid_answer_restarts_and_says_so(retriever: Retriever) -> None:
+    restarts: list[int] = []
+    tokens: list[str] = []
+
+    async def on_token(delta: str) -> None:
+        tokens.append(delta)
+
+    async def on_restart() -> None:
+        restarts.append(len(tokens))
+
+    async with FakeLLM() as fake:
+        fake.enqueue(
+            tool_call("search_docs", {"query": "home pose"}),
+            cut_stream(after_chunks=3, reply=text("Call arm.home() with a low speed [1].")),
+        )
+        answer = await answer_question(
+            request(),
+            settings=llm_settings(fake),
+            retriever=retriever,
+            on_token=on_token,
+            on_restart=on_restart,
+        )
+    assert not answer.refused
+    assert len(restarts) == 1
+    assert restarts[0] > 0  # the cut attempt had streamed text that readers must drop
