@@ -1,0 +1,129 @@
+"""An ingest worker SIGKILLed in the middle of a re-index: the next run completes the index."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from qdrant_client import models
+
+from ingestion_jobs.chunking import chunk_page
+from ingestion_jobs.docusaurus import read_site
+from shared.jobs import JobKind, JobStore, ingest_request
+from shared.queues import TaskName, make_sender
+from shared.redis_client import make_redis
+from shared.vectorstore import make_client
+from tests.conftest import SAMPLE_SITE
+from tests.faults import running, start_worker, stop_process, wait_for
+from tests.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+PAGES = 300
+
+
+def write_pages(site: Path, marker: str) -> None:
+    """Many pages of several sections each, so a re-index takes long enough to be cut."""
+    folder = site / "docs" / "generated"
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(PAGES):
+        sections = "\n\n".join(
+            f"## Part {k}\n\nPage {n} part {k} says {marker} about joint {k} and servo {n}."
+            for k in range(6)
+        )
+        (folder / f"page-{n:03d}.md").write_text(f"# Generated page {n}\n\n{sections}\n")
+
+
+def queue_ingestion(stack: Stack) -> str:
+    async def create() -> str:
+        redis = make_redis(stack.settings.redis_url)
+        try:
+            job = await JobStore(redis, ttl_s=3600).create(
+                JobKind.INGEST, meta={"request": ingest_request(stack.settings)}
+            )
+            return job.id
+        finally:
+            await redis.aclose()
+
+    job_id = asyncio.run(create())
+    make_sender(str(stack.settings.redis_url)).send_task(
+        str(TaskName.INGEST), kwargs={"job_id": job_id}
+    )
+    return job_id
+
+
+def job_state(stack: Stack, job_id: str) -> dict[str, Any]:
+    async def read() -> dict[str, Any]:
+        redis = make_redis(stack.settings.redis_url)
+        try:
+            job = await JobStore(redis, ttl_s=3600).get(job_id)
+            assert job is not None
+            return {"status": str(job.status), "progress": job.progress or {}}
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(read())
+
+
+def test_ingest_worker_killed_mid_run_then_the_next_run_completes(
+    make_stack: Callable[..., Stack], tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(SAMPLE_SITE, site)
+    write_pages(site, "oldmarkerq")
+    stack = make_stack(
+        site=site, BOOKCHAT_INGEST_LOCK_TIMEOUT_S="5", BOOKCHAT_EMBEDDING_BATCH_SIZE="4"
+    )
+    write_pages(site, "newmarkerq")  # every generated chunk changed: a long incremental re-index
+
+    first = queue_ingestion(stack)
+    wait_for(
+        lambda: (
+            0
+            < job_state(stack, first)["progress"].get("done", 0)
+            < job_state(stack, first)["progress"].get("total", 0)
+        ),
+        timeout=60,
+        what="the re-index to be part-way",
+    )
+    stop_process(stack.worker, kill=True)  # SIGKILL mid-run
+    with running(start_worker(stack.env, tmp_path / "second.log")) as worker:
+        second = queue_ingestion(stack)
+        done = wait_for(
+            lambda: (
+                job_state(stack, second)["status"] in ("succeeded", "failed")
+                and job_state(stack, second)
+            ),
+            timeout=120,
+            what="the next ingestion to finish",
+        )
+        stop_process(worker)
+    assert done["status"] == "succeeded", done
+
+    client = make_client(stack.settings)  # the workers are gone: the store is ours to open
+    try:
+        stale = client.count(
+            stack.settings.collection,
+            count_filter=models.Filter(
+                must=[models.FieldCondition(key="text", match=models.MatchText(text="oldmarkerq"))]
+            ),
+        ).count
+        fresh = client.count(
+            stack.settings.collection,
+            count_filter=models.Filter(
+                must=[models.FieldCondition(key="text", match=models.MatchText(text="newmarkerq"))]
+            ),
+        ).count
+    finally:
+        client.close()
+    expected = sum(
+        "newmarkerq" in chunk.text
+        for page in read_site(site).pages
+        for chunk in chunk_page(page, site=stack.settings.site_name)
+    )
+    assert stale == 0  # nothing of the interrupted state is left
+    assert fresh == expected  # every chunk of the new text, once
