@@ -54,13 +54,13 @@ from typing import Any
 
 import httpx
 
+from tests.conftest import throwaway_postgres
+from tests.stack import index_site_into
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 SAMPLE_SITE = ROOT / "examples" / "sample-site"
-POSTGRES_ADMIN_URL = os.environ.get(
-    "BOOKCHAT_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-# A dedicated Redis db (flushed before and after): the tests use 9.
+# A dedicated Redis db (flushed before and after); the tests pick 1-15 by pid.
 REDIS_URL = os.environ.get("BOOKCHAT_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 SECRET = "bench-secret-0123456789abcdef"
 PY = sys.executable
@@ -115,48 +115,10 @@ def free_port() -> int:
 
 def index_sample(data_dir: Path) -> None:
     """Index the sample site with the hash embedder into `data_dir`'s local Qdrant store."""
-    from ingestion_jobs.embedding import get_embedder
-    from ingestion_jobs.indexer import index_site
     from shared.settings import EmbedderKind, Settings
-    from shared.vectorstore import make_client
 
     settings = Settings(data_dir=data_dir, embedder=EmbedderKind.HASH, site_dir=SAMPLE_SITE)
-    client = make_client(settings)
-    try:
-        index_site(
-            SAMPLE_SITE,
-            client=client,
-            embedder=get_embedder(settings),
-            collection=settings.collection,
-            site=settings.site_name,
-        )
-    finally:
-        client.close()
-
-
-@contextmanager
-def throwaway_postgres() -> Iterator[str]:
-    """A fresh, migrated database on the machine's Postgres, dropped afterwards."""
-    import asyncpg  # type: ignore[import-untyped]
-
-    from shared.migrate import upgrade_database
-
-    name = f"bookchat_bench_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        upgrade_database(url)
-        yield url
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    index_site_into(settings, SAMPLE_SITE)
 
 
 @dataclass
@@ -843,7 +805,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {args.out}", file=sys.stderr)
 
 
-__all__ = ["Procs", "Sample", "bench_processes", "main", "throwaway_postgres"]
+__all__ = ["Procs", "Sample", "bench_processes", "main"]
 
 if __name__ == "__main__":
     main()

@@ -43,8 +43,8 @@ from bench.chat_load import (
     machine,
     pct,
     start_api,
-    throwaway_postgres,
 )
+from tests.conftest import throwaway_postgres
 
 
 def rss_kib(pid: int) -> int:

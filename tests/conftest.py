@@ -6,6 +6,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,16 +52,17 @@ def redis_url() -> str:
     return REDIS_URL
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh database on the machine's PostgreSQL, migrated, dropped afterwards."""
+@contextmanager
+def throwaway_postgres(prefix: str = "bookchat_test") -> Iterator[str]:
+    """A fresh, migrated database on the machine's PostgreSQL, dropped afterwards (tests and
+    benchmarks)."""
     import asyncio
 
     import asyncpg
 
-    if not _port_open("127.0.0.1", 5432):
-        pytest.fail("PostgreSQL is not running on 127.0.0.1:5432 (run .ci/services)")
-    name = f"bookchat_test_{uuid.uuid4().hex[:10]}"
+    from shared.migrate import upgrade_database
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
@@ -71,8 +73,16 @@ def postgres_url() -> Iterator[str]:
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    from shared.migrate import upgrade_database
+    try:
+        upgrade_database(url)
+        yield url
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
-    upgrade_database(url)
-    yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    if not _port_open("127.0.0.1", 5432):
+        pytest.fail("PostgreSQL is not running on 127.0.0.1:5432 (run .ci/services)")
+    with throwaway_postgres() as url:
+        yield url

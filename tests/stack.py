@@ -70,7 +70,8 @@ class Stack:
         return self.worker_log.read_text(errors="replace")[-4000:]
 
 
-def _index_sample(settings: Settings, site: Path) -> None:
+def index_site_into(settings: Settings, site: Path) -> None:
+    """Index `site` into the store these settings point at (the embedder they name)."""
     from ingestion_jobs.embedding import get_embedder
     from ingestion_jobs.indexer import index_site
     from shared.vectorstore import make_client
@@ -115,7 +116,7 @@ def make_stack(tmp_path: Path, redis_url: str, postgres_url: str) -> Iterator[Ca
             secret_key=env["BOOKCHAT_SECRET_KEY"],  # type: ignore[arg-type]
             site_dir=site,
         )
-        _index_sample(settings, site)
+        index_site_into(settings, site)
         log_path = tmp_path / f"worker-{len(stacks)}.log"
         worker_env = {
             k: v for k, v in os.environ.items() if not k.startswith(("BOOKCHAT_", "OPENAI_"))

@@ -24,15 +24,14 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.chatkit_server import citation_annotations
-from api.deps import AppState, get_state
-from api.main import create_app
+from api.deps import AppState
 from ingestion_jobs.embedding import HashEmbedder
 from ingestion_jobs.indexer import index_site
 from shared.jobs import JobKind, JobStatus, JobStore
 from shared.settings import Settings
 from tests import chatkit_client as ck
 from tests.conftest import SAMPLE_SITE
-from tests.unit.test_api import SECRET, state  # noqa: F401  (the AppState fixture)
+from tests.unit.conftest import SECRET
 from worker.chat import process_chat_job
 from worker.retrieval import Retriever
 
@@ -58,16 +57,7 @@ def retriever() -> Retriever:
 
 
 @pytest.fixture
-async def client(settings: Settings, state: AppState) -> AsyncIterator[httpx.AsyncClient]:  # noqa: F811
-    app = create_app(settings)
-    app.dependency_overrides[get_state] = lambda: state
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        yield http
-
-
-@pytest.fixture
-async def worker(state: AppState, retriever: Retriever) -> AsyncIterator[list[str]]:  # noqa: F811
+async def worker(state: AppState, retriever: Retriever) -> AsyncIterator[list[str]]:
     """Runs queued chat jobs through the real pipeline, as the Celery task would."""
     runtime = Runtime(state.settings, state.jobs, state.sessionmaker, retriever)
     ran: list[str] = []
@@ -187,7 +177,7 @@ async def test_unsupported_and_bad_requests_are_4xx_with_codes(
 
 async def test_a_failed_job_becomes_a_chatkit_error_event(
     client: httpx.AsyncClient,
-    state: AppState,  # noqa: F811
+    state: AppState,
 ) -> None:
     async def fail_jobs() -> None:
         while True:

@@ -13,13 +13,11 @@ import httpx
 import pytest
 from qdrant_client import QdrantClient
 
-from api.deps import AppState, get_state
-from api.main import create_app
+from api.deps import AppState
 from ingestion_jobs.embedding import HashEmbedder
 from ingestion_jobs.indexer import index_chunks
 from shared.jobs import JobKind, JobStatus, JobStore
 from shared.settings import Settings
-from tests.unit.test_api import state  # noqa: F401  (the AppState fixture over fakeredis)
 from tests.unit.test_retrieval import ALIAS, corpus
 from worker.retrieval import Retriever
 from worker.retrieve import RetrieveRequest, process_retrieve_job, retrieve_passages
@@ -44,17 +42,8 @@ def retriever() -> Retriever:
     return Retriever(client, embedder, ALIAS)
 
 
-@pytest.fixture
-async def client(settings: Settings, state: AppState) -> AsyncIterator[httpx.AsyncClient]:  # noqa: F811
-    app = create_app(settings)
-    app.dependency_overrides[get_state] = lambda: state
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        yield http
-
-
 @contextlib.asynccontextmanager
-async def worker(state: AppState, retriever: Retriever) -> AsyncIterator[list[str]]:  # noqa: F811
+async def worker(state: AppState, retriever: Retriever) -> AsyncIterator[list[str]]:
     """Runs every queued retrieve job as the Celery task would; yields the ids it ran."""
     runtime = Runtime(state.settings, state.jobs, retriever)
     done: list[str] = []
@@ -82,7 +71,7 @@ async def worker(state: AppState, retriever: Retriever) -> AsyncIterator[list[st
 
 async def test_endpoint_returns_the_same_ranking_as_search(
     client: httpx.AsyncClient,
-    state: AppState,  # noqa: F811
+    state: AppState,
     retriever: Retriever,
 ) -> None:
     query = "site configuration options"
@@ -99,7 +88,7 @@ async def test_endpoint_returns_the_same_ranking_as_search(
 
 async def test_filters_reach_the_search(
     client: httpx.AsyncClient,
-    state: AppState,  # noqa: F811
+    state: AppState,
     retriever: Retriever,
 ) -> None:
     async with worker(state, retriever):
@@ -124,7 +113,7 @@ async def test_filters_reach_the_search(
 
 async def test_no_worker_means_504_with_a_stable_code_and_the_job_is_abandoned(
     client: httpx.AsyncClient,
-    state: AppState,  # noqa: F811
+    state: AppState,
 ) -> None:
     state.settings.retrieve_timeout_s = 0.3
     response = await client.post("/v1/retrieve", json={"query": "anything"})
@@ -139,7 +128,7 @@ async def test_no_worker_means_504_with_a_stable_code_and_the_job_is_abandoned(
 
 async def test_a_failed_search_is_a_503_with_the_jobs_code(
     client: httpx.AsyncClient,
-    state: AppState,  # noqa: F811
+    state: AppState,
 ) -> None:
     missing = Retriever(QdrantClient(location=":memory:"), HashEmbedder(64), "nothing-here")
     async with worker(state, missing):
@@ -167,7 +156,7 @@ async def test_bad_input_is_422(client: httpx.AsyncClient, body: dict[str, Any])
 
 async def test_rate_limit_applies(
     client: httpx.AsyncClient,
-    state: AppState,  # noqa: F811
+    state: AppState,
 ) -> None:
     state.settings.rate_limit_ip_per_minute = 1
     state.settings.retrieve_timeout_s = 0.1
