@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from agents import Agent, RunContextWrapper, function_tool
 
 from shared.errors import BookchatError, ErrorCode
+from shared.link_policy import LinkPolicy
 from shared.passages import Passage
 from worker.retrieval import Retriever
 
@@ -84,10 +85,16 @@ class ChatContext:
     prefer_url: str | None = None  # the reader's current page: its chunks rank first
     selection: str | None = None
     min_cosine: float | None = None  # the offline model's relevance floor (see Settings)
+    site_url: str | None = None  # links under it (and the passages' origins) survive answers
     passages: dict[int, Passage] = field(default_factory=dict)  # citation number -> passage
     searches: list[str] = field(default_factory=list)
     search_seconds: list[float] = field(default_factory=list)  # for the retrieval metric
     on_search: Callable[[str, list[Passage]], None] | None = None
+
+    def link_policy(self) -> LinkPolicy:
+        """Links to the site (its configured url, the origins of the passages retrieved in
+        this run) survive; every other link is removed (shared/link_policy.py)."""
+        return LinkPolicy.for_site(self.site_url, extra=[p.url for p in self.passages.values()])
 
     def number_of(self, passage: Passage) -> int:
         for number, known in self.passages.items():
@@ -148,32 +155,24 @@ def build_agent() -> Agent[ChatContext]:
 
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
-_URL = re.compile(r"!?\[([^\]]*)\]\((?:https?:)?//[^)]*\)|(?:https?|ftp)://\S+")
 
 
-_CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.S)
+def strip_links(text: str, policy: LinkPolicy | None = None) -> str:
+    """Remove every link that is not to the site's own pages (a rendered `![](https://…)`
+    would leak data to another host); code spans and blocks stay as written. The rules are
+    shared/link_policy.py's; with no `policy`, only root-relative links survive."""
+    return (policy or LinkPolicy()).clean(text)
 
 
-def strip_links(text: str) -> str:
-    """Remove links and images from prose (a rendered `![](https://…)` would leak data to
-    another host); code blocks and inline code are left alone, where a URL is only text."""
-    out: list[str] = []
-    last = 0
-    for match in _CODE.finditer(text):
-        out.append(_URL.sub(lambda m: m.group(1) or "", text[last : match.start()]))
-        out.append(match.group(0))
-        last = match.end()
-    out.append(_URL.sub(lambda m: m.group(1) or "", text[last:]))
-    return "".join(out)
-
-
-def extract_citations(answer: str, passages: dict[int, Passage]) -> tuple[str, list[Citation]]:
-    """Keep only markers that name a retrieved passage; drop links to anywhere.
+def extract_citations(
+    answer: str, passages: dict[int, Passage], policy: LinkPolicy | None = None
+) -> tuple[str, list[Citation]]:
+    """Keep only markers that name a retrieved passage; drop links not allowed by `policy`.
 
     Returns the cleaned answer and the citations in the order first cited (one per page and
     heading).
     """
-    answer = strip_links(answer)
+    answer = strip_links(answer, policy)
     cited: list[Citation] = []
     seen: set[tuple[str, str]] = set()
 

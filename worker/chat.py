@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared import metrics
 from shared.errors import BookchatError, ErrorCode
 from shared.jobs import EventType, JobStatus
+from shared.link_policy import LinkPolicy
 from shared.passages import Passage
 from shared.settings import Settings
 from worker.agent import NOT_COVERED, ChatContext, build_agent, extract_citations
@@ -144,6 +145,7 @@ async def answer_question(
         selection=request.selection,
         prefer_url=request.page_url,
         min_cosine=settings.effective_min_relevance,
+        site_url=settings.site_url,
     )
     agent = build_agent()
     items: list[Any] = [*(history or []), {"role": "user", "content": _user_input(request)}]
@@ -239,9 +241,11 @@ def _retry_after(error: BaseException, attempt: int) -> float:
 
 
 def _verified(output: str, context: ChatContext, model: str, usage: dict[str, int]) -> Answer:
-    text, citations = extract_citations(output, context.passages)
+    links = context.link_policy()
+    text, citations = extract_citations(output, context.passages, links)
     if NOT_COVERED in output or not citations:
-        return Answer(_decline(context.passages), [], True, model, usage, context.searches)
+        decline = links.clean(_decline(context.passages))
+        return Answer(decline, [], True, model, usage, context.searches)
     return Answer(text, [c.public() for c in citations], False, model, usage, context.searches)
 
 
@@ -249,15 +253,25 @@ class TokenRelay:
     """Relays the answer's token deltas to the job's event stream, coalesced: the first delta
     at once, then at most one event per `interval_s` carrying all deltas since. Readers see
     the same text, and a fast model costs a few Redis writes (and SSE wake-ups in the API) per
-    answer instead of one per token (bench/chat_load.py measured the difference)."""
+    answer instead of one per token (bench/chat_load.py measured the difference).
 
-    def __init__(self, jobs: Any, job_id: str, interval_s: float = 0.05) -> None:
+    Every delta passes the link policy first (`links`, shared/link_policy.py): a link split
+    across deltas is held back until it can be judged whole, so no external link is ever
+    streamed to a client."""
+
+    def __init__(
+        self, jobs: Any, job_id: str, interval_s: float = 0.05, links: LinkPolicy | None = None
+    ) -> None:
         self._jobs, self._job_id, self._interval_s = jobs, job_id, interval_s
+        self._links = (links or LinkPolicy()).stream()
         self._pending: list[str] = []
         self._closing = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def add(self, delta: str) -> None:
+        delta = self._links.feed(delta)
+        if not delta:
+            return
         self._pending.append(delta)
         if self._task is None or self._task.done():
             if self._task is not None:
@@ -277,6 +291,7 @@ class TokenRelay:
         """The attempt that streamed so far failed and another starts: drop what is pending and
         tell readers (a `status` event marked `restarted`) to drop what they were shown."""
         self._pending.clear()
+        self._links.reset()
         if self._task is not None:
             await self._task
             self._task = None
@@ -286,9 +301,12 @@ class TokenRelay:
 
     async def close(self) -> None:
         """Write what is pending now (no waiting out the interval) and stop."""
+        if rest := self._links.flush():
+            self._pending.append(rest)
         self._closing.set()
         if self._task is not None:
             await self._task
+        await self._drain()  # what the link filter held back until the end
 
 
 async def process_chat_job(runtime: Any, job_id: str) -> None:
@@ -339,7 +357,7 @@ async def _answer_job(runtime: Any, job_id: str, request: ChatRequest) -> None:
         before_job=job_id,
     )
 
-    relay = TokenRelay(jobs, job_id)
+    relay = TokenRelay(jobs, job_id, links=LinkPolicy.for_site(runtime.settings.site_url))
     try:
         answer = await answer_question(
             request,

@@ -1,0 +1,396 @@
+"""The link policy: in any text a client sees, only links to the site's own pages survive.
+
+Applied by the worker to the final answer and to every streamed `token` delta before it leaves
+the worker (so the widget, ChatKit and any SSE client get the same cleaned text). Usage::
+
+    policy = LinkPolicy.for_site("https://docs.example/book/")
+    policy.clean(text)                       # a whole answer (code spans/blocks left as written)
+    stream = policy.stream()                 # streamed deltas
+    safe = stream.feed(delta) ... + stream.flush()
+
+What counts as a link is decided on a *decoded* view of the text, the way a Markdown renderer or
+a browser would read it: HTML entities (`&#58;`, `&colon;`), percent escapes (`%2F`), Markdown
+backslash escapes (`\\:`), NFKC compatibility forms (full-width `：／`) and invisible format
+characters (zero-width spaces) are all decoded before matching, case-insensitively. Then:
+
+- `[label](dest)` / `![alt](dest)`: kept when `dest` is allowed, else only `label` / `alt` stays;
+- `<scheme:...>` autolinks and e-mail addresses: kept when allowed, else removed;
+- anything a renderer could turn into a link to somewhere else is replaced by `(link removed)`:
+  `scheme://…` in any case, `scheme:\\\\…`, `//host`, `\\\\host` (and mixed slashes),
+  `javascript:`/`data:`/`vbscript:`/`file:`/`mailto:`… URIs, `www.` names, bare domains with a
+  path or port (`portal.example/login`), bare domains with a common TLD, IPv4 addresses.
+
+Allowed: an absolute http(s) URL whose host (and port) equals an allowed site's and whose path
+is under that site's base path, with no user-info, backslash, whitespace or control character;
+or a root-relative path (`/docs/x`, never `//` or `/\\`), which cannot leave the host it is read
+on. An allowed destination is re-written in its decoded, canonical form, so what a renderer
+decodes is exactly what was checked.
+
+Rules' source: the tricks reported in issue 16 (mixed case schemes, backslashes, images,
+entity/percent encoding, `javascript:`/`data:`, autolinks, bare domains) and the CommonMark /
+GFM rules for links, autolinks, entities and backslash escapes.
+"""
+
+from __future__ import annotations
+
+import html.entities
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = ["REMOVED", "LinkPolicy", "LinkStream"]
+
+#: What stands in for a removed bare URL.
+REMOVED = "(link removed)"
+
+# --- the decoded view ------------------------------------------------------------------------
+
+_ENTITY = re.compile(r"&(#[0-9]{1,8};?|#[xX][0-9a-fA-F]{1,8};?|[A-Za-z][A-Za-z0-9]{1,31};?)")
+_PERCENT = re.compile(r"%([0-9a-fA-F]{2})")
+_ESCAPABLE = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+@dataclass(slots=True)
+class _View:
+    """`text` decoded; `starts[i]`/`ends[i]`: the span of the original that char i came from."""
+
+    text: str
+    starts: list[int]
+    ends: list[int]
+
+    def span(self, start: int, end: int, original_len: int) -> tuple[int, int]:
+        """The original span covering decoded chars [start, end)."""
+        if start >= len(self.starts):
+            return original_len, original_len
+        lo = self.starts[start]
+        hi = self.ends[end - 1] if end > start else lo
+        return lo, hi
+
+
+def _entity(match: re.Match[str]) -> str | None:
+    body = match.group(1)
+    if body.startswith("#"):
+        digits = body[1:].rstrip(";")
+        try:
+            code = int(digits[1:], 16) if digits[:1] in ("x", "X") else int(digits)
+        except ValueError:
+            return None
+        return chr(code) if 0 < code < 0x110000 else "\ufffd"
+    name = body if body.endswith(";") else body + ";"
+    value = html.entities.html5.get(name) or html.entities.html5.get(name.lower())
+    if value is None and not body.endswith(";"):
+        value = html.entities.html5.get(body)  # legacy names valid without `;` (`&amp`)
+    return value
+
+
+def _decoded_view(text: str) -> _View:
+    out: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        decoded: str | None = None
+        end = i + 1
+        if ch == "&" and (m := _ENTITY.match(text, i)):
+            decoded = _entity(m)
+            end = m.end()
+        elif ch == "%" and (m := _PERCENT.match(text, i)):
+            decoded = chr(int(m.group(1), 16))
+            end = m.end()
+        elif ch == "\\" and i + 1 < n and text[i + 1] in _ESCAPABLE and text[i + 1] != "\\":
+            # A Markdown backslash escape renders as the character itself (`https\://`).
+            decoded = text[i + 1]
+            end = i + 2
+        escaped = decoded is not None
+        if decoded is None:
+            decoded, end = ch, i + 1
+        for piece in decoded:
+            if unicodedata.category(piece) == "Cf":
+                continue  # zero-width and other invisible format characters
+            if escaped and piece in "\t\n\r":
+                continue  # an encoded tab or newline: URL parsers drop them (`java&#9;script:`)
+            for normal in unicodedata.normalize("NFKC", piece):
+                out.append(normal)
+                starts.append(i)
+                ends.append(end)
+        i = end
+    return _View("".join(out), starts, ends)
+
+
+# --- what a link looks like (on the decoded view) --------------------------------------------
+
+_SLASH = r"[/\\]"
+# Schemes that run code, embed content or leave the site without any slashes after the colon.
+_BARE_SCHEMES = (
+    "javascript|vbscript|livescript|data|file|blob|filesystem|mailto|tel|sms|callto|ftp|ftps"
+    "|ws|wss|intent|jar|view-source|about|chrome|irc|ircs|news|nntp|git|ssh|sftp|smb|magnet"
+)
+# Common TLDs (generic and country) that are not also common file extensions (`.md`, `.py`,
+# `.sh`, `.js`...), so a bare `portal.example` is caught and `setup.py` is not.
+_TLDS = (
+    "com|net|org|edu|gov|mil|int|io|co|ai|app|dev|info|biz|xyz|online|site|website|page|link"
+    "|click|top|store|shop|cloud|tech|live|me|us|uk|ca|de|fr|es|it|nl|be|ch|at|se|no|dk|fi|ru"
+    "|cn|jp|kr|in|au|nz|br|mx|ar|za|eu|tk|ml|ga|cf|gq|ly|gg|to|tv|cc|ws|su|ir|example|test"
+    "|local|localhost|invalid|onion|zip|mov"
+)
+_HOST_CHARS = r"[a-z0-9\-_~%]"
+_LABEL = r"[a-z0-9](?:[a-z0-9\-_]{0,62})?"
+_TOKEN_END = r"(?:[^\s<>\"'`)\]]*)"
+
+_MD_LINK = re.compile(
+    r"(?P<bang>!?)\[(?P<label>(?:[^\[\]\n]|\[[^\[\]\n]*\]){0,1000})\]"
+    r"\(\s*(?P<dest><[^<>\n]*>|(?:[^\s()]|\([^\s()]*\))*)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^()\n]*\)))?\s*\)",
+    re.I,
+)
+_AUTOLINK = re.compile(r"<(?P<dest>[a-z][a-z0-9+.\-]{1,31}:[^<>\s]*|[^<>\s@]+@[^<>\s@]+)>", re.I)
+_BARE = re.compile(
+    "|".join(
+        (
+            # any scheme followed by slashes or backslashes (`HTTPS://`, `http:\\\\`, `x:/\\`)
+            rf"(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]{{0,31}}\s*:\s*{_SLASH}+{_TOKEN_END}",
+            # schemes that need no slashes (`javascript:alert(1)`, `data:text/html,...`)
+            rf"(?<![a-z0-9+.\-])(?:{_BARE_SCHEMES})\s*:{_TOKEN_END}",
+            # protocol-relative and UNC-style hosts (`//x.example`, `\\\\x.example`, `/\\x`)
+            rf"(?<![a-z0-9:/\\]){_SLASH}{{2,}}{_HOST_CHARS}{_TOKEN_END}",
+            # `www.` names
+            rf"(?<![a-z0-9.\-@])www\d{{0,3}}\.{_LABEL}{_TOKEN_END}",
+            # IPv4 addresses, with or without a port and path
+            rf"(?<![\w.])(?:\d{{1,3}}\.){{3}}\d{{1,3}}(?::\d{{1,5}})?(?:[/\\?#]{_TOKEN_END})?(?![\w.])",
+            # e-mail addresses (GFM renders them as mailto: links)
+            rf"(?<![\w.+\-])[\w.+\-]+@{_LABEL}(?:\.{_LABEL})+",
+            # bare domains with a path or port (`portal.example/login`, `x.y:8080`)
+            rf"(?<![\w.\-@/\\])(?:{_LABEL}\.)+[a-z][a-z0-9\-]{{1,62}}(?::\d{{1,5}})?[/\\?#]{_TOKEN_END}",
+            # bare domains with a common TLD (`evil.example`, `portal.com`)
+            rf"(?<![\w.\-@/\\])(?:{_LABEL}\.)+(?:{_TLDS})(?::\d{{1,5}})?(?![\w\-]|\.[a-z0-9])",
+        )
+    ),
+    re.I,
+)
+_CODE = re.compile(
+    r"(?m)^[ \t]{0,3}(`{3,}|~{3,})[^\n]*\n(?:.*?\n)??[ \t]{0,3}\1[`~]*[ \t]*$"
+    r"|(`+)(?!`).+?(?<!`)\2(?!`)",
+    re.S,
+)
+_CODE_TAIL = re.compile(r"(?m)^[ \t]{0,3}(?:`{3,}|~{3,})[^\n]*(?:\n|$)", re.S)
+_TRAILING_PUNCT = ".,;:!?"
+
+
+@dataclass(frozen=True, slots=True)
+class _Site:
+    scheme_host: tuple[str, int | None]  # (hostname, port or None for the scheme's default)
+    base_path: str  # "/book/"
+
+
+def _default_port(scheme: str, port: int | None) -> int | None:
+    return None if port in (None, {"http": 80, "https": 443}.get(scheme)) else port
+
+
+@dataclass(frozen=True, slots=True)
+class LinkPolicy:
+    """Which link destinations survive; see the module docstring. Immutable and cheap."""
+
+    sites: tuple[_Site, ...] = ()
+    allow_root_relative: bool = True
+
+    @classmethod
+    def for_site(cls, *site_urls: str | None, extra: Iterable[str] = ()) -> LinkPolicy:
+        """Allow links under each absolute http(s) `site_urls` (e.g. `https://x.example/book/`,
+        the site's url + baseUrl) and under the origin of each of `extra` (e.g. the URLs of the
+        passages retrieved for this answer: they come from the site's own index)."""
+        sites: list[_Site] = []
+        for url, whole_origin in [*((u, False) for u in site_urls), *((u, True) for u in extra)]:
+            if not url:
+                continue
+            parts = urlsplit(url.strip())
+            if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+                continue
+            try:
+                port = _default_port(parts.scheme.lower(), parts.port)
+            except ValueError:
+                continue
+            base = "/" if whole_origin else "/" + parts.path.strip("/") + "/"
+            site = _Site((parts.hostname.lower(), port), base.replace("//", "/"))
+            if site not in sites:
+                sites.append(site)
+        return cls(tuple(sites))
+
+    # -- decisions ---------------------------------------------------------------------------
+
+    def allowed(self, destination: str) -> str | None:
+        """The canonical form of `destination` (already decoded) when it may stay, else None."""
+        dest = destination.strip()
+        if dest.startswith("<") and dest.endswith(">"):
+            dest = dest[1:-1].strip()
+        if not dest or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in dest):
+            return None
+        if "\\" in dest:
+            return None
+        if self.allow_root_relative and dest.startswith("/") and not dest.startswith("//"):
+            return dest
+        try:
+            parts = urlsplit(dest)
+            port = parts.port
+        except ValueError:
+            return None
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not parts.hostname:
+            return None
+        if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+            return None
+        key = (parts.hostname.lower(), _default_port(scheme, port))
+        path = parts.path or "/"
+        for site in self.sites:
+            if site.scheme_host == key and (path + "/").startswith(site.base_path):
+                netloc = parts.hostname.lower() + (f":{port}" if port else "")
+                return urlunsplit((scheme, netloc, path, parts.query, parts.fragment))
+        return None
+
+    # -- cleaning ----------------------------------------------------------------------------
+
+    def clean(self, text: str, *, keep_code: bool = True) -> str:
+        """`text` with every link that is not to the site's own pages removed.
+
+        With `keep_code`, Markdown code spans and fenced blocks are left as written (a renderer
+        shows them as text, and examples such as `http://localhost:3000` belong there)."""
+        if not text:
+            return text
+        if not keep_code:
+            return self._clean_prose(text)
+        out: list[str] = []
+        last = 0
+        for match in _CODE.finditer(text):
+            out.append(self._clean_prose(text[last : match.start()]))
+            out.append(match.group(0))
+            last = match.end()
+        tail = text[last:]
+        fence = _CODE_TAIL.search(tail)
+        if fence is not None:  # an unclosed fence: code to the end, as Markdown reads it
+            out.append(self._clean_prose(tail[: fence.start()]))
+            out.append(tail[fence.start() :])
+        else:
+            out.append(self._clean_prose(tail))
+        return "".join(out)
+
+    def stream(self) -> LinkStream:
+        """A filter for text that arrives in pieces (streamed deltas)."""
+        return LinkStream(self)
+
+    def _clean_prose(self, text: str) -> str:
+        if not text:
+            return text
+        # Fast path: nothing that could start a link.
+        if not re.search(r"[:/\\.@&%<\[]|[\uff00-\uffef]", text):
+            return text
+        view = _decoded_view(text)
+        decoded = view.text
+        pieces: list[tuple[int, int, str]] = []  # (original start, end, replacement)
+        taken: list[tuple[int, int]] = []  # decoded spans already handled
+
+        def overlaps(start: int, end: int) -> bool:
+            return any(start < b and a < end for a, b in taken)
+
+        for match in _MD_LINK.finditer(decoded):
+            dest = match.group("dest")
+            keep = self.allowed(dest)
+            label = match.group("label")
+            if keep is not None:
+                replacement = f"{match.group('bang')}[{self._clean_prose(label)}]({keep})"
+            else:
+                replacement = self._clean_prose(label)
+            taken.append(match.span())
+            pieces.append((*view.span(*match.span(), len(text)), replacement))
+        for match in _AUTOLINK.finditer(decoded):
+            if overlaps(*match.span()):
+                continue
+            keep = self.allowed(match.group("dest"))
+            taken.append(match.span())
+            pieces.append((*view.span(*match.span(), len(text)), f"<{keep}>" if keep else REMOVED))
+        for match in _BARE.finditer(decoded):
+            start, end = match.span()
+            while end > start and decoded[end - 1] in _TRAILING_PUNCT:
+                end -= 1  # "see https://x.example." keeps its full stop
+            if end <= start or overlaps(start, end):
+                continue
+            taken.append((start, end))
+            keep = self.allowed(decoded[start:end])
+            pieces.append((*view.span(start, end, len(text)), keep or REMOVED))
+        if not pieces:
+            return text
+        pieces.sort()
+        out: list[str] = []
+        last = 0
+        for start, end, replacement in pieces:
+            if start < last:
+                continue
+            out.append(text[last:start])
+            out.append(replacement)
+            last = end
+        out.append(text[last:])
+        return "".join(out)
+
+
+#: Held text is let out anyway past this many characters (a label that never closes).
+_MAX_HOLD = 2000
+
+
+@dataclass(slots=True)
+class LinkStream:
+    """Filters text arriving in pieces: `feed` returns what may be shown now, `flush` the rest.
+
+    A piece is cut only at whitespace outside an unfinished `[label]`, `](destination)` or
+    `<autolink>` (so a link or URL split across deltas is always judged whole), and each part
+    is cleaned with `keep_code=False`: streamed text is provisional (the final answer replaces
+    it), so a URL in code is removed there too rather than risk a fence split across deltas."""
+
+    policy: LinkPolicy
+    _pending: str = field(default="")
+
+    def feed(self, delta: str) -> str:
+        self._pending += delta
+        cut = self._safe_cut(self._pending)
+        if cut <= 0:
+            return ""
+        ready, self._pending = self._pending[:cut], self._pending[cut:]
+        return self.policy.clean(ready, keep_code=False)
+
+    def flush(self) -> str:
+        ready, self._pending = self._pending, ""
+        return self.policy.clean(ready, keep_code=False)
+
+    def reset(self) -> None:
+        self._pending = ""
+
+    @staticmethod
+    def _safe_cut(text: str) -> int:
+        """The end of the longest prefix that ends in whitespace outside an unfinished link."""
+        label = dest = angle = False
+        cut = any_space = 0
+        previous = ""
+        for i, ch in enumerate(text):
+            if ch == "\n":
+                label = dest = angle = False
+            if angle:
+                angle = not (ch == ">" or ch.isspace())
+            elif dest:
+                dest = ch != ")"
+            elif label:
+                label = ch != "]"
+            elif ch == "[":
+                label = True
+            elif ch == "(" and previous == "]":
+                dest = True
+            elif ch == "<":
+                angle = True
+            if ch.isspace():
+                any_space = i + 1
+                if not (label or dest or angle):
+                    cut = i + 1
+            previous = ch
+        if len(text) - cut > _MAX_HOLD:
+            # Never hold for ever: cut at the last whitespace (a URL has none), else anywhere.
+            return any_space if any_space > cut else len(text)
+        return cut
