@@ -19,6 +19,8 @@ import typer
 import uvicorn
 
 from cli.embedded import start_private_redis
+from cli.errors import CliError
+from shared.errors import ErrorCode
 from shared.logging import configure_logging
 from shared.settings import Settings, get_settings
 
@@ -32,8 +34,7 @@ log = logging.getLogger("bookchat.dev")
 def run_dev(site: Path | None, *, host: str, port: int) -> int:
     site_dir = (site or SAMPLE_SITE).resolve()
     if not site_dir.is_dir():
-        typer.secho(f"error: no site at {site_dir}", err=True, fg="red")
-        return 2
+        raise CliError(ErrorCode.SITE_NOT_FOUND, f"no site at {site_dir} (give --site SITE_DIR)")
     os.environ["BOOKCHAT_SITE_DIR"] = str(site_dir)
     os.environ.setdefault("BOOKCHAT_PUBLIC_BASE_URL", "")
     get_settings.cache_clear()

@@ -1,4 +1,6 @@
-"""The `bookchat` command line: ingest, search, ask, dev, migrate."""
+"""The `bookchat` command line: ingest, search, ask, dev, migrate (and the operator commands in
+cli/admin.py). `main` is the entry point: it runs the command and turns any failure into one line
+and an exit code (cli/errors.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from typing import Annotated, Any
 import typer
 
 from cli import admin
+from cli.errors import USAGE_ERROR, CliError, ExitCode, report_failure
+from shared.errors import BookchatError, ErrorCode
 from shared.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -24,9 +28,19 @@ app = typer.Typer(
 )
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code)
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", "-v", help="Show the traceback of a failure")
+    ] = False,
+) -> None:
+    """Grounded answers about a Docusaurus site, with citations."""
+    # Read by `main` from the arguments (a failure may happen before this runs); declared here
+    # so that --help lists it.
+
+
+def _usage(message: str) -> CliError:
+    return CliError(USAGE_ERROR, message, ExitCode.USAGE)
 
 
 def _lines(batch: str) -> Iterator[str]:
@@ -55,12 +69,14 @@ def ingest(
     from cli.progress import ingest_with_progress
 
     if not site_dir.is_dir():
-        raise _fail(f"{site_dir} is not a folder")
+        raise CliError(ErrorCode.SITE_NOT_FOUND, f"{site_dir} is not a folder")
     settings = get_settings()
     try:
         report = ingest_with_progress(settings, site_dir, site_url=site_url, full_rebuild=full)
-    except Exception as error:
-        raise _fail(str(error)) from error
+    except (BookchatError, CliError):
+        raise
+    except (OSError, ValueError) as error:
+        raise CliError(ErrorCode.INGEST_FAILED, f"ingestion failed: {error}") from error
     typer.echo(
         f"pages: {report.pages_seen} seen, {report.pages_changed} changed, "
         f"{report.pages_removed} removed; chunks: {report.chunks_embedded} embedded, "
@@ -75,11 +91,22 @@ def ingest(
 
 
 def _retriever(settings: Settings) -> Any:
+    """The retriever over the index `bookchat ingest` wrote; a missing index is a one-line
+    failure that says how to build it (not the store's `Collection not found`)."""
     from ingestion_jobs.embedding import get_embedder
     from shared.vectorstore import make_client
     from worker.retrieval import Retriever
 
-    return Retriever(make_client(settings), get_embedder(settings), settings.collection)
+    client = make_client(settings)
+    if not client.collection_exists(settings.collection):
+        client.close()
+        where = settings.qdrant_url or str(settings.qdrant_path)
+        raise CliError(
+            ErrorCode.INDEX_EMPTY,
+            f"no index yet in {where}: run `bookchat ingest SITE_DIR` first "
+            "(with the same BOOKCHAT_DATA_DIR or QDRANT_URL)",
+        )
+    return Retriever(client, get_embedder(settings), settings.collection)
 
 
 @app.command()
@@ -91,7 +118,7 @@ def search(
 ) -> None:
     """Search the index; best passages first."""
     if (query is None) == (batch is None):
-        raise _fail("give a QUERY or --batch FILE", 2)
+        raise _usage("give a QUERY or --batch FILE")
     from worker.retrieve import public_passage
 
     settings = get_settings()
@@ -127,12 +154,12 @@ def ask(
 ) -> None:
     """Answer a question from the site, with citations (or decline)."""
     if (question is None) == (batch is None):
-        raise _fail("give a QUESTION or --batch FILE", 2)
+        raise _usage("give a QUESTION or --batch FILE")
     if session is not None:
         try:
             uuid.UUID(session)
         except ValueError as error:
-            raise _fail("--session must be a session id (UUID)", 2) from error
+            raise _usage("--session must be a session id (UUID)") from error
     settings = get_settings()
     questions = [question] if question is not None else list(_lines(batch or "-"))
     logging.basicConfig(level=logging.WARNING)
@@ -237,5 +264,32 @@ def dev(
 
 app.add_typer(admin.app)  # sites, jobs, worker
 
+
+def _flag(args: list[str], *names: str) -> bool:
+    """Whether one of `names` is among the options (before a `--`)."""
+    options = args[: args.index("--")] if "--" in args else args
+    return any(name in options for name in names)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The `bookchat` entry point: run the command; a failure becomes one line (or a JSON
+    error under --json) and a distinct exit code; the traceback only with --debug / -v."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        outcome = app(args=args, prog_name="bookchat", standalone_mode=False)
+    except typer.Exit as done:
+        raise SystemExit(done.exit_code) from None
+    except Exception as error:  # every failure is reported, none is swallowed
+        code = report_failure(
+            error,
+            as_json=_flag(args, "--json", "--batch"),
+            debug=_flag(args, "--debug", "-v"),
+        )
+        raise SystemExit(int(code)) from None
+    except KeyboardInterrupt as interrupt:
+        raise SystemExit(int(report_failure(interrupt, as_json=False, debug=False))) from None
+    raise SystemExit(outcome if isinstance(outcome, int) else 0)
+
+
 if __name__ == "__main__":
-    app()
+    main()

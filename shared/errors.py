@@ -34,6 +34,8 @@ class ErrorCode(StrEnum):
     LLM_BAD_RESPONSE = "llm_bad_response"
     INDEX_UNAVAILABLE = "index_unavailable"
     INDEX_EMPTY = "index_empty"
+    # The site's first index is still being built (503 + Retry-After; a chat job waits for it).
+    INDEX_BUILDING = "index_building"
     JOB_TIMEOUT = "job_timeout"
     JOB_EXPIRED = "job_expired"
     WORKER_LOST = "worker_lost"

@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+import redis.exceptions
 from typer.testing import CliRunner
 
-from cli.main import app
+from cli.errors import ExitCode, describe, error_object
+from cli.main import app, main
+from shared.errors import BookchatError, ErrorCode
 from shared.settings import get_settings
 from tests.conftest import SAMPLE_SITE
 
@@ -66,7 +69,81 @@ def test_batch_modes_answer_one_line_per_input_in_order(runner: CliRunner) -> No
     assert [r["refused"] for r in results] == [False, True]
 
 
-def test_bad_arguments_exit_non_zero(runner: CliRunner, tmp_path: Path) -> None:
-    assert runner.invoke(app, ["ingest", str(tmp_path / "missing")]).exit_code != 0
-    assert runner.invoke(app, ["ask", "hi", "--session", "not-a-uuid"]).exit_code == 2
-    assert runner.invoke(app, ["search"]).exit_code == 2
+def test_bad_arguments_exit_non_zero(
+    runner: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run_main(["ingest", str(tmp_path / "missing")], capsys)[0] != 0
+    assert _run_main(["ask", "hi", "--session", "not-a-uuid"], capsys)[0] == 2
+    assert _run_main(["search"], capsys)[0] == 2
+
+
+def _run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    out, err = capsys.readouterr()
+    code = exited.value.code
+    return (code if isinstance(code, int) else 1), out, err
+
+
+def test_a_failure_is_one_actionable_line_with_a_distinct_exit_code(
+    runner: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run_main(["search", "home pose"], capsys)
+    assert (code, out) == (ExitCode.INDEX, "")
+    assert err.count("\n") == 1
+    assert "run `bookchat ingest SITE_DIR` first" in err
+
+    code, out, err = _run_main(["search", "home pose", "--json"], capsys)
+    assert code == ExitCode.INDEX
+    assert json.loads(out) == {
+        "error": {"code": "index_empty", "message": err_message(out)},
+    }
+    assert err == ""
+
+    code, _, err = _run_main(["search", "--no-such-option"], capsys)
+    assert code == ExitCode.USAGE
+    assert err.strip() == "error: No such option: --no-such-option (see `bookchat search --help`)"
+
+    code, _, err = _run_main(["ingest", str(tmp_path / "missing")], capsys)
+    assert code == ExitCode.NOT_FOUND
+    assert err.count("\n") == 1
+
+    code, out, _ = _run_main(["ask", "--batch", str(tmp_path / "none.txt")], capsys)
+    assert code == ExitCode.NOT_FOUND
+    assert json.loads(out)["error"]["code"] == "not_found"
+
+
+def err_message(out: str) -> str:
+    message: str = json.loads(out)["error"]["message"]
+    assert message.startswith("no index yet in ")
+    return message
+
+
+def test_the_traceback_only_with_debug(
+    runner: CliRunner, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, _, quiet = _run_main(["search", "home pose"], capsys)
+    assert "Traceback" not in quiet
+    for flag in ("--debug", "-v"):
+        code, _, loud = _run_main([flag, "search", "home pose"], capsys)
+        assert code == ExitCode.INDEX
+        assert "Traceback (most recent call last)" in loud
+        assert loud.rstrip().splitlines()[-1].startswith("error: no index yet")
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "exit_code"),
+    [
+        (redis.exceptions.ConnectionError("Error 111 connecting"), "queue_unavailable", 4),
+        (BookchatError(ErrorCode.LLM_UNAVAILABLE, "the model is down"), "llm_unavailable", 5),
+        (BookchatError(ErrorCode.INDEX_UNAVAILABLE, "held"), "index_unavailable", 3),
+        (BookchatError(ErrorCode.INGEST_FAILED, "broke"), "ingest_failed", 7),
+        (KeyboardInterrupt(), "interrupted", 130),
+        (RuntimeError("boom\nsecond line"), "internal_error", 1),
+    ],
+)
+def test_each_kind_of_failure_has_its_code(error: BaseException, code: str, exit_code: int) -> None:
+    failure = describe(error)
+    assert (failure.code, int(failure.exit_code)) == (code, exit_code)
+    assert "\n" not in failure.message
+    assert error_object(failure) == {"error": {"code": code, "message": failure.message}}
