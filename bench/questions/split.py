@@ -1,6 +1,7 @@
 """Split an independent question set into a tuning part and a report part.
 
-    python3 bench/questions/split.py docusaurus.all.jsonl   # writes docusaurus.tune.jsonl, .report.jsonl
+    # writes docusaurus.tune.jsonl and docusaurus.report.jsonl
+    python3 bench/questions/split.py docusaurus.all.jsonl
 
 Stratified and deterministic: questions are grouped by `kind` plus whether they carry the
 `paraphrase` / `benign-trigger` tag, ordered within a group by the SHA-256 of their `id`, and dealt
