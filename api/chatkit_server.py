@@ -58,6 +58,7 @@ from chatkit.types import (
     UserMessageTagContent,
     UserMessageTextContent,
 )
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, select
 
@@ -65,6 +66,7 @@ from api.deps import AppState
 from api.enqueue import enqueue
 from api.errors import ApiError
 from shared.errors import ErrorCode
+from shared.job_models import ChatRequest
 from shared.jobs import EventType, JobKind
 from shared.models import ChatSession, Feedback, FeedbackRating, Message, MessageRole
 from shared.queues import TaskName
@@ -368,18 +370,22 @@ class BookchatChatKitServer(ChatKitServer[ChatKitContext]):
             )
         await self._forget_retried_question(thread, input_user_message, context)
         try:
+            request = ChatRequest(
+                message=user_text(input_user_message),
+                session_id=uuid.UUID(thread.id),
+                selection=input_user_message.quoted_text or None,
+                page_url=context.page_url,
+            )
+        except ValidationError as error:  # the route checked the input already: a last guard
+            raise CustomStreamError(str(error.errors()[0]["msg"]), allow_retry=False) from error
+        try:
             await enqueue(
                 state,
                 JobKind.CHAT,
                 TaskName.CHAT,
                 job_id=context.job_id,
                 session_id=thread.id,
-                request={
-                    "message": user_text(input_user_message),
-                    "session_id": thread.id,
-                    "selection": input_user_message.quoted_text or None,
-                    "page_url": context.page_url,
-                },
+                request=request,
             )
         except ApiError as error:
             raise CustomStreamError(error.message, allow_retry=True) from error

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
+from pydantic import BaseModel
 from redis.exceptions import RedisError
 
 from api.deps import AppState
 from api.errors import ApiError
 from api.schemas import JobAccepted
 from shared.errors import ErrorCode
-from shared.jobs import Job, JobKind, ingest_request
+from shared.job_models import IngestRequest
+from shared.jobs import Job, JobKind
 from shared.queues import TaskName
 from shared.tokens import session_token
 
@@ -40,15 +41,19 @@ async def enqueue(
     kind: JobKind,
     task: TaskName,
     *,
-    request: dict[str, Any],
+    request: BaseModel,
     session_id: str | None = None,
     job_id: str | None = None,
 ) -> Job:
     """Record the job as queued, then send its task. If either fails, nothing is left queued
-    and the client gets a 503 it can retry."""
+    and the client gets a 503 it can retry. `request` is the kind's model in
+    shared/job_models.py; the worker validates it back out of the job's `meta`."""
     try:
         job = await state.jobs.create(
-            kind, job_id=job_id, session_id=session_id, meta={"request": request}
+            kind,
+            job_id=job_id,
+            session_id=session_id,
+            meta={"request": request.model_dump(mode="json")},
         )
     except RedisError as error:
         log.error("job store unavailable: %s", error)
@@ -82,7 +87,7 @@ async def enqueue_ingestion(state: AppState, *, full_rebuild: bool = False) -> J
         state,
         JobKind.INGEST,
         TaskName.INGEST,
-        request=ingest_request(state.settings, full_rebuild=full_rebuild),
+        request=IngestRequest.for_site(state.settings, full_rebuild=full_rebuild),
     )
     status_url, events_url = job_urls(state, job.id, job_token(state, job))
     return JobAccepted(job_id=job.id, status_url=status_url, events_url=events_url)

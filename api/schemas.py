@@ -2,44 +2,23 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, TypeAdapter
 
-from shared.jobs import JobKind, JobStatus
+from shared.job_models import ChatResult, IngestResult, IngestSkipped, JobError, RetrieveResult
+from shared.jobs import Job, JobKind, JobStatus
 
-__all__ = ["ChatAccepted", "ChatRequest", "ErrorBody", "JobAccepted", "JobOut"]
-
-
-class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    message: str = Field(min_length=1, max_length=4000, description="The reader's question")
-    session_id: uuid.UUID | None = Field(
-        default=None, description="Continue this conversation (needs its session token)"
-    )
-    selection: str | None = Field(
-        default=None, max_length=8000, description="Text the reader highlighted on the page"
-    )
-    page_url: str | None = Field(
-        default=None, max_length=2048, description="The page the reader is on"
-    )
-
-    @field_validator("message")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("message must not be blank")
-        return value
-
-    @field_validator("message", "selection")
-    @classmethod
-    def _no_control_chars(cls, value: str | None) -> str | None:
-        if value is not None and any(ord(c) < 32 and c not in "\t\n\r" for c in value):
-            raise ValueError("control characters are not allowed")
-        return value
+__all__ = [
+    "ChatAccepted",
+    "ChatJobOut",
+    "ErrorBody",
+    "IngestJobOut",
+    "JobAccepted",
+    "JobOut",
+    "RetrieveJobOut",
+    "job_out",
+]
 
 
 class ChatAccepted(BaseModel):
@@ -56,15 +35,49 @@ class JobAccepted(BaseModel):
     events_url: str
 
 
-class JobOut(BaseModel):
+class _JobOutBase(BaseModel):
     id: str
-    kind: JobKind
     status: JobStatus
     progress: dict[str, Any] | None = None
-    result: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
+    error: JobError | None = None
     created_at: float
     updated_at: float
+
+
+class ChatJobOut(_JobOutBase):
+    kind: Literal[JobKind.CHAT]
+    result: ChatResult | None = None
+
+
+class RetrieveJobOut(_JobOutBase):
+    kind: Literal[JobKind.RETRIEVE]
+    result: RetrieveResult | None = None
+
+
+class IngestJobOut(_JobOutBase):
+    kind: Literal[JobKind.INGEST]
+    result: IngestResult | IngestSkipped | None = None
+
+
+#: A job as GET /v1/jobs/{id} shows it; `kind` says which result it carries.
+JobOut = Annotated[ChatJobOut | RetrieveJobOut | IngestJobOut, Field(discriminator="kind")]
+_JOB_OUT: TypeAdapter[ChatJobOut | RetrieveJobOut | IngestJobOut] = TypeAdapter(JobOut)
+
+
+def job_out(job: Job) -> ChatJobOut | RetrieveJobOut | IngestJobOut:
+    """The public view of a stored job (its result validated against its kind's model)."""
+    return _JOB_OUT.validate_python(
+        {
+            "id": job.id,
+            "kind": job.kind,
+            "status": job.status,
+            "progress": job.progress,
+            "result": job.result,
+            "error": job.error,
+            "created_at": job.created_at,
+            "updated_at": job.updated_at,
+        }
+    )
 
 
 class ErrorBody(BaseModel):

@@ -20,9 +20,10 @@ from pydantic import BaseModel
 
 from ingestion_jobs.embedding import get_embedder
 from shared.db import make_engine, make_sessionmaker
+from shared.job_models import ChatRequest
 from shared.settings import get_settings
 from shared.vectorstore import make_client
-from worker.chat import ChatRequest, answer_question
+from worker.chat import answer_question
 from worker.history import load_recent_turns, save_exchange
 from worker.retrieval import Retriever
 
@@ -79,4 +80,4 @@ async def chat(question: Question) -> dict[str, Any]:
         model=answer.model,
         usage=answer.usage,
     )
-    return answer.result(session_id, str(message_id))
+    return answer.result(session_id, str(message_id)).model_dump(mode="json")

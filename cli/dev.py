@@ -92,7 +92,8 @@ def run_dev(site: Path | None, *, host: str, port: int) -> int:
 
 def _queue_initial_ingest(settings: Settings) -> str:
     """Queue the site's (incremental) ingestion through Celery, like any other job."""
-    from shared.jobs import JobKind, JobStore, ingest_request
+    from shared.job_models import IngestRequest
+    from shared.jobs import JobKind, JobStore
     from shared.queues import TaskName
     from shared.redis_client import make_redis
     from worker.celery_app import app as celery_app
@@ -102,7 +103,7 @@ def _queue_initial_ingest(settings: Settings) -> str:
         try:
             job = await JobStore(redis, ttl_s=settings.job_ttl_s).create(
                 JobKind.INGEST,
-                meta={"request": ingest_request(settings)},
+                meta={"request": IngestRequest.for_site(settings).model_dump(mode="json")},
             )
             return job.id
         finally:

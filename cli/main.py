@@ -119,14 +119,14 @@ def search(
     """Search the index; best passages first."""
     if (query is None) == (batch is None):
         raise _usage("give a QUERY or --batch FILE")
-    from worker.retrieve import public_passage
+    from worker.retrieve_job import public_passage
 
     settings = get_settings()
     retriever = _retriever(settings)
 
     def run(q: str) -> list[dict[str, Any]]:
         hits = retriever.search(q, limit=limit, site=settings.site_name)
-        return [public_passage(hit) for hit in hits]
+        return [public_passage(hit).model_dump() for hit in hits]
 
     if batch is not None:
         for line in _lines(batch):
@@ -178,7 +178,8 @@ async def _ask_all(
     session: str | None,
 ) -> None:
     from shared.db import make_engine, make_sessionmaker
-    from worker.chat import ChatRequest, answer_question
+    from shared.job_models import ChatRequest
+    from worker.chat import answer_question
     from worker.history import load_recent_turns, save_exchange
 
     retriever = _retriever(settings)
@@ -191,7 +192,12 @@ async def _ask_all(
             history = await load_recent_turns(
                 sessionmaker, session_id, turns=settings.history_turns
             )
-            request = ChatRequest(text, session_id, selection, page_url)
+            request = ChatRequest(
+                message=text,
+                session_id=uuid.UUID(session_id),
+                selection=selection,
+                page_url=page_url,
+            )
             answer = await answer_question(
                 request, settings=settings, retriever=retriever, history=history
             )

@@ -19,8 +19,6 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from shared.settings import Settings
-
 __all__ = [
     "RECENT_JOBS_KEY",
     "EventType",
@@ -113,16 +111,6 @@ class JobEvent:
     id: str  # the Redis Stream entry id: monotonic, usable as SSE `id` / `Last-Event-ID`
     type: EventType
     data: dict[str, Any]
-
-
-def ingest_request(settings: Settings, *, full_rebuild: bool = False) -> dict[str, Any]:
-    """What an ingestion job of the configured site carries (API, webhook, beat, dev)."""
-    return {
-        "site_dir": str(settings.site_dir) if settings.site_dir else None,
-        "site": settings.site_name,
-        "site_url": settings.site_url,
-        "full_rebuild": full_rebuild,
-    }
 
 
 def _dumps(value: Any) -> bytes:

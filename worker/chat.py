@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared import metrics
 from shared.errors import BookchatError, ErrorCode
+from shared.job_models import ChatRequest, ChatResult
 from shared.jobs import EventType, JobStatus
 from shared.link_policy import LinkPolicy
 from shared.passages import Passage
@@ -34,7 +35,7 @@ from worker.history import load_recent_turns, save_exchange
 from worker.llm import configure_tracing, make_models
 from worker.retrieval import Retriever
 
-__all__ = ["Answer", "ChatRequest", "TokenRelay", "answer_question", "process_chat_job"]
+__all__ = ["Answer", "TokenRelay", "answer_question", "process_chat_job"]
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +45,6 @@ INJECTION_MESSAGE = (
     "embedded in a message. Please ask your question on its own."
 )
 DECLINE_MESSAGE = "I couldn't find this in the documentation, so I can't answer it reliably."
-
-
-@dataclass(slots=True)
-class ChatRequest:
-    message: str
-    session_id: str
-    selection: str | None = None
-    page_url: str | None = None
 
 
 @dataclass(slots=True)
@@ -65,16 +58,18 @@ class Answer:
     llm_seconds: float = 0.0  # time in the model, i.e. the answer's time minus its searches
     search_seconds: list[float] = field(default_factory=list)
 
-    def result(self, session_id: str, message_id: str | None = None) -> dict[str, Any]:
-        return {
-            "answer": self.answer,
-            "citations": self.citations,
-            "refused": self.refused,
-            "session_id": session_id,
-            "message_id": message_id,
-            "model": self.model,
-            "usage": self.usage,
-        }
+    def result(self, session_id: str, message_id: str | None = None) -> ChatResult:
+        return ChatResult.model_validate(
+            {
+                "answer": self.answer,
+                "citations": self.citations,
+                "refused": self.refused,
+                "session_id": session_id,
+                "message_id": message_id,
+                "model": self.model,
+                "usage": self.usage,
+            }
+        )
 
 
 def _user_input(request: ChatRequest) -> str:
@@ -323,7 +318,7 @@ async def process_chat_job(runtime: Any, job_id: str) -> None:
     if job.status.terminal:
         log.info("chat job %s already %s; redelivery ignored", job_id, job.status)
         return
-    request = ChatRequest(**job.meta["request"])
+    request = ChatRequest.model_validate(job.meta["request"])
     if job.status is JobStatus.QUEUED and time.time() - job.created_at > (
         runtime.settings.chat_job_expire_s
     ):
@@ -350,9 +345,10 @@ async def process_chat_job(runtime: Any, job_id: str) -> None:
 
 async def _answer_job(runtime: Any, job_id: str, request: ChatRequest) -> None:
     jobs = runtime.jobs
+    session_id = str(request.session_id)  # the API always sets it on a job's request
     history = await load_recent_turns(
         runtime.sessionmaker,
-        request.session_id,
+        session_id,
         turns=runtime.settings.history_turns,
         before_job=job_id,
     )
@@ -372,7 +368,7 @@ async def _answer_job(runtime: Any, job_id: str, request: ChatRequest) -> None:
     message_id = await save_exchange(
         runtime.sessionmaker,
         job_id=job_id,
-        session_id=request.session_id,
+        session_id=session_id,
         site=runtime.settings.site_name,
         question=request.message,
         selection=request.selection,
@@ -385,4 +381,5 @@ async def _answer_job(runtime: Any, job_id: str, request: ChatRequest) -> None:
     )
     await jobs.emit(job_id, EventType.CITATIONS, {"citations": answer.citations})
     await _record_timings(jobs.redis, answer)
-    await jobs.succeed(job_id, answer.result(request.session_id, str(message_id)))
+    result = answer.result(session_id, str(message_id))
+    await jobs.succeed(job_id, result.model_dump(mode="json"))

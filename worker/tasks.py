@@ -18,8 +18,8 @@ from shared.settings import get_settings
 from worker.celery_app import app, record_job_metrics
 from worker.chat import process_chat_job
 from worker.cleanup import cleanup_jobs
-from worker.ingest import IndexUnreachableError, create_ingest_job, process_ingest_job
-from worker.retrieve import process_retrieve_job
+from worker.ingest_job import IndexUnreachableError, create_ingest_job, process_ingest_job
+from worker.retrieve_job import process_retrieve_job
 from worker.runtime import WorkerRuntime, get_runtime
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,8 @@ from api.limits import (
     claim_idempotency_key,
     release_key,
 )
-from api.schemas import ChatAccepted, ChatRequest, ErrorBody
+from api.schemas import ChatAccepted, ErrorBody
+from shared.job_models import ChatRequest
 from shared.jobs import JobKind, JobStore
 from shared.queues import TaskName
 from shared.tokens import session_token
@@ -90,12 +91,7 @@ async def post_chat(
             TaskName.CHAT,
             job_id=job_id,
             session_id=session_id,
-            request={
-                "message": body.message,
-                "session_id": session_id,
-                "selection": body.selection,
-                "page_url": body.page_url,
-            },
+            request=body.model_copy(update={"session_id": uuid.UUID(session_id)}),
         )
     except ApiError:
         if idempotency_key:

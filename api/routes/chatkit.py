@@ -35,8 +35,9 @@ from api.chatkit_server import BookchatChatKitServer, ChatKitContext
 from api.deps import SessionTokenDep, StateDep, check_session_access
 from api.errors import ApiError
 from api.limits import check_backpressure, check_rate_limits
-from api.schemas import ChatRequest, ErrorBody
+from api.schemas import ErrorBody
 from shared.errors import ErrorCode
+from shared.job_models import ChatRequest
 from shared.jobs import JobStore
 from shared.tokens import session_token
 

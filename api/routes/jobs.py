@@ -14,7 +14,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.deps import AppState, SessionTokenDep, StateDep
 from api.errors import ApiError
-from api.schemas import ErrorBody, JobOut
+from api.schemas import ChatJobOut, ErrorBody, IngestJobOut, JobOut, RetrieveJobOut, job_out
 from shared.errors import ErrorCode
 from shared.jobs import EventType, Job
 from shared.tokens import verify_session_token
@@ -41,19 +41,6 @@ async def _readable_job(state: AppState, job_id: uuid.UUID, token: str | None) -
     return job
 
 
-def _out(job: Job) -> JobOut:
-    return JobOut(
-        id=job.id,
-        kind=job.kind,
-        status=job.status,
-        progress=job.progress,
-        result=job.result,
-        error=job.error,
-        created_at=job.created_at,
-        updated_at=job.updated_at,
-    )
-
-
 def _etag(job: Job) -> str:
     return f'W/"{job.status}-{job.updated_at:.6f}"'
 
@@ -68,7 +55,7 @@ async def get_job(
         float, Query(ge=0, le=60, description="Long-poll: wait up to this many seconds")
     ] = 0,
     if_none_match: Annotated[str | None, Header()] = None,
-) -> JobOut | Response:
+) -> ChatJobOut | RetrieveJobOut | IngestJobOut | Response:
     """A job's state; with `wait`, returns as soon as it changes (or after `wait` seconds)."""
     # The stream position is taken before the job is read, so a change landing in between
     # wakes the wait below instead of being missed.
@@ -89,7 +76,7 @@ async def get_job(
         return Response(status_code=304, headers={"ETag": etag})
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = "no-cache"
-    return _out(job)
+    return job_out(job)
 
 
 @router.get(

@@ -1,7 +1,7 @@
 """POST /v1/retrieve: ranked passages for a query, as `bookchat search` ranks them.
 
 The API does not load the embedder or open the vector store: the search runs as a fast job on
-the chat queue (worker/retrieve.py) and this endpoint waits on the job's event stream for its
+the chat queue (worker/retrieve_job.py) and this endpoint waits on the job's event stream for its
 `done`, answering 504 `retrieve_timeout` if it does not come in time.
 """
 
@@ -11,7 +11,6 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from redis.exceptions import RedisError
 
 from api.deps import AppState, StateDep
@@ -20,10 +19,11 @@ from api.errors import ApiError
 from api.limits import check_backpressure, check_rate_limits
 from api.schemas import ErrorBody
 from shared.errors import ErrorCode
+from shared.job_models import PublicPassage, RetrieveRequest, RetrieveResult
 from shared.jobs import EventType, JobKind, JobStatus
 from shared.queues import TaskName
 
-__all__ = ["Passage", "RetrieveFilters", "RetrieveRequest", "router", "wait_for_job"]
+__all__ = ["router", "wait_for_job"]
 
 router = APIRouter(tags=["retrieve"])
 
@@ -33,43 +33,6 @@ _JOB_ERROR_STATUS: dict[str, int] = {
     ErrorCode.JOB_TIMEOUT: 504,
     ErrorCode.RETRIEVE_TIMEOUT: 504,
 }
-
-
-class RetrieveFilters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    path_prefix: str | None = Field(
-        default=None, max_length=500, description="Only pages under this folder (`docs/guides`)"
-    )
-    version: str | None = Field(default=None, max_length=100, description="Docs version")
-    locale: str | None = Field(default=None, max_length=35, description="Locale (`en`, `fr`)")
-
-
-class RetrieveRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    query: str = Field(min_length=1, max_length=2000, description="What to search for")
-    limit: int = Field(default=5, ge=1, le=50, description="How many passages, best first")
-    filters: RetrieveFilters | None = None
-
-    @field_validator("query")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("query must not be blank")
-        if any(ord(c) < 32 and c not in "\t\n\r" for c in value):
-            raise ValueError("control characters are not allowed")
-        return value
-
-
-class Passage(BaseModel):
-    path: str = Field(description="Page source path relative to the site root")
-    url: str = Field(description="Page URL with #anchor, as Docusaurus renders it")
-    heading: str
-    title: str
-    score: float = Field(description="Fused rank score (higher is better; compares within a list)")
-    text: str
 
 
 async def wait_for_job(state: AppState, job_id: str, timeout_s: float) -> dict[str, Any] | None:
@@ -99,7 +62,7 @@ async def wait_for_job(state: AppState, job_id: str, timeout_s: float) -> dict[s
 
 @router.post(
     "/v1/retrieve",
-    response_model=list[Passage],
+    response_model=list[PublicPassage],
     responses={
         400: {"model": ErrorBody},
         422: {"model": ErrorBody},
@@ -108,14 +71,14 @@ async def wait_for_job(state: AppState, job_id: str, timeout_s: float) -> dict[s
         504: {"model": ErrorBody, "description": "The search did not finish in time"},
     },
 )
-async def post_retrieve(body: RetrieveRequest, request: Request, state: StateDep) -> list[Passage]:
+async def post_retrieve(
+    body: RetrieveRequest, request: Request, state: StateDep
+) -> list[PublicPassage]:
     """Ranked passages for a query (the same ranking as `bookchat search`)."""
     client_ip = request.client.host if request.client else "unknown"
     await check_rate_limits(state, client_ip=client_ip, session_id=None)
     await check_backpressure(state)
-    job = await enqueue(
-        state, JobKind.RETRIEVE, TaskName.RETRIEVE, request=body.model_dump(mode="json")
-    )
+    job = await enqueue(state, JobKind.RETRIEVE, TaskName.RETRIEVE, request=body)
     try:
         result = await wait_for_job(state, job.id, state.settings.retrieve_timeout_s)
     except RedisError as error:
@@ -137,4 +100,4 @@ async def post_retrieve(body: RetrieveRequest, request: Request, state: StateDep
             "retry shortly.",
             headers={"Retry-After": "5"},
         )
-    return [Passage.model_validate(p) for p in result.get("passages", [])]
+    return RetrieveResult.model_validate(result).passages

@@ -13,7 +13,8 @@ from qdrant_client import models
 
 from ingestion_jobs.chunking import chunk_page
 from ingestion_jobs.docusaurus import read_site
-from shared.jobs import JobKind, JobStore, ingest_request
+from shared.job_models import IngestRequest
+from shared.jobs import JobKind, JobStore
 from shared.queues import TaskName, make_sender
 from shared.redis_client import make_redis
 from shared.vectorstore import make_client
@@ -43,7 +44,8 @@ def queue_ingestion(stack: Stack) -> str:
         redis = make_redis(stack.settings.redis_url)
         try:
             job = await JobStore(redis, ttl_s=3600).create(
-                JobKind.INGEST, meta={"request": ingest_request(stack.settings)}
+                JobKind.INGEST,
+                meta={"request": IngestRequest.for_site(stack.settings).model_dump(mode="json")},
             )
             return job.id
         finally:

@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 async def test_two_ingestions_of_one_site_never_overlap(redis_url: str, tmp_path: Path) -> None:
     from ingestion_jobs.embedding import get_embedder
     from shared.vectorstore import make_client
-    from worker.ingest import SKIPPED_ALREADY_RUNNING, create_ingest_job, process_ingest_job
+    from worker.ingest_job import SKIPPED_ALREADY_RUNNING, create_ingest_job, process_ingest_job
     from worker.locks import lock_key
 
     settings = Settings(

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from ingestion_jobs.embedding import get_embedder
+from shared.job_models import PublicPassage
 from shared.settings import Settings
 from shared.vectorstore import make_client
 from tests.stack import Stack
 from worker.retrieval import Retriever
-from worker.retrieve import PUBLIC_FIELDS
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ def search_like_the_cli(settings: Settings, limit: int) -> dict[str, list[dict[s
         retriever = Retriever(client, get_embedder(settings), settings.collection)
         return {
             q: [
-                hit.model_dump(include=set(PUBLIC_FIELDS))
+                hit.model_dump(include=set(PublicPassage.model_fields))
                 for hit in retriever.search(q, limit=limit, site=settings.site_name)
             ]
             for q in QUERIES

@@ -11,10 +11,11 @@ from qdrant_client import QdrantClient
 from ingestion_jobs.embedding import HashEmbedder
 from ingestion_jobs.indexer import index_site
 from shared.errors import BookchatError, ErrorCode
+from shared.job_models import ChatRequest
 from shared.settings import EmbedderKind, Settings
 from tests.conftest import SAMPLE_SITE
 from tests.fake_llm import FakeLLM, cut_stream, error, hang, malformed, text, tool_call
-from worker.chat import ChatRequest, answer_question
+from worker.chat import answer_question
 from worker.retrieval import Retriever
 
 pytestmark = pytest.mark.unit
@@ -44,7 +45,7 @@ def llm_settings(fake: FakeLLM, **overrides: object) -> Settings:
 
 
 def request(message: str = QUESTION, selection: str | None = None) -> ChatRequest:
-    return ChatRequest(message=message, session_id="s", selection=selection)
+    return ChatRequest(message=message, selection=selection)
 
 
 async def test_model_searches_then_answers_with_verified_citations(retriever: Retriever) -> None:

@@ -9,16 +9,19 @@ import pytest
 from qdrant_client import QdrantClient
 
 from ingestion_jobs.embedding import HashEmbedder
-from shared.jobs import JobKind, JobStatus, JobStore, ingest_request
+from shared.job_models import IngestRequest
+from shared.jobs import JobKind, JobStatus, JobStore
 from shared.settings import Settings
-from worker.ingest import IndexUnreachableError, process_ingest_job
+from worker.ingest_job import IndexUnreachableError, process_ingest_job
 
 pytestmark = pytest.mark.unit
 
 
 async def test_unreachable_qdrant_leaves_the_job_for_a_retry(settings: Settings) -> None:
     jobs = JobStore(fakeredis.FakeAsyncRedis(), ttl_s=600)
-    job = await jobs.create(JobKind.INGEST, meta={"request": ingest_request(settings)})
+    job = await jobs.create(
+        JobKind.INGEST, meta={"request": IngestRequest.for_site(settings).model_dump(mode="json")}
+    )
     closed_port = QdrantClient(url="http://127.0.0.1:1", timeout=2)
     runtime = SimpleNamespace(
         settings=settings, jobs=jobs, qdrant=closed_port, embedder=HashEmbedder()

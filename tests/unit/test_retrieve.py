@@ -1,5 +1,5 @@
 """POST /v1/retrieve with no services: fakeredis job store, in-memory broker, and the worker's
-plain function (worker/retrieve.py) playing the worker over an in-memory Qdrant index."""
+plain function (worker/retrieve_job.py) playing the worker over an in-memory Qdrant index."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from qdrant_client import QdrantClient
 from api.deps import AppState
 from ingestion_jobs.embedding import HashEmbedder
 from ingestion_jobs.indexer import index_chunks
+from shared.job_models import RetrieveRequest
 from shared.jobs import JobKind, JobStatus, JobStore
 from shared.settings import Settings
 from tests.unit.test_retrieval import ALIAS, corpus
 from worker.retrieval import Retriever
-from worker.retrieve import RetrieveRequest, process_retrieve_job, retrieve_passages
+from worker.retrieve_job import process_retrieve_job, retrieve_passages
 
 pytestmark = pytest.mark.unit
 
@@ -170,5 +171,5 @@ def test_plain_function_matches_retriever_search(retriever: Retriever) -> None:
     request = RetrieveRequest(query="deploy the site configuration output", limit=3)
     rows = retrieve_passages(retriever, request, site="default")
     hits = retriever.search(request.query, limit=3, site="default")
-    assert [r["path"] for r in rows] == [h.path for h in hits]
-    assert rows[0]["path"] == "docs/guides/deploy.md"
+    assert [r.path for r in rows] == [h.path for h in hits]
+    assert rows[0].path == "docs/guides/deploy.md"

@@ -20,21 +20,19 @@ from qdrant_client.http.exceptions import ResponseHandlingException
 
 from ingestion_jobs.indexer import IngestProgress, IngestReport, index_site
 from shared.errors import BookchatError, ErrorCode
-from shared.jobs import Job, JobKind, JobStore, ingest_request
+from shared.job_models import SKIPPED_ALREADY_RUNNING, IngestRequest, IngestResult, IngestSkipped
+from shared.jobs import Job, JobKind, JobStore
 from shared.settings import Settings
 from worker.locks import SiteBusyError, site_lock
 
-__all__ = ["SKIPPED_ALREADY_RUNNING", "create_ingest_job", "process_ingest_job", "report_dict"]
+__all__ = ["SKIPPED_ALREADY_RUNNING", "create_ingest_job", "ingest_result", "process_ingest_job"]
 
 log = logging.getLogger(__name__)
 
-SKIPPED_ALREADY_RUNNING = "already_running"
 
-
-def report_dict(report: IngestReport) -> dict[str, Any]:
-    data = asdict(report)
-    data["errors"] = [asdict(error) for error in report.errors]
-    return data
+def ingest_result(report: IngestReport, site: str) -> IngestResult:
+    """The job's result for the indexer's report."""
+    return IngestResult.model_validate({**asdict(report), "site": site})
 
 
 async def create_ingest_job(
@@ -43,7 +41,12 @@ async def create_ingest_job(
     """A queued ingestion job of the configured site, as `POST /v1/ingestions` creates it."""
     return await jobs.create(
         JobKind.INGEST,
-        meta={"request": ingest_request(settings, full_rebuild=full_rebuild), "trigger": trigger},
+        meta={
+            "request": IngestRequest.for_site(settings, full_rebuild=full_rebuild).model_dump(
+                mode="json"
+            ),
+            "trigger": trigger,
+        },
     )
 
 
@@ -59,12 +62,12 @@ async def process_ingest_job(runtime: Any, job_id: str) -> None:
     job = await jobs.get(job_id)
     if job is None or job.status.terminal:
         return
-    params = job.meta.get("request", {})
-    site_dir = Path(params.get("site_dir") or runtime.settings.site_dir or "")
+    request = IngestRequest.model_validate(job.meta["request"])
+    site_dir = Path(request.site_dir or runtime.settings.site_dir or "")
     if not await asyncio.to_thread(site_dir.is_dir):
         await jobs.fail(job_id, ErrorCode.SITE_NOT_FOUND, f"No site folder at {site_dir}")
         return
-    site = params.get("site") or runtime.settings.site_name
+    site = request.site or runtime.settings.site_name
     try:
         async with site_lock(
             jobs.redis,
@@ -73,17 +76,17 @@ async def process_ingest_job(runtime: Any, job_id: str) -> None:
             timeout_s=runtime.settings.ingest_lock_timeout_s,
             on_renew=lambda: jobs.heartbeat(job_id),
         ):
-            await _index(runtime, job_id, site_dir, site, params)
+            await _index(runtime, job_id, site_dir, site, request)
     except SiteBusyError as busy:
         log.info("ingestion of site %s skipped: job %s is running", site, busy.holder)
-        await jobs.succeed(
-            job_id,
-            {"skipped": SKIPPED_ALREADY_RUNNING, "running_job_id": busy.holder, "site": site},
+        skipped = IngestSkipped(
+            skipped=SKIPPED_ALREADY_RUNNING, running_job_id=busy.holder, site=site
         )
+        await jobs.succeed(job_id, skipped.model_dump(mode="json"))
 
 
 async def _index(
-    runtime: Any, job_id: str, site_dir: Path, site: str, params: dict[str, Any]
+    runtime: Any, job_id: str, site_dir: Path, site: str, request: IngestRequest
 ) -> None:
     jobs = runtime.jobs
     await jobs.mark_running(job_id)
@@ -101,8 +104,8 @@ async def _index(
             embedder=runtime.embedder,
             collection=runtime.settings.collection,
             site=site,
-            site_url=params.get("site_url") or runtime.settings.site_url,
-            full_rebuild=bool(params.get("full_rebuild", False)),
+            site_url=request.site_url or runtime.settings.site_url,
+            full_rebuild=request.full_rebuild,
             progress=on_progress,
         )
     except _UNREACHABLE as error:
@@ -113,4 +116,4 @@ async def _index(
     except BookchatError as error:
         await jobs.fail(job_id, error.code, error.message)
         return
-    await jobs.succeed(job_id, {**report_dict(report), "site": site})
+    await jobs.succeed(job_id, ingest_result(report, site).model_dump(mode="json"))

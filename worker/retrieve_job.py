@@ -9,62 +9,41 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import BookchatError, ErrorCode
+from shared.job_models import PublicPassage, RetrieveFilters, RetrieveRequest, RetrieveResult
 from shared.passages import Passage
 from worker.retrieval import Retriever
 
-__all__ = ["PUBLIC_FIELDS", "RetrieveRequest", "process_retrieve_job", "retrieve_passages"]
+__all__ = ["process_retrieve_job", "public_passage", "retrieve_passages"]
 
 log = logging.getLogger(__name__)
 
-#: What a passage shows outside the worker (as `bookchat search --json`).
-PUBLIC_FIELDS = ("path", "url", "heading", "title", "score", "text")
 
-
-@dataclass(frozen=True, slots=True)
-class RetrieveRequest:
-    query: str
-    limit: int = 5
-    path_prefix: str | None = None
-    version: str | None = None
-    locale: str | None = None
-
-    @classmethod
-    def from_meta(cls, raw: dict[str, Any]) -> RetrieveRequest:
-        filters = raw.get("filters") or {}
-        return cls(
-            query=str(raw["query"]),
-            limit=int(raw.get("limit") or 5),
-            path_prefix=filters.get("path_prefix"),
-            version=filters.get("version"),
-            locale=filters.get("locale"),
-        )
-
-
-def public_passage(passage: Passage) -> dict[str, Any]:
-    return passage.model_dump(include=set(PUBLIC_FIELDS))
+def public_passage(passage: Passage) -> PublicPassage:
+    """What a passage shows outside the worker (as `bookchat search --json`)."""
+    return PublicPassage.model_validate(passage, from_attributes=True)
 
 
 def retrieve_passages(
     retriever: Retriever, request: RetrieveRequest, *, site: str
-) -> list[dict[str, Any]]:
+) -> list[PublicPassage]:
     """The best passages for the request, best first, in `bookchat search --json`'s shape."""
+    filters = request.filters or RetrieveFilters()
     hits = retriever.search(
         request.query,
         limit=request.limit,
         site=site,
-        path_prefix=request.path_prefix,
-        version=request.version,
-        locale=request.locale,
+        path_prefix=filters.path_prefix,
+        version=filters.version,
+        locale=filters.locale,
     )
     return [public_passage(hit) for hit in hits]
 
 
 async def process_retrieve_job(runtime: Any, job_id: str) -> None:
-    """Run one queued retrieval job; its result is `{"passages": [...]}`.
+    """Run one queued retrieval job; its result is a `RetrieveResult`.
 
     `runtime` is a `worker.runtime.WorkerRuntime` (anything with `settings`, `jobs`,
     `retriever`). A job the API already gave up on (failed on timeout) is skipped.
@@ -74,7 +53,7 @@ async def process_retrieve_job(runtime: Any, job_id: str) -> None:
     if job is None or job.status.terminal:
         log.info("retrieve job %s is gone or finished; skipped", job_id)
         return
-    request = RetrieveRequest.from_meta(job.meta["request"])
+    request = RetrieveRequest.model_validate(job.meta["request"])
     await jobs.mark_running(job_id)
     try:
         passages = await asyncio.to_thread(
@@ -91,4 +70,4 @@ async def process_retrieve_job(runtime: Any, job_id: str) -> None:
             f"The index could not be searched ({type(error).__name__}); is the site ingested?",
         )
         return
-    await jobs.succeed(job_id, {"passages": passages})
+    await jobs.succeed(job_id, RetrieveResult(passages=passages).model_dump(mode="json"))
