@@ -59,8 +59,6 @@ from chatkit.types import (
     UserMessageTextContent,
 )
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, delete, select
 
 from api.deps import AppState
 from api.enqueue import enqueue
@@ -68,7 +66,7 @@ from api.errors import ApiError
 from shared.errors import ErrorCode
 from shared.job_models import ChatRequest
 from shared.jobs import EventType, JobKind
-from shared.models import ChatSession, Feedback, FeedbackRating, Message, MessageRole
+from shared.models import FeedbackRating, Message, MessageRole
 from shared.queues import TaskName
 from shared.tokens import session_token, verify_session_token
 
@@ -205,42 +203,23 @@ class HistoryStore(Store[ChatKitContext]):
             raise ApiError(403, ErrorCode.FORBIDDEN, "This thread's session token is required.")
         return _session_uuid(thread_id)
 
-    async def _rows(self, session_id: uuid.UUID, context: ChatKitContext) -> list[Message]:
-        async with context.state.sessionmaker() as db:
-            query = (
-                select(Message)
-                .where(Message.session_id == session_id)
-                .order_by(col(Message.created_at), col(Message.role).desc())
-            )
-            return list((await db.exec(query)).all())
-
     async def _find(self, session_id: uuid.UUID, value: str, context: ChatKitContext) -> Message:
         parsed = _parse_item_id(value)
-        async with context.state.sessionmaker() as db:
-            query = select(Message).where(Message.session_id == session_id)
-            if isinstance(parsed, tuple):
-                query = query.where(Message.job_id == parsed[0], Message.role == parsed[1])
-            elif isinstance(parsed, uuid.UUID):
-                query = query.where(Message.id == parsed)
-            else:
-                raise NotFoundError(f"No item {value!r}.")
-            row = (await db.exec(query)).first()
+        history = context.state.history
+        if isinstance(parsed, tuple):
+            row = await history.job_message(session_id, *parsed)
+        elif isinstance(parsed, uuid.UUID):
+            row = await history.message(parsed, session_id=session_id)
+        else:
+            row = None
         if row is None:
             raise NotFoundError(f"No item {value!r}.")
         return row
 
     async def load_thread(self, thread_id: str, context: ChatKitContext) -> ThreadMetadata:
         sid = self._authorize(thread_id, context)
-        async with context.state.sessionmaker() as db:
-            session = await db.get(ChatSession, sid)
-            first = (
-                await db.exec(
-                    select(Message)
-                    .where(Message.session_id == sid, Message.role == MessageRole.USER)
-                    .order_by(col(Message.created_at))
-                    .limit(1)
-                )
-            ).first()
+        session = await context.state.history.session(sid)
+        first = await context.state.history.first_question(sid)
         # A valid token for a session with no row yet (its first job has not finished): an
         # empty thread, not an error; only we mint tokens, so the id was handed out by us.
         created = session.created_at if session else datetime.now(UTC)
@@ -251,14 +230,7 @@ class HistoryStore(Store[ChatKitContext]):
         """Creates the session row if missing (committed before its first job is queued, so
         the worker finds it). Titles are not stored."""
         sid = self._authorize(thread.id, context)
-        async with context.state.sessionmaker() as db:
-            if await db.get(ChatSession, sid) is not None:
-                return
-            db.add(ChatSession(id=sid, site=context.state.settings.site_name))
-            try:
-                await db.commit()
-            except IntegrityError:  # created concurrently: fine
-                await db.rollback()
+        await context.state.history.ensure_session(sid, site=context.state.settings.site_name)
 
     async def load_thread_items(
         self,
@@ -269,7 +241,7 @@ class HistoryStore(Store[ChatKitContext]):
         context: ChatKitContext,
     ) -> Page[ThreadItem]:
         sid = self._authorize(thread_id, context)
-        rows = await self._rows(sid, context)
+        rows = await context.state.history.messages(sid)
         if order == "desc":
             rows.reverse()
         items = [_row_item(row, thread_id) for row in rows]
@@ -309,12 +281,7 @@ class HistoryStore(Store[ChatKitContext]):
 
     async def delete_thread(self, thread_id: str, context: ChatKitContext) -> None:
         sid = self._authorize(thread_id, context)
-        async with context.state.sessionmaker() as db:
-            ids = select(Message.id).where(Message.session_id == sid)
-            await db.exec(delete(Feedback).where(col(Feedback.message_id).in_(ids)))
-            await db.exec(delete(Message).where(col(Message.session_id) == sid))
-            await db.exec(delete(ChatSession).where(col(ChatSession.id) == sid))
-            await db.commit()
+        await context.state.history.delete_session(sid)
 
     async def delete_thread_item(
         self, thread_id: str, item_id: str, context: ChatKitContext
@@ -324,10 +291,7 @@ class HistoryStore(Store[ChatKitContext]):
             row = await self._find(sid, item_id, context)
         except NotFoundError:
             return  # an item that was only ever streamed (a failed answer): nothing stored
-        async with context.state.sessionmaker() as db:
-            await db.exec(delete(Feedback).where(col(Feedback.message_id) == row.id))
-            await db.exec(delete(Message).where(col(Message.id) == row.id))
-            await db.commit()
+        await context.state.history.delete_message(row.id)
 
     async def save_attachment(self, attachment: Attachment, context: ChatKitContext) -> None:
         raise _no_attachments()
@@ -462,11 +426,8 @@ class BookchatChatKitServer(ChatKitServer[ChatKitContext]):
         sid = store._authorize(thread_id, context)
         rating = FeedbackRating.UP if feedback == "positive" else FeedbackRating.DOWN
         rows = [await store._find(sid, value, context) for value in item_ids]
-        async with context.state.sessionmaker() as db:
-            for row in rows:
-                if row.role == MessageRole.ASSISTANT:
-                    db.add(Feedback(message_id=row.id, rating=rating))
-            await db.commit()
+        answers = [row for row in rows if row.role == MessageRole.ASSISTANT]
+        await context.state.history.add_feedback(answers, rating)
 
 
 def _answer_item(answer_id: str, thread: ThreadMetadata, result: dict[str, Any]) -> ThreadItem:

@@ -12,11 +12,20 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.errors import ApiError
 from shared.errors import ErrorCode
+from shared.history import History
 from shared.jobs import JobStore
 from shared.settings import Settings
 from shared.tokens import verify_session_token
 
-__all__ = ["AppState", "SessionTokenDep", "StateDep", "check_session_access", "get_state"]
+__all__ = [
+    "AppState",
+    "HistoryDep",
+    "SessionTokenDep",
+    "StateDep",
+    "check_session_access",
+    "get_history",
+    "get_state",
+]
 
 
 @dataclass(slots=True)
@@ -28,6 +37,11 @@ class AppState:
     sessionmaker: async_sessionmaker[AsyncSession]
     secret: bytes
 
+    @property
+    def history(self) -> History:
+        """The history repository over this app's database."""
+        return History(self.sessionmaker)
+
 
 # The dependencies are `async def` although they do no I/O: FastAPI runs a plain `def`
 # dependency in a worker thread, two thread hand-offs per request for an attribute read
@@ -38,6 +52,13 @@ async def get_state(request: Request) -> AppState:
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
+
+
+async def get_history(state: StateDep) -> History:
+    return state.history
+
+
+HistoryDep = Annotated[History, Depends(get_history)]
 
 
 async def session_token(

@@ -20,11 +20,11 @@ from pydantic import BaseModel
 
 from ingestion_jobs.embedding import get_embedder
 from shared.db import make_engine, make_sessionmaker
+from shared.history import Exchange, History
 from shared.job_models import ChatRequest
 from shared.settings import get_settings
 from shared.vectorstore import make_client
 from worker.chat import answer_question
-from worker.history import load_recent_turns, save_exchange
 from worker.retrieval import Retriever
 
 __all__ = ["app"]
@@ -60,24 +60,24 @@ async def chat(question: Question) -> dict[str, Any]:
     session_id = question.session_id or str(uuid.uuid4())
     job_id = str(uuid.uuid4())  # the history rows are keyed by a job id, as in the worker
     request = ChatRequest(message=question.message, session_id=session_id)
-    history = await load_recent_turns(
-        state.sessionmaker, session_id, turns=state.settings.history_turns, before_job=job_id
+    history = History(state.sessionmaker)
+    turns = await history.recent_turns(
+        session_id, turns=state.settings.history_turns, before_job=job_id
     )
     answer = await answer_question(
-        request, settings=state.settings, retriever=state.retriever, history=history
+        request, settings=state.settings, retriever=state.retriever, history=turns
     )
-    message_id = await save_exchange(
-        state.sessionmaker,
-        job_id=job_id,
-        session_id=session_id,
-        site=state.settings.site_name,
-        question=request.message,
-        selection=None,
-        page_url=None,
-        answer=answer.answer,
-        citations=answer.citations,
-        refused=answer.refused,
-        model=answer.model,
-        usage=answer.usage,
+    message_id = await history.record(
+        Exchange(
+            job_id=job_id,
+            session_id=session_id,
+            site=state.settings.site_name,
+            question=request.message,
+            answer=answer.answer,
+            citations=answer.citations,
+            refused=answer.refused,
+            model=answer.model,
+            usage=answer.usage,
+        )
     )
     return answer.result(session_id, str(message_id)).model_dump(mode="json")

@@ -178,20 +178,18 @@ async def _ask_all(
     session: str | None,
 ) -> None:
     from shared.db import make_engine, make_sessionmaker
+    from shared.history import Exchange, History
     from shared.job_models import ChatRequest
     from worker.chat import answer_question
-    from worker.history import load_recent_turns, save_exchange
 
     retriever = _retriever(settings)
     engine = make_engine(settings.effective_database_url)
-    sessionmaker = make_sessionmaker(engine)
+    history = History(make_sessionmaker(engine))
     try:
         for text in questions:
             session_id = session or str(uuid.uuid4())
             job_id = str(uuid.uuid4())
-            history = await load_recent_turns(
-                sessionmaker, session_id, turns=settings.history_turns
-            )
+            turns = await history.recent_turns(session_id, turns=settings.history_turns)
             request = ChatRequest(
                 message=text,
                 session_id=uuid.UUID(session_id),
@@ -199,21 +197,22 @@ async def _ask_all(
                 page_url=page_url,
             )
             answer = await answer_question(
-                request, settings=settings, retriever=retriever, history=history
+                request, settings=settings, retriever=retriever, history=turns
             )
-            await save_exchange(
-                sessionmaker,
-                job_id=job_id,
-                session_id=session_id,
-                site=settings.site_name,
-                question=text,
-                selection=selection,
-                page_url=page_url,
-                answer=answer.answer,
-                citations=answer.citations,
-                refused=answer.refused,
-                model=answer.model,
-                usage=answer.usage,
+            await history.record(
+                Exchange(
+                    job_id=job_id,
+                    session_id=session_id,
+                    site=settings.site_name,
+                    question=text,
+                    selection=selection,
+                    page_url=page_url,
+                    answer=answer.answer,
+                    citations=answer.citations,
+                    refused=answer.refused,
+                    model=answer.model,
+                    usage=answer.usage,
+                )
             )
             if as_json:
                 _emit(

@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared import metrics
 from shared.errors import BookchatError, ErrorCode
+from shared.history import Exchange, History
 from shared.job_models import ChatRequest, ChatResult
 from shared.jobs import EventType, JobStatus
 from shared.link_policy import LinkPolicy
@@ -31,7 +32,6 @@ from shared.passages import Passage
 from shared.settings import Settings
 from worker.agent import NOT_COVERED, ChatContext, build_agent, extract_citations
 from worker.guard import injection_reason
-from worker.history import load_recent_turns, save_exchange
 from worker.llm import configure_tracing, make_models
 from worker.retrieval import Retriever
 
@@ -346,11 +346,9 @@ async def process_chat_job(runtime: Any, job_id: str) -> None:
 async def _answer_job(runtime: Any, job_id: str, request: ChatRequest) -> None:
     jobs = runtime.jobs
     session_id = str(request.session_id)  # the API always sets it on a job's request
-    history = await load_recent_turns(
-        runtime.sessionmaker,
-        session_id,
-        turns=runtime.settings.history_turns,
-        before_job=job_id,
+    history = History(runtime.sessionmaker)
+    turns = await history.recent_turns(
+        session_id, turns=runtime.settings.history_turns, before_job=job_id
     )
 
     relay = TokenRelay(jobs, job_id, links=LinkPolicy.for_site(runtime.settings.site_url))
@@ -359,25 +357,26 @@ async def _answer_job(runtime: Any, job_id: str, request: ChatRequest) -> None:
             request,
             settings=runtime.settings,
             retriever=runtime.retriever,
-            history=history,
+            history=turns,
             on_token=relay.add,
             on_restart=relay.restart,
         )
     finally:
         await relay.close()
-    message_id = await save_exchange(
-        runtime.sessionmaker,
-        job_id=job_id,
-        session_id=session_id,
-        site=runtime.settings.site_name,
-        question=request.message,
-        selection=request.selection,
-        page_url=request.page_url,
-        answer=answer.answer,
-        citations=answer.citations,
-        refused=answer.refused,
-        model=answer.model,
-        usage=answer.usage,
+    message_id = await history.record(
+        Exchange(
+            job_id=job_id,
+            session_id=session_id,
+            site=runtime.settings.site_name,
+            question=request.message,
+            selection=request.selection,
+            page_url=request.page_url,
+            answer=answer.answer,
+            citations=answer.citations,
+            refused=answer.refused,
+            model=answer.model,
+            usage=answer.usage,
+        )
     )
     await jobs.emit(job_id, EventType.CITATIONS, {"citations": answer.citations})
     await _record_timings(jobs.redis, answer)

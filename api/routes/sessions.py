@@ -8,13 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import col, select
 
-from api.deps import SessionTokenDep, StateDep, check_session_access
+from api.deps import HistoryDep, SessionTokenDep, StateDep, check_session_access
 from api.errors import ApiError
 from api.schemas import ErrorBody
 from shared.errors import ErrorCode
-from shared.models import Feedback, FeedbackRating, Message, MessagePublic
+from shared.models import FeedbackRating, MessagePublic
 
 router = APIRouter(tags=["history"])
 
@@ -39,19 +38,15 @@ def _db_unavailable(error: Exception) -> ApiError:
     "/v1/sessions/{session_id}/messages", response_model=list[MessagePublic], responses=_ERRORS
 )
 async def list_messages(
-    session_id: Annotated[uuid.UUID, Path()], state: StateDep, token: SessionTokenDep
+    session_id: Annotated[uuid.UUID, Path()],
+    state: StateDep,
+    history: HistoryDep,
+    token: SessionTokenDep,
 ) -> list[MessagePublic]:
     """The conversation so far, oldest first."""
     check_session_access(state, str(session_id), token)
     try:
-        async with state.sessionmaker() as db:
-            rows = (
-                await db.exec(
-                    select(Message)
-                    .where(Message.session_id == session_id)
-                    .order_by(col(Message.created_at))
-                )
-            ).all()
+        rows = await history.messages(session_id)
     except (SQLAlchemyError, OSError) as error:
         raise _db_unavailable(error) from error
     return [MessagePublic.model_validate(row, from_attributes=True) for row in rows]
@@ -78,18 +73,16 @@ async def post_feedback(
     message_id: Annotated[uuid.UUID, Path()],
     body: FeedbackIn,
     state: StateDep,
+    history: HistoryDep,
     token: SessionTokenDep,
 ) -> FeedbackOut:
     """Thumbs up or down on an answer (with an optional comment)."""
     try:
-        async with state.sessionmaker() as db:
-            message = await db.get(Message, message_id)
-            if message is None:
-                raise ApiError(404, ErrorCode.MESSAGE_NOT_FOUND, "No such message.")
-            check_session_access(state, str(message.session_id), token)
-            feedback = Feedback(message_id=message_id, rating=body.rating, comment=body.comment)
-            db.add(feedback)
-            await db.commit()
+        message = await history.message(message_id)
+        if message is None:
+            raise ApiError(404, ErrorCode.MESSAGE_NOT_FOUND, "No such message.")
+        check_session_access(state, str(message.session_id), token)
+        [feedback] = await history.add_feedback([message], body.rating, body.comment)
     except (SQLAlchemyError, OSError) as error:
         raise _db_unavailable(error) from error
     return FeedbackOut(id=feedback.id, message_id=message_id, rating=body.rating)

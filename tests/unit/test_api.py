@@ -268,23 +268,21 @@ async def test_cors_allows_only_the_configured_docs_origin(
 async def test_feedback_is_stored_for_the_sessions_own_message(
     client: httpx.AsyncClient, state: AppState
 ) -> None:
+    from shared.history import Exchange
     from shared.models import Feedback
-    from worker.history import save_exchange
 
     session_id = str(uuid.uuid4())
-    message_id = await save_exchange(
-        state.sessionmaker,
-        job_id=str(uuid.uuid4()),
-        session_id=session_id,
-        site="default",
-        question="q?",
-        selection=None,
-        page_url=None,
-        answer="a [1]",
-        citations=[],
-        refused=False,
-        model="m",
-        usage=None,
+    message_id = await state.history.record(
+        Exchange(
+            job_id=str(uuid.uuid4()),
+            session_id=session_id,
+            site="default",
+            question="q?",
+            answer="a [1]",
+            citations=[],
+            refused=False,
+            model="m",
+        )
     )
     url = f"/v1/messages/{message_id}/feedback"
     mine = {"X-Session-Token": session_token(SECRET, session_id)}

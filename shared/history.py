@@ -1,0 +1,201 @@
+"""The conversation history repository: sessions, their messages with citations, and feedback.
+
+Every reader and writer of the history tables goes through `History`: the chat job and
+`bookchat ask` (remember recent turns, record an exchange), the sessions routes (list a
+conversation, store feedback) and ChatKit's store (threads and items over the same rows).
+
+Rules kept here, once:
+- One order: oldest first, and a question before its answer when both carry the same
+  timestamp (`role` descending puts `user` before `assistant`).
+- One writer of `ChatSession` rows (`ensure_session`): the chat job on its first answer, or
+  ChatKit when a thread is created before its first job.
+- Message ids derive from the chat job id (`message_ids`), so recording a redelivered job again
+  writes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.models import ChatSession, Feedback, FeedbackRating, Message, MessageRole
+
+__all__ = ["Exchange", "History", "message_ids"]
+
+_NAMESPACE = uuid.UUID("6f1c5e7a-0b6e-4d9f-9a51-3c2f8f0b6a10")
+_OLDEST_FIRST = (col(Message.created_at), col(Message.role).desc())
+_NEWEST_FIRST = (col(Message.created_at).desc(), col(Message.role))
+
+
+def message_ids(job_id: str) -> tuple[uuid.UUID, uuid.UUID]:
+    """The user and assistant message ids of a chat job: stable, so a retry writes no copy."""
+    return uuid.uuid5(_NAMESPACE, f"{job_id}:user"), uuid.uuid5(_NAMESPACE, f"{job_id}:assistant")
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One question and its answer, as a chat job (or `bookchat ask`) records them."""
+
+    job_id: str
+    session_id: str
+    site: str
+    question: str
+    answer: str
+    citations: list[dict[str, Any]]
+    refused: bool
+    model: str | None = None
+    usage: dict[str, Any] | None = None
+    selection: str | None = None
+    page_url: str | None = None
+
+
+class History:
+    """The history tables behind one sessionmaker. Cheap to build; holds no connection."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+
+    # --- sessions -----------------------------------------------------------------------------
+
+    async def session(self, session_id: uuid.UUID) -> ChatSession | None:
+        async with self._sessionmaker() as db:
+            return await db.get(ChatSession, session_id)
+
+    async def ensure_session(self, session_id: uuid.UUID, *, site: str) -> None:
+        """Create the session row if it does not exist yet (a concurrent create is fine)."""
+        async with self._sessionmaker() as db:
+            if await db.get(ChatSession, session_id) is not None:
+                return
+            db.add(ChatSession(id=session_id, site=site))
+            try:
+                await db.commit()
+            except IntegrityError:  # created concurrently: fine
+                await db.rollback()
+
+    async def delete_session(self, session_id: uuid.UUID) -> None:
+        """Forget a session: its feedback, its messages, then the session row."""
+        async with self._sessionmaker() as db:
+            ids = select(Message.id).where(Message.session_id == session_id)
+            await db.exec(delete(Feedback).where(col(Feedback.message_id).in_(ids)))
+            await db.exec(delete(Message).where(col(Message.session_id) == session_id))
+            await db.exec(delete(ChatSession).where(col(ChatSession.id) == session_id))
+            await db.commit()
+
+    # --- messages -----------------------------------------------------------------------------
+
+    async def messages(self, session_id: uuid.UUID) -> list[Message]:
+        """The whole conversation, oldest first."""
+        async with self._sessionmaker() as db:
+            query = select(Message).where(Message.session_id == session_id)
+            return list((await db.exec(query.order_by(*_OLDEST_FIRST))).all())
+
+    async def first_question(self, session_id: uuid.UUID) -> Message | None:
+        async with self._sessionmaker() as db:
+            query = (
+                select(Message)
+                .where(Message.session_id == session_id, Message.role == MessageRole.USER)
+                .order_by(*_OLDEST_FIRST)
+                .limit(1)
+            )
+            return (await db.exec(query)).first()
+
+    async def message(
+        self,
+        message_id: uuid.UUID,
+        *,
+        session_id: uuid.UUID | None = None,
+    ) -> Message | None:
+        """A message by id; with `session_id`, only if it belongs to that session."""
+        async with self._sessionmaker() as db:
+            row = await db.get(Message, message_id)
+        if row is None or (session_id is not None and row.session_id != session_id):
+            return None
+        return row
+
+    async def job_message(
+        self, session_id: uuid.UUID, job_id: uuid.UUID, role: str
+    ) -> Message | None:
+        """The question (`user`) or answer (`assistant`) a chat job recorded in a session."""
+        async with self._sessionmaker() as db:
+            query = select(Message).where(
+                Message.session_id == session_id, Message.job_id == job_id, Message.role == role
+            )
+            return (await db.exec(query)).first()
+
+    async def recent_turns(
+        self, session_id: str, *, turns: int, before_job: str | None = None
+    ) -> list[dict[str, str]]:
+        """The last `turns` exchanges (user + assistant messages), oldest first, as chat items
+        (`{"role", "content"}`); `before_job` leaves out that job's own messages."""
+        if turns <= 0:
+            return []
+        async with self._sessionmaker() as db:
+            query = select(Message).where(Message.session_id == uuid.UUID(session_id))
+            if before_job:
+                query = query.where(Message.job_id != uuid.UUID(before_job))
+            rows = list((await db.exec(query.order_by(*_NEWEST_FIRST).limit(turns * 2))).all())
+        rows.reverse()
+        return [{"role": row.role, "content": row.content} for row in rows]
+
+    async def record(self, exchange: Exchange) -> uuid.UUID:
+        """Store the question and the answer; returns the answer's message id. Idempotent: a
+        redelivered job changes nothing."""
+        user_id, assistant_id = message_ids(exchange.job_id)
+        sid, jid = uuid.UUID(exchange.session_id), uuid.UUID(exchange.job_id)
+        await self.ensure_session(sid, site=exchange.site)
+        async with self._sessionmaker() as db:
+            if await db.get(Message, assistant_id) is None:
+                if await db.get(Message, user_id) is None:
+                    db.add(
+                        Message(
+                            id=user_id,
+                            session_id=sid,
+                            job_id=jid,
+                            role=MessageRole.USER,
+                            content=exchange.question,
+                            selection=exchange.selection,
+                            page_url=exchange.page_url,
+                        )
+                    )
+                    await db.flush()  # the question's timestamp precedes the answer's
+                db.add(
+                    Message(
+                        id=assistant_id,
+                        session_id=sid,
+                        job_id=jid,
+                        role=MessageRole.ASSISTANT,
+                        content=exchange.answer,
+                        citations=exchange.citations,
+                        refused=exchange.refused,
+                        model=exchange.model,
+                        usage=exchange.usage,
+                    )
+                )
+            await db.commit()
+        return assistant_id
+
+    async def delete_message(self, message_id: uuid.UUID) -> None:
+        """Forget one message and the feedback on it."""
+        async with self._sessionmaker() as db:
+            await db.exec(delete(Feedback).where(col(Feedback.message_id) == message_id))
+            await db.exec(delete(Message).where(col(Message.id) == message_id))
+            await db.commit()
+
+    # --- feedback -----------------------------------------------------------------------------
+
+    async def add_feedback(
+        self, messages: Sequence[Message], rating: FeedbackRating, comment: str | None = None
+    ) -> list[Feedback]:
+        """Store one rating per message, in one transaction; returns the stored rows."""
+        rows = [Feedback(message_id=m.id, rating=rating, comment=comment) for m in messages]
+        async with self._sessionmaker() as db:
+            db.add_all(rows)
+            await db.commit()
+        return rows
