@@ -15,9 +15,11 @@ Decisions, and why:
   English prose within ~20% (they split rare words further, so it slightly under-counts).
   The breadcrumb counts against the bound, since it is embedded with the text.
 - A long section is split at blank-line blocks; a fenced code block is one block and is only
-  split (at line boundaries) when it alone exceeds the bound. Consecutive chunks of one section
-  overlap by up to ``overlap_tokens`` of trailing prose sentences, so a fact cut at a boundary
-  is whole in at least one chunk. Code is never used as overlap.
+  split (at line boundaries) when it alone exceeds the bound. A Markdown table is split
+  between rows, one row per line, and every piece starts with the table's header row and its
+  separator, so a chunk holding row 40 still says which column is which. Consecutive chunks
+  of one section overlap by up to ``overlap_tokens`` of trailing prose sentences, so a fact
+  cut at a boundary is whole in at least one chunk. Code and tables are never used as overlap.
 - Ids are uuid5 over (site, path, anchor, ordinal within that anchor): stable across runs and
   unaffected by edits to other sections, which keeps re-indexing incremental.
 """
@@ -38,6 +40,46 @@ _BLOCK_SPLIT = re.compile(r"\n[ \t]*\n")
 _FENCE = re.compile(r"^(`{3,}|~{3,})")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n")
 _MIN_BODY_TOKENS = 64  # never squeeze the text budget below this, however deep the breadcrumb
+_TABLE_SEPARATOR = re.compile(r"^\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?$")
+
+
+def _is_table(block: str) -> bool:
+    """A GFM table: a header row, a separator row, then rows, each on its own line."""
+    lines = block.split("\n")
+    return (
+        len(lines) >= 2
+        and "|" in lines[0]
+        and _TABLE_SEPARATOR.match(lines[1].strip()) is not None
+        and "-" in lines[1]
+    )
+
+
+def _split_table(block: str, budget: int) -> list[str]:
+    """Pieces of a table, each its header + separator + as many whole rows as fit."""
+    lines = block.split("\n")
+    header, rows = lines[:2], lines[2:]
+    overhead = estimate_tokens("\n".join(header))
+    pieces: list[str] = []
+    current: list[str] = []
+    size = overhead
+    for row in rows:
+        tokens = estimate_tokens(row)
+        if current and size + tokens > budget:
+            pieces.append("\n".join([*header, *current]))
+            current, size = [], overhead
+        current.append(row)
+        size += tokens
+    pieces.append("\n".join([*header, *current]))
+    return pieces
+
+
+def _separate_tables(part: str) -> list[str]:
+    """A blank-line block as blocks: a table that follows prose lines is a block of its own."""
+    lines = part.split("\n")
+    for index in range(len(lines) - 1):
+        if _is_table("\n".join(lines[index : index + 2])) and index > 0:
+            return ["\n".join(lines[:index]).strip(), "\n".join(lines[index:]).strip()]
+    return [part]
 
 
 def estimate_tokens(text: str) -> int:
@@ -64,7 +106,10 @@ def _blocks(text: str) -> list[tuple[str, bool]]:
         joined = "\n".join(prose).strip()
         if joined:
             blocks.extend(
-                (part.strip(), False) for part in _BLOCK_SPLIT.split(joined) if part.strip()
+                (block, False)
+                for part in _BLOCK_SPLIT.split(joined)
+                for block in _separate_tables(part.strip())
+                if block
             )
         prose.clear()
 
@@ -92,7 +137,10 @@ def _blocks(text: str) -> list[tuple[str, bool]]:
 
 
 def _split_oversized(block: str, is_code: bool, budget: int) -> list[str]:
-    """Cut one block that exceeds the budget: code at lines, prose at sentences, then words."""
+    """Cut one block that exceeds the budget: code at lines, tables at rows (each piece with
+    the header), prose at sentences, then words."""
+    if not is_code and _is_table(block):
+        return _split_table(block, budget)
     if is_code:
         lines = block.split("\n")
         opener, closer, body = lines[0], lines[-1], lines[1:-1]
@@ -137,7 +185,7 @@ def _split_oversized(block: str, is_code: bool, budget: int) -> list[str]:
 
 def _overlap_tail(block: str, is_code: bool, overlap_tokens: int) -> str:
     """The last whole sentences of a prose block that fit in the overlap budget."""
-    if is_code or overlap_tokens <= 0:
+    if is_code or overlap_tokens <= 0 or _is_table(block):
         return ""
     sentences = [s.strip() for s in _SENTENCE_END.split(block) if s.strip()]
     tail: list[str] = []

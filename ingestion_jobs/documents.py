@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Chunk", "Page", "PageError", "Section", "SiteConfig", "SiteRead"]
+__all__ = ["Chunk", "Page", "PageError", "ReadWarning", "Section", "SiteConfig", "SiteRead"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +59,24 @@ class PageError:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadWarning:
+    """Something the reader could not interpret; what it assumed instead is in ``message``.
+
+    Shown by ``bookchat ingest`` and kept in the ingestion job's result, so that a URL the
+    reader could not derive is never silently wrong.
+    """
+
+    path: str  # the file, relative to the site root ("" for the site as a whole)
+    rule: str  # stable, e.g. "config.baseUrl", "mdx.import", "i18n.locale"
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class SiteRead:
     site: SiteConfig
     pages: list[Page] = field(default_factory=list)
     errors: list[PageError] = field(default_factory=list)
+    warnings: list[ReadWarning] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

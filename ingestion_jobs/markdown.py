@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -29,9 +30,13 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from ingestion_jobs.code_blocks import DEFAULT_MAGIC_COMMENTS, MagicComment, strip_magic_comments
+from ingestion_jobs.partials import expand_partials
+
 __all__ = [
     "FrontmatterError",
     "GithubSlugger",
+    "Include",
     "ParsedPage",
     "ParsedSection",
     "github_slug",
@@ -42,6 +47,11 @@ __all__ = [
 
 class FrontmatterError(ValueError):
     """The leading YAML block is not valid YAML or not a mapping."""
+
+
+# Resolves an import specifier of the page being parsed to the imported file's text and a
+# resolver for that file's own imports; None when it cannot be read (the caller warns).
+Include = Callable[[str], "tuple[str, Include | None] | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,8 +197,29 @@ def _replace_tag(match: re.Match[str]) -> str:
     return newlines
 
 
+# A heading ending in a comment: Docusaurus 3 takes ``{/* #id */}`` (or ``<!-- #id -->``) as
+# the heading's id when the comment's first word starts with "#" (mdx-loader remark/headings).
+# Measured: an HTML comment (``<!-- #id -->``) is not an id in MDX; it is dropped, and the
+# space before it stays in the slugged text ("Name <!-- x -->" -> "name-"). SLUG_SPACE marks it.
+_HEADING_COMMENT = re.compile(
+    r"^(?P<head>[ \t]{0,3}#{1,6}[ \t].*?)(?P<ws>[ \t]*)"
+    r"(?:\{/\*(?P<mdx>.*?)\*/\}|<!--(?P<html>.*?)-->)[ \t]*$",
+    re.MULTILINE,
+)
+_SLUG_SPACE = "\ue000"  # private use: kept by the parser, dropped from shown heading text
+
+
+def _comment_id_to_classic(match: re.Match[str]) -> str:
+    if match.group("mdx") is not None:
+        first = match.group("mdx").strip().split(" ")[0]
+        if first.startswith("#") and len(first) > 1:
+            return f"{match.group('head')} {{#{first[1:]}}}"
+    return match.group("head") + (match.group("ws") and match.group("ws") + _SLUG_SPACE)
+
+
 def _clean_prose(text: str) -> str:
     """Strip MDX syntax from text that holds no fenced code, keeping what a reader reads."""
+    text = _HEADING_COMMENT.sub(_comment_id_to_classic, text)
     text = _HTML_COMMENT.sub(_keep_lines, text)
     text = _MDX_COMMENT.sub(_keep_lines, text)
 
@@ -229,7 +260,8 @@ def _clean_prose(text: str) -> str:
             kind = admonition.group("kind")
             if kind:
                 title = (admonition.group("t1") or admonition.group("t2") or "").strip()
-                lines.append(f"{kind.capitalize()}: {title}".rstrip())
+                # Docusaurus shows the title, or the kind when there is none.
+                lines.append(f"{title}:" if title else f"{kind.capitalize()}:")
                 lines.append("")
             continue
         lines.append(line.rstrip())
@@ -237,8 +269,9 @@ def _clean_prose(text: str) -> str:
     return _PLACEHOLDER.sub(lambda m: codes[int(m.group(1))], text)
 
 
-def _clean_body(body: str) -> str:
-    """Clean prose runs and keep fenced code blocks whole, dedented to column 0."""
+def _clean_body(body: str, magic_comments: tuple[MagicComment, ...]) -> str:
+    """Clean prose runs and keep fenced code blocks whole, dedented to column 0, without the
+    magic-comment lines Docusaurus does not show."""
     out: list[str] = []
     prose: list[str] = []
     lines = body.split("\n")
@@ -256,13 +289,16 @@ def _clean_body(body: str) -> str:
         indent = len(fence.group("indent"))
         marker = fence.group("marker")
         closing = re.compile(rf"^[ \t]*{re.escape(marker[0])}{{{len(marker)},}}[ \t]*$")
-        out.append(f"{marker}{fence.group('info').strip()}")
+        info = fence.group("info").strip()
+        out.append(f"{marker}{info}")
         index += 1
+        code: list[str] = []
         while index < len(lines) and not closing.match(lines[index]):
             code_line = lines[index]
             strip = len(code_line) - len(code_line.lstrip(" \t"))
-            out.append(code_line[min(indent, strip) :])
+            code.append(code_line[min(indent, strip) :])
             index += 1
+        out.extend(strip_magic_comments(info, code, magic_comments))
         out.append(marker)  # an unclosed fence runs to the end, as in CommonMark
         index += 1
     if prose:
@@ -272,7 +308,12 @@ def _clean_body(body: str) -> str:
 
 # --- structure ------------------------------------------------------------------------------
 
-_HEADING_ID = re.compile(r"^(?P<text>.*?)\s*\{#(?P<id>[\w-]+)\}$", re.DOTALL)
+# Docusaurus's classic ``{#id}`` (``@docusaurus/utils`` parseMarkdownHeadingId): any characters
+# but "{#" and "}" in the id.
+_HEADING_ID = re.compile(r"\s*\{#(?P<id>(?:.(?!\{#|\}))*.)\}$")
+# A remark-directive text directive (``:name``, as in ``a:b``): Docusaurus parses it inside
+# headings too, and it adds no text to what the id is made of, although the page shows it.
+_TEXT_DIRECTIVE = re.compile(r"(?<!:):[A-Za-z][\w-]*(?:\[[^\]]*\])?(?:\{[^}]*\})?")
 
 
 @lru_cache(maxsize=1)
@@ -281,16 +322,20 @@ def _markdown() -> MarkdownIt:
     return MarkdownIt("commonmark").enable("table").disable("code")
 
 
-def _inline_text(tokens: list[Token] | None) -> str:
-    """Concatenate inline text like mdast-util-to-string: text, code, image alt; no HTML."""
+def _inline_text(tokens: list[Token] | None, *, for_id: bool = False) -> str:
+    """Concatenate inline text like mdast-util-to-string: text, code, image alt; no HTML.
+
+    ``for_id``: the text Docusaurus makes the id from, without text directives."""
     parts: list[str] = []
     for token in tokens or []:
-        if token.type in {"text", "code_inline"}:
+        if token.type == "text":
+            parts.append(_TEXT_DIRECTIVE.sub("", token.content) if for_id else token.content)
+        elif token.type == "code_inline":
             parts.append(token.content)
         elif token.type in {"softbreak", "hardbreak"}:
             parts.append(" ")
         elif token.type == "image":
-            parts.append(_inline_text(token.children))
+            parts.append(_inline_text(token.children, for_id=for_id))
     return "".join(parts)
 
 
@@ -303,31 +348,79 @@ class _Heading:
     anchor: str
 
 
-def _find_headings(cleaned: str) -> list[_Heading]:
+def _find_headings(cleaned: str, maintain_case: bool) -> list[_Heading]:
     tokens = _markdown().parse(cleaned)
     slugger = GithubSlugger()
     headings: list[_Heading] = []
     for position, token in enumerate(tokens):
         if token.type != "heading_open" or token.map is None:
             continue
-        raw_text = _inline_text(tokens[position + 1].children).strip()
-        explicit = _HEADING_ID.match(raw_text)
+        children = tokens[position + 1].children
+        shown = _inline_text(children).replace(_SLUG_SPACE, "").strip()
+        id_text = _inline_text(children, for_id=True).strip().replace(_SLUG_SPACE, "")
+        explicit = _HEADING_ID.search(id_text)
         if explicit:
-            # Docusaurus takes an explicit id as is and does not register it with the slugger.
-            text, anchor = explicit.group("text").strip(), explicit.group("id")
+            # Docusaurus takes an explicit id as is and does not register it with the slugger;
+            # the page keeps showing it when a directive split it (then it does not end `shown`).
+            anchor = explicit.group("id").strip()
+            if shown.endswith(explicit.group(0).strip()):
+                shown = shown[: len(shown) - len(explicit.group(0).strip())].strip()
+            text = shown
         else:
-            text, anchor = raw_text, slugger.slug(raw_text)
+            text, anchor = shown, slugger.slug(id_text, maintain_case=maintain_case)
         headings.append(_Heading(token.map[0], token.map[1], int(token.tag[1]), text, anchor))
     return headings
 
 
-def parse_page(raw: str) -> ParsedPage:
-    """Parse a Markdown/MDX file's text. Raises FrontmatterError for a bad YAML block."""
+def _as_markdown(parsed: ParsedPage) -> str:
+    """A parsed partial as Markdown to inline: its headings carry their own ids explicitly."""
+    parts: list[str] = []
+    for section in parsed.sections:
+        if section.heading is not None:
+            parts.append(f"{'#' * section.level} {section.heading} {{#{section.anchor}}}")
+        parts.append(section.text)
+    return "\n\n".join(parts)
+
+
+def parse_page(
+    raw: str,
+    *,
+    include: Include | None = None,
+    maintain_case: bool = False,
+    magic_comments: tuple[MagicComment, ...] = DEFAULT_MAGIC_COMMENTS,
+) -> ParsedPage:
+    """Parse a Markdown/MDX file's text. Raises FrontmatterError for a bad YAML block.
+
+    ``include`` reads the ``.md``/``.mdx`` files the page imports, whose content is then
+    parsed (with a slugger of its own, as Docusaurus compiles each file on its own) and
+    indexed in place of their ``<Component />``. ``maintain_case`` is the config's
+    ``markdown.anchors.maintainCase``; ``magic_comments`` the code directives to drop.
+    """
     raw = raw.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     frontmatter, body = split_frontmatter(raw)
-    cleaned = _clean_body(body)
+    if include is not None:
+        nested: dict[str, Include | None] = {}
+
+        def fetch(spec: str) -> str | None:
+            found = include(spec)
+            if found is None:
+                return None
+            nested[spec] = found[1]
+            return found[0]
+
+        def render(spec: str, text: str) -> str:
+            partial = parse_page(
+                text,
+                include=nested.get(spec),
+                maintain_case=maintain_case,
+                magic_comments=magic_comments,
+            )
+            return _as_markdown(partial)
+
+        body = expand_partials(body, fetch, render)
+    cleaned = _clean_body(body, magic_comments)
     lines = cleaned.split("\n")
-    headings = _find_headings(cleaned)
+    headings = _find_headings(cleaned, maintain_case)
 
     content_title: str | None = next((h.text for h in headings if h.level == 1), None)
     intro_end = headings[0].start if headings else len(lines)

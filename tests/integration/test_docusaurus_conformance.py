@@ -31,8 +31,8 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from ingestion_jobs.chunking import chunk_page
-from ingestion_jobs.docusaurus import read_site
 from ingestion_jobs.documents import Chunk
+from ingestion_jobs.docusaurus import read_site
 from tests.docusaurus_build import build_seconds, build_site
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -80,11 +80,7 @@ def _parse_page(file: Path, build: Path) -> BuiltPage | None:
         return None
     classes = root.get("class", "")
     kind = (
-        "doc"
-        if "docs-doc-page" in classes
-        else "blog"
-        if "blog-post-page" in classes
-        else "other"
+        "doc" if "docs-doc-page" in classes else "blog" if "blog-post-page" in classes else "other"
     )
     robots = " ".join(root.xpath("//meta[@name='robots']/@content"))
     page = BuiltPage(
@@ -147,7 +143,15 @@ def _built_pages(build: Path) -> dict[str, BuiltPage]:
     return pages
 
 
-_FENCE_LINE = re.compile(r"^\s*(`{3,}|~{3,}).*$", re.MULTILINE)
+_FENCE_LINE = re.compile(r"^\s*(?:`{3,}|~{3,}).*$", re.MULTILINE)
+_CODE_TITLE = re.compile(r"title=([\"'])(.*?)\1")
+
+
+def _shown(text: str) -> str:
+    """Chunk text as a reader sees it: a code fence's info string shows only its title."""
+    return _FENCE_LINE.sub(lambda m: " ".join(t[1] for t in _CODE_TITLE.findall(m.group(0))), text)
+
+
 _TABLE_SEPARATOR = re.compile(r"^\|?\s*:?-{3,}")
 
 
@@ -224,7 +228,7 @@ def _compare(fixture: str, site: Path, build: Path) -> list[tuple[str, str, str,
             if anchor is not None and anchor not in page.headings:
                 continue
             heading = page.headings.get(anchor or "", page.h1)
-            have = _words(" ".join(_FENCE_LINE.sub("", c.text) for c in ours))
+            have = _words(" ".join(_shown(c.text) for c in ours))
             missing = _words(text) - have - _words(heading)
             if missing:
                 where = f"{url}#{anchor}" if anchor else url
@@ -232,7 +236,7 @@ def _compare(fixture: str, site: Path, build: Path) -> list[tuple[str, str, str,
         for (chunk_url, anchor), ours in by_section.items():
             if chunk_url != url:
                 continue
-            extra = _words(" ".join(_FENCE_LINE.sub("", c.text) for c in ours)) - page_words
+            extra = _words(" ".join(_shown(c.text) for c in ours)) - page_words
             if extra:
                 where = f"{url}#{anchor}" if anchor else url
                 report("indexed text not on the page", where, " ".join(sorted(extra)[:12]))
