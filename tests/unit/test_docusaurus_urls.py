@@ -153,6 +153,8 @@ def test_versions_i18n_and_blog(tmp_path: Path) -> None:
             "blog/2024-04-01-party/index.md": "x",
             "blog/other.md": "---\nslug: custom\n---\nx",
         },
+        config="module.exports = {url: 'https://ex.com', baseUrl: '/', presets: [['classic', {}]],"
+        " i18n: {defaultLocale: 'en', locales: ['en', 'fr']}};",
     )
     read = read_site(site)
     got = {(p.path, p.version, p.locale): p.url for p in read.pages}

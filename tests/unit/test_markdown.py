@@ -100,7 +100,7 @@ def test_parse_page_cleans_mdx_and_keeps_code_whole() -> None:
     assert "Tabs" not in install.text
     assert "npm:" in install.text
     assert '```bash title="shell"\nnpm install lumen\n# not a heading\n```' in install.text
-    assert "Tip: Pro tip" in install.text
+    assert "Pro tip:" in install.text
     assert "Use it." in install.text
     assert ":::" not in install.text
     # The explicit id is not registered: the next same heading is the plain slug, then "-1".
