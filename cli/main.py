@@ -81,12 +81,18 @@ def ingest(
         f"pages: {report.pages_seen} seen, {report.pages_changed} changed, "
         f"{report.pages_removed} removed; chunks: {report.chunks_embedded} embedded, "
         f"{report.chunks_deleted} deleted, {report.chunks_total} total; "
-        f"{len(report.errors)} errors; {report.seconds:.1f}s",
+        f"{len(report.errors)} errors, {len(report.warnings)} warnings; {report.seconds:.1f}s",
         err=True,
     )
     for skipped in report.errors:
         typer.secho(
             f"  skipped {skipped.path}: {skipped.code}: {skipped.message}", err=True, fg="yellow"
+        )
+    for warning in report.warnings:
+        typer.secho(
+            f"  warning {warning.path or '(site)'}: {warning.rule}: {warning.message}",
+            err=True,
+            fg="yellow",
         )
 
 

@@ -23,7 +23,7 @@ from qdrant_client import QdrantClient, models
 
 from ingestion_jobs import sparse
 from ingestion_jobs.chunking import chunk_page, embedding_text
-from ingestion_jobs.documents import Chunk, PageError
+from ingestion_jobs.documents import Chunk, PageError, ReadWarning
 from ingestion_jobs.docusaurus import read_site
 from ingestion_jobs.embedding import Embedder
 from shared.vectorstore import (
@@ -79,6 +79,7 @@ class IngestReport:
     full_rebuild: bool = False
     collection: str = ""  # the physical collection now behind the alias
     errors: list[PageError] = field(default_factory=list)
+    warnings: list[ReadWarning] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -303,5 +304,6 @@ def index_site(
         errors=read.errors,
         progress=progress,
     )
+    report.warnings = list(read.warnings)
     report.seconds = time.perf_counter() - started
     return report

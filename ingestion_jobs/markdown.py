@@ -5,22 +5,19 @@ headings cut it, each piece carrying the exact id Docusaurus renders for its hea
 citation lands on the right spot. So this module does three things, and no I/O:
 
 1. Front matter: the leading ``---`` YAML block, loaded with PyYAML (safe loader).
-2. MDX cleanup, line-oriented and fence-aware: ESM ``import``/``export`` blocks, JSX tags
-   (keeping their text children, and a ``<TabItem label>`` as a line), HTML and ``{/* */}``
-   comments and admonition fences (``:::tip Title`` becomes ``Tip: Title``) are removed; fenced
-   code is kept whole with its info string (language, ``title="..."``); links are reduced to
-   their text. Code fences may be indented inside JSX, as MDX allows.
+2. Content: imported ``.md``/``.mdx`` partials inlined (``partials.py``), then MDX reduced to
+   the text a reader sees (``mdx_text.py``: JSX, comments, admonition fences, magic comments).
 3. Structure: markdown-it-py (CommonMark + tables, indented code disabled as in MDX) finds the
    headings of the cleaned text, so ``#`` lines inside code are never headings and setext
    headings are found too. Heading text is the concatenated text of the inline tokens (code
    spans, emphasis and link text included, HTML dropped), like mdast's ``toString`` that
-   Docusaurus slugs; the anchor is the explicit ``{#id}`` or the github-slugger slug.
+   Docusaurus slugs; the anchor is the explicit ``{#id}`` (any characters but ``{#`` and
+   ``}``; ``{/* #id */}`` too) or the github-slugger slug (``slugger.py``).
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -30,8 +27,10 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from ingestion_jobs.code_blocks import DEFAULT_MAGIC_COMMENTS, MagicComment, strip_magic_comments
+from ingestion_jobs.code_blocks import DEFAULT_MAGIC_COMMENTS, MagicComment
+from ingestion_jobs.mdx_text import SLUG_SPACE, clean_body
 from ingestion_jobs.partials import expand_partials
+from ingestion_jobs.slugger import GithubSlugger, github_slug
 
 __all__ = [
     "FrontmatterError",
@@ -73,62 +72,6 @@ class ParsedPage:
     sections: tuple[ParsedSection, ...] = field(default_factory=tuple)
 
 
-# --- github-slugger -------------------------------------------------------------------------
-#
-# No maintained Python port exists on PyPI (the one package named after it is a 2022 0.0.3 with
-# no users), so this is a small faithful port of github-slugger 2.x, which Docusaurus uses via
-# `createSlugger`: lowercase, delete every code point in the Unicode categories the upstream
-# generator strips (Other_Number, all punctuation but connector punctuation and "-", all
-# symbols, controls, format, private use, unassigned, separators but " "), except alphabetic
-# ones, then turn each space into "-". Duplicates get "-1", "-2", ... like upstream.
-
-_STRIPPED_CATEGORIES = frozenset(
-    {"No", "Ps", "Pe", "Pi", "Pf", "Po", "Pd", "Cc", "Cf", "Co", "Cn", "Zs", "Zl", "Zp"}
-)
-# Symbols (So) that Unicode also marks Alphabetic: circled and squared Latin letters. Upstream
-# removes Alphabetic code points from the strip set; Python has no Alphabetic property, and all
-# other Alphabetic code points are letters, marks or letter numbers, which are kept anyway.
-_ALPHABETIC_SYMBOLS = (
-    (0x24B6, 0x24E9),
-    (0x1F130, 0x1F149),
-    (0x1F150, 0x1F169),
-    (0x1F170, 0x1F189),
-)
-
-
-@lru_cache(maxsize=8192)
-def _is_stripped(char: str) -> bool:
-    if char in " -":
-        return False
-    category = unicodedata.category(char)
-    if category not in _STRIPPED_CATEGORIES and category[0] != "S":
-        return False
-    code = ord(char)
-    return not any(low <= code <= high for low, high in _ALPHABETIC_SYMBOLS)
-
-
-def github_slug(value: str, *, maintain_case: bool = False) -> str:
-    """Slug one string exactly like github-slugger's ``slug()`` (no de-duplication)."""
-    if not maintain_case:
-        value = value.lower()
-    return "".join(ch for ch in value if not _is_stripped(ch)).replace(" ", "-")
-
-
-class GithubSlugger:
-    """Per-page slugger: the second "Intro" becomes "intro-1", like github-slugger's class."""
-
-    def __init__(self) -> None:
-        self._occurrences: dict[str, int] = {}
-
-    def slug(self, value: str, *, maintain_case: bool = False) -> str:
-        result = original = github_slug(value, maintain_case=maintain_case)
-        while result in self._occurrences:
-            self._occurrences[original] += 1
-            result = f"{original}-{self._occurrences[original]}"
-        self._occurrences[result] = 0
-        return result
-
-
 # --- front matter ---------------------------------------------------------------------------
 
 _FRONTMATTER = re.compile(r"\A---[ \t]*\n(.*?)^---[ \t]*$\n?", re.DOTALL | re.MULTILINE)
@@ -149,161 +92,6 @@ def split_frontmatter(raw: str) -> tuple[dict[str, Any], str]:
     if not isinstance(data, dict):
         raise FrontmatterError("front matter is not a mapping of keys to values")
     return {str(key): value for key, value in data.items()}, raw[match.end() :]
-
-
-# --- MDX cleanup ----------------------------------------------------------------------------
-
-_FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>`{3,}|~{3,})(?P<info>.*)$")
-_ESM_START = re.compile(r"^(?:import|export)[\s{*]")
-_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
-_MDX_COMMENT = re.compile(r"\{/\*.*?\*/\}", re.DOTALL)
-_INLINE_CODE = re.compile(r"(`+)(?!`)(.+?)(?<!`)\1(?!`)")
-_AUTOLINK = re.compile(r"<((?:https?|mailto):[^<>\s]+)>")
-# A JSX/HTML tag, possibly over several lines, whose attribute values may be strings or
-# brace expressions nested up to three levels deep (`values={[{label: 'a'}]}`).
-_BRACES = r"\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\}"
-_JSX_TAG = re.compile(
-    r"<(?P<close>/?)(?P<name>[A-Za-z][\w.:-]*)"
-    r"(?P<attrs>(?:\s+(?:[^<>{}\"'/]|/(?!>)|\"[^\"]*\"|'[^']*'|" + _BRACES + r")*)?)"
-    r"\s*/?>"
-)
-_FRAGMENT = re.compile(r"</?>")
-_LABEL_ATTR = re.compile(r"""\blabel=(?:"([^"]*)"|'([^']*)'|\{["'`]([^"'`]*)["'`]\})""")
-_ADMONITION = re.compile(r"^\s*:{3,}\s*(?P<kind>[A-Za-z][\w-]*)?\s*(?:\[(?P<t1>.*)\]|(?P<t2>.*))$")
-_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
-_LINK = re.compile(r"\[([^\]]+)\]\((?:[^()]|\([^)]*\))*\)")
-_REF_LINK = re.compile(r"\[([^\]]+)\]\[[^\]]*\]")
-_LINK_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:\s+\S+.*$", re.MULTILINE)
-_STRING_EXPRESSION = re.compile(r"\{\s*(['\"])([^'\"\n]*)\1\s*\}")
-_INDENTED_HEADING = re.compile(r"^[ \t]{4,}(#{1,6}[ \t])", re.MULTILINE)
-_PLACEHOLDER = re.compile("\x00(\\d+)\x00")
-_MANY_BLANKS = re.compile(r"\n{3,}")
-
-
-def _keep_lines(match: re.Match[str]) -> str:
-    """Replace a multi-line match by as many newlines, so the line structure stays."""
-    return "\n" * match.group(0).count("\n")
-
-
-def _replace_tag(match: re.Match[str]) -> str:
-    newlines = "\n" * match.group(0).count("\n")
-    if not match.group("close"):
-        label = _LABEL_ATTR.search(match.group("attrs") or "")
-        if label:
-            text = next(group for group in label.groups() if group is not None)
-            return f"\n{text}:\n{newlines}"
-    if match.group("name").lower() == "br":
-        return " " + newlines
-    return newlines
-
-
-# A heading ending in a comment: Docusaurus 3 takes ``{/* #id */}`` (or ``<!-- #id -->``) as
-# the heading's id when the comment's first word starts with "#" (mdx-loader remark/headings).
-# Measured: an HTML comment (``<!-- #id -->``) is not an id in MDX; it is dropped, and the
-# space before it stays in the slugged text ("Name <!-- x -->" -> "name-"). SLUG_SPACE marks it.
-_HEADING_COMMENT = re.compile(
-    r"^(?P<head>[ \t]{0,3}#{1,6}[ \t].*?)(?P<ws>[ \t]*)"
-    r"(?:\{/\*(?P<mdx>.*?)\*/\}|<!--(?P<html>.*?)-->)[ \t]*$",
-    re.MULTILINE,
-)
-_SLUG_SPACE = "\ue000"  # private use: kept by the parser, dropped from shown heading text
-
-
-def _comment_id_to_classic(match: re.Match[str]) -> str:
-    if match.group("mdx") is not None:
-        first = match.group("mdx").strip().split(" ")[0]
-        if first.startswith("#") and len(first) > 1:
-            return f"{match.group('head')} {{#{first[1:]}}}"
-    return match.group("head") + (match.group("ws") and match.group("ws") + _SLUG_SPACE)
-
-
-def _clean_prose(text: str) -> str:
-    """Strip MDX syntax from text that holds no fenced code, keeping what a reader reads."""
-    text = _HEADING_COMMENT.sub(_comment_id_to_classic, text)
-    text = _HTML_COMMENT.sub(_keep_lines, text)
-    text = _MDX_COMMENT.sub(_keep_lines, text)
-
-    # ESM blocks: in MDX an import/export at the start of a line runs to the next blank line.
-    kept: list[str] = []
-    in_esm = False
-    for line in text.split("\n"):
-        if in_esm:
-            in_esm = bool(line.strip())
-            continue
-        if _ESM_START.match(line):
-            in_esm = True
-            continue
-        kept.append(line)
-    text = "\n".join(kept)
-
-    codes: list[str] = []
-
-    def protect(match: re.Match[str]) -> str:
-        codes.append(match.group(0))
-        return f"\x00{len(codes) - 1}\x00"
-
-    text = _INLINE_CODE.sub(protect, text)
-    text = _AUTOLINK.sub(r"\1", text)
-    text = _JSX_TAG.sub(_replace_tag, text)
-    text = _FRAGMENT.sub("", text)
-    text = _STRING_EXPRESSION.sub(r"\2", text)
-    text = _IMAGE.sub(r"\1", text)
-    text = _LINK.sub(r"\1", text)
-    text = _REF_LINK.sub(r"\1", text)
-    text = _LINK_DEFINITION.sub("", text)
-    text = _INDENTED_HEADING.sub(r"\1", text)
-
-    lines: list[str] = []
-    for line in text.split("\n"):
-        admonition = _ADMONITION.match(line)
-        if admonition:
-            kind = admonition.group("kind")
-            if kind:
-                title = (admonition.group("t1") or admonition.group("t2") or "").strip()
-                # Docusaurus shows the title, or the kind when there is none.
-                lines.append(f"{title}:" if title else f"{kind.capitalize()}:")
-                lines.append("")
-            continue
-        lines.append(line.rstrip())
-    text = "\n".join(lines)
-    return _PLACEHOLDER.sub(lambda m: codes[int(m.group(1))], text)
-
-
-def _clean_body(body: str, magic_comments: tuple[MagicComment, ...]) -> str:
-    """Clean prose runs and keep fenced code blocks whole, dedented to column 0, without the
-    magic-comment lines Docusaurus does not show."""
-    out: list[str] = []
-    prose: list[str] = []
-    lines = body.split("\n")
-    index = 0
-    while index < len(lines):
-        line = lines[index]
-        fence = _FENCE_OPEN.match(line)
-        if fence is None or (fence.group("marker")[0] == "`" and "`" in fence.group("info")):
-            prose.append(line)
-            index += 1
-            continue
-        if prose:
-            out.append(_clean_prose("\n".join(prose)))
-            prose = []
-        indent = len(fence.group("indent"))
-        marker = fence.group("marker")
-        closing = re.compile(rf"^[ \t]*{re.escape(marker[0])}{{{len(marker)},}}[ \t]*$")
-        info = fence.group("info").strip()
-        out.append(f"{marker}{info}")
-        index += 1
-        code: list[str] = []
-        while index < len(lines) and not closing.match(lines[index]):
-            code_line = lines[index]
-            strip = len(code_line) - len(code_line.lstrip(" \t"))
-            code.append(code_line[min(indent, strip) :])
-            index += 1
-        out.extend(strip_magic_comments(info, code, magic_comments))
-        out.append(marker)  # an unclosed fence runs to the end, as in CommonMark
-        index += 1
-    if prose:
-        out.append(_clean_prose("\n".join(prose)))
-    return _MANY_BLANKS.sub("\n\n", "\n".join(out))
 
 
 # --- structure ------------------------------------------------------------------------------
@@ -356,8 +144,8 @@ def _find_headings(cleaned: str, maintain_case: bool) -> list[_Heading]:
         if token.type != "heading_open" or token.map is None:
             continue
         children = tokens[position + 1].children
-        shown = _inline_text(children).replace(_SLUG_SPACE, "").strip()
-        id_text = _inline_text(children, for_id=True).strip().replace(_SLUG_SPACE, "")
+        shown = _inline_text(children).replace(SLUG_SPACE, "").strip()
+        id_text = _inline_text(children, for_id=True).strip().replace(SLUG_SPACE, "")
         explicit = _HEADING_ID.search(id_text)
         if explicit:
             # Docusaurus takes an explicit id as is and does not register it with the slugger;
@@ -418,7 +206,7 @@ def parse_page(
             return _as_markdown(partial)
 
         body = expand_partials(body, fetch, render)
-    cleaned = _clean_body(body, magic_comments)
+    cleaned = clean_body(body, magic_comments)
     lines = cleaned.split("\n")
     headings = _find_headings(cleaned, maintain_case)
 

@@ -27,6 +27,7 @@ __all__ = [
     "ChatResult",
     "Citation",
     "IngestPageError",
+    "IngestWarning",
     "IngestRequest",
     "IngestResult",
     "IngestSkipped",
@@ -182,6 +183,14 @@ class IngestPageError(BaseModel):
     message: str
 
 
+class IngestWarning(BaseModel):
+    """Something of the site the reader could not interpret, and what it assumed instead."""
+
+    path: str = Field(description="The file, relative to the site root (`` for the site)")
+    rule: str = Field(description="Stable, e.g. `config.baseUrl`, `mdx.import`, `i18n.locale`")
+    message: str
+
+
 class IngestResult(BaseModel):
     """A finished ingestion's report (`ingestion_jobs.indexer.IngestReport` and the site)."""
 
@@ -194,6 +203,9 @@ class IngestResult(BaseModel):
     full_rebuild: bool
     collection: str = Field(description="The physical collection now behind the alias")
     errors: list[IngestPageError]
+    warnings: list[IngestWarning] = Field(
+        default_factory=list, description="What the reader could not interpret (never silent)"
+    )
     seconds: float
     site: str
 

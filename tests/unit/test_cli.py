@@ -147,3 +147,18 @@ def test_each_kind_of_failure_has_its_code(error: BaseException, code: str, exit
     assert (failure.code, int(failure.exit_code)) == (code, exit_code)
     assert "\n" not in failure.message
     assert error_object(failure) == {"error": {"code": code, "message": failure.message}}
+
+
+def test_ingest_prints_what_the_reader_could_not_interpret(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    (site / "docs").mkdir(parents=True)
+    (site / "docs" / "intro.md").write_text("# Intro\n\nSome text.\n")
+    (site / "docusaurus.config.js").write_text(
+        "module.exports = {url: 'https://ex.com', baseUrl: pick(), presets: [['classic', {}]]};"
+    )
+    ingested = runner.invoke(app, ["ingest", str(site)])
+    assert ingested.exit_code == 0, ingested.output
+    assert "1 warnings" in ingested.output
+    assert "warning docusaurus.config.js: config.baseUrl:" in ingested.output

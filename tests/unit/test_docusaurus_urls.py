@@ -284,3 +284,40 @@ def test_eval_expected_headings_are_chunk_headings(name: str, questions: str) ->
         if not any(wanted in headings.get(path, set()) for path in question["expected_paths"]):
             missing.append((question["id"], wanted))
     assert missing == []
+
+
+def test_what_the_reader_cannot_interpret_is_a_warning_not_a_silent_url(tmp_path: Path) -> None:
+    site = make_site(
+        tmp_path,
+        {
+            "docs/page.mdx": "import Gone from './_gone.mdx';\n\n# Page\n\n<Gone />\n",
+            "i18n/de/docusaurus-plugin-content-docs/current/page.mdx": "# Seite\n",
+        },
+        config="const base = computeBase();\n"
+        "module.exports = {url: 'https://ex.com', baseUrl: base,\n"
+        "  presets: [['classic', {docs: {routeBasePath: process.env.DOCS_AT ?? 'manual'}}]],\n"
+        "  plugins: [makePlugin()]};",
+    )
+    read = read_site(site)
+    rules = {(w.path, w.rule) for w in read.warnings}
+    assert ("docusaurus.config.js", "config.baseUrl") in rules
+    assert ("docusaurus.config.js", "config.plugins") in rules
+    assert ("docs/page.mdx", "mdx.import") in rules
+    assert ("i18n/de", "i18n.locale") in rules
+    # The evaluable part still counts: process.env is undefined, so `??` gives 'manual'.
+    assert [p.url for p in read.pages] == ["https://ex.com/manual/page"]
+
+
+def test_a_jsdoc_cast_preset_and_plugin_instances_are_read(tmp_path: Path) -> None:
+    site = make_site(
+        tmp_path,
+        {"docs/a.md": "# A", "blog/2024-01-02-b.md": "# B", "api/c.md": "# C"},
+        config="module.exports = {url: 'https://ex.com', baseUrl: '/',\n"
+        "  presets: [['classic', /** @type {import('x').Options} */ ({\n"
+        "    docs: {routeBasePath: '/'}, // comment\n"
+        "    blog: false})]],\n"
+        "  plugins: [['content-docs', {id: 'api', path: 'api', routeBasePath: 'api'}]]};",
+    )
+    read = read_site(site)
+    assert sorted(p.url for p in read.pages) == ["https://ex.com/a", "https://ex.com/api/c"]
+    assert read.warnings == []

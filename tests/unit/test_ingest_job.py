@@ -43,3 +43,15 @@ async def test_requeue_tells_followers_to_start_over(settings: Settings) -> None
     assert stored.status is JobStatus.QUEUED
     last = (await jobs.events(job.id))[-1]
     assert last.data == {"status": "queued", "requeued": True, "retry_in_s": 30}
+
+
+def test_the_job_result_carries_the_reader_warnings() -> None:
+    from ingestion_jobs.documents import ReadWarning
+    from ingestion_jobs.indexer import IngestReport
+    from worker.ingest_job import ingest_result
+
+    report = IngestReport(warnings=[ReadWarning("docusaurus.config.ts", "config.baseUrl", "m")])
+    result = ingest_result(report, "default")
+    assert [(w.path, w.rule) for w in result.warnings] == [
+        ("docusaurus.config.ts", "config.baseUrl")
+    ]

@@ -1,0 +1,170 @@
+"""MDX to readable text: what a reader sees of a page's source, line structure kept.
+
+Line-oriented and fence-aware: ESM ``import``/``export`` blocks, JSX tags (keeping their text
+children, and a ``<TabItem label>`` as a line), HTML and ``{/* */}`` comments are removed;
+an admonition fence shows its title, or its kind when untitled (``:::tip[Title]`` ->
+``Title:``), as Docusaurus renders it; fenced code is kept whole with its info string
+(language, ``title="..."``) but without magic-comment lines; links are reduced to their text;
+a heading's trailing ``{/* #id */}`` becomes the classic ``{#id}``. Code fences may be
+indented inside JSX, as MDX allows.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ingestion_jobs.code_blocks import MagicComment, strip_magic_comments
+
+__all__ = ["SLUG_SPACE", "clean_body"]
+
+_FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>`{3,}|~{3,})(?P<info>.*)$")
+_ESM_START = re.compile(r"^(?:import|export)[\s{*]")
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_MDX_COMMENT = re.compile(r"\{/\*.*?\*/\}", re.DOTALL)
+_INLINE_CODE = re.compile(r"(`+)(?!`)(.+?)(?<!`)\1(?!`)")
+_AUTOLINK = re.compile(r"<((?:https?|mailto):[^<>\s]+)>")
+# A JSX/HTML tag, possibly over several lines, whose attribute values may be strings or
+# brace expressions nested up to three levels deep (`values={[{label: 'a'}]}`).
+_BRACES = r"\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\}"
+_JSX_TAG = re.compile(
+    r"<(?P<close>/?)(?P<name>[A-Za-z][\w.:-]*)"
+    r"(?P<attrs>(?:\s+(?:[^<>{}\"'/]|/(?!>)|\"[^\"]*\"|'[^']*'|" + _BRACES + r")*)?)"
+    r"\s*/?>"
+)
+_FRAGMENT = re.compile(r"</?>")
+_LABEL_ATTR = re.compile(r"""\blabel=(?:"([^"]*)"|'([^']*)'|\{["'`]([^"'`]*)["'`]\})""")
+_ADMONITION = re.compile(r"^\s*:{3,}\s*(?P<kind>[A-Za-z][\w-]*)?\s*(?:\[(?P<t1>.*)\]|(?P<t2>.*))$")
+_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]+)\]\((?:[^()]|\([^)]*\))*\)")
+_REF_LINK = re.compile(r"\[([^\]]+)\]\[[^\]]*\]")
+_LINK_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:\s+\S+.*$", re.MULTILINE)
+_STRING_EXPRESSION = re.compile(r"\{\s*(['\"])([^'\"\n]*)\1\s*\}")
+_INDENTED_HEADING = re.compile(r"^[ \t]{4,}(#{1,6}[ \t])", re.MULTILINE)
+_PLACEHOLDER = re.compile("\x00(\\d+)\x00")
+_MANY_BLANKS = re.compile(r"\n{3,}")
+
+
+def _keep_lines(match: re.Match[str]) -> str:
+    """Replace a multi-line match by as many newlines, so the line structure stays."""
+    return "\n" * match.group(0).count("\n")
+
+
+def _replace_tag(match: re.Match[str]) -> str:
+    newlines = "\n" * match.group(0).count("\n")
+    if not match.group("close"):
+        label = _LABEL_ATTR.search(match.group("attrs") or "")
+        if label:
+            text = next(group for group in label.groups() if group is not None)
+            return f"\n{text}:\n{newlines}"
+    if match.group("name").lower() == "br":
+        return " " + newlines
+    return newlines
+
+
+# A heading ending in a comment: Docusaurus 3 takes ``{/* #id */}`` (or ``<!-- #id -->``) as
+# the heading's id when the comment's first word starts with "#" (mdx-loader remark/headings).
+# Measured: an HTML comment (``<!-- #id -->``) is not an id in MDX; it is dropped, and the
+# space before it stays in the slugged text ("Name <!-- x -->" -> "name-"). SLUG_SPACE marks it.
+_HEADING_COMMENT = re.compile(
+    r"^(?P<head>[ \t]{0,3}#{1,6}[ \t].*?)(?P<ws>[ \t]*)"
+    r"(?:\{/\*(?P<mdx>.*?)\*/\}|<!--(?P<html>.*?)-->)[ \t]*$",
+    re.MULTILINE,
+)
+SLUG_SPACE = "\ue000"  # private use: kept by the parser, dropped from shown heading text
+
+
+def _comment_id_to_classic(match: re.Match[str]) -> str:
+    if match.group("mdx") is not None:
+        first = match.group("mdx").strip().split(" ")[0]
+        if first.startswith("#") and len(first) > 1:
+            return f"{match.group('head')} {{#{first[1:]}}}"
+    return match.group("head") + (match.group("ws") and match.group("ws") + SLUG_SPACE)
+
+
+def _clean_prose(text: str) -> str:
+    """Strip MDX syntax from text that holds no fenced code, keeping what a reader reads."""
+    text = _HEADING_COMMENT.sub(_comment_id_to_classic, text)
+    text = _HTML_COMMENT.sub(_keep_lines, text)
+    text = _MDX_COMMENT.sub(_keep_lines, text)
+
+    # ESM blocks: in MDX an import/export at the start of a line runs to the next blank line.
+    kept: list[str] = []
+    in_esm = False
+    for line in text.split("\n"):
+        if in_esm:
+            in_esm = bool(line.strip())
+            continue
+        if _ESM_START.match(line):
+            in_esm = True
+            continue
+        kept.append(line)
+    text = "\n".join(kept)
+
+    codes: list[str] = []
+
+    def protect(match: re.Match[str]) -> str:
+        codes.append(match.group(0))
+        return f"\x00{len(codes) - 1}\x00"
+
+    text = _INLINE_CODE.sub(protect, text)
+    text = _AUTOLINK.sub(r"\1", text)
+    text = _JSX_TAG.sub(_replace_tag, text)
+    text = _FRAGMENT.sub("", text)
+    text = _STRING_EXPRESSION.sub(r"\2", text)
+    text = _IMAGE.sub(r"\1", text)
+    text = _LINK.sub(r"\1", text)
+    text = _REF_LINK.sub(r"\1", text)
+    text = _LINK_DEFINITION.sub("", text)
+    text = _INDENTED_HEADING.sub(r"\1", text)
+
+    lines: list[str] = []
+    for line in text.split("\n"):
+        admonition = _ADMONITION.match(line)
+        if admonition:
+            kind = admonition.group("kind")
+            if kind:
+                title = (admonition.group("t1") or admonition.group("t2") or "").strip()
+                # Docusaurus shows the title, or the kind when there is none.
+                lines.append(f"{title}:" if title else f"{kind.capitalize()}:")
+                lines.append("")
+            continue
+        lines.append(line.rstrip())
+    text = "\n".join(lines)
+    return _PLACEHOLDER.sub(lambda m: codes[int(m.group(1))], text)
+
+
+def clean_body(body: str, magic_comments: tuple[MagicComment, ...]) -> str:
+    """Clean prose runs and keep fenced code blocks whole, dedented to column 0, without the
+    magic-comment lines Docusaurus does not show."""
+    out: list[str] = []
+    prose: list[str] = []
+    lines = body.split("\n")
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        fence = _FENCE_OPEN.match(line)
+        if fence is None or (fence.group("marker")[0] == "`" and "`" in fence.group("info")):
+            prose.append(line)
+            index += 1
+            continue
+        if prose:
+            out.append(_clean_prose("\n".join(prose)))
+            prose = []
+        indent = len(fence.group("indent"))
+        marker = fence.group("marker")
+        closing = re.compile(rf"^[ \t]*{re.escape(marker[0])}{{{len(marker)},}}[ \t]*$")
+        info = fence.group("info").strip()
+        out.append(f"{marker}{info}")
+        index += 1
+        code: list[str] = []
+        while index < len(lines) and not closing.match(lines[index]):
+            code_line = lines[index]
+            strip = len(code_line) - len(code_line.lstrip(" \t"))
+            code.append(code_line[min(indent, strip) :])
+            index += 1
+        out.extend(strip_magic_comments(info, code, magic_comments))
+        out.append(marker)  # an unclosed fence runs to the end, as in CommonMark
+        index += 1
+    if prose:
+        out.append(_clean_prose("\n".join(prose)))
+    return _MANY_BLANKS.sub("\n\n", "\n".join(out))
