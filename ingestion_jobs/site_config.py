@@ -150,7 +150,22 @@ def _entry(entry: Any) -> tuple[Any, Any]:
     return entry, {}
 
 
+# Options that change which files are pages or what their URLs are, and that this reader does
+# not interpret: their presence is a warning (Docusaurus's defaults are assumed).
+_NOT_INTERPRETED = ("include", "exclude", "numberPrefixParser")
+
+
+def _warn_not_interpreted(kind: str, options: dict[str, Any], reader: _Options) -> None:
+    for key in _NOT_INTERPRETED:
+        if key in options:
+            reader.warn(
+                f"config.{kind}.{key}",
+                f"the {kind} option `{key}` is not interpreted; Docusaurus's default assumed",
+            )
+
+
 def _docs_instance(options: dict[str, Any], reader: _Options) -> DocsInstance:
+    _warn_not_interpreted("docs", options, reader)
     versions = reader.get(options, "versions", dict, {})
     paths = {
         str(name): value["path"]
@@ -171,6 +186,7 @@ def _docs_instance(options: dict[str, Any], reader: _Options) -> DocsInstance:
 
 
 def _blog_instance(options: dict[str, Any], reader: _Options) -> BlogInstance:
+    _warn_not_interpreted("blog", options, reader)
     return BlogInstance(
         id=reader.get(options, "id", str, DEFAULT_ID),
         path=reader.get(options, "path", str, "blog"),
@@ -269,6 +285,13 @@ def read_site_options(site_dir: Path) -> SiteOptions:
         docs, blogs = [DocsInstance()], [BlogInstance()]
     i18n = reader.get(values, "i18n", dict, {})
     default_locale = reader.get(i18n, "defaultLocale", str, "en")
+    for locale, locale_config in reader.get(i18n, "localeConfigs", dict, {}).items():
+        if isinstance(locale_config, dict) and {"path", "baseUrl", "url"} & set(locale_config):
+            reader.warn(
+                "config.i18n.localeConfigs",
+                f"{locale}: a locale's own path/baseUrl/url is not interpreted; "
+                "i18n/<locale> and the /<locale>/ prefix are assumed",
+            )
     locales = reader.get(i18n, "locales", list, [default_locale])
     markdown = reader.get(values, "markdown", dict, {})
     anchors = reader.get(markdown, "anchors", dict, {})

@@ -94,6 +94,9 @@ def _parse_page(file: Path, build: Path) -> BuiltPage | None:
     containers = root.xpath(
         "//article//div[contains(concat(' ', normalize-space(@class), ' '), ' markdown ')]"
     )
+    titles = root.xpath("//article//h1")  # a blog post's title sits outside its body
+    if titles:
+        page.h1 = _norm("".join(titles[0].itertext()))
     if not containers:
         return page
     container = containers[0]
@@ -116,9 +119,7 @@ def _parse_page(file: Path, build: Path) -> BuiltPage | None:
                         )
                     )
                 )
-                if element.tag == "h1":
-                    page.h1 = page.h1 or text
-                elif element.get("id"):
+                if element.tag != "h1" and element.get("id"):
                     page.headings[element.get("id")] = text
                     current[0] = element.get("id")
             if element.text:
@@ -271,5 +272,10 @@ def test_reader_matches_a_real_docusaurus_build(fixture: str) -> None:
     site = SITES / fixture
     build = build_site(site)
     print(f"{fixture}: built in {build_seconds(build)} s (cached build reused if None)")
+    published = [p for p in _built_pages(build).values() if p.kind != "other"]
+    # Guards against a parser that finds nothing (and so compares nothing): every built doc or
+    # blog post page must have shown its Markdown container and an h1.
+    assert published, "the build has no doc or blog post page: is the HTML parser stale?"
+    assert all(p.sections and p.h1 for p in published), [p.url for p in published if not p.h1]
     problems = _compare(fixture, site, build)
     assert not problems, f"{len(problems)} mismatches with Docusaurus:\n{_table(problems)}"

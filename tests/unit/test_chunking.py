@@ -101,3 +101,20 @@ def test_sample_site_chunks_carry_breadcrumbs_and_anchors() -> None:
     assert speed.url.endswith("#speed--acceleration-limits-per-joint")
     assert by_heading["Waypoints in lumen.yaml"].url.endswith("#waypoints-in-lumenyaml")
     assert all("Servo tuning" not in c.title for c in chunks)
+
+
+def test_a_long_table_keeps_its_header_in_every_chunk_and_one_row_per_line() -> None:
+    from ingestion_jobs.documents import Page, Section
+
+    rows = "\n".join(f"| key_{i} | {i * 10} | {i}s |" for i in range(1, 61))
+    table = f"| Name | Default | Timeout |\n| --- | --- | --- |\n{rows}"
+    section = Section("All settings", "all-settings", 2, ("Settings", "All settings"), table)
+    page = Page("docs/s.md", "https://ex.com/s", "Settings", "", "h", (section,))
+    chunks = chunk_page(page, max_tokens=120)
+    assert len(chunks) > 2
+    for chunk in chunks:
+        lines = chunk.text.split("\n")
+        assert lines[:2] == ["| Name | Default | Timeout |", "| --- | --- | --- |"]
+        assert all(line.startswith("| key_") and line.endswith("s |") for line in lines[2:])
+    held = [line for chunk in chunks for line in chunk.text.split("\n")[2:]]
+    assert held == rows.split("\n")

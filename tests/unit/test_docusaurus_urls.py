@@ -321,3 +321,23 @@ def test_a_jsdoc_cast_preset_and_plugin_instances_are_read(tmp_path: Path) -> No
     read = read_site(site)
     assert sorted(p.url for p in read.pages) == ["https://ex.com/a", "https://ex.com/api/c"]
     assert read.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("source", "frontmatter", "expected"),
+    [
+        ("2024-01-02-hello.md", {}, "/2024/01/02/hello"),
+        ("2023-8-9-short.md", {}, "/2023/8/9/short"),  # the date's digits as written
+        ("2023-06-10-post/index.md", {}, "/2023/06/10/post"),
+        ("nested/2023-07-15-under.md", {}, "/2023/07/15/nested/under"),
+        ("topics/undated.mdx", {}, "/topics/undated"),
+        ("topics/index.md", {}, "/topics"),
+        ("x.md", {"slug": "chosen/url"}, "chosen/url"),
+    ],
+)
+def test_blog_slugs_follow_docusaurus(
+    source: str, frontmatter: dict[str, str], expected: str
+) -> None:
+    from ingestion_jobs.routes import blog_slug
+
+    assert blog_slug(source, frontmatter) == expected

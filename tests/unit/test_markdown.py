@@ -120,3 +120,42 @@ def test_bad_frontmatter_raises() -> None:
         parse_page("---\ntitle: [oops\n---\nbody")
     with pytest.raises(FrontmatterError):
         parse_page("---\n- a list\n---\nbody")
+
+
+def test_magic_comments_leave_the_code_unless_a_line_range_is_given() -> None:
+    page = parse_page(
+        "## Code\n\n```js\n// highlight-next-line\nconst a = 1;\n```\n\n"
+        "```python\n# highlight-start\nb = 2\n# highlight-end\n```\n\n"
+        "```js {1}\n// highlight-next-line\nconst c = 3;\n```\n"
+    )
+    text = page.sections[1].text
+    assert "const a = 1;" in text
+    assert "b = 2" in text
+    assert text.count("highlight") == 1  # only in the block with a line range
+
+
+def test_heading_ids_in_every_form_docusaurus_3_accepts() -> None:
+    page = parse_page(
+        "## Port {/* #port */}\n\nx\n\n## Dots {#v1.2_beta}\n\nx\n\n## Case {#Upper-ID}\n\nx\n\n"
+        "## Old <!-- #old -->\n\nx\n\n## Split {#a:b}\n\nx\n"
+    )
+    got = [(s.heading, s.anchor) for s in page.sections[1:]]
+    assert got == [
+        ("Port", "port"),
+        ("Dots", "v1.2_beta"),
+        ("Case", "Upper-ID"),
+        ("Old", "old-"),
+        ("Split {#a:b}", "a"),
+    ]
+
+
+def test_an_imported_partial_is_indexed_on_the_importing_page() -> None:
+    partial = "## Proxy\n\nSet LANTERN_PROXY_URL first.\n\n## Proxy\n\nAgain.\n"
+    page = parse_page(
+        "import Proxy from './_proxy.mdx';\n\n## Proxy\n\nPage text.\n\n<Proxy />\n",
+        include=lambda spec: (partial, None) if spec == "./_proxy.mdx" else None,
+    )
+    got = [(s.heading, s.anchor) for s in page.sections[1:]]
+    # the partial's ids come from its own slugger: "proxy" twice on the page, as Docusaurus does
+    assert got == [("Proxy", "proxy"), ("Proxy", "proxy"), ("Proxy", "proxy-1")]
+    assert "LANTERN_PROXY_URL" in page.sections[2].text

@@ -34,6 +34,10 @@ const config: Config = {
         includeCurrentVersion: false,
       } satisfies import('@docusaurus/plugin-content-docs').Options,
     ],
+    [
+      'content-docs',
+      {id: 'manual', path: 'manual', routeBasePath: 'manual', lastVersion: 'current'},
+    ],
   ],
 };
 
