@@ -24,6 +24,13 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 __all__ = [
     "DatabaseTarget",
@@ -127,29 +134,37 @@ def _retryable_connect_error(error: BaseException) -> bool:
 
 
 def _retry_connects(engine: AsyncEngine, retries: int, first_delay_s: float) -> None:
+    """Retry a refused connection `retries` times, waiting `first_delay_s` doubling between."""
+
+    def sleep(seconds: float) -> None:
+        # Inside SQLAlchemy's greenlet bridge: sleep on the event loop, not the thread.
+        await_only(asyncio.sleep(seconds))
+
+    def log_retry(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        cause = (error.__cause__ or error) if error else None
+        log.warning(
+            "database not reachable (%s); retrying in %.1f s (%d/%d)",
+            type(cause).__name__,
+            state.upcoming_sleep,
+            state.attempt_number,
+            retries,
+        )
+
+    retrying = Retrying(
+        retry=retry_if_exception(
+            lambda e: _retryable_connect_error(e) or _retryable_connect_error(e.__cause__ or e)
+        ),
+        stop=stop_after_attempt(retries + 1),
+        wait=wait_exponential(multiplier=first_delay_s, exp_base=2, min=first_delay_s),
+        sleep=sleep,
+        before_sleep=log_retry,
+        reraise=True,
+    )
+
     @event.listens_for(engine.sync_engine, "do_connect")
     def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
-        delay = first_delay_s
-        for attempt in range(retries + 1):
-            try:
-                return dialect.connect(*cargs, **cparams)
-            except Exception as error:
-                cause = error.__cause__ or error
-                if attempt == retries or not (
-                    _retryable_connect_error(error) or _retryable_connect_error(cause)
-                ):
-                    raise
-                log.warning(
-                    "database not reachable (%s); retrying in %.1f s (%d/%d)",
-                    type(cause).__name__,
-                    delay,
-                    attempt + 1,
-                    retries,
-                )
-                # Inside SQLAlchemy's greenlet bridge: sleep on the event loop, not the thread.
-                await_only(asyncio.sleep(delay))
-                delay *= 2
-        raise AssertionError("unreachable")
+        return retrying.copy()(dialect.connect, *cargs, **cparams)  # per-call state
 
 
 def make_engine(

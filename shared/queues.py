@@ -11,7 +11,9 @@ from typing import Any
 
 from celery import Celery
 
-__all__ = ["QueueName", "TaskName", "make_sender"]
+from shared.jobs import JobKind
+
+__all__ = ["TASK_QUEUES", "QueueName", "TaskName", "make_sender", "queue_of_kind", "task_of_kind"]
 
 
 class QueueName(StrEnum):
@@ -24,7 +26,7 @@ class TaskName(StrEnum):
     RETRIEVE = "bookchat.chat.retrieve"
     INGEST = "bookchat.ingest.site"
     CLEANUP = "bookchat.jobs.cleanup"
-    SCHEDULED_INGEST = "bookchat.ingest.scheduled"  # beat: creates the ingest job, then runs it
+    SCHEDULED_INGEST = "bookchat.ingest.scheduled"  # beat: creates the ingest job, sends it
 
 
 TASK_QUEUES: dict[TaskName, QueueName] = {
@@ -35,6 +37,21 @@ TASK_QUEUES: dict[TaskName, QueueName] = {
     TaskName.CLEANUP: QueueName.CHAT,
     TaskName.SCHEDULED_INGEST: QueueName.INGEST,
 }
+
+#: The task that runs a job of each kind (the API, the beat task and the cleanup send these).
+_TASK_OF_KIND: dict[JobKind, TaskName] = {
+    JobKind.CHAT: TaskName.CHAT,
+    JobKind.RETRIEVE: TaskName.RETRIEVE,
+    JobKind.INGEST: TaskName.INGEST,
+}
+
+
+def task_of_kind(kind: JobKind) -> TaskName:
+    return _TASK_OF_KIND[kind]
+
+
+def queue_of_kind(kind: JobKind) -> QueueName:
+    return TASK_QUEUES[_TASK_OF_KIND[kind]]
 
 
 def make_sender(broker_url: str, **conf: Any) -> Celery:

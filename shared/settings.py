@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     # its reader has given up, and answering it would only delay the readers still waiting.
     chat_job_expire_s: int = Field(default=600, ge=10)
     ingest_task_time_limit_s: int = Field(default=6 * 3600, ge=60)
+    # An ingestion that finds the vector store unreachable is retried by Celery after this many
+    # seconds, doubling each time (capped at 30 min), up to 5 times.
+    ingest_retry_backoff_s: int = Field(default=30, ge=1, le=1800)
 
     # API.
     public_base_url: str = ""  # prefix for status_url/events_url; "" = relative URLs

@@ -18,54 +18,86 @@ from celery import Celery, signals
 from kombu import Queue
 
 from shared.logging import bind_job_context, configure_logging
-from shared.queues import TASK_QUEUES, QueueName
+from shared.queues import TASK_QUEUES, QueueName, TaskName
 from shared.redis_client import DEFAULT_REDIS_URL
 from shared.settings import Settings, get_settings
 from worker.schedule import beat_schedule
 
-__all__ = ["app", "make_celery"]
+__all__ = ["app", "celery_config", "make_celery", "task_options"]
 
 log = logging.getLogger(__name__)
 
 
-def make_celery(settings: Settings) -> Celery:
-    celery = Celery("bookchat", broker=settings.redis_url or DEFAULT_REDIS_URL)
+def task_options(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Per-task limits and retry options (Celery `task_annotations`), from settings.
+
+    Every task ends within a hard limit a little above its soft one (the soft one lets the job
+    be failed with a stable code first). An ingestion that finds the vector store unreachable is
+    retried by Celery (`autoretry_for` on the task) after `ingest_retry_backoff_s`, doubling.
+    """
+    chat, ingest = settings.chat_task_time_limit_s, settings.ingest_task_time_limit_s
+    options: dict[TaskName, dict[str, Any]] = {
+        TaskName.CHAT: {"soft_time_limit": chat, "time_limit": chat + 15},
+        TaskName.RETRIEVE: {"soft_time_limit": 30, "time_limit": 45},
+        TaskName.INGEST: {
+            "soft_time_limit": ingest,
+            "time_limit": ingest + 60,
+            "retry_backoff": settings.ingest_retry_backoff_s,
+        },
+        # Creates the job and sends the ingestion: seconds, not the ingestion's hours.
+        TaskName.SCHEDULED_INGEST: {"soft_time_limit": 60, "time_limit": 90},
+        TaskName.CLEANUP: {"soft_time_limit": 120, "time_limit": 150},
+    }
+    return {str(name): values for name, values in options.items()}
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The workers' Celery configuration."""
     longest = max(settings.chat_task_time_limit_s, settings.ingest_task_time_limit_s)
-    celery.conf.update(
-        task_queues=[Queue(str(q)) for q in QueueName],
-        task_default_queue=str(QueueName.CHAT),
-        task_routes={str(name): {"queue": str(queue)} for name, queue in TASK_QUEUES.items()},
+    return {
+        "broker_url": settings.redis_url or DEFAULT_REDIS_URL,
+        "task_queues": [Queue(str(q)) for q in QueueName],
+        "task_default_queue": str(QueueName.CHAT),
+        "task_routes": {str(name): {"queue": str(queue)} for name, queue in TASK_QUEUES.items()},
+        "task_annotations": task_options(settings),
         # Our own job store holds results and state; Celery keeps none.
-        task_ignore_result=True,
+        "task_ignore_result": True,
         # A task is acknowledged only when it ends, and given back if its worker dies, so a
         # killed worker's job is redelivered instead of lost. Handlers are idempotent.
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
         # With late acks, a task still running when the broker connection drops will be
         # redelivered anyway: cancel it rather than let two copies run (Celery 5.1+ advice;
         # the default flips to True in Celery 6).
-        worker_cancel_long_running_tasks_on_connection_loss=True,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
         # Redis redelivers unacknowledged tasks after the visibility timeout: keep it above
         # the longest task, or a slow ingestion would run twice.
-        broker_transport_options={"visibility_timeout": longest + 600},
-        broker_connection_retry_on_startup=True,
-        # Defaults for any task that sets no limit of its own (cleanup, scheduled tasks set
-        # theirs in worker/tasks.py): nothing runs unbounded.
-        task_soft_time_limit=300,
-        task_time_limit=330,
-        worker_send_task_events=True,
-        task_send_sent_event=True,
-        worker_hijack_root_logger=False,
-        timezone="UTC",
-        enable_utc=True,
-        beat_schedule=beat_schedule(settings),
-        imports=["worker.tasks"],
-    )
+        "broker_transport_options": {"visibility_timeout": longest + 600},
+        "broker_connection_retry_on_startup": True,
+        # Defaults for any task without limits of its own in `task_options`: nothing runs
+        # unbounded.
+        "task_soft_time_limit": 300,
+        "task_time_limit": 330,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+        "timezone": "UTC",
+        "enable_utc": True,
+        "beat_schedule": beat_schedule(settings),
+        "imports": ["worker.tasks"],
+    }
+
+
+def make_celery(settings: Settings | None = None) -> Celery:
+    """The workers' Celery app. Its configuration is built from `settings` (default: the
+    process's settings) when first needed, not when this module is imported."""
+    celery = Celery("bookchat")
+    celery.add_defaults(lambda: celery_config(settings or get_settings()))
     return celery
 
 
-app = make_celery(get_settings())
+app = make_celery()
 
 
 @signals.setup_logging.connect

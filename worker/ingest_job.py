@@ -23,6 +23,7 @@ from shared.errors import BookchatError, ErrorCode
 from shared.job_models import SKIPPED_ALREADY_RUNNING, IngestRequest, IngestResult, IngestSkipped
 from shared.jobs import Job, JobKind, JobStore
 from shared.settings import Settings
+from shared.vectorstore import StoreLockedError
 from worker.locks import SiteBusyError, site_lock
 
 __all__ = ["SKIPPED_ALREADY_RUNNING", "create_ingest_job", "ingest_result", "process_ingest_job"]
@@ -54,7 +55,8 @@ class IndexUnreachableError(BookchatError):
     """The vector store could not be reached: the ingestion should be retried later."""
 
 
-_UNREACHABLE = (ResponseHandlingException, httpx.TransportError, ConnectionError)
+#: The store is down, restarting, or (local mode) held by another process for now.
+_UNREACHABLE = (ResponseHandlingException, httpx.TransportError, ConnectionError, StoreLockedError)
 
 
 async def process_ingest_job(runtime: Any, job_id: str) -> None:

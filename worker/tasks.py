@@ -1,4 +1,8 @@
-"""Celery tasks: thin shells that take ids and call the plain functions that do the work."""
+"""Celery tasks: thin shells that take ids and call the plain functions that do the work.
+
+Time limits and retry timings come from settings through the app's `task_annotations`
+(worker/celery_app.py `task_options`), so importing this module reads no settings.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,16 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from billiard.einfo import ExceptionInfo
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.utils.time import get_exponential_backoff_interval
 
 from shared.errors import ErrorCode
-from shared.jobs import Job, JobKind
+from shared.jobs import Job
 from shared.logging import job_context
-from shared.queues import TaskName
-from shared.settings import get_settings
-from worker.celery_app import app, record_job_metrics
+from shared.queues import TaskName, task_of_kind
+from worker.celery_app import app
 from worker.chat import process_chat_job
 from worker.cleanup import cleanup_jobs
 from worker.ingest_job import IndexUnreachableError, create_ingest_job, process_ingest_job
@@ -24,14 +29,8 @@ from worker.runtime import WorkerRuntime, get_runtime
 
 log = logging.getLogger(__name__)
 
-_settings = get_settings()
 #: Tries of an ingestion while Qdrant is unreachable (backoff 30 s doubling, so about 15 min).
 INGEST_MAX_RETRIES = 5
-_TASK_OF_KIND = {
-    JobKind.CHAT: TaskName.CHAT,
-    JobKind.RETRIEVE: TaskName.RETRIEVE,
-    JobKind.INGEST: TaskName.INGEST,
-}
 
 
 def _run_job(
@@ -44,7 +43,7 @@ def _run_job(
     retry_on: tuple[type[Exception], ...] = (),
 ) -> None:
     """Run a job's plain function; a time limit or a crash ends the job with a stable code
-    instead of leaving it `running`."""
+    instead of leaving it `running`. Exceptions in `retry_on` propagate (the task retries)."""
     runtime = get_runtime()
     try:
         runtime.run(work(runtime, job_id))
@@ -60,11 +59,12 @@ def _run_job(
     runtime.run(runtime.jobs.fail(job_id, *failure), timeout=10)
 
 
-@app.task(
-    name=TaskName.CHAT,
-    soft_time_limit=_settings.chat_task_time_limit_s,
-    time_limit=_settings.chat_task_time_limit_s + 15,
-)
+def send_job(job: Job) -> None:
+    """Send a job's task by name, as the API does (blocking kombu publish)."""
+    app.send_task(str(task_of_kind(job.kind)), kwargs={"job_id": job.id})
+
+
+@app.task(name=TaskName.CHAT)
 def answer_chat(*, job_id: str) -> None:
     """Answer a reader's question (job state, events and history written by the pipeline)."""
     _run_job(
@@ -76,60 +76,84 @@ def answer_chat(*, job_id: str) -> None:
     )
 
 
-@app.task(
-    bind=True,
-    name=TaskName.INGEST,
-    soft_time_limit=_settings.ingest_task_time_limit_s,
-    time_limit=_settings.ingest_task_time_limit_s + 60,
-    max_retries=INGEST_MAX_RETRIES,
-)
-def ingest_site(self: Task[Any, Any], *, job_id: str) -> None:
-    """(Re-)index a Docusaurus site incrementally; retried later if Qdrant is unreachable."""
-    try:
-        _run_job(
-            job_id,
-            process_ingest_job,
-            timeout_message="Ingestion exceeded its time limit.",
-            crash_code=ErrorCode.INGEST_FAILED,
-            crash_message="Ingestion hit an unexpected error; see logs.",
-            retry_on=(IndexUnreachableError,),
+class IngestTask(Task[Any, Any]):
+    """Celery retries an ingestion whose vector store is unreachable (`autoretry_for`, with
+    `retry_backoff` from settings); these hooks keep the job store in step with it."""
+
+    autoretry_for = (IndexUnreachableError,)
+    max_retries = INGEST_MAX_RETRIES
+    retry_backoff = 30  # overridden by BOOKCHAT_INGEST_RETRY_BACKOFF_S (task_options)
+    retry_backoff_max = 1800
+    retry_jitter = False
+
+    def on_retry(
+        self,
+        exc: Exception,
+        task_id: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        einfo: ExceptionInfo,
+    ) -> None:
+        """The retry is sent: the job is `queued` again, followers told when it runs."""
+        job_id = kwargs["job_id"]
+        # The countdown `autoretry_for` just gave the retry (same inputs; no jitter).
+        countdown = get_exponential_backoff_interval(
+            factor=int(self.retry_backoff),
+            retries=self.request.retries,
+            maximum=self.retry_backoff_max,
+            full_jitter=self.retry_jitter,
         )
-    except IndexUnreachableError as error:
+        log.warning("ingest job %s: %s; retrying in %ss", job_id, exc, countdown)
         runtime = get_runtime()
-        if self.request.retries >= INGEST_MAX_RETRIES:
-            runtime.run(runtime.jobs.fail(job_id, error.code, error.message), timeout=10)
-            return
-        countdown = min(30 * 2**self.request.retries, 1800)
-        log.warning("ingest job %s: %s; retrying in %ss", job_id, error.message, countdown)
         runtime.run(runtime.jobs.requeue(job_id, retry_in_s=countdown), timeout=10)
-        raise self.retry(countdown=countdown, exc=error) from error
+
+    def on_failure(
+        self,
+        exc: Exception,
+        task_id: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        einfo: ExceptionInfo,
+    ) -> None:
+        """Out of retries while the store stays unreachable: the job fails with its code."""
+        if isinstance(exc, IndexUnreachableError):
+            runtime = get_runtime()
+            runtime.run(runtime.jobs.fail(kwargs["job_id"], exc.code, exc.message), timeout=10)
 
 
-@app.task(
-    name=TaskName.SCHEDULED_INGEST,
-    soft_time_limit=_settings.ingest_task_time_limit_s,
-    time_limit=_settings.ingest_task_time_limit_s + 60,
-)
+@app.task(name=TaskName.INGEST, base=IngestTask)
+def ingest_site(*, job_id: str) -> None:
+    """(Re-)index a Docusaurus site incrementally; retried later if Qdrant is unreachable."""
+    _run_job(
+        job_id,
+        process_ingest_job,
+        timeout_message="Ingestion exceeded its time limit.",
+        crash_code=ErrorCode.INGEST_FAILED,
+        crash_message="Ingestion hit an unexpected error; see logs.",
+        retry_on=(IndexUnreachableError,),
+    )
+
+
+@app.task(name=TaskName.SCHEDULED_INGEST)
 def scheduled_ingest() -> str:
-    """Beat's nightly re-index: create the job as the API would, then run it here."""
+    """Beat's nightly re-index: create the job and send its task by name, as the API does, so
+    the ingestion runs (and is retried) like any other."""
     runtime = get_runtime()
     job = runtime.run(create_ingest_job(runtime.jobs, runtime.settings, trigger="schedule"), 10)
     with job_context(job.id):
         log.info("scheduled re-index of site %s", runtime.settings.site_name)
-        ingest_site.run(job_id=job.id)
-        record_job_metrics(job.id)
+        send_job(job)
     return job.id
 
 
-@app.task(name=TaskName.CLEANUP, soft_time_limit=120, time_limit=150)
+@app.task(name=TaskName.CLEANUP)
 def cleanup() -> dict[str, int]:
     """Requeue jobs whose worker or message was lost; forget expired jobs in the index."""
     runtime = get_runtime()
 
     async def requeue(job: Job) -> None:
-        task = _TASK_OF_KIND[job.kind]
         # kombu's publish is blocking I/O: keep it off the runtime's event loop.
-        await asyncio.to_thread(app.send_task, str(task), kwargs={"job_id": job.id})
+        await asyncio.to_thread(send_job, job)
 
     report = runtime.run(cleanup_jobs(runtime.jobs, runtime.settings, requeue=requeue), 110)
     return {
@@ -140,7 +164,7 @@ def cleanup() -> dict[str, int]:
     }
 
 
-@app.task(name=TaskName.RETRIEVE, soft_time_limit=30, time_limit=45)
+@app.task(name=TaskName.RETRIEVE)
 def retrieve(*, job_id: str) -> None:
     """Search the index for POST /v1/retrieve (the API waits for this job's `done`)."""
     _run_job(

@@ -14,7 +14,7 @@ from qdrant_client import models
 from ingestion_jobs.chunking import chunk_page
 from ingestion_jobs.docusaurus import read_site
 from shared.job_models import IngestRequest
-from shared.jobs import JobKind, JobStore
+from shared.jobs import RECENT_JOBS_KEY, EventType, Job, JobKind, JobStatus, JobStore
 from shared.queues import TaskName, make_sender
 from shared.redis_client import make_redis
 from shared.vectorstore import make_client
@@ -129,3 +129,47 @@ def test_ingest_worker_killed_mid_run_then_the_next_run_completes(
     )
     assert stale == 0  # nothing of the interrupted state is left
     assert fresh == expected  # every chunk of the new text, once
+
+
+def test_nightly_reindex_retries_a_transient_store_failure_without_the_cleanup(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """Beat's task sends the ingestion by name; the store is unavailable at first (held by
+    another process: local mode's transient failure, retried like an unreachable server), so
+    Celery retries it after the backoff, and the job succeeds long before the stale-job cleanup
+    (BOOKCHAT_JOB_STALE_AFTER_S, 600 s) would have looked at it."""
+    stack = make_stack(BOOKCHAT_INGEST_RETRY_BACKOFF_S="1")
+
+    async def read_ingest_job() -> tuple[Job, list[dict[str, Any]]] | None:
+        redis = make_redis(stack.settings.redis_url)
+        try:
+            store = JobStore(redis, ttl_s=3600)
+            for raw in await redis.zrange(RECENT_JOBS_KEY, 0, -1):
+                job = await store.get(raw.decode())
+                if job is not None and job.kind is JobKind.INGEST:
+                    events = await store.events(job.id)
+                    return job, [e.data for e in events if e.type is EventType.STATUS]
+            return None
+        finally:
+            await redis.aclose()
+
+    def requeued() -> tuple[Job, list[dict[str, Any]]] | None:
+        found = asyncio.run(read_ingest_job())
+        return found if found and any(event.get("requeued") for event in found[1]) else None
+
+    def finished() -> Job | None:
+        found = asyncio.run(read_ingest_job())
+        return found[0] if found and found[0].status.terminal else None
+
+    holder = make_client(stack.settings)  # another process holds the local store
+    try:
+        make_sender(str(stack.settings.redis_url)).send_task(str(TaskName.SCHEDULED_INGEST))
+        _, events = wait_for(requeued, timeout=60, what="the nightly ingestion's retry")
+    finally:
+        holder.close()
+    assert {"status": "queued", "requeued": True, "retry_in_s": 1} in events
+    job = wait_for(finished, timeout=90, what="the retried ingestion to finish")
+    assert job.status is JobStatus.SUCCEEDED, (job, stack.log())
+    assert job.attempts >= 2  # it ran again: a retry, not the cleanup (which needs 600 s)
+    assert job.meta["trigger"] == "schedule"
+    assert "pages_seen" in (job.result or {})
