@@ -22,7 +22,6 @@ Decisions (see docs/deployments.md, "ChatKit front end"):
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -382,32 +381,25 @@ class BookchatChatKitServer(ChatKitServer[ChatKitContext]):
                 content_index=0, content=AssistantMessageContent(text="")
             ),
         )
-        deadline = time.monotonic() + context.state.settings.chat_task_time_limit_s
-        deadline += _RELAY_MARGIN_S
-        cursor = "0-0"
-        while (remaining := deadline - time.monotonic()) > 0:
-            events = await jobs.events(
-                context.job_id, after=cursor, block_ms=int(min(remaining, 10) * 1000) + 1
-            )
-            for event in events:
-                cursor = event.id
-                if event.type is EventType.STATUS and event.data.get("status") == "running":
-                    yield ProgressUpdateEvent(icon="search", text="Searching the documentation")
-                elif event.type is EventType.TOKEN:
-                    yield ThreadItemUpdatedEvent(
-                        item_id=answer_id,
-                        update=AssistantMessageContentPartTextDelta(
-                            content_index=0, delta=str(event.data.get("delta", ""))
-                        ),
-                    )
-                elif event.type is EventType.DONE:
-                    yield ThreadItemDoneEvent(item=_answer_item(answer_id, thread, event.data))
-                    return
-                elif event.type is EventType.ERROR:
-                    yield ThreadItemRemovedEvent(item_id=answer_id)
-                    raise CustomStreamError(
-                        str(event.data.get("message") or "The answer failed."), allow_retry=True
-                    )
+        timeout_s = context.state.settings.chat_task_time_limit_s + _RELAY_MARGIN_S
+        async for event in jobs.follow(context.job_id, timeout_s=timeout_s):
+            if event.type is EventType.STATUS and event.data.get("status") == "running":
+                yield ProgressUpdateEvent(icon="search", text="Searching the documentation")
+            elif event.type is EventType.TOKEN:
+                yield ThreadItemUpdatedEvent(
+                    item_id=answer_id,
+                    update=AssistantMessageContentPartTextDelta(
+                        content_index=0, delta=str(event.data.get("delta", ""))
+                    ),
+                )
+            elif event.type is EventType.DONE:
+                yield ThreadItemDoneEvent(item=_answer_item(answer_id, thread, event.data))
+                return
+            elif event.type is EventType.ERROR:
+                yield ThreadItemRemovedEvent(item_id=answer_id)
+                raise CustomStreamError(
+                    str(event.data.get("message") or "The answer failed."), allow_retry=True
+                )
         raise CustomStreamError(
             "The answer is taking too long; it will appear in this conversation when ready.",
             allow_retry=False,

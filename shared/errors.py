@@ -24,6 +24,9 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     RATE_LIMITED = "rate_limited"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    # A Last-Event-ID / ?after= that is not an event id of this job's stream (malformed, beyond
+    # 64 bits, or past the end of a job still running).
+    INVALID_EVENT_ID = "invalid_event_id"
     # Service state (5xx)
     QUEUE_UNAVAILABLE = "queue_unavailable"
     QUEUE_FULL = "queue_full"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -16,7 +14,7 @@ from api.deps import AppState, SessionTokenDep, StateDep
 from api.errors import ApiError
 from api.schemas import ChatJobOut, ErrorBody, IngestJobOut, JobOut, RetrieveJobOut, job_out
 from shared.errors import ErrorCode
-from shared.jobs import EventType, Job
+from shared.jobs import EventType, InvalidEventIdError, Job, parse_event_id
 from shared.tokens import verify_session_token
 
 router = APIRouter(tags=["jobs"])
@@ -62,13 +60,8 @@ async def get_job(
     after = await state.jobs.last_event_id(str(job_id)) if wait else "0-0"
     job = await _readable_job(state, job_id, token)
     if wait and not job.status.terminal and (if_none_match in (None, _etag(job))):
-        deadline = time.monotonic() + wait
-        while (remaining := deadline - time.monotonic()) > 0.001:
-            events = await state.jobs.events(job.id, after=after, block_ms=int(remaining * 1000))
-            if not events:
-                break
-            after = events[-1].id
-            if any(event.type in _WAKE_ON for event in events):
+        async for event in state.jobs.follow(job.id, after=after, timeout_s=wait):
+            if event.type in _WAKE_ON:
                 break
         job = await _readable_job(state, job_id, token)
     etag = _etag(job)
@@ -81,7 +74,11 @@ async def get_job(
 
 @router.get(
     "/v1/jobs/{job_id}/events",
-    responses={200: {"content": {"text/event-stream": {}}}, **_ERRORS},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        204: {"description": "The job has ended and nothing follows this position"},
+        **_ERRORS,
+    },
 )
 async def job_events(
     job_id: JobId,
@@ -90,48 +87,47 @@ async def job_events(
     token: SessionTokenDep,
     last_event_id: Annotated[str | None, Header()] = None,
     after: Annotated[
-        str | None, Query(pattern=r"^\d+-\d+$", description="Resume after this event id")
+        str | None, Query(max_length=41, description="Resume after this event id")
     ] = None,
-) -> EventSourceResponse:
+) -> Response:
     """Server-sent events: `status`, `progress`, `token`, `citations`, `done`, `error`.
 
     Resumable: a reconnecting EventSource sends `Last-Event-ID` and receives exactly the
-    events after it. The stream ends after `done` or `error`.
+    events after it. The stream ends after `done` or `error`; resuming a finished job at or
+    past its last event answers 204 at once (which tells an EventSource to stop reconnecting).
+    A position that is not an event id of this job is 422 `invalid_event_id`.
     """
     job = await _readable_job(state, job_id, token)
-    start = last_event_id or after or "0-0"
-    if not _valid_stream_id(start):
-        raise ApiError(422, ErrorCode.VALIDATION_ERROR, "Last-Event-ID is not an event id.")
+    start = _position(last_event_id or after or "0-0")
+    end = parse_event_id(await state.jobs.last_event_id(job.id))
+    if job.status.terminal and parse_event_id(start) >= end:
+        return Response(status_code=204, headers={"Cache-Control": "no-cache"})
+    if parse_event_id(start) > end:
+        raise ApiError(
+            422, ErrorCode.INVALID_EVENT_ID, "Last-Event-ID is past the end of this job's events."
+        )
+
+    async def connected() -> bool:
+        return not await request.is_disconnected()
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
-        cursor = start
-        while True:
-            if await request.is_disconnected():
-                return
-            events = await state.jobs.events(job.id, after=cursor, block_ms=10_000)
-            for event in events:
-                cursor = event.id
-                yield ServerSentEvent(
-                    data=orjson.dumps(event.data).decode(), event=str(event.type), id=event.id
-                )
-                if event.type in (EventType.DONE, EventType.ERROR):
-                    return
-            if not events and await state.jobs.get(job.id) is None:
-                yield ServerSentEvent(
-                    data=orjson.dumps(
-                        {"code": ErrorCode.JOB_NOT_FOUND, "message": "The job expired."}
-                    ).decode(),
-                    event=str(EventType.ERROR),
-                )
-                return
-            await asyncio.sleep(0)
+        async for event in state.jobs.follow(job.id, after=start, alive=connected):
+            yield ServerSentEvent(
+                data=orjson.dumps(event.data).decode(), event=str(event.type), id=event.id or None
+            )
 
     return EventSourceResponse(stream(), ping=15, headers={"Cache-Control": "no-cache"})
 
 
-def _valid_stream_id(value: str) -> bool:
-    left, sep, right = value.partition("-")
-    return bool(sep) and left.isdigit() and right.isdigit() and len(value) < 48
+def _position(value: str) -> str:
+    """A Last-Event-ID / ?after= checked to be a Redis Stream id (two unsigned 64-bit parts)."""
+    try:
+        parse_event_id(value)
+    except InvalidEventIdError:
+        raise ApiError(
+            422, ErrorCode.INVALID_EVENT_ID, "Last-Event-ID is not an event id of this job."
+        ) from None
+    return value
 
 
 __all__ = ["router"]

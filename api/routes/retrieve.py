@@ -7,7 +7,6 @@ the chat queue (worker/retrieve_job.py) and this endpoint waits on the job's eve
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -38,25 +37,18 @@ _JOB_ERROR_STATUS: dict[str, int] = {
 async def wait_for_job(state: AppState, job_id: str, timeout_s: float) -> dict[str, Any] | None:
     """Block on the job's event stream until `done` (returns the result) or `error` (raises
     the job's error as a 503/500); None when `timeout_s` passes first."""
-    deadline = time.monotonic() + timeout_s
-    cursor = "0-0"
-    while (remaining := deadline - time.monotonic()) > 0.001:
-        events = await state.jobs.events(
-            job_id, after=cursor, block_ms=max(1, int(min(remaining, 10) * 1000))
-        )
-        for event in events:
-            cursor = event.id
-            if event.type is EventType.DONE:
-                return event.data
-            if event.type is EventType.ERROR:
-                code = str(event.data.get("code") or ErrorCode.INTERNAL_ERROR)
-                message = str(event.data.get("message") or "The job failed.")
-                known = code in ErrorCode.__members__.values()
-                raise ApiError(
-                    _JOB_ERROR_STATUS.get(code, 500),
-                    ErrorCode(code) if known else ErrorCode.INTERNAL_ERROR,
-                    message,
-                )
+    async for event in state.jobs.follow(job_id, timeout_s=timeout_s):
+        if event.type is EventType.DONE:
+            return event.data
+        if event.type is EventType.ERROR:
+            code = str(event.data.get("code") or ErrorCode.INTERNAL_ERROR)
+            message = str(event.data.get("message") or "The job failed.")
+            known = code in ErrorCode.__members__.values()
+            raise ApiError(
+                _JOB_ERROR_STATUS.get(code, 500),
+                ErrorCode(code) if known else ErrorCode.INTERNAL_ERROR,
+                message,
+            )
     return None
 
 

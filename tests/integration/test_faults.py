@@ -153,6 +153,34 @@ def test_redis_restart_loses_no_job_and_the_api_answers_503_meanwhile(
             assert_history_once(stack, one, job)
 
 
+def test_a_redis_blip_never_turns_an_answered_job_into_a_failed_one(
+    make_stack: Callable[..., Stack], private_redis: PrivateRedis
+) -> None:
+    """Issue 16, item 3: stop the broker's redis-server for ~6 s (past a heartbeat interval)
+    while answers are in flight, then start it again. Every job ends `succeeded`, and what
+    pollers read agrees with what streamers saw (`done` is the job's last event)."""
+    with FakeLLM(latency_first_token=9.0) as fake:
+        stack = make_stack(llm_base_url=fake.base_url)
+        accepted = [stack.chat(QUESTION) for _ in range(2)]  # both run (threads, c=2)
+        wait_for(
+            lambda: all(job_of(stack, a)["status"] == "running" for a in accepted),
+            timeout=30,
+            what="both jobs running",
+        )
+        private_redis.stop()
+        time.sleep(6)  # the outage: the jobs' heartbeats (every 5 s) fail meanwhile
+        private_redis.start()
+        jobs = wait_all(stack, accepted, timeout=60)
+        time.sleep(6)  # anything late (a heartbeat's error, a crash report) lands now
+        jobs = [job_of(stack, a) for a in accepted]
+        assert [job["status"] for job in jobs] == ["succeeded"] * 2, (jobs, stack.log())
+        for one, job in zip(accepted, jobs, strict=True):
+            assert_history_once(stack, one, job)
+            with stack.http.stream("GET", one["events_url"]) as events:
+                text = "".join(events.iter_text())
+            assert text.rstrip().split("event: ")[-1].startswith("done"), text
+
+
 # --- Qdrant unreachable ----------------------------------------------------------------------
 
 
