@@ -7,6 +7,7 @@ from typing import Annotated
 
 from celery import Celery
 from fastapi import Depends, Header, Query, Request
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,6 +32,7 @@ __all__ = [
 @dataclass(slots=True)
 class AppState:
     settings: Settings
+    redis: Redis  # one pool: the job store, rate limits, queue depths, metrics
     jobs: JobStore
     sender: Celery
     engine: AsyncEngine

@@ -8,7 +8,7 @@ import time
 from api.deps import AppState
 from api.errors import ApiError
 from shared.errors import ErrorCode
-from shared.queues import QueueName
+from shared.queues import QueueName, queue_depths
 
 __all__ = ["check_backpressure", "check_rate_limits", "claim_idempotency_key", "release_key"]
 
@@ -20,7 +20,7 @@ async def _hit(state: AppState, key: str, limit: int) -> int | None:
     now = time.time()
     window = int(now // _WINDOW_S)
     redis_key = f"bookchat:rl:{key}:{window}"
-    pipe = state.jobs.redis.pipeline(transaction=False)
+    pipe = state.redis.pipeline(transaction=False)
     pipe.incr(redis_key)
     pipe.expire(redis_key, _WINDOW_S + 1)
     count, _ = await pipe.execute()
@@ -49,8 +49,8 @@ async def check_rate_limits(state: AppState, *, client_ip: str, session_id: str 
 
 async def check_backpressure(state: AppState) -> None:
     """Refuse new chat work while the chat queue is deeper than can be served in time."""
-    depth = await state.jobs.redis.llen(str(QueueName.CHAT))
-    if int(depth) >= state.settings.max_queued_chat_jobs:
+    depths = await queue_depths(state.redis, [QueueName.CHAT])
+    if depths[QueueName.CHAT] >= state.settings.max_queued_chat_jobs:
         raise ApiError(
             503,
             ErrorCode.QUEUE_FULL,
@@ -73,12 +73,10 @@ async def claim_idempotency_key(
     is refused."""
     redis_key = _idem_key(scope, key)
     value = f"{job_id}|{session_id}|{fingerprint}"
-    claimed = await state.jobs.redis.set(
-        redis_key, value, nx=True, ex=state.settings.idempotency_ttl_s
-    )
+    claimed = await state.redis.set(redis_key, value, nx=True, ex=state.settings.idempotency_ttl_s)
     if claimed:
         return None
-    existing = await state.jobs.redis.get(redis_key)
+    existing = await state.redis.get(redis_key)
     if existing is None:  # expired between the two calls: treat as new
         return None
     text = existing.decode() if isinstance(existing, bytes) else str(existing)
@@ -94,4 +92,4 @@ async def claim_idempotency_key(
 
 async def release_key(state: AppState, *, scope: str, key: str) -> None:
     """Forget a key whose request failed before it was queued, so a retry can go through."""
-    await state.jobs.redis.delete(_idem_key(scope, key))
+    await state.redis.delete(_idem_key(scope, key))

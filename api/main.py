@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.bookchat = AppState(
             settings=settings,
+            redis=redis,
             jobs=JobStore(redis, ttl_s=settings.job_ttl_s),
             sender=make_sender(settings.redis_url or DEFAULT_REDIS_URL),
             engine=engine,

@@ -3,14 +3,14 @@
 HTTP latency is measured here, in this process's registry (each API replica is scraped on its
 own). Everything the workers measure (jobs, LLM usage, ingestions) is recorded in Redis by
 `shared.metrics` and read back at scrape time, so one scrape of any API replica shows every
-worker on every host. Queue depth is read live (LLEN of each Celery queue).
+worker on every host. Queue depth is read live (`shared.queues.queue_depths`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import (
@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.metrics import METRICS, MetricKind, MetricsSnapshot, read_snapshot
-from shared.queues import QueueName
+from shared.queues import queue_depths
 
 __all__ = ["ApiMetrics", "MetricsMiddleware", "render_metrics"]
 
@@ -111,15 +111,6 @@ class _SnapshotCollector(Collector):
                 yield histogram
 
 
-async def _queue_depths(redis: Redis, queues: Iterable[str]) -> dict[str, int]:
-    pipe = redis.pipeline(transaction=False)
-    names = list(queues)
-    for name in names:
-        pipe.llen(name)  # Celery's Redis transport keeps each queue in a list of its name
-    lengths: list[int] = await pipe.execute()
-    return dict(zip(names, lengths, strict=True))
-
-
 async def render_metrics(metrics: ApiMetrics, redis: Redis) -> bytes:
     """The exposition text: this process's HTTP metrics, then the shared ones from Redis.
     A Redis outage still yields the HTTP metrics, with `bookchat_metrics_store_up 0`."""
@@ -128,7 +119,7 @@ async def render_metrics(metrics: ApiMetrics, redis: Redis) -> bytes:
     try:
         async with asyncio.timeout(3):
             snapshot = await read_snapshot(redis)
-            depths = await _queue_depths(redis, [str(q) for q in QueueName])
+            depths = await queue_depths(redis)
     except Exception:  # reported through bookchat_metrics_store_up, not raised
         snapshot, depths = None, None
     shared = CollectorRegistry(auto_describe=False)

@@ -399,6 +399,31 @@ class JobStore:
         entry_id = last[0][0]
         return str(entry_id.decode() if isinstance(entry_id, bytes) else entry_id)
 
+    async def forget_expired(self, now: float) -> int:
+        """Drop the recent-jobs index entries of jobs created over `ttl_s` ago (their keys
+        have expired); returns how many."""
+        return int(await self.redis.zremrangebyscore(RECENT_JOBS_KEY, "-inf", now - self.ttl_s))
+
+    async def recent_statuses(self) -> dict[str, JobStatus | None]:
+        """The status of every job in the recent-jobs index (None: its key has expired), read
+        in one round trip."""
+        ids = [
+            raw.decode() if isinstance(raw, bytes) else str(raw)
+            for raw in await self.redis.zrange(RECENT_JOBS_KEY, 0, -1)
+        ]
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(self.key(job_id), "status")
+        statuses: list[bytes | None] = await pipe.execute()
+        return {
+            job_id: JobStatus(status.decode()) if status else None
+            for job_id, status in zip(ids, statuses, strict=True)
+        }
+
+    async def forget(self, job_ids: list[str]) -> int:
+        """Drop these ids from the recent-jobs index; returns how many were there."""
+        return int(await self.redis.zrem(RECENT_JOBS_KEY, *job_ids)) if job_ids else 0
+
     async def _finish(
         self,
         job_id: str,

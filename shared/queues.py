@@ -1,19 +1,35 @@
-"""Queue and task names, and the send-only Celery client the API enqueues with.
+"""Queue and task names, which task runs each job kind, the send-only Celery client the API
+enqueues with, and the one place that reads the broker's own keys.
 
 The API never imports the worker's task modules: it sends tasks by name (`TaskName`) to a queue
 (`QueueName`). The worker registers its tasks under the same names.
+
+Celery's Redis transport keeps each queue as a Redis list named after the queue, each message a
+JSON document whose headers carry the task's kwargs (`kwargsrepr`, so the job id). Only
+`queue_depths` and `job_ids_waiting` below rely on that layout.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
 from celery import Celery
+from redis.asyncio import Redis
 
 from shared.jobs import JobKind
 
-__all__ = ["TASK_QUEUES", "QueueName", "TaskName", "make_sender", "queue_of_kind", "task_of_kind"]
+__all__ = [
+    "TASK_QUEUES",
+    "QueueName",
+    "TaskName",
+    "job_ids_waiting",
+    "make_sender",
+    "queue_depths",
+    "queue_of_kind",
+    "task_of_kind",
+]
 
 
 class QueueName(StrEnum):
@@ -64,3 +80,26 @@ def make_sender(broker_url: str, **conf: Any) -> Celery:
         **conf,
     )
     return app
+
+
+async def queue_depths(
+    redis: Redis, queues: Iterable[QueueName] = tuple(QueueName)
+) -> dict[str, int]:
+    """Messages waiting in each queue (not those delivered and still unacknowledged)."""
+    names = [str(queue) for queue in queues]
+    pipe = redis.pipeline(transaction=False)
+    for name in names:
+        pipe.llen(name)
+    lengths: list[int] = await pipe.execute()
+    return dict(zip(names, (int(n) for n in lengths), strict=True))
+
+
+async def job_ids_waiting(redis: Redis, job_ids: Iterable[str]) -> set[str]:
+    """Which of these jobs have a task message waiting in a queue. Messages delivered to a
+    worker but not yet acknowledged are not in the lists, so they do not count."""
+    pipe = redis.pipeline(transaction=False)
+    for queue in QueueName:
+        pipe.lrange(str(queue), 0, -1)
+    replies: list[list[bytes]] = await pipe.execute()
+    raw = b"\n".join(b"\n".join(reply) for reply in replies)
+    return {job_id for job_id in job_ids if job_id.encode() in raw}

@@ -111,7 +111,6 @@ def _setup_logging(**_: Any) -> None:
 # (thread pool: several at once). A redelivered task of a finished job is not counted twice.
 _started: dict[str, float] = {}
 _started_lock = threading.Lock()
-_TERMINAL = {b"succeeded", b"failed", b"expired"}
 
 
 @signals.task_prerun.connect
@@ -125,17 +124,13 @@ def _job_context_on_start(task_id: str, kwargs: dict[str, Any] | None = None, **
 
         runtime = get_runtime()
 
-        async def read() -> list[bytes | str | None]:
-            return await runtime.jobs.redis.hmget(
-                runtime.jobs.key(job_id), ["session_id", "status"]
-            )
-
         try:
-            raw_session, status = runtime.run(read(), 5)
-            session_id = raw_session.decode() if isinstance(raw_session, bytes) else raw_session
-            if status not in _TERMINAL:
-                with _started_lock:
-                    _started[task_id] = time.monotonic()
+            job = runtime.run(runtime.jobs.get(job_id), 5)
+            if job is not None:
+                session_id = job.session_id
+                if not job.status.terminal:
+                    with _started_lock:
+                        _started[task_id] = time.monotonic()
         except Exception:
             log.warning("could not read job %s", job_id, exc_info=True)
     bind_job_context(job_id, session_id)
@@ -162,7 +157,7 @@ def record_job_metrics(job_id: str, run_seconds: float | None = None) -> None:
     async def record() -> None:
         job = await runtime.jobs.get(job_id)
         if job is not None and job.status.terminal:
-            await record_job_end(runtime.jobs.redis, job, run_seconds=run_seconds)
+            await record_job_end(runtime.redis, job, run_seconds=run_seconds)
 
     try:
         runtime.run(record(), 5)

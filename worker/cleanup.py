@@ -30,9 +30,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from redis.asyncio import Redis
+
 from shared.errors import ErrorCode
-from shared.jobs import RECENT_JOBS_KEY, Job, JobKind, JobStatus, JobStore
+from shared.jobs import Job, JobKind, JobStatus, JobStore
 from shared.metrics import inc
+from shared.queues import job_ids_waiting
 from shared.settings import Settings
 
 __all__ = ["MAX_ATTEMPTS", "CleanupReport", "cleanup_jobs", "stale_after_s"]
@@ -41,7 +44,6 @@ log = logging.getLogger(__name__)
 
 #: Runs of a job whose worker died each time, after which it is failed, not requeued.
 MAX_ATTEMPTS = 3
-_QUEUE_OF = {JobKind.CHAT: "chat", JobKind.RETRIEVE: "chat", JobKind.INGEST: "ingest"}
 
 
 @dataclass(slots=True)
@@ -63,27 +65,21 @@ async def cleanup_jobs(
     jobs: JobStore,
     settings: Settings,
     *,
+    redis: Redis,
     now: float | None = None,
     requeue: Callable[[Job], Awaitable[None]] | None = None,
 ) -> CleanupReport:
     """Requeue (or fail) jobs that lost their worker or their task message; drop index
-    entries of expired jobs. `requeue` sends the job's task again."""
+    entries of expired jobs. `requeue` sends the job's task again; `redis` is the broker's
+    (the queues are read for lost messages) and the metrics store's."""
     now = time.time() if now is None else now
     report = CleanupReport()
-    report.forgotten += await jobs.redis.zremrangebyscore(RECENT_JOBS_KEY, "-inf", now - jobs.ttl_s)
-    raw_ids = await jobs.redis.zrange(RECENT_JOBS_KEY, 0, -1)
-    ids = [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in raw_ids]
-    # One round trip for every status; only the unfinished ones are read in full.
-    pipe = jobs.redis.pipeline(transaction=False)
-    for job_id in ids:
-        pipe.hget(jobs.key(job_id), "status")
-    statuses: list[bytes | None] = await pipe.execute()
-    gone = [job_id for job_id, status in zip(ids, statuses, strict=True) if status is None]
-    report.scanned = len(ids) - len(gone)
-    unfinished = {str(JobStatus.RUNNING).encode(), str(JobStatus.QUEUED).encode()}
-    candidates = [
-        job_id for job_id, status in zip(ids, statuses, strict=True) if status in unfinished
-    ]
+    report.forgotten += await jobs.forget_expired(now)
+    statuses = await jobs.recent_statuses()
+    gone = [job_id for job_id, status in statuses.items() if status is None]
+    report.scanned = len(statuses) - len(gone)
+    unfinished = {JobStatus.RUNNING, JobStatus.QUEUED}
+    candidates = [job_id for job_id, status in statuses.items() if status in unfinished]
     in_broker: set[str] | None = None  # read once, only if a queued job is old enough
     for job_id in candidates:
         job = await jobs.get(job_id)
@@ -94,11 +90,13 @@ async def cleanup_jobs(
             continue
         if job.status is JobStatus.QUEUED:
             if in_broker is None:
-                in_broker = await _job_ids_in_broker(jobs, candidates)
+                # A worker starts what it reserves at once (prefetch = concurrency), so a job
+                # still `queued` long after its message was delivered lost it with its worker.
+                in_broker = await job_ids_waiting(redis, candidates)
             if job_id in in_broker:
                 continue  # its message is waiting or being worked on: a deep queue, not a loss
         if requeue is not None and job.attempts < MAX_ATTEMPTS:
-            await _requeue(jobs, job, requeue)
+            await _requeue(jobs, redis, job, requeue)
             report.requeued.append(job_id)
             continue
         await jobs.fail(
@@ -107,7 +105,7 @@ async def cleanup_jobs(
             "The worker running this job stopped responding; the job was abandoned. "
             "Submit it again.",
         )
-        await inc(jobs.redis, "bookchat_jobs_marked_lost", kind=str(job.kind))
+        await inc(redis, "bookchat_jobs_marked_lost", kind=str(job.kind))
         log.warning(
             "job %s (%s, %s, %d attempts) had no sign of life for %.0fs: marked worker_lost",
             job_id,
@@ -118,16 +116,17 @@ async def cleanup_jobs(
             extra={"job_id": job_id, "session_id": job.session_id},
         )
         report.marked_lost.append(job_id)
-    if gone:
-        report.forgotten += await jobs.redis.zrem(RECENT_JOBS_KEY, *gone)
+    report.forgotten += await jobs.forget(gone)
     return report
 
 
-async def _requeue(jobs: JobStore, job: Job, requeue: Callable[[Job], Awaitable[None]]) -> None:
+async def _requeue(
+    jobs: JobStore, redis: Redis, job: Job, requeue: Callable[[Job], Awaitable[None]]
+) -> None:
     was = job.status
     await jobs.requeue(job.id)
     await requeue(job)
-    await inc(jobs.redis, "bookchat_jobs_requeued", kind=str(job.kind))
+    await inc(redis, "bookchat_jobs_requeued", kind=str(job.kind))
     log.warning(
         "job %s (%s) was %s with no sign of life: requeued (attempts so far: %d)",
         job.id,
@@ -136,16 +135,3 @@ async def _requeue(jobs: JobStore, job: Job, requeue: Callable[[Job], Awaitable[
         job.attempts,
         extra={"job_id": job.id, "session_id": job.session_id},
     )
-
-
-async def _job_ids_in_broker(jobs: JobStore, job_ids: list[str]) -> set[str]:
-    """Which of these jobs have a task message waiting in a queue (messages carry the job id
-    in `kwargsrepr`). Messages delivered but unacknowledged do not count: a worker starts what
-    it reserves at once (prefetch = concurrency), so a job still `queued` long after its
-    message was delivered was delivered to a worker that died."""
-    pipe = jobs.redis.pipeline(transaction=False)
-    for queue in sorted(set(_QUEUE_OF.values())):
-        pipe.lrange(queue, 0, -1)
-    replies: list[list[bytes]] = await pipe.execute()
-    raw = b"\n".join(b"\n".join(reply) for reply in replies)
-    return {job_id for job_id in job_ids if job_id.encode() in raw}

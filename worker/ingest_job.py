@@ -72,7 +72,7 @@ async def process_ingest_job(runtime: Any, job_id: str) -> None:
     site = request.site or runtime.settings.site_name
     try:
         async with site_lock(
-            jobs.redis,
+            runtime.redis,
             site,
             holder=job_id,
             timeout_s=runtime.settings.ingest_lock_timeout_s,

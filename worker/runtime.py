@@ -47,8 +47,8 @@ class WorkerRuntime:
         self._lock = threading.Lock()
         # Tasks share this pool on one loop; a burst of token events from many concurrent
         # jobs waits for a connection rather than failing the jobs ("Too many connections").
-        redis = make_redis(settings.redis_url, max_connections=64, wait_for_connection_s=10)
-        self.jobs = JobStore(redis, ttl_s=settings.job_ttl_s)
+        self.redis = make_redis(settings.redis_url, max_connections=64, wait_for_connection_s=10)
+        self.jobs = JobStore(self.redis, ttl_s=settings.job_ttl_s)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run a coroutine on this process's loop from a (sync) task thread."""
@@ -84,7 +84,7 @@ class WorkerRuntime:
 
     def close(self) -> None:
         async def _close() -> None:
-            await self.jobs.redis.aclose()
+            await self.redis.aclose()
             if "engine" in self.__dict__:
                 await self.engine.dispose()
 

@@ -155,7 +155,9 @@ def cleanup() -> dict[str, int]:
         # kombu's publish is blocking I/O: keep it off the runtime's event loop.
         await asyncio.to_thread(send_job, job)
 
-    report = runtime.run(cleanup_jobs(runtime.jobs, runtime.settings, requeue=requeue), 110)
+    report = runtime.run(
+        cleanup_jobs(runtime.jobs, runtime.settings, redis=runtime.redis, requeue=requeue), 110
+    )
     return {
         "scanned": report.scanned,
         "requeued": len(report.requeued),

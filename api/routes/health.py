@@ -86,7 +86,7 @@ async def readyz(request: Request, state: StateDep) -> JSONResponse:
     """Ready when Redis, the database and Qdrant answer and every queue has a worker."""
 
     async def redis_check() -> str:
-        await state.jobs.redis.ping()
+        await state.redis.ping()
         return "ok"
 
     async def db_check() -> str:
@@ -143,5 +143,5 @@ async def readyz(request: Request, state: StateDep) -> JSONResponse:
 async def metrics(request: Request, state: StateDep) -> Response:
     """Prometheus metrics: HTTP latency, jobs, queue depth, LLM usage, ingestions."""
     api_metrics: ApiMetrics = request.app.state.metrics
-    body = await render_metrics(api_metrics, state.jobs.redis)
+    body = await render_metrics(api_metrics, state.redis)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

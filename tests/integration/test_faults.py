@@ -257,7 +257,9 @@ def run_cleanup(stack: Stack) -> CleanupReport:
             later = time.time() + stale_after_s(stack.settings, JobKind.INGEST) + 1
             later = max(later, time.time() + stale_after_s(stack.settings, JobKind.CHAT) + 1)
             jobs = JobStore(client, ttl_s=stack.settings.job_ttl_s)
-            return await cleanup_jobs(jobs, stack.settings, now=later, requeue=requeue)
+            return await cleanup_jobs(
+                jobs, stack.settings, redis=jobs.redis, now=later, requeue=requeue
+            )
         finally:
             await client.aclose()
 

@@ -46,7 +46,7 @@ async def test_two_ingestions_of_one_site_never_overlap(redis_url: str, tmp_path
     jobs = JobStore(client, ttl_s=600)
     qdrant = make_client(settings)
     runtime = SimpleNamespace(
-        settings=settings, jobs=jobs, qdrant=qdrant, embedder=get_embedder(settings)
+        settings=settings, jobs=jobs, redis=client, qdrant=qdrant, embedder=get_embedder(settings)
     )
     try:
         first = await create_ingest_job(jobs, settings, trigger="test")
@@ -117,7 +117,7 @@ async def test_cleanup_fails_running_jobs_without_heartbeat(redis_url: str, tmp_
             await jobs.mark_running(job.id)
         now = time.time()
         await client.hset(jobs.key(dead.id), "heartbeat_at", now - 3600)
-        report = await cleanup_jobs(jobs, settings, now=now)
+        report = await cleanup_jobs(jobs, settings, redis=jobs.redis, now=now)
         assert dead.id in report.marked_lost
         assert alive.id not in report.marked_lost
         lost = await jobs.get(dead.id)
@@ -165,6 +165,7 @@ async def test_readyz_follows_redis_and_database_down_and_back(
     engine = make_engine(database_url)
     state = AppState(
         settings=settings,
+        redis=redis_client,
         jobs=JobStore(redis_client, ttl_s=600),
         sender=make_sender(private_redis.url),
         engine=engine,

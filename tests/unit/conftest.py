@@ -29,6 +29,7 @@ async def state(settings: Settings) -> AsyncIterator[AppState]:
     redis = fakeredis.FakeAsyncRedis()
     yield AppState(
         settings=settings,
+        redis=redis,
         jobs=JobStore(redis, ttl_s=600),
         sender=make_sender("memory://"),
         engine=engine,

@@ -41,7 +41,8 @@ def _app(tmp: Path) -> object:
     engine = make_engine(config.effective_database_url)
     state = AppState(
         settings=config,
-        jobs=JobStore(fakeredis.FakeAsyncRedis(), ttl_s=600),
+        redis=(fake_redis := fakeredis.FakeAsyncRedis()),
+        jobs=JobStore(fake_redis, ttl_s=600),
         sender=make_sender("memory://"),
         engine=engine,
         sessionmaker=make_sessionmaker(engine),

@@ -34,7 +34,8 @@ async def state(settings: Settings) -> AsyncIterator[AppState]:
     engine = make_engine(settings.effective_database_url)
     yield AppState(
         settings=settings,
-        jobs=JobStore(fakeredis.FakeAsyncRedis(), ttl_s=600),
+        redis=(fake_redis := fakeredis.FakeAsyncRedis()),
+        jobs=JobStore(fake_redis, ttl_s=600),
         sender=make_sender("memory://"),
         engine=engine,
         sessionmaker=make_sessionmaker(engine),

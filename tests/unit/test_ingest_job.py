@@ -24,7 +24,7 @@ async def test_unreachable_qdrant_leaves_the_job_for_a_retry(settings: Settings)
     )
     closed_port = QdrantClient(url="http://127.0.0.1:1", timeout=2)
     runtime = SimpleNamespace(
-        settings=settings, jobs=jobs, qdrant=closed_port, embedder=HashEmbedder()
+        settings=settings, jobs=jobs, redis=jobs.redis, qdrant=closed_port, embedder=HashEmbedder()
     )
     with pytest.raises(IndexUnreachableError):
         await process_ingest_job(runtime, job.id)
