@@ -81,11 +81,11 @@ QUESTIONS = [
 ]
 
 
-# The worker as it was before `worker.chat.TokenRelay`: one Redis event per token delta. For
+# The worker as it was before `worker.chat_job.TokenRelay`: one Redis event per token delta. For
 # the before/after comparison only (`--token-events per-token`).
 PER_TOKEN_WORKER = """
 import sys
-import worker.chat
+import worker.chat_job
 from shared.jobs import EventType
 
 class PerToken:
@@ -95,8 +95,10 @@ class PerToken:
         await self.jobs.emit(self.job_id, EventType.TOKEN, {"delta": delta})
     async def close(self):
         pass
+    async def restart(self):
+        pass
 
-worker.chat.TokenRelay = PerToken
+worker.chat_job.TokenRelay = PerToken
 from celery.__main__ import main
 sys.argv[0] = "celery"
 main()
@@ -462,7 +464,8 @@ class Ways:
 
     async def floor(self, q: int) -> Sample:
         """`answer_question` in this process: the agent and retrieval, nothing around them."""
-        from worker.chat import ChatRequest, answer_question
+        from shared.job_models import ChatRequest
+        from worker.chat import answer_question
 
         started = time.perf_counter()
         ttft: list[float] = []
@@ -471,7 +474,7 @@ class Ways:
             if not ttft:
                 ttft.append(time.perf_counter() - started)
 
-        request = ChatRequest(message=QUESTIONS[q], session_id=str(uuid.uuid4()))
+        request = ChatRequest(message=QUESTIONS[q], session_id=uuid.uuid4())
         answer = await answer_question(
             request, settings=self.settings, retriever=self.retriever, on_token=on_token
         )

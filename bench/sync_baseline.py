@@ -20,11 +20,11 @@ from pydantic import BaseModel
 
 from ingestion_jobs.embedding import get_embedder
 from shared.db import make_engine, make_sessionmaker
-from shared.history import Exchange, History
+from shared.history import History
 from shared.job_models import ChatRequest
 from shared.settings import get_settings
 from shared.vectorstore import make_client
-from worker.chat import answer_question
+from worker.chat_job import answer_and_record
 from worker.retrieval import Retriever
 
 __all__ = ["app"]
@@ -55,29 +55,14 @@ app = FastAPI(title="bookchat sync baseline", lifespan=lifespan)
 
 @app.post("/chat")
 async def chat(question: Question) -> dict[str, Any]:
-    """Answer in the request: history, agent, history write, as `worker.chat._answer_job`."""
+    """Answer in the request: history, agent, history write, as the worker's chat job."""
     state = app.state
     session_id = question.session_id or str(uuid.uuid4())
-    job_id = str(uuid.uuid4())  # the history rows are keyed by a job id, as in the worker
-    request = ChatRequest(message=question.message, session_id=session_id)
-    history = History(state.sessionmaker)
-    turns = await history.recent_turns(
-        session_id, turns=state.settings.history_turns, before_job=job_id
-    )
-    answer = await answer_question(
-        request, settings=state.settings, retriever=state.retriever, history=turns
-    )
-    message_id = await history.record(
-        Exchange(
-            job_id=job_id,
-            session_id=session_id,
-            site=state.settings.site_name,
-            question=request.message,
-            answer=answer.answer,
-            citations=answer.citations,
-            refused=answer.refused,
-            model=answer.model,
-            usage=answer.usage,
-        )
+    request = ChatRequest(message=question.message, session_id=uuid.UUID(session_id))
+    answer, message_id = await answer_and_record(
+        request,
+        settings=state.settings,
+        retriever=state.retriever,
+        history=History(state.sessionmaker),
     )
     return answer.result(session_id, str(message_id)).model_dump(mode="json")

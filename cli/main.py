@@ -170,57 +170,55 @@ def ask(
     questions = [question] if question is not None else list(_lines(batch or "-"))
     logging.basicConfig(level=logging.WARNING)
     _migrate_embedded(settings)
-    asyncio.run(
-        _ask_all(settings, questions, as_json or batch is not None, selection, page_url, session)
+    failed = asyncio.run(
+        _ask_all(settings, questions, batch is not None, as_json, selection, page_url, session)
     )
+    if failed:
+        raise typer.Exit(int(failed))
 
 
 async def _ask_all(
     settings: Settings,
     questions: list[str],
+    batch: bool,
     as_json: bool,
     selection: str | None,
     page_url: str | None,
     session: str | None,
-) -> None:
+) -> ExitCode | None:
+    """Answers each question in turn. A failed question of a batch prints its error in place of
+    its result and the batch goes on; returns the exit code of the last failure (None: none)."""
+    from cli.errors import describe, error_object
     from shared.db import make_engine, make_sessionmaker
-    from shared.history import Exchange, History
+    from shared.history import History
     from shared.job_models import ChatRequest
-    from worker.chat import answer_question
+    from worker.chat_job import answer_and_record
 
+    failed: ExitCode | None = None
     retriever = _retriever(settings)
     engine = make_engine(settings.effective_database_url)
-    history = History(make_sessionmaker(engine))
+    sessionmaker = make_sessionmaker(engine)
     try:
         for text in questions:
             session_id = session or str(uuid.uuid4())
-            job_id = str(uuid.uuid4())
-            turns = await history.recent_turns(session_id, turns=settings.history_turns)
             request = ChatRequest(
                 message=text,
                 session_id=uuid.UUID(session_id),
                 selection=selection,
                 page_url=page_url,
             )
-            answer = await answer_question(
-                request, settings=settings, retriever=retriever, history=turns
-            )
-            await history.record(
-                Exchange(
-                    job_id=job_id,
-                    session_id=session_id,
-                    site=settings.site_name,
-                    question=text,
-                    selection=selection,
-                    page_url=page_url,
-                    answer=answer.answer,
-                    citations=answer.citations,
-                    refused=answer.refused,
-                    model=answer.model,
-                    usage=answer.usage,
+            try:
+                answer, _ = await answer_and_record(
+                    request, settings=settings, retriever=retriever, history=History(sessionmaker)
                 )
-            )
-            if as_json:
+            except BookchatError as error:
+                if not batch:
+                    raise  # `main` reports it (JSON under --json)
+                failure = describe(error)
+                failed = failure.exit_code
+                _emit(error_object(failure))
+                continue
+            if as_json or batch:
                 _emit(
                     {
                         "answer": answer.answer,
@@ -237,6 +235,7 @@ async def _ask_all(
                     )
     finally:
         await engine.dispose()
+    return failed
 
 
 def _migrate_embedded(settings: Settings) -> None:

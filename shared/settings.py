@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     # The offline model declines when the best passage's cosine is below this. Unset: 0.36 with
     # the bundled embedder (calibrated on it), no floor with other embedders.
     min_relevance: float | None = Field(default=None, ge=-1, le=1)
+    # Seconds between the offline model's streamed pieces (a few words each) in chat jobs, so
+    # readers see an offline answer arrive as an LLM's would; 0 = all at once. `bookchat ask`
+    # does not stream and never waits.
+    offline_stream_pace_s: float = Field(default=0.04, ge=0, le=1)
 
     # Jobs.
     job_ttl_s: int = Field(default=24 * 3600, ge=60)

@@ -174,12 +174,15 @@ class StreamError:
     """Stream `after_chunks` chunks of `reply`, then an in-band `data: {"error": ...}` event.
 
     That is how OpenAI reports failures after the 200 has been sent; the client raises
-    `openai.APIError` from inside the iteration. A non-streaming request gets a plain 500.
+    `openai.APIError` from inside the iteration. `in_chunk=True` sends OpenRouter's form
+    instead: a `chat.completion.chunk` that carries the `error` object next to a choice with
+    `finish_reason: "error"`, then `[DONE]`. A non-streaming request gets a plain 500.
     """
 
     after_chunks: int = 1
     message: str = "The server had an error while processing your request."
     reply: Text | ToolCalls | None = None
+    in_chunk: bool = False
 
 
 Reply: TypeAlias = Text | ToolCalls | Error | Hang | Malformed | CutStream | StreamError
@@ -251,12 +254,16 @@ def cut_stream(
 
 
 def stream_error(
-    after_chunks: int = 1, message: str | None = None, reply: Text | ToolCalls | None = None
+    after_chunks: int = 1,
+    message: str | None = None,
+    reply: Text | ToolCalls | None = None,
+    *,
+    in_chunk: bool = False,
 ) -> StreamError:
-    """An in-band SSE error event after `after_chunks` chunks."""
+    """An in-band SSE error event after `after_chunks` chunks (`in_chunk`: OpenRouter's form)."""
     if message is None:
-        return StreamError(after_chunks, reply=reply)
-    return StreamError(after_chunks, message, reply)
+        return StreamError(after_chunks, reply=reply, in_chunk=in_chunk)
+    return StreamError(after_chunks, message, reply, in_chunk)
 
 
 _ERROR_DEFAULTS: dict[int, tuple[str, str, str | None]] = {
@@ -945,7 +952,7 @@ class FakeLLM:
         except _Stopping:
             raise _AbortConnection from None
         if isinstance(reply, StreamError):
-            err = {
+            err: dict[str, Any] = {
                 "error": {
                     "message": reply.message,
                     "type": "server_error",
@@ -953,6 +960,16 @@ class FakeLLM:
                     "code": None,
                 }
             }
+            if reply.in_chunk:  # OpenRouter: the error rides on a chunk that finishes "error"
+                first = chunks[0][0]
+                err = {
+                    **{k: first[k] for k in ("id", "object", "created", "model")},
+                    "error": {"code": 502, "message": reply.message},
+                    "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
+                }
+                yield f"data: {json.dumps(err)}\n\n"
+                yield "data: [DONE]\n\n"
+                return
             yield f"data: {json.dumps(err)}\n\n"
             return
         if isinstance(reply, CutStream):

@@ -86,6 +86,7 @@ class ChatContext:
     selection: str | None = None
     min_cosine: float | None = None  # the offline model's relevance floor (see Settings)
     site_url: str | None = None  # links under it (and the passages' origins) survive answers
+    stream_pace_s: float = 0.0  # the offline model's pause between streamed pieces
     passages: dict[int, Passage] = field(default_factory=dict)  # citation number -> passage
     searches: list[str] = field(default_factory=list)
     search_seconds: list[float] = field(default_factory=list)  # for the retrieval metric

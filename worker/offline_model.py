@@ -9,6 +9,7 @@ nothing is parsed back out of the tool's text.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -107,7 +108,9 @@ class OfflineModel(Model):
                 text = "".join(
                     part.text for part in item.content if isinstance(part, ResponseOutputText)
                 )
-                for piece in _pieces(text):
+                for index, piece in enumerate(_pieces(text)):
+                    if index and self.context.stream_pace_s:
+                        await asyncio.sleep(self.context.stream_pace_s)
                     yield ResponseTextDeltaEvent(
                         content_index=0,
                         delta=piece,

@@ -21,7 +21,7 @@ from shared.jobs import Job
 from shared.logging import job_context
 from shared.queues import TaskName, task_of_kind
 from worker.celery_app import app
-from worker.chat import process_chat_job
+from worker.chat_job import process_chat_job
 from worker.cleanup import cleanup_jobs
 from worker.ingest_job import IndexUnreachableError, create_ingest_job, process_ingest_job
 from worker.retrieve_job import process_retrieve_job

@@ -224,7 +224,7 @@ async def test_a_chat_job_that_waited_too_long_ends_expired(
 ) -> None:
     from types import SimpleNamespace
 
-    from worker.chat import process_chat_job
+    from worker.chat_job import process_chat_job
 
     accepted = (await client.post("/v1/chat", json={"message": "still there?"})).json()
     await state.jobs.redis.hset(JobStore.key(accepted["job_id"]), "created_at", 0)

@@ -3,45 +3,19 @@ tool use, citation checking, declining, injection, retries and fallbacks, stream
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from qdrant_client import QdrantClient
 
-from ingestion_jobs.embedding import HashEmbedder
-from ingestion_jobs.indexer import index_site
 from shared.errors import BookchatError, ErrorCode
 from shared.job_models import ChatRequest
 from shared.settings import EmbedderKind, Settings
-from tests.conftest import SAMPLE_SITE
 from tests.fake_llm import FakeLLM, cut_stream, error, hang, malformed, text, tool_call
+from tests.unit.conftest import llm_settings
 from worker.chat import answer_question
 from worker.retrieval import Retriever
 
 pytestmark = pytest.mark.unit
 
 QUESTION = "How do I send the arm to its home pose?"
-
-
-@pytest.fixture(scope="module")
-def retriever() -> Iterator[Retriever]:
-    client = QdrantClient(":memory:")
-    embedder = HashEmbedder()
-    index_site(SAMPLE_SITE, client=client, embedder=embedder, collection="bookchat")
-    yield Retriever(client, embedder, "bookchat")
-    client.close()
-
-
-def llm_settings(fake: FakeLLM, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "embedder": EmbedderKind.HASH,
-        "llm_base_url": fake.base_url,
-        "llm_api_key": "test",
-        "llm_model": "primary",
-        "llm_timeout_s": 10,
-        **overrides,
-    }
-    return Settings(**values)  # type: ignore[arg-type]
 
 
 def request(message: str = QUESTION, selection: str | None = None) -> ChatRequest:

@@ -32,7 +32,7 @@ from shared.settings import Settings
 from tests import chatkit_client as ck
 from tests.conftest import SAMPLE_SITE
 from tests.unit.conftest import SECRET
-from worker.chat import process_chat_job
+from worker.chat_job import process_chat_job
 from worker.retrieval import Retriever
 
 pytestmark = pytest.mark.unit

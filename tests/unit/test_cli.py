@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.exceptions
@@ -14,6 +15,7 @@ from cli.main import app, main
 from shared.errors import BookchatError, ErrorCode
 from shared.settings import get_settings
 from tests.conftest import SAMPLE_SITE
+from tests.fake_llm import FakeLLM, Reply, error
 
 pytestmark = pytest.mark.unit
 
@@ -162,3 +164,42 @@ def test_ingest_prints_what_the_reader_could_not_interpret(
     assert ingested.exit_code == 0, ingested.output
     assert "1 warnings" in ingested.output
     assert "warning docusaurus.config.js: config.baseUrl:" in ingested.output
+
+
+def test_a_failed_question_prints_a_json_error_and_the_batch_goes_on(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert runner.invoke(app, ["ingest", str(SAMPLE_SITE)]).exit_code == 0
+
+    def respond(body: dict[str, Any]) -> Reply | None:
+        asked = [m["content"] for m in body["messages"] if m["role"] == "user"]
+        return error(500) if "emergency" in asked[-1] else None  # None: as an agent would
+
+    with FakeLLM(respond=respond) as fake:
+        monkeypatch.setenv("BOOKCHAT_LLM_BASE_URL", fake.base_url)
+        monkeypatch.setenv("BOOKCHAT_LLM_API_KEY", "test")
+        monkeypatch.setenv("BOOKCHAT_LLM_MODEL", "primary")
+        get_settings.cache_clear()
+        questions = "What does the emergency stop do?\nHow do I send the arm home?\n"
+        asked = runner.invoke(app, ["ask", "--batch", "-"], input=questions)
+    assert asked.exit_code == ExitCode.LLM, asked.output  # something failed, and it says so
+    first, second = (json.loads(line) for line in asked.stdout.splitlines())
+    assert first["error"]["code"] == "llm_unavailable"
+    assert first["error"]["message"]
+    assert second["refused"] is False
+    assert second["citations"]
+
+
+def test_a_single_question_that_fails_prints_its_json_error(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert runner.invoke(app, ["ingest", str(SAMPLE_SITE)]).exit_code == 0
+    with FakeLLM() as fake:
+        fake.script_for_model("primary", error(503))
+        monkeypatch.setenv("BOOKCHAT_LLM_BASE_URL", fake.base_url)
+        monkeypatch.setenv("BOOKCHAT_LLM_API_KEY", "test")
+        monkeypatch.setenv("BOOKCHAT_LLM_MODEL", "primary")
+        get_settings.cache_clear()
+        code, out, _ = _run_main(["ask", "How do I send the arm home?", "--json"], capsys)
+    assert code == ExitCode.LLM
+    assert json.loads(out)["error"]["code"] == "llm_unavailable"

@@ -18,7 +18,7 @@ import pytest
 
 from shared.jobs import EventType
 from shared.link_policy import REMOVED, LinkPolicy
-from worker.chat import TokenRelay
+from worker.chat_job import TokenRelay
 
 pytestmark = pytest.mark.unit
 

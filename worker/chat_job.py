@@ -1,0 +1,211 @@
+"""The chat job around the pipeline: job state and events, streamed tokens, history.
+
+`answer_and_record` (load the session's history, answer, save the exchange) is the one path
+from a question to a stored answer: the Celery chat job, `bookchat ask` and
+bench/sync_baseline.py all call it. `process_chat_job` adds the job store around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared import metrics
+from shared.errors import BookchatError, ErrorCode
+from shared.history import Exchange, History
+from shared.job_models import ChatRequest
+from shared.jobs import EventType, JobStatus
+from shared.link_policy import LinkPolicy
+from shared.settings import Settings
+from worker.chat import Answer, answer_question
+from worker.retrieval import Retriever
+
+__all__ = ["TokenRelay", "answer_and_record", "process_chat_job"]
+
+log = logging.getLogger(__name__)
+
+
+async def answer_and_record(
+    request: ChatRequest,
+    *,
+    settings: Settings,
+    retriever: Retriever,
+    history: History,
+    job_id: str | None = None,
+    on_token: Callable[[str], Awaitable[None]] | None = None,
+    on_restart: Callable[[], Awaitable[None]] | None = None,
+    stream_pace_s: float = 0.0,
+) -> tuple[Answer, uuid.UUID]:
+    """Answer `request` in the context of its session and store the exchange.
+
+    The history read leaves out this job's own messages (a redelivered job must not see its
+    first delivery's answer). `job_id` keys the stored rows (None: a fresh id, for callers with
+    no job). Returns the answer and the stored assistant message's id. Raises BookchatError
+    (see `answer_question`) and SQLAlchemyError/OSError when the database is unreachable.
+    """
+    job_id = job_id or str(uuid.uuid4())
+    if request.session_id is None:  # the API always sets it; a caller without one starts one
+        request = request.model_copy(update={"session_id": uuid.uuid4()})
+    session_id = str(request.session_id)
+    turns = await history.recent_turns(session_id, turns=settings.history_turns, before_job=job_id)
+    answer = await answer_question(
+        request,
+        settings=settings,
+        retriever=retriever,
+        history=turns,
+        on_token=on_token,
+        on_restart=on_restart,
+        stream_pace_s=stream_pace_s,
+    )
+    message_id = await history.record(
+        Exchange(
+            job_id=job_id,
+            session_id=session_id,
+            site=settings.site_name,
+            question=request.message,
+            selection=request.selection,
+            page_url=request.page_url,
+            answer=answer.answer,
+            citations=answer.citations,
+            refused=answer.refused,
+            model=answer.model,
+            usage=answer.usage,
+        )
+    )
+    return answer, message_id
+
+
+async def _record_timings(redis: Any, answer: Answer) -> None:
+    """Per-answer figures for /metrics (the API reads them from Redis, see shared/metrics.py)."""
+    for seconds in answer.search_seconds:
+        await metrics.observe(redis, "bookchat_retrieval_seconds", seconds)
+    if answer.usage.get("requests"):
+        await metrics.observe(redis, "bookchat_llm_seconds", answer.llm_seconds, model=answer.model)
+
+
+class TokenRelay:
+    """Relays the answer's token deltas to the job's event stream, coalesced: the first delta
+    at once, then at most one event per `interval_s` carrying all deltas since. Readers see
+    the same text, and a fast model costs a few Redis writes (and SSE wake-ups in the API) per
+    answer instead of one per token (bench/chat_load.py measured the difference).
+
+    Every delta passes the link policy first (`links`, shared/link_policy.py): a link split
+    across deltas is held back until it can be judged whole, so no external link is ever
+    streamed to a client."""
+
+    def __init__(
+        self, jobs: Any, job_id: str, interval_s: float = 0.05, links: LinkPolicy | None = None
+    ) -> None:
+        self._jobs, self._job_id, self._interval_s = jobs, job_id, interval_s
+        self._links = (links or LinkPolicy()).stream()
+        self._pending: list[str] = []
+        self._closing = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def add(self, delta: str) -> None:
+        delta = self._links.feed(delta)
+        if not delta:
+            return
+        self._pending.append(delta)
+        if self._task is None or self._task.done():
+            if self._task is not None:
+                self._task.result()  # a failed write fails the job, as before
+            self._task = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while self._pending:
+            text = "".join(self._pending)
+            self._pending.clear()
+            await self._jobs.emit(self._job_id, EventType.TOKEN, {"delta": text})
+            if not self._closing.is_set():
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), self._interval_s)
+
+    async def restart(self) -> None:
+        """The attempt that streamed so far failed and another starts: drop what is pending and
+        tell readers (a `status` event marked `restarted`) to drop what they were shown."""
+        self._pending.clear()
+        self._links.reset()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self._jobs.emit(
+            self._job_id, EventType.STATUS, {"status": "running", "restarted": True}
+        )
+
+    async def close(self) -> None:
+        """Write what is pending now (no waiting out the interval) and stop."""
+        if rest := self._links.flush():
+            self._pending.append(rest)
+        self._closing.set()
+        if self._task is not None:
+            await self._task
+        await self._drain()  # what the link filter held back until the end
+
+
+async def process_chat_job(runtime: Any, job_id: str) -> None:
+    """Answer one queued chat job: state and events to the job store, the exchange to history.
+
+    `runtime` is a `worker.runtime.WorkerRuntime` (typed loosely to keep this testable with
+    any object that has `settings`, `jobs`, `sessionmaker` and `retriever`).
+    """
+    jobs = runtime.jobs
+    job = await jobs.get(job_id)
+    if job is None:
+        log.warning("chat job %s is gone (expired?); nothing to do", job_id)
+        return
+    if job.status.terminal:
+        log.info("chat job %s already %s; redelivery ignored", job_id, job.status)
+        return
+    request = ChatRequest.model_validate(job.meta["request"])
+    if job.status is JobStatus.QUEUED and time.time() - job.created_at > (
+        runtime.settings.chat_job_expire_s
+    ):
+        log.warning("chat job %s waited too long in the queue; expired", job_id)
+        await jobs.expire(job_id, "The question waited too long in the queue; please ask again.")
+        return
+    await jobs.mark_running(job_id)
+    try:
+        async with jobs.heartbeating(job_id):
+            await _answer_job(runtime, job_id, request)
+    except BookchatError as error:
+        log.warning("chat job %s failed: %s", job_id, error.message)
+        await jobs.fail(job_id, error.code, error.message)
+    except (SQLAlchemyError, OSError) as error:
+        # The engine already retried the connection with a bounded backoff
+        # (BOOKCHAT_DB_CONNECT_RETRIES); past that, say so rather than crash as internal_error.
+        log.error("chat job %s: database unavailable: %r", job_id, error)
+        await jobs.fail(
+            job_id,
+            ErrorCode.DATABASE_UNAVAILABLE,
+            "The conversation history could not be read or saved; ask again shortly.",
+        )
+
+
+async def _answer_job(runtime: Any, job_id: str, request: ChatRequest) -> None:
+    jobs = runtime.jobs
+    relay = TokenRelay(jobs, job_id, links=LinkPolicy.for_site(runtime.settings.site_url))
+    try:
+        answer, message_id = await answer_and_record(
+            request,
+            settings=runtime.settings,
+            retriever=runtime.retriever,
+            history=History(runtime.sessionmaker),
+            job_id=job_id,
+            on_token=relay.add,
+            on_restart=relay.restart,
+            stream_pace_s=runtime.settings.offline_stream_pace_s,
+        )
+    finally:
+        await relay.close()
+    await jobs.emit(job_id, EventType.CITATIONS, {"citations": answer.citations})
+    await _record_timings(jobs.redis, answer)
+    result = answer.result(str(request.session_id), str(message_id))
+    await jobs.succeed(job_id, result.model_dump(mode="json"))
