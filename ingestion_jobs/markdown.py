@@ -101,7 +101,8 @@ def split_frontmatter(raw: str) -> tuple[dict[str, Any], str]:
 _HEADING_ID = re.compile(r"\s*\{#(?P<id>(?:.(?!\{#|\}))*.)\}$")
 # A remark-directive text directive (``:name``, as in ``a:b``): Docusaurus parses it inside
 # headings too, and it adds no text to what the id is made of, although the page shows it.
-_TEXT_DIRECTIVE = re.compile(r"(?<!:):[A-Za-z][\w-]*(?:\[[^\]]*\])?(?:\{[^}]*\})?")
+# Measured: ``a:b`` and ``x{#id:y}`` hold one, ``:emoji_code:`` (a colon after the name) not.
+_TEXT_DIRECTIVE = re.compile(r"(?<!:):[A-Za-z][\w-]*+(?!:)(?:\[[^\]]*\])?(?:\{[^}]*\})?")
 
 
 @lru_cache(maxsize=1)
