@@ -135,8 +135,9 @@ def _includer(
                 raise OSError("outside the site folder or imports nested too deep")
             text = real.read_text(encoding="utf-8")
         except (OSError, RuntimeError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
             warnings.append(
-                ReadWarning(rel_site, "mdx.import", f"{spec!r} not indexed on this page: {exc}")
+                ReadWarning(rel_site, "mdx.import", f"{spec!r} not indexed on this page: {reason}")
             )
             return None
         return text, _includer(target, site_dir, site_real, warnings, depth + 1)

@@ -9,6 +9,19 @@ const config: Config = {
   baseUrl: '/',
   trailingSlash: false,
   onBrokenLinks: 'warn',
+  // Build speed only (Rspack + SWC: the same HTML for a third of the CPU, measured).
+  future: {
+    faster: {
+      swcJsLoader: true,
+      swcJsMinimizer: true,
+      swcHtmlMinimizer: true,
+      lightningCssMinimizer: true,
+      rspackBundler: true,
+      rspackPersistentCache: false,
+      mdxCrossCompilerCache: true,
+      ssgWorkerThreads: false,
+    },
+  },
   presets: [
     [
       'classic',
