@@ -12,7 +12,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from agents import Agent, RunContextWrapper, function_tool
@@ -90,7 +90,8 @@ class ChatContext:
     passages: dict[int, Passage] = field(default_factory=dict)  # citation number -> passage
     searches: list[str] = field(default_factory=list)
     search_seconds: list[float] = field(default_factory=list)  # for the retrieval metric
-    on_search: Callable[[str, list[Passage]], None] | None = None
+    # Awaited after each search with (query, hits): the chat job shows readers the pages found.
+    on_search: Callable[[str, list[Passage]], Awaitable[None]] | None = None
 
     def link_policy(self) -> LinkPolicy:
         """Links to the site (its configured url, the origins of the passages retrieved in
@@ -147,7 +148,7 @@ async def search_docs(ctx: RunContextWrapper[ChatContext], query: str) -> str:
     chat.search_seconds.append(time.perf_counter() - started)
     chat.searches.append(query)
     if chat.on_search is not None:
-        chat.on_search(query, hits)
+        await chat.on_search(query, hits)
     return format_passages([(chat.number_of(hit), hit) for hit in hits])
 
 

@@ -161,6 +161,7 @@ async def answer_question(
     on_token: Callable[[str], Awaitable[None]] | None = None,
     on_restart: Callable[[], Awaitable[None]] | None = None,
     stream_pace_s: float = 0.0,
+    on_search: Callable[[str, list[Passage]], Awaitable[None]] | None = None,
 ) -> Answer:
     """Run the agent over the site and return a verified answer.
 
@@ -168,7 +169,8 @@ async def answer_question(
     `[llm_model, *llm_fallback_models]` is tried, all within `llm_timeout_s`. `on_restart` runs
     before a retry or a fallback model starts over, so whoever followed the streamed tokens of
     the failed attempt can drop them. `stream_pace_s` spaces the offline model's deltas (see
-    OfflineModel), for readers who watch the answer stream.
+    OfflineModel), for readers who watch the answer stream. `on_search` runs after each search
+    with the query and the passages found (before the model writes from them).
 
     Raises BookchatError: `llm_unavailable` when no model answered (timeouts, 429, 5xx, broken
     or empty completions), `llm_bad_response` when every model refused the request (4xx),
@@ -187,6 +189,7 @@ async def answer_question(
         min_cosine=settings.effective_min_relevance,
         site_url=settings.site_url,
         stream_pace_s=stream_pace_s,
+        on_search=on_search,
     )
     agent = build_agent()
     items: list[Any] = [*(history or []), {"role": "user", "content": _user_input(request)}]

@@ -23,11 +23,12 @@ from shared.history import Exchange, History
 from shared.job_models import ChatRequest
 from shared.jobs import EventType, JobStatus
 from shared.link_policy import LinkPolicy
+from shared.passages import Passage
 from shared.settings import Settings
 from worker.chat import Answer, answer_question
 from worker.retrieval import Retriever
 
-__all__ = ["TokenRelay", "answer_and_record", "process_chat_job"]
+__all__ = ["TokenRelay", "answer_and_record", "process_chat_job", "reading_progress"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ async def answer_and_record(
     on_token: Callable[[str], Awaitable[None]] | None = None,
     on_restart: Callable[[], Awaitable[None]] | None = None,
     stream_pace_s: float = 0.0,
+    on_search: Callable[[str, list[Passage]], Awaitable[None]] | None = None,
 ) -> tuple[Answer, uuid.UUID]:
     """Answer `request` in the context of its session and store the exchange.
 
@@ -63,6 +65,7 @@ async def answer_and_record(
         on_token=on_token,
         on_restart=on_restart,
         stream_pace_s=stream_pace_s,
+        on_search=on_search,
     )
     message_id = await history.record(
         Exchange(
@@ -189,9 +192,33 @@ async def process_chat_job(runtime: Any, job_id: str) -> None:
         )
 
 
+READING_PAGES_SHOWN = 5
+
+
+def reading_progress(hits: list[Passage]) -> dict[str, Any]:
+    """The `progress` a chat job reports after a search: the pages it is reading, so a reader
+    sees where the answer will come from before its text arrives.
+
+    Shape: `{"message": "Reading 3 pages…", "pages": [{"title", "heading", "url"}]}`, one entry
+    per page (the best-ranked section of it), at most READING_PAGES_SHOWN, in rank order."""
+    pages: dict[str, dict[str, str]] = {}
+    for hit in hits:
+        page = hit.url.split("#", 1)[0]
+        if page not in pages:
+            pages[page] = {"title": hit.title, "heading": hit.heading, "url": hit.url}
+    shown = list(pages.values())[:READING_PAGES_SHOWN]
+    count = len(pages)
+    message = f"Reading {count} page{'s' if count != 1 else ''}…" if count else "Searching…"
+    return {"message": message, "pages": shown}
+
+
 async def _answer_job(runtime: Any, job_id: str, request: ChatRequest) -> None:
     jobs = runtime.jobs
     relay = TokenRelay(jobs, job_id, links=LinkPolicy.for_site(runtime.settings.site_url))
+
+    async def show_pages(query: str, hits: list[Passage]) -> None:
+        await jobs.set_progress(job_id, reading_progress(hits))
+
     try:
         answer, message_id = await answer_and_record(
             request,
@@ -202,6 +229,7 @@ async def _answer_job(runtime: Any, job_id: str, request: ChatRequest) -> None:
             on_token=relay.add,
             on_restart=relay.restart,
             stream_pace_s=runtime.settings.offline_stream_pace_s,
+            on_search=show_pages,
         )
     finally:
         await relay.close()

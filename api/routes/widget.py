@@ -88,6 +88,12 @@ async def widget_versioned(version: str, if_none_match: IfNoneMatch = None) -> R
     return _serve(_asset("widget.js"), _JS, VERSIONED_CACHE, if_none_match)
 
 
+@router.get("/favicon.ico")
+async def favicon(if_none_match: IfNoneMatch = None) -> Response:
+    """The demo page's icon (an SVG; browsers accept it under the conventional name)."""
+    return _serve(_asset("favicon.svg"), "image/svg+xml", LATEST_CACHE, if_none_match)
+
+
 @router.get("/", response_class=HTMLResponse)
 async def demo_page(if_none_match: IfNoneMatch = None) -> Response:
     """A mock documentation page with the widget, so `bookchat dev` is a working demo."""

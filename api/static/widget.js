@@ -2,26 +2,37 @@
  *
  * One self-contained script: no build step, no external requests. Include it with
  *   <script src="https://chat.example.com/widget.js" defer data-title="Ask the docs"></script>
+ * or, on Docusaurus, with the `docusaurus-plugin-bookchat` package (clients/ in the bookchat repo).
  * Options (data-* on the script tag, or window.BookchatConfig = {...}, which wins):
  *   apiUrl (data-api-url)           API origin; default: the origin this script was served from
  *   title (data-title)              panel heading
  *   placeholder (data-placeholder)  input placeholder
+ *   launcherLabel (data-launcher-label)  text on the launcher button; default "Ask AI"
  *   accentColor (data-accent-color) any CSS color; default: the site's --ifm-color-primary
  *   position (data-position)        "bottom-right" (default) or "bottom-left"
  *   greeting (data-greeting)        first line shown in an empty conversation
+ *   suggestedQuestions (data-suggested-questions)  questions offered on an empty conversation:
+ *                                   an array, or in the attribute a JSON array or "one|two|three"
+ *   shortcut (data-shortcut)        key that opens/closes the chat: "mod+i" (default: ⌘I on Apple
+ *                                   systems, Ctrl+I elsewhere, as Mintlify's assistant), any
+ *                                   "ctrl+shift+k"-style chord, or "false" for none. Ctrl/⌘+K is
+ *                                   left to the site's search (Docusaurus' DocSearch owns it).
  *   selectionButton (data-selection-button)  "false" hides the "Ask about this" button
  * Everything the server sends is text: it is escaped before any markup is added.
  */
 (function () {
   "use strict";
 
-  var VERSION = "0.1.2";
+  var VERSION = "0.2.0";
   if (window.Bookchat && window.Bookchat.version) return; // included twice: keep the first
 
   var STORAGE_KEY = "bookchat:session";
   var FEEDBACK_KEY = "bookchat:feedback";
   var POLL_WAIT_S = 25;
   var MAX_SELECTION = 4000;
+  var MAX_SUGGESTIONS = 6;
+  var IS_APPLE = /Mac|iPhone|iPad|iPod/.test((navigator.userAgentData && navigator.userAgentData.platform) ||
+    navigator.platform || "");
 
   // ---------------------------------------------------------------- configuration
 
@@ -51,16 +62,58 @@
       apiUrl: String(pick("apiUrl", origin)).replace(/\/+$/, ""),
       title: String(pick("title", "Ask the docs")),
       placeholder: String(pick("placeholder", "Ask a question about the docs…")),
+      launcherLabel: String(pick("launcherLabel", "Ask AI")),
       accentColor: pick("accentColor", ""),
       position: position === "bottom-left" ? "bottom-left" : "bottom-right",
       greeting: String(pick("greeting",
         "Hi! Ask me anything about these docs. I answer only from the documentation and link to the pages I used.")),
+      suggestedQuestions: readQuestions(pick("suggestedQuestions", [])),
+      shortcut: parseShortcut(pick("shortcut", "mod+i")),
       selectionButton: String(pick("selectionButton", "true")) !== "false"
     };
   }
 
-  var config = readConfig(findOwnScript());
+  /** An array, a JSON array string, or "one|two": at most MAX_SUGGESTIONS non-empty strings. */
+  function readQuestions(value) {
+    if (typeof value === "string") {
+      var text = value.trim();
+      if (text.charAt(0) === "[") {
+        try { value = JSON.parse(text); } catch (e) { value = []; }
+      } else value = text ? text.split("|") : [];
+    }
+    if (!Array.isArray(value)) return [];
+    return value.map(function (q) { return String(q == null ? "" : q).trim(); })
+      .filter(Boolean).slice(0, MAX_SUGGESTIONS);
+  }
 
+  /** "mod+i", "ctrl+shift+k", "/" → {key, ctrl, meta, shift, alt, label, aria}; null for none. */
+  function parseShortcut(value) {
+    var text = String(value == null ? "" : value).trim().toLowerCase();
+    if (!text || text === "false" || text === "none") return null;
+    var parts = text === "+" ? ["+"] : text.split("+");
+    var key = parts.pop();
+    if (!key) return null;
+    var s = { key: key, ctrl: false, meta: false, shift: false, alt: false };
+    parts.forEach(function (p) {
+      if (p === "mod") { if (IS_APPLE) s.meta = true; else s.ctrl = true; }
+      else if (p === "ctrl" || p === "control") s.ctrl = true;
+      else if (p === "cmd" || p === "meta" || p === "command") s.meta = true;
+      else if (p === "shift") s.shift = true;
+      else if (p === "alt" || p === "option") s.alt = true;
+    });
+    var shown = key.length === 1 ? key.toUpperCase() : key.charAt(0).toUpperCase() + key.slice(1);
+    var label = [], aria = [];
+    if (s.ctrl) { label.push(IS_APPLE ? "⌃" : "Ctrl+"); aria.push("Control"); }
+    if (s.alt) { label.push(IS_APPLE ? "⌥" : "Alt+"); aria.push("Alt"); }
+    if (s.shift) { label.push(IS_APPLE ? "⇧" : "Shift+"); aria.push("Shift"); }
+    if (s.meta) { label.push(IS_APPLE ? "⌘" : "Meta+"); aria.push("Meta"); }
+    s.label = label.join("") + shown;
+    aria.push(shown);
+    s.aria = aria.join("+");
+    return s;
+  }
+
+  var config = readConfig(findOwnScript());
   // ---------------------------------------------------------------- small utilities
 
   function escapeHtml(text) {
@@ -128,46 +181,69 @@
 
   // ---------------------------------------------------------------- Markdown, safely
 
+  var MARKERS_ONLY = /^\s*(\[\d{1,3}\]\s*)+$/;
+
   /**
    * A deliberately tiny Markdown renderer. Every piece of source text is HTML-escaped
    * first; markup is only added around escaped text. Supports paragraphs, line breaks,
-   * `code`, fenced code, **bold**, *emphasis*, bullet and numbered lists, headings (as
-   * bold lines), http(s) links, and [n] citation markers (via `citationHref`).
+   * `code`, fenced code (with a language label and a copy button), **bold**, *emphasis*,
+   * bullet and numbered lists, headings (as bold lines), http(s) links, and [n] citation
+   * markers: `citationHref(n)` returns {href, label, n} (n: the number shown, which is the
+   * source's place in the sources list) or null (then the marker is plain text).
+   * A line holding only markers belongs to the block above it (the extractive model cites a
+   * code block on the line after it): it is attached there instead of standing alone.
    */
   function renderMarkdown(source, citationHref) {
     var text = String(source || "").replace(/\r\n?/g, "\n").replace(/\u0000/g, "");
     var lines = text.split("\n");
-    var html = [];
+    var blocks = []; // strings, or {code, lang, cites[]} for fenced code
     var paragraph = [];
     var list = null; // {type: "ul"|"ol", items: []}
 
     function flushParagraph() {
       if (paragraph.length) {
-        html.push("<p>" + paragraph.map(function (l) { return inline(l, citationHref); }).join("<br>") + "</p>");
+        blocks.push("<p>" + paragraph.map(function (l) { return inline(l, citationHref); }).join("<br>") + "</p>");
         paragraph = [];
       }
     }
     function flushList() {
       if (list) {
-        html.push("<" + list.type + ">" + list.items.map(function (item) {
+        blocks.push("<" + list.type + ">" + list.items.map(function (item) {
           return "<li>" + inline(item, citationHref) + "</li>";
         }).join("") + "</" + list.type + ">");
         list = null;
       }
     }
+    function attachMarkers(line) {
+      var markers = line.trim();
+      if (paragraph.length) { paragraph[paragraph.length - 1] += " " + markers; return true; }
+      if (list) { list.items[list.items.length - 1] += " " + markers; return true; }
+      var last = blocks[blocks.length - 1];
+      if (last && typeof last === "object") { last.cites.push(inline(markers, citationHref)); return true; }
+      if (typeof last === "string") {
+        var close = /(<\/li><\/[ou]l>|<\/strong><\/p>|<\/p>)$/.exec(last);
+        if (close) {
+          blocks[blocks.length - 1] = last.slice(0, close.index) + " " + inline(markers, citationHref) + close[1];
+          return true;
+        }
+      }
+      return false;
+    }
 
     for (var i = 0; i < lines.length; i++) {
       var line = lines[i];
-      var fence = /^\s*(```+|~~~+)\s*([^`]*)$/.exec(line); // info string ignored (```py title="x")
+      var fence = /^\s*(```+|~~~+)\s*([^`]*)$/.exec(line);
       if (fence) {
         flushParagraph(); flushList();
+        var lang = (/^[\w+#.-]{1,24}/.exec(fence[2].trim()) || [""])[0]; // ```py title="x" → py
         var body = [];
         i++;
         while (i < lines.length && lines[i].trim().indexOf(fence[1]) !== 0) { body.push(lines[i]); i++; }
-        html.push("<pre><code>" + escapeHtml(body.join("\n")) + "</code></pre>");
+        blocks.push({ code: body.join("\n"), lang: lang, cites: [] });
         continue;
       }
       if (!line.trim()) { flushParagraph(); flushList(); continue; }
+      if (MARKERS_ONLY.test(line) && attachMarkers(line)) continue;
       var bullet = /^\s*[-*+]\s+(.*)$/.exec(line);
       var numbered = /^\s*\d{1,3}[.)]\s+(.*)$/.exec(line);
       if (bullet || numbered) {
@@ -186,13 +262,19 @@
       var heading = /^\s*#{1,6}\s+(.*)$/.exec(line);
       if (heading) {
         flushParagraph();
-        html.push('<p class="heading"><strong>' + inline(heading[1], citationHref) + "</strong></p>");
+        blocks.push('<p class="heading"><strong>' + inline(heading[1], citationHref) + "</strong></p>");
         continue;
       }
       paragraph.push(line);
     }
     flushParagraph(); flushList();
-    return html.join("");
+    return blocks.map(function (block) {
+      if (typeof block === "string") return block;
+      return '<div class="code"><div class="code-bar"><span class="lang">' + escapeHtml(block.lang || "text") +
+        "</span>" + (block.cites.length ? '<span class="code-cites">' + block.cites.join(" ") + "</span>" : "") +
+        '<button class="copy-code" type="button" aria-label="Copy code">Copy</button></div>' +
+        "<pre><code>" + escapeHtml(block.code) + "</code></pre></div>";
+    }).join("");
   }
 
   function inline(source, citationHref) {
@@ -211,40 +293,60 @@
       if (!href) return label;
       return '<a href="' + escapeHtml(href) + '" target="_blank" rel="noopener noreferrer">' + label + "</a>";
     });
-    text = text.replace(/\[(\d{1,3})\]/g, function (_, n) {
+    text = text.replace(/ ?\[(\d{1,3})\]/g, function (_, n) {
       var target = citationHref ? citationHref(Number(n)) : null;
       if (!target) return '<sup class="marker">' + n + "</sup>";
+      var shown = target.n || n;
+      if (!target.href) return '<sup class="marker">' + shown + "</sup>";
       return '<a class="marker" href="' + escapeHtml(target.href) + '" target="_blank" rel="noopener" title="' +
-        escapeHtml(target.label) + '">' + n + "</a>";
+        escapeHtml(target.label) + '" aria-label="Source ' + shown + ": " + escapeHtml(target.label) + '">' +
+        shown + "</a>";
     });
     return text.replace(/\u0000(\d+)\u0000/g, function (_, i) { return codes[Number(i)]; });
   }
 
   /**
-   * Map [n] markers to citations. Markers are passage numbers; the citations list is in
-   * the order first cited. With a `number` field the mapping is exact; without it, the
-   * i-th distinct marker maps to the i-th citation only when the counts agree.
+   * Map [n] markers to citations and to the numbers the reader sees. Markers are the
+   * server's passage numbers; the sources list is in the order first cited and is shown
+   * numbered 1..k, so a marker shows its source's place in that list (never the passage
+   * number, which would disagree with the list). With a `number` field the mapping is exact;
+   * without it, the i-th distinct marker maps to the i-th citation when the counts agree.
    */
   function citationResolver(answer, citations) {
     if (!citations || !citations.length) return null;
     var byNumber = {};
     var hasNumbers = citations.every(function (c) { return typeof c.number === "number"; });
     if (hasNumbers) {
-      citations.forEach(function (c) { byNumber[c.number] = c; });
+      citations.forEach(function (c, i) { byNumber[c.number] = { c: c, n: i + 1 }; });
     } else {
-      var seen = [];
-      String(answer || "").replace(/\[(\d{1,3})\]/g, function (_, n) {
-        if (seen.indexOf(n) < 0) seen.push(n);
-        return _;
-      });
+      var seen = distinctMarkers(answer);
       if (seen.length !== citations.length) return null;
-      seen.forEach(function (n, i) { byNumber[n] = citations[i]; });
+      seen.forEach(function (n, i) { byNumber[n] = { c: citations[i], n: i + 1 }; });
     }
     return function (n) {
-      var c = byNumber[n];
-      var href = c && safeUrl(c.url);
-      return href ? { href: href, label: citationLabel(c) } : null;
+      var hit = byNumber[n];
+      var href = hit && safeUrl(hit.c.url);
+      return href ? { href: href, label: citationLabel(hit.c), n: hit.n } : null;
     };
+  }
+
+  /** While streaming (no citations yet): number markers in order of first appearance, the
+   * order the sources list will have, so the numbers do not change when the answer settles. */
+  function streamingResolver(answer) {
+    var seen = distinctMarkers(answer);
+    return function (n) {
+      var at = seen.indexOf(String(n));
+      return at < 0 ? null : { href: null, label: "", n: at + 1 };
+    };
+  }
+
+  function distinctMarkers(answer) {
+    var seen = [];
+    String(answer || "").replace(/\[(\d{1,3})\]/g, function (whole, n) {
+      if (seen.indexOf(n) < 0) seen.push(n);
+      return whole;
+    });
+    return seen;
   }
 
   function citationLabel(c) {
@@ -254,78 +356,130 @@
 
   // ---------------------------------------------------------------- styles
 
+  function svg(body) {
+    return '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false">' + body + "</svg>";
+  }
+  var STROKE = 'fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"';
   var ICONS = {
-    chat: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M4 5.5A2.5 2.5 0 0 1 6.5 3h11A2.5 2.5 0 0 1 20 5.5v8a2.5 2.5 0 0 1-2.5 2.5H10l-4.2 3.6A.5.5 0 0 1 5 19.2V16h0A2.5 2.5 0 0 1 4 13.5z" fill="currentColor"/></svg>',
-    close: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M6 6l12 12M18 6L6 18" stroke="currentColor" stroke-width="2" stroke-linecap="round" fill="none"/></svg>',
-    send: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M4 12l16-8-6 16-2.5-6.5z" fill="currentColor"/></svg>',
-    plus: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M12 5v14M5 12h14" stroke="currentColor" stroke-width="2" stroke-linecap="round" fill="none"/></svg>',
-    up: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M7 10v10H4V10zm2 10V10l4-7c1.4 0 2.3 1.2 2 2.5L14.3 9H19a2 2 0 0 1 2 2.3l-1.2 7A2 2 0 0 1 17.8 20z" fill="currentColor"/></svg>',
-    down: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M7 14V4H4v10zm2-10v10l4 7c1.4 0 2.3-1.2 2-2.5L14.3 15H19a2 2 0 0 0 2-2.3l-1.2-7A2 2 0 0 0 17.8 4z" fill="currentColor"/></svg>',
-    book: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M5 4h9a3 3 0 0 1 3 3v13H8a3 3 0 0 1-3-3z M17 7h2v13h-2" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round"/></svg>',
-    info: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><circle cx="12" cy="12" r="9" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="M12 11v6M12 7.5v.5" stroke="currentColor" stroke-width="2" stroke-linecap="round"/></svg>',
-    warn: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M12 3l10 18H2z" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round"/><path d="M12 10v5M12 17.5v.5" stroke="currentColor" stroke-width="2" stroke-linecap="round"/></svg>',
-    quote: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M5 18c3-1 4-3.5 4-6H5V6h6v6c0 4-2 7-6 8zm9 0c3-1 4-3.5 4-6h-4V6h6v6c0 4-2 7-6 8z" fill="currentColor"/></svg>'
+    // A speech bubble with a spark: "ask", not "message us".
+    launcher: svg('<path d="M20 11.5a7.5 7.5 0 0 1-11 6.6L4 19.5l1.4-4.3A7.5 7.5 0 1 1 20 11.5z" ' + STROKE + '/>' +
+      '<path d="M12 7.6l1 2.4 2.4 1-2.4 1-1 2.4-1-2.4-2.4-1 2.4-1z" fill="currentColor"/>'),
+    close: svg('<path d="M6 6l12 12M18 6L6 18" ' + STROKE + "/>"),
+    send: svg('<path d="M12 19V5M6 11l6-6 6 6" ' + STROKE + "/>"),
+    stop: svg('<rect x="7" y="7" width="10" height="10" rx="1.5" fill="currentColor"/>'),
+    plus: svg('<path d="M12 5v14M5 12h14" ' + STROKE + "/>"),
+    up: svg('<path d="M7 11v9H4.5a.5.5 0 0 1-.5-.5v-8a.5.5 0 0 1 .5-.5zm0 0l4-7.5c1.4 0 2.5 1.2 2.2 2.6L12.6 9H18a2 2 0 0 1 2 2.3l-1.1 6.5A2.6 2.6 0 0 1 16.3 20H7" ' + STROKE + "/>"),
+    down: svg('<path d="M7 13V4H4.5a.5.5 0 0 0-.5.5v8a.5.5 0 0 0 .5.5zm0 0l4 7.5c1.4 0 2.5-1.2 2.2-2.6L12.6 15H18a2 2 0 0 0 2-2.3l-1.1-6.5A2.6 2.6 0 0 0 16.3 4H7" ' + STROKE + "/>"),
+    copy: svg('<rect x="9" y="9" width="11" height="11" rx="2" ' + STROKE + '/><path d="M5 15V6a2 2 0 0 1 2-2h8" ' + STROKE + "/>"),
+    check: svg('<path d="M5 12.5l4.5 4.5L19 7.5" ' + STROKE + "/>"),
+    page: svg('<path d="M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8z" ' + STROKE + '/><path d="M14 3v5h5M9 13h6M9 17h4" ' + STROKE + "/>"),
+    info: svg('<circle cx="12" cy="12" r="9" ' + STROKE + '/><path d="M12 11v5M12 8v.01" ' + STROKE + "/>"),
+    warn: svg('<path d="M12 3.5l9.5 16.5h-19z" ' + STROKE + '/><path d="M12 10v4.5M12 17.5v.01" ' + STROKE + "/>"),
+    quote: svg('<path d="M5 18c3-1 4-3.5 4-6H5V6h6v6c0 4-2 7-6 8zm9 0c3-1 4-3.5 4-6h-4V6h6v6c0 4-2 7-6 8z" fill="currentColor"/>')
   };
 
+  // Colours and fonts come from Docusaurus' Infima variables when the page has them (so the
+  // widget follows any theme, light or dark); the fallbacks are Infima's own defaults.
   var CSS = [
     ":host{--bc-accent:var(--ifm-color-primary,#2e8555);--bc-on-accent:#fff;",
-    "--bc-bg:#fff;--bc-surface:#f4f5f7;--bc-text:#1c1e21;--bc-muted:#5f6670;--bc-border:#dadde1;",
+    "--bc-bg:var(--ifm-background-surface-color,#fff);--bc-surface:var(--ifm-color-emphasis-100,#f5f6f7);",
+    "--bc-text:var(--ifm-font-color-base,#1c1e21);--bc-muted:var(--ifm-color-emphasis-700,#606770);",
+    "--bc-border:var(--ifm-color-emphasis-300,#dadde1);--bc-code-bg:var(--ifm-code-background,#f6f7f8);",
+    "--bc-font:var(--ifm-font-family-base,system-ui,-apple-system,'Segoe UI',Roboto,Ubuntu,Cantarell,'Noto Sans',sans-serif);",
+    "--bc-mono:var(--ifm-font-family-monospace,ui-monospace,SFMono-Regular,Menlo,Consolas,monospace);",
     "--bc-user:var(--bc-accent);--bc-on-user:var(--bc-on-accent);--bc-error:#b3261e;--bc-error-bg:#fdecea;",
-    "--bc-refused-bg:#f6f4ec;--bc-refused-border:#d9d2b6;--bc-shadow:0 12px 40px rgba(0,0,0,.18),0 2px 8px rgba(0,0,0,.08);",
-    "--bc-code-bg:#eceef1;color-scheme:light}",
-    ":host([data-theme=dark]){--bc-bg:#1b1b1d;--bc-surface:#242526;--bc-text:#e3e3e3;--bc-muted:#a8adb4;",
-    "--bc-border:#3a3b3d;--bc-error:#ffb4ab;--bc-error-bg:#3b1c1a;--bc-refused-bg:#26251f;--bc-refused-border:#4a4636;",
-    "--bc-shadow:0 12px 40px rgba(0,0,0,.55),0 2px 8px rgba(0,0,0,.4);--bc-code-bg:#2f3033;color-scheme:dark}",
+    "--bc-refused-bg:var(--ifm-color-warning-contrast-background,#fff8e6);--bc-refused-border:var(--ifm-color-warning-dark,#e6a700);",
+    "--bc-shadow:0 12px 40px rgba(0,0,0,.18),0 2px 8px rgba(0,0,0,.08);color-scheme:light}",
+    ":host([data-theme=dark]){--bc-bg:var(--ifm-background-surface-color,#242526);--bc-surface:var(--ifm-color-emphasis-200,#444950);",
+    "--bc-text:var(--ifm-font-color-base,#e3e3e3);--bc-muted:var(--ifm-color-emphasis-700,#dadde1);",
+    "--bc-border:var(--ifm-color-emphasis-300,#606770);--bc-code-bg:var(--ifm-code-background,rgba(255,255,255,.1));",
+    "--bc-error:#ffb4ab;--bc-error-bg:#3b1c1a;--bc-refused-bg:var(--ifm-color-warning-contrast-background,#4d3800);",
+    "--bc-shadow:0 12px 40px rgba(0,0,0,.55),0 2px 8px rgba(0,0,0,.4);color-scheme:dark}",
     "*,*::before,*::after{box-sizing:border-box}",
-    ".root{font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,Ubuntu,Cantarell,'Noto Sans',sans-serif;color:var(--bc-text);",
-    "-webkit-font-smoothing:antialiased;text-align:left;letter-spacing:normal}",
+    ".root{font:15px/1.55 var(--bc-font);color:var(--bc-text);-webkit-font-smoothing:antialiased;text-align:left;letter-spacing:normal}",
     "svg{width:20px;height:20px;flex:none}",
     "button{font:inherit;color:inherit;cursor:pointer}",
     ":focus-visible{outline:2px solid var(--bc-accent);outline-offset:2px}",
+    // launcher: an icon and a label; hidden while the panel is open (the header's × closes it)
     ".launcher{position:fixed;bottom:20px;z-index:2147483000;display:flex;align-items:center;gap:8px;",
-    "height:52px;padding:0 18px 0 16px;border:0;border-radius:26px;background:var(--bc-accent);color:var(--bc-on-accent);",
-    "box-shadow:var(--bc-shadow);font-weight:600;transition:transform .15s ease}",
-    ".launcher:hover{transform:translateY(-1px)}",
-    ".launcher span{display:inline-flex}.open .launcher .when-closed,.root:not(.open) .launcher .when-open{display:none}",
-    ".launcher svg{width:22px;height:22px}",
+    "height:48px;padding:0 16px 0 14px;border:0;border-radius:24px;background:var(--bc-accent);color:var(--bc-on-accent);",
+    "box-shadow:var(--bc-shadow);font-weight:650;font-size:15px;transition:transform .15s ease,box-shadow .15s ease}",
+    ".launcher:hover{transform:translateY(-2px)}",
+    ".launcher svg{width:24px;height:24px}",
+    ".launcher kbd{font:600 12px/1 var(--bc-font);padding:3px 6px;border-radius:6px;background:rgba(255,255,255,.22);opacity:.9}",
+    ".open .launcher{display:none}",
     ".right .launcher,.right .panel{right:20px}.left .launcher,.left .panel{left:20px}",
-    ".panel{position:fixed;bottom:84px;z-index:2147483001;width:400px;height:min(620px,calc(100vh - 110px));",
+    ".panel{position:fixed;bottom:20px;z-index:2147483001;width:420px;height:min(680px,calc(100vh - 40px));",
     "display:flex;flex-direction:column;background:var(--bc-bg);border:1px solid var(--bc-border);border-radius:16px;",
     "box-shadow:var(--bc-shadow);overflow:hidden}",
     ".panel[hidden]{display:none}",
     "header{display:flex;align-items:center;gap:6px;padding:10px 10px 10px 16px;border-bottom:1px solid var(--bc-border)}",
     "header .logo{color:var(--bc-accent);display:flex}",
     "header h2{flex:1;margin:0;font-size:16px;font-weight:650;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
-    ".icon-btn{display:inline-flex;align-items:center;justify-content:center;gap:4px;min-width:36px;height:36px;padding:0 8px;",
+    ".icon-btn{display:inline-flex;align-items:center;justify-content:center;gap:5px;min-width:36px;height:36px;padding:0 8px;",
     "border:0;border-radius:8px;background:transparent;color:var(--bc-muted)}",
     ".icon-btn:hover{background:var(--bc-surface);color:var(--bc-text)}",
     ".icon-btn .label{font-size:13px}",
-    ".log{flex:1;overflow-y:auto;padding:16px;display:flex;flex-direction:column;gap:14px;overscroll-behavior:contain}",
-    ".msg{max-width:92%;overflow-wrap:anywhere}",
-    ".msg p{margin:0 0 .6em}.msg p:last-child{margin-bottom:0}",
-    ".msg ul,.msg ol{margin:0 0 .6em;padding-left:1.3em}.msg li{margin:.15em 0}",
-    ".msg code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.88em;background:var(--bc-code-bg);",
-    "padding:.1em .35em;border-radius:4px}",
-    ".msg pre{margin:0 0 .6em;padding:10px 12px;background:var(--bc-code-bg);border-radius:8px;overflow-x:auto}",
-    ".msg pre code{background:none;padding:0;font-size:.85em;white-space:pre}",
+    ".log{position:relative;flex:1;overflow-y:auto;padding:16px;display:flex;flex-direction:column;gap:16px;overscroll-behavior:contain}",
+    ".msg{max-width:100%;overflow-wrap:anywhere}",
+    ".msg p{margin:0 0 .65em}.msg p:last-child{margin-bottom:0}",
+    ".msg ul,.msg ol{margin:0 0 .65em;padding-left:1.3em}.msg li{margin:.2em 0}",
+    ".msg code{font-family:var(--bc-mono);font-size:.86em;background:var(--bc-code-bg);padding:.1em .35em;border-radius:4px}",
+    ".code{margin:0 0 .65em;border:1px solid var(--bc-border);border-radius:8px;overflow:hidden;background:var(--bc-code-bg)}",
+    ".code-bar{display:flex;align-items:center;gap:8px;padding:3px 4px 3px 10px;border-bottom:1px solid var(--bc-border);font-size:12px;color:var(--bc-muted)}",
+    ".code-bar .lang{flex:1;font-family:var(--bc-mono);text-transform:lowercase}",
+    ".code-bar .code-cites{font-size:13px}.code-bar .marker{vertical-align:baseline;font-size:12px}",
+    ".copy-code{border:0;background:transparent;color:var(--bc-muted);font-size:12px;font-weight:600;padding:3px 8px;border-radius:6px}",
+    ".copy-code:hover{background:var(--bc-bg);color:var(--bc-text)}",
+    ".msg pre{margin:0;padding:10px 12px;overflow-x:auto;background:transparent}",
+    ".msg pre code{background:none;padding:0;font-size:.84em;white-space:pre}",
     ".msg a{color:var(--bc-accent);text-underline-offset:2px}",
-    ".user{align-self:flex-end;background:var(--bc-user);color:var(--bc-on-user);padding:9px 13px;border-radius:16px 16px 4px 16px;white-space:pre-wrap}",
+    ".user{align-self:flex-end;max-width:88%;background:var(--bc-user);color:var(--bc-on-user);padding:9px 13px;",
+    "border-radius:16px 16px 4px 16px;white-space:pre-wrap}",
     ".user .quote{display:block;margin:0 0 6px;padding:4px 0 4px 8px;border-left:3px solid currentColor;opacity:.85;font-size:13px;",
     "white-space:normal;display:-webkit-box;-webkit-line-clamp:3;-webkit-box-orient:vertical;overflow:hidden}",
-    ".bot{align-self:flex-start;background:var(--bc-surface);padding:10px 14px;border-radius:16px 16px 16px 4px}",
+    ".bot{align-self:stretch}",
     ".bot.greeting{color:var(--bc-muted)}",
-    ".bot.refused{background:var(--bc-refused-bg);border:1px dashed var(--bc-refused-border);color:var(--bc-muted)}",
+    ".suggestions{display:flex;flex-direction:column;align-items:flex-start;gap:8px;margin-top:12px}",
+    ".suggestions .hint{font-size:12px;font-weight:650;text-transform:uppercase;letter-spacing:.04em}",
+    ".suggestion{text-align:left;padding:7px 12px;border:1px solid var(--bc-border);border-radius:18px;background:var(--bc-bg);",
+    "color:var(--bc-text);font-size:14px;line-height:1.35}",
+    ".suggestion:hover{border-color:var(--bc-accent);color:var(--bc-accent)}",
+    ".bot.refused{background:var(--bc-refused-bg);border:1px solid var(--bc-refused-border);border-radius:12px;padding:10px 14px}",
     ".badge{display:inline-flex;align-items:center;gap:5px;margin-bottom:6px;font-size:12px;font-weight:650;text-transform:uppercase;",
     "letter-spacing:.04em;color:var(--bc-muted)}.badge svg{width:15px;height:15px}",
-    ".marker{font-size:.72em;vertical-align:super;line-height:0;padding:0 .15em;font-weight:650}",
-    "a.marker{text-decoration:none}",
-    ".cites{margin:10px 0 0;padding:8px 0 0;border-top:1px solid var(--bc-border);list-style:none;font-size:13px}",
-    ".cites li{display:flex;gap:6px;margin:3px 0}.cites .n{color:var(--bc-muted);min-width:1.4em}",
-    ".cites a{color:var(--bc-accent);text-decoration:none}.cites a:hover{text-decoration:underline}",
-    ".actions{display:flex;gap:2px;margin-top:6px}",
-    ".actions .icon-btn{min-width:30px;height:30px;padding:0 6px}.actions svg{width:16px;height:16px}",
-    ".actions .icon-btn[aria-pressed=true]{color:var(--bc-accent);background:var(--bc-bg)}",
-    ".status{display:flex;align-items:center;gap:8px;color:var(--bc-muted);font-size:13px}",
+    ".marker{font-size:.72em;vertical-align:super;line-height:0;padding:0 .1em;font-weight:700}",
+    "a.marker{text-decoration:none;display:inline-block;min-width:1.45em;text-align:center;padding:.15em .3em;border-radius:1em;",
+    "background:color-mix(in srgb,var(--bc-accent) 14%,transparent)}",
+    "a.marker:hover{background:var(--bc-accent);color:var(--bc-on-accent)}",
+    // sources: one card per cited page ("Page › Section"), numbered as the markers are
+    ".sources{margin-top:12px}",
+    ".sources h3{margin:0 0 6px;font-size:12px;font-weight:650;text-transform:uppercase;letter-spacing:.04em;color:var(--bc-muted)}",
+    ".msg .cites{margin:0;padding:0;list-style:none;display:grid;gap:6px}",
+    ".cites a{display:flex;align-items:flex-start;gap:10px;padding:8px 10px;border:1px solid var(--bc-border);border-radius:10px;",
+    "color:var(--bc-text);text-decoration:none;background:var(--bc-bg)}",
+    ".cites a:hover{border-color:var(--bc-accent)}",
+    ".cites .n{flex:none;min-width:22px;height:22px;border-radius:11px;display:inline-flex;align-items:center;justify-content:center;",
+    "font-size:12px;font-weight:700;background:color-mix(in srgb,var(--bc-accent) 14%,transparent);color:var(--bc-accent)}",
+    ".cites .where{display:flex;flex-direction:column;min-width:0}",
+    ".cites .page{font-weight:600;font-size:14px;line-height:1.3}",
+    ".cites .section{font-size:13px;color:var(--bc-muted);line-height:1.3;margin-top:2px}",
+    ".cites .url{font-size:12px;color:var(--bc-muted);white-space:nowrap;overflow:hidden;text-overflow:ellipsis;margin-top:2px}",
+    // the pages being read, shown before the text arrives
+    ".reading{margin:0 0 8px;font-size:13px;color:var(--bc-muted)}",
+    ".reading ul{display:flex;flex-wrap:wrap;gap:6px;margin:6px 0 0;padding:0;list-style:none}",
+    ".reading li{display:inline-flex;align-items:center;gap:5px;max-width:100%;padding:3px 9px 3px 7px;border:1px solid var(--bc-border);",
+    "border-radius:14px;background:var(--bc-bg);white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
+    ".reading svg{width:14px;height:14px}",
+    ".actions{display:flex;flex-wrap:wrap;align-items:center;gap:6px;margin-top:10px}",
+    ".actions .icon-btn{height:32px;padding:0 9px;border:1px solid var(--bc-border);color:var(--bc-text)}",
+    ".actions svg{width:17px;height:17px}",
+    ".feedback{display:inline-flex;align-items:center;gap:6px;margin-left:auto}",
+    ".feedback .hint{font-size:13px;color:var(--bc-muted)}",
+    ".feedback .icon-btn{min-width:36px}",
+    ".feedback .icon-btn[aria-pressed=true]{color:var(--bc-on-accent);background:var(--bc-accent);border-color:var(--bc-accent)}",
+    ".stopped-note{margin-top:6px;font-size:13px;color:var(--bc-muted);font-style:italic}",
+    ".status{display:flex;align-items:center;gap:8px;color:var(--bc-muted);font-size:13px;min-height:22px}",
     ".dots{display:inline-flex;gap:3px}.dots i{width:6px;height:6px;border-radius:50%;background:currentColor;",
     "animation:bc-blink 1.2s infinite ease-in-out both}.dots i:nth-child(2){animation-delay:.15s}.dots i:nth-child(3){animation-delay:.3s}",
     "@keyframes bc-blink{0%,80%,100%{opacity:.25}40%{opacity:1}}",
@@ -340,8 +494,10 @@
     "background:var(--bc-bg);color:var(--bc-text);font:inherit;line-height:1.4}",
     "textarea:focus{outline:none;border-color:var(--bc-accent);box-shadow:0 0 0 3px color-mix(in srgb,var(--bc-accent) 25%,transparent)}",
     "textarea::placeholder{color:var(--bc-muted)}",
-    ".send{width:42px;height:42px;border:0;border-radius:12px;background:var(--bc-accent);color:var(--bc-on-accent);",
+    ".send,.stop{width:42px;height:42px;border:0;border-radius:12px;background:var(--bc-accent);color:var(--bc-on-accent);",
     "display:flex;align-items:center;justify-content:center}",
+    ".stop{background:var(--bc-text);color:var(--bc-bg)}",
+    ".send[hidden],.stop[hidden]{display:none}",
     ".send:disabled{opacity:.45;cursor:default}",
     ".footer{padding:0 12px 8px;font-size:11px;color:var(--bc-muted);text-align:center}",
     ".ask{position:fixed;z-index:2147483002;display:flex;align-items:center;gap:6px;padding:6px 11px;border:0;border-radius:18px;",
@@ -349,9 +505,9 @@
     ".ask[hidden]{display:none}.ask svg{width:15px;height:15px}",
     ".sr-only{position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;clip:rect(0,0,0,0);border:0}",
     "@media (max-width:600px){.panel{inset:0;width:100%;height:100%;height:100dvh;border-radius:0;border:0}",
-    ".root.open .launcher{display:none}.launcher{bottom:16px}.right .launcher{right:16px}.left .launcher{left:16px}",
-    ".launcher .label{display:none}.launcher{padding:0 15px}}",
-    "@media (prefers-reduced-motion:reduce){*{animation:none!important;transition:none!important}}"
+    ".launcher{bottom:16px}.right .launcher{right:16px}.left .launcher{left:16px}.launcher kbd{display:none}}",
+    "@media (prefers-reduced-motion:reduce){*{animation:none!important;transition:none!important;scroll-behavior:auto!important}",
+    ".launcher:hover{transform:none}}"
   ].join("");
 
   // ---------------------------------------------------------------- the widget
@@ -364,20 +520,27 @@
   shadow.appendChild(style);
 
   var root = el("div", { className: "root " + (config.position === "bottom-left" ? "left" : "right") });
+  var shortcut = config.shortcut;
   var launcher = el("button", {
     className: "launcher", type: "button", "aria-haspopup": "dialog", "aria-expanded": "false",
-    "aria-controls": "bookchat-panel", "aria-label": "Open chat: " + config.title
+    "aria-controls": "bookchat-panel", "aria-label": "Open chat: " + config.title,
+    "aria-keyshortcuts": shortcut ? shortcut.aria : null,
+    title: config.title + (shortcut ? " (" + shortcut.label + ")" : "")
   });
-  launcher.innerHTML = '<span class="when-closed">' + ICONS.chat + '</span><span class="when-open">' + ICONS.close +
-    '</span><span class="label when-closed">Ask</span><span class="label when-open">Close</span>';
+  launcher.innerHTML = ICONS.launcher;
+  launcher.appendChild(el("span", { className: "label", text: config.launcherLabel }));
+  if (shortcut) launcher.appendChild(el("kbd", { "aria-hidden": "true", text: shortcut.label }));
 
   var titleId = "bookchat-title";
   var heading = el("h2", { id: titleId, text: config.title });
   var logo = el("span", { className: "logo" });
-  logo.innerHTML = ICONS.book;
+  logo.innerHTML = ICONS.launcher;
   var newButton = el("button", { className: "icon-btn", type: "button", title: "New conversation", "aria-label": "New conversation" });
   newButton.innerHTML = ICONS.plus + '<span class="label">New</span>';
-  var closeButton = el("button", { className: "icon-btn", type: "button", title: "Close", "aria-label": "Close chat" });
+  var closeButton = el("button", {
+    className: "icon-btn", type: "button", title: "Close" + (shortcut ? " (Esc or " + shortcut.label + ")" : " (Esc)"),
+    "aria-label": "Close chat"
+  });
   closeButton.innerHTML = ICONS.close;
   var log = el("div", {
     className: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions", "aria-label": "Conversation"
@@ -385,11 +548,14 @@
   var input = el("textarea", { id: "bookchat-input", rows: "1", placeholder: config.placeholder, "aria-label": "Your question", maxlength: "4000" });
   var sendButton = el("button", { className: "send", type: "submit", "aria-label": "Send", title: "Send" });
   sendButton.innerHTML = ICONS.send;
-  var form = el("form", { "aria-label": "Ask a question" }, [input, sendButton]);
-  var footer = el("div", { className: "footer", text: "Answers come only from this documentation." });
+  var stopButton = el("button", { className: "stop", type: "button", "aria-label": "Stop answering", title: "Stop answering", hidden: "" });
+  stopButton.innerHTML = ICONS.stop;
+  var form = el("form", { "aria-label": "Ask a question" }, [input, sendButton, stopButton]);
+  var footer = el("div", { className: "footer", text: "Answers come only from this documentation. Check the linked pages." });
+  var announcer = el("div", { className: "sr-only", role: "status", "aria-live": "polite" });
   var panel = el("div", {
     className: "panel", id: "bookchat-panel", role: "dialog", "aria-modal": "true", "aria-labelledby": titleId, hidden: ""
-  }, [el("header", null, [logo, heading, newButton, closeButton]), log, form, footer]);
+  }, [el("header", null, [logo, heading, newButton, closeButton]), log, form, footer, announcer]);
   var askButton = el("button", { className: "ask", type: "button", hidden: "" });
   askButton.innerHTML = ICONS.quote + "<span>Ask about this</span>";
 
@@ -400,6 +566,56 @@
 
   if (config.accentColor) host.style.setProperty("--bc-accent", String(config.accentColor));
 
+  function announce(text) {
+    announcer.textContent = "";
+    setTimeout(function () { announcer.textContent = text; }, 30);
+  }
+
+  /** Copy text; navigator.clipboard where allowed (https, localhost), else a hidden textarea. */
+  function copyText(text, button, doneLabel) {
+    function done(ok) {
+      var previous = button.getAttribute("data-label") || button.textContent;
+      button.setAttribute("data-label", previous);
+      if (button.classList.contains("copy-code")) button.textContent = ok ? "Copied" : "Copy failed";
+      else {
+        var label = button.querySelector(".label");
+        if (label) label.textContent = ok ? "Copied" : "Copy failed";
+      }
+      announce(ok ? doneLabel : "Could not copy");
+      setTimeout(function () {
+        if (button.classList.contains("copy-code")) button.textContent = previous;
+        else {
+          var l = button.querySelector(".label");
+          if (l) l.textContent = "Copy";
+        }
+      }, 1600);
+    }
+    function fallback() {
+      var area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.style.cssText = "position:fixed;top:0;left:-9999px;opacity:0";
+      document.body.appendChild(area);
+      area.select();
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      area.remove();
+      button.focus();
+      done(ok);
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(function () { done(true); }, fallback);
+    } else fallback();
+  }
+
+  // Copy buttons live inside rendered Markdown (innerHTML), so one delegated listener serves all.
+  log.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest(".copy-code");
+    if (!button) return;
+    var code = button.closest(".code").querySelector("pre code");
+    copyText(code ? code.textContent : "", button, "Code copied");
+  });
+
   // ---- theme: follow Docusaurus' data-theme on <html>, else the OS preference
 
   var darkQuery = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
@@ -408,7 +624,7 @@
     var dark = siteTheme ? siteTheme === "dark" : !!(darkQuery && darkQuery.matches);
     host.setAttribute("data-theme", dark ? "dark" : "light");
     // Text on the accent color: dark on light accents (Docusaurus' dark-mode teal), else white.
-    var probe = getComputedStyle(launcher).backgroundColor;
+    var probe = getComputedStyle(sendButton).backgroundColor;
     var rgb = /rgba?\((\d+),\s*(\d+),\s*(\d+)/.exec(probe || "");
     if (rgb) {
       var lum = [1, 2, 3].map(function (i) {
@@ -425,18 +641,15 @@
     else if (darkQuery.addListener) darkQuery.addListener(applyTheme);
   }
 
-  // ---- open / close, focus trap
+  // ---- open / close, focus trap, keyboard shortcut
 
-  var lastFocus = null;
   function isOpen() { return !panel.hidden; }
   function open() {
     if (isOpen()) { input.focus(); return; }
     panel.hidden = false;
     root.classList.add("open");
     launcher.setAttribute("aria-expanded", "true");
-    launcher.setAttribute("aria-label", "Close chat: " + config.title);
     if (!log.childElementCount) showGreeting();
-    scrollToEnd();
     input.focus();
   }
   function close() {
@@ -444,7 +657,6 @@
     panel.hidden = true;
     root.classList.remove("open");
     launcher.setAttribute("aria-expanded", "false");
-    launcher.setAttribute("aria-label", "Open chat: " + config.title);
     launcher.focus();
   }
   function focusables() {
@@ -458,7 +670,8 @@
     if (event.key === "Escape") {
       event.preventDefault();
       event.stopPropagation();
-      close();
+      if (stopCurrent) stopCurrent(); // Esc first stops a streaming answer, as in chat apps
+      else close();
       return;
     }
     if (event.key !== "Tab") return;
@@ -474,13 +687,50 @@
     }
   });
 
+  function matchesShortcut(event) {
+    if (!shortcut || event.defaultPrevented || event.repeat) return false;
+    var key = String(event.key || "").toLowerCase();
+    return key === shortcut.key && event.ctrlKey === shortcut.ctrl && event.metaKey === shortcut.meta &&
+      event.altKey === shortcut.alt && (event.shiftKey === shortcut.shift || key.length === 1 && !/[a-z0-9]/.test(key));
+  }
+  document.addEventListener("keydown", function (event) {
+    if (!matchesShortcut(event)) return;
+    var target = event.composedPath ? event.composedPath()[0] : event.target;
+    var typing = target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName || ""));
+    var chord = shortcut.ctrl || shortcut.meta || shortcut.alt;
+    if (typing && !chord && !host.contains(target) && !shadow.contains(target)) return; // a plain key while typing is text
+    event.preventDefault();
+    if (isOpen()) close(); else open();
+  });
+
+  // ---- scrolling: a new answer is read from its first line, not from its end
+
+  var pinned = true; // false once the reader scrolls during an answer: then we leave the view alone
+  function markManualScroll() { pinned = false; }
+  log.addEventListener("wheel", markManualScroll, { passive: true });
+  log.addEventListener("touchmove", markManualScroll, { passive: true });
+  log.addEventListener("keydown", function (event) {
+    if (/^(PageUp|PageDown|ArrowUp|ArrowDown|Home|End)$/.test(event.key)) markManualScroll();
+  });
+
   function scrollToEnd() { log.scrollTop = log.scrollHeight; }
+
+  /** Show the end of the conversation, but never scroll an answer's start (with the question
+   * above it) out of view: a long answer stays at its first lines, the reader scrolls on. */
+  function reveal(bubble) {
+    if (!pinned) return;
+    var anchor = bubble.previousElementSibling && bubble.previousElementSibling.classList.contains("user")
+      ? bubble.previousElementSibling : bubble;
+    var top = Math.max(0, anchor.offsetTop - 12);
+    log.scrollTop = Math.min(log.scrollHeight - log.clientHeight, top);
+  }
 
   // ---- session (localStorage) and history restore
 
   var session = storageGet(STORAGE_KEY); // {id, token}
   var feedbackState = storageGet(FEEDBACK_KEY) || {};
   var busy = false;
+  var stopCurrent = null; // set while an answer is on its way: stops following it
 
   function saveSession(id, token) {
     session = { id: id, token: token };
@@ -490,10 +740,21 @@
   function showGreeting() {
     var greeting = el("div", { className: "msg bot greeting" });
     greeting.appendChild(el("p", { text: config.greeting }));
+    if (config.suggestedQuestions.length) {
+      var list = el("div", { className: "suggestions", role: "group", "aria-label": "Suggested questions" });
+      list.appendChild(el("span", { className: "hint", "aria-hidden": "true", text: "Try asking" }));
+      config.suggestedQuestions.forEach(function (question) {
+        var chip = el("button", { className: "suggestion", type: "button", text: question });
+        chip.addEventListener("click", function () { submit(question, null); });
+        list.appendChild(chip);
+      });
+      greeting.appendChild(list);
+    }
     log.appendChild(greeting);
   }
 
   function resetConversation() {
+    if (stopCurrent) stopCurrent();
     session = null;
     storageSet(STORAGE_KEY, null);
     log.textContent = "";
@@ -518,20 +779,24 @@
     }).then(function (messages) {
       if (!messages || !messages.length || busy) return;
       log.textContent = "";
+      var lastBot = null;
       messages.forEach(function (m) {
         if (m.role === "user") addUserMessage(m.content, m.selection);
         else if (m.role === "assistant") {
-          var bubble = addBotBubble();
-          finishAnswer(bubble, { answer: m.content, citations: m.citations || [], refused: !!m.refused, message_id: m.id });
+          lastBot = addBotBubble();
+          finishAnswer(lastBot, { answer: m.content, citations: m.citations || [], refused: !!m.refused, message_id: m.id });
         }
       });
-      scrollToEnd();
+      pinned = true;
+      if (lastBot) reveal(lastBot);
     }).catch(function () { /* offline: keep the empty conversation, questions still work later */ });
   }
 
   // ---- rendering messages
 
   function addUserMessage(text, selection) {
+    var greeting = log.querySelector(".greeting");
+    if (greeting) greeting.remove(); // the suggestions have served their purpose
     var bubble = el("div", { className: "msg user" });
     if (selection) {
       var quote = el("span", { className: "quote", text: selection.length > 280 ? selection.slice(0, 280) + "…" : selection });
@@ -550,7 +815,7 @@
     status.appendChild(el("span", { className: "status-text", text: "Thinking…" }));
     bubble.appendChild(status);
     log.appendChild(bubble);
-    scrollToEnd();
+    reveal(bubble);
     return bubble;
   }
 
@@ -559,20 +824,81 @@
     if (node) node.textContent = text;
   }
 
+  /** "Answering from these pages": the pages the search found, before any text arrives. */
+  function showReading(bubble, pages) {
+    var valid = (pages || []).filter(function (p) { return p && safeUrl(p.url); });
+    if (!valid.length) return;
+    var box = bubble.querySelector(".reading");
+    if (!box) {
+      box = el("div", { className: "reading" });
+      var status = bubble.querySelector(".status");
+      bubble.insertBefore(box, status ? status.nextSibling : bubble.firstChild);
+    }
+    box.textContent = "";
+    box.appendChild(el("span", { text: "Answering from these pages" }));
+    var list = el("ul", { "aria-label": "Pages being read" });
+    valid.forEach(function (p) {
+      var item = el("li", { title: citationLabel(p) });
+      item.innerHTML = ICONS.page;
+      item.appendChild(el("span", { text: p.title || p.heading || p.url }));
+      list.appendChild(item);
+    });
+    box.appendChild(list);
+    reveal(bubble);
+  }
+
   function streamInto(bubble, text) {
     var body = bubble.querySelector(".text");
     if (!body) {
-      bubble.textContent = "";
+      var status = bubble.querySelector(".status");
+      if (status) status.remove();
       body = el("div", { className: "text" });
       bubble.appendChild(body);
       bubble.classList.add("streaming");
     }
-    var nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
-    body.innerHTML = renderMarkdown(text, null); // escaped inside renderMarkdown
-    if (nearBottom) scrollToEnd();
+    body.innerHTML = renderMarkdown(text, streamingResolver(text)); // escaped inside renderMarkdown
+    reveal(bubble);
   }
 
-  function finishAnswer(bubble, result) {
+  function plainAnswer(answer, citations) {
+    var resolve = citationResolver(answer, citations);
+    var text = String(answer || "").replace(/\[(\d{1,3})\]/g, function (whole, n) {
+      var hit = resolve && resolve(Number(n));
+      return hit ? "[" + hit.n + "]" : whole;
+    });
+    if (citations.length) {
+      text += "\n\nSources:\n" + citations.map(function (c, i) {
+        return "[" + (i + 1) + "] " + citationLabel(c) + " — " + safeUrl(c.url);
+      }).join("\n");
+    }
+    return text;
+  }
+
+  function sourceCards(citations) {
+    var box = el("div", { className: "sources" });
+    var headingId = "bc-src-" + newKey();
+    box.appendChild(el("h3", { id: headingId, text: "Sources" }));
+    var list = el("ol", { className: "cites", "aria-labelledby": headingId });
+    citations.forEach(function (c, i) {
+      var href = safeUrl(c.url);
+      var page = c.title || c.path || href;
+      var section = c.heading && c.heading !== page ? c.heading : "";
+      var where = el("span", { className: "where" }, [
+        el("span", { className: "page", text: page + (section ? " ›" : "") }),
+        section ? el("span", { className: "section", text: section }) : null,
+        el("span", { className: "url", text: new URL(href).pathname + new URL(href).hash })
+      ]);
+      var link = el("a", {
+        href: href, target: "_blank", rel: "noopener", title: citationLabel(c),
+        "aria-label": "Source " + (i + 1) + ": " + citationLabel(c)
+      }, [el("span", { className: "n", "aria-hidden": "true", text: String(i + 1) }), where]);
+      list.appendChild(el("li", null, [link]));
+    });
+    box.appendChild(list);
+    return box;
+  }
+
+  function finishAnswer(bubble, result, stopped) {
     bubble.textContent = "";
     bubble.classList.remove("streaming");
     bubble.removeAttribute("aria-busy");
@@ -585,22 +911,28 @@
       bubble.appendChild(badge);
     }
     var body = el("div", { className: "text" });
-    body.innerHTML = renderMarkdown(result.answer || "", citationResolver(result.answer, citations));
+    var resolve = stopped ? streamingResolver(result.answer) : citationResolver(result.answer, citations);
+    body.innerHTML = renderMarkdown(result.answer || "", resolve);
     bubble.appendChild(body);
-    if (citations.length && !result.refused) {
-      var list = el("ol", { className: "cites", "aria-label": "Sources" });
-      citations.forEach(function (c, i) {
-        var link = el("a", { href: safeUrl(c.url), target: "_blank", rel: "noopener", text: citationLabel(c) });
-        list.appendChild(el("li", null, [el("span", { className: "n", text: (i + 1) + "." }), link]));
+    if (stopped) bubble.appendChild(el("div", { className: "stopped-note", text: "Stopped." }));
+    if (citations.length && !result.refused) bubble.appendChild(sourceCards(citations));
+    if (!stopped && (result.answer || result.message_id)) {
+      var actions = el("div", { className: "actions" });
+      var copy = el("button", { className: "icon-btn copy-answer", type: "button", "aria-label": "Copy answer", title: "Copy answer" });
+      copy.innerHTML = ICONS.copy + '<span class="label">Copy</span>';
+      copy.addEventListener("click", function () {
+        copyText(plainAnswer(result.answer, result.refused ? [] : citations), copy, "Answer copied");
       });
-      bubble.appendChild(list);
+      actions.appendChild(copy);
+      if (result.message_id) actions.appendChild(feedbackButtons(result.message_id));
+      bubble.appendChild(actions);
     }
-    if (result.message_id) bubble.appendChild(feedbackButtons(result.message_id));
-    scrollToEnd();
+    reveal(bubble);
   }
 
   function feedbackButtons(messageId) {
-    var row = el("div", { className: "actions", role: "group", "aria-label": "Was this helpful?" });
+    var row = el("div", { className: "feedback", role: "group", "aria-label": "Was this helpful?" });
+    row.appendChild(el("span", { className: "hint", "aria-hidden": "true", text: "Helpful?" }));
     var buttons = {};
     ["up", "down"].forEach(function (rating) {
       var button = el("button", {
@@ -631,6 +963,7 @@
       if (!response.ok) throw new Error("feedback " + response.status);
       feedbackState[messageId] = rating;
       storageSet(FEEDBACK_KEY, feedbackState);
+      announce("Thanks for the feedback");
     }).catch(function () {
       show(previous); // not recorded: do not pretend it was
     });
@@ -667,26 +1000,41 @@
       }, 1000);
     }
     setBusy(false);
-    scrollToEnd();
+    reveal(bubble);
   }
 
-  function setBusy(value) {
+  function setBusy(value, stop) {
     busy = value;
+    stopCurrent = value ? (stop || null) : null;
+    var focusWasOnButton = shadow.activeElement === sendButton || shadow.activeElement === stopButton;
+    sendButton.hidden = !!stopCurrent;
     sendButton.disabled = value;
+    stopButton.hidden = !stopCurrent;
+    if (focusWasOnButton) (stopCurrent ? stopButton : input).focus();
   }
+  stopButton.addEventListener("click", function () { if (stopCurrent) stopCurrent(); });
 
   // ---- sending a question and following its job
 
   /** Post the question; on 202 follow the job. `bubble` is reused when retrying. */
   function ask(question, selection, bubble, attempt) {
     attempt = attempt || { key: newKey() };
-    setBusy(true);
     if (!bubble) bubble = addBotBubble();
     else {
       var fresh = addBotBubble();
       bubble.replaceWith(fresh);
       bubble = fresh;
     }
+    var aborter = window.AbortController ? new AbortController() : null;
+    var stopped = false;
+    setBusy(true, function () {
+      // Stopped before the job was accepted: the server may still answer (history keeps it).
+      stopped = true;
+      if (aborter) aborter.abort();
+      finishAnswer(bubble, { answer: "" }, true);
+      setBusy(false);
+      input.focus();
+    });
     var body = { message: question, page_url: location.href };
     if (selection) body.selection = selection;
     var headers = { "Content-Type": "application/json", "Idempotency-Key": attempt.key };
@@ -695,12 +1043,15 @@
       headers["X-Session-Token"] = session.token;
     }
     var retry = function (b) { ask(question, selection, b, { key: newKey() }); };
-    fetch(apiUrl("/v1/chat"), { method: "POST", headers: headers, body: JSON.stringify(body) })
+    fetch(apiUrl("/v1/chat"), {
+      method: "POST", headers: headers, body: JSON.stringify(body), signal: aborter ? aborter.signal : undefined
+    })
       .then(function (response) {
+        if (stopped) return;
         if (response.status === 202) {
           return response.json().then(function (accepted) {
             saveSession(accepted.session_id, accepted.session_token);
-            follow(accepted, bubble, retry);
+            if (!stopped) follow(accepted, bubble, retry);
           });
         }
         return response.json().catch(function () { return {}; }).then(function (error) {
@@ -722,6 +1073,7 @@
         });
       })
       .catch(function () {
+        if (stopped) return;
         // Same Idempotency-Key: if the question did reach the server, it is not asked twice.
         showError(bubble, "Can't reach the assistant — check your connection and try again.",
           function (b) { ask(question, selection, b, attempt); });
@@ -732,7 +1084,10 @@
     var text = "";
     var finished = false;
     var frame = 0;
+    var source = null;
 
+    // Token events can be many and small (a streaming model, or the offline one): text is
+    // gathered as it comes and drawn at most once per animation frame.
     function onToken(delta) {
       text += delta;
       if (!frame) {
@@ -768,19 +1123,41 @@
         // The job starts over (its worker was lost, or a model attempt failed and another
         // began): drop what the failed attempt streamed.
         text = "";
+        var body = bubble.querySelector(".text");
+        if (body) {
+          body.remove();
+          bubble.classList.remove("streaming");
+          var status = el("div", { className: "status" });
+          status.innerHTML = '<span class="dots" aria-hidden="true"><i></i><i></i><i></i></span>';
+          status.appendChild(el("span", { className: "status-text" }));
+          bubble.insertBefore(status, bubble.firstChild);
+        }
         setStatus(bubble, "Thinking…");
       }
       if (data && data.status === "running") setStatus(bubble, "Searching the docs…");
     }
     function onProgress(data) {
-      if (data && typeof data.message === "string") setStatus(bubble, data.message);
+      if (!data) return;
+      if (typeof data.message === "string") setStatus(bubble, data.message);
+      if (Array.isArray(data.pages)) showReading(bubble, data.pages);
     }
+
+    setBusy(true, function () {
+      // The reader stops following; the job itself runs to its end on the server.
+      if (finished) return;
+      finished = true;
+      if (source) source.close();
+      finishAnswer(bubble, { answer: text }, true);
+      setBusy(false);
+      input.focus();
+    });
 
     function poll(failures) {
       if (finished) return;
       var url = new URL(apiUrl(accepted.status_url));
       url.searchParams.set("wait", String(POLL_WAIT_S));
       fetch(url.href, { cache: "no-store" }).then(function (response) {
+        if (finished) return;
         if (!response.ok) {
           return response.json().catch(function () { return {}; }).then(function (error) {
             if (response.status >= 500 || response.status === 429) throw new Error("retryable");
@@ -798,14 +1175,13 @@
       }).catch(function () {
         if (finished) return;
         if (failures >= 4) {
+          finished = true;
           showError(bubble, "Lost the connection while waiting for the answer — check your connection and try again.",
             function (b) {
               var fresh = addBotBubble();
               b.replaceWith(fresh);
-              setBusy(true);
               follow(accepted, fresh, resend);
             });
-          finished = true;
           return;
         }
         setTimeout(function () { poll(failures + 1); }, 1000 * Math.pow(2, failures));
@@ -814,7 +1190,7 @@
 
     if (typeof window.EventSource !== "function") { poll(0); return; }
 
-    var source = new EventSource(apiUrl(accepted.events_url));
+    source = new EventSource(apiUrl(accepted.events_url));
     var received = false;
     var connectionErrors = 0;
     function handle(fn) {
@@ -823,7 +1199,7 @@
         connectionErrors = 0;
         var data = null;
         try { data = JSON.parse(event.data); } catch (e) { return; }
-        fn(data);
+        if (!finished) fn(data);
       };
     }
     source.addEventListener("status", handle(onStatus));
@@ -853,6 +1229,7 @@
     question = String(question || "").trim();
     if (!question || busy) return;
     open();
+    pinned = true;
     addUserMessage(question, selection);
     ask(question, selection || null);
   }

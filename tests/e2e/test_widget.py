@@ -138,7 +138,8 @@ def test_answer_streams_then_settles_with_cited_links(
     hrefs = [links.nth(i).get_attribute("href") or "" for i in range(links.count())]
     assert any(re.search(r"/manual/getting-started/first-move(#|$)", href) for href in hrefs), hrefs
     assert links.first.get_attribute("target") == "_blank"
-    expect(answer.locator(".actions button")).to_have_count(2)
+    expect(answer.locator(".feedback button")).to_have_count(2)
+    expect(answer.get_by_role("button", name="Copy answer")).to_be_visible()
     shot(page, "answer-light")
 
     page.locator("#theme-toggle").click()  # the site switches to dark: so must the widget
@@ -367,6 +368,9 @@ def test_widget_script_is_served_with_caching_headers(settings: Settings) -> Non
     demo = client.get("/")
     assert demo.status_code == 200
     assert '<script src="/widget.js"' in demo.text
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200
+    assert icon.headers["content-type"] == "image/svg+xml"
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -205,3 +205,37 @@ async def test_a_stream_cut_mid_answer_restarts_and_says_so(retriever: Retriever
     assert not answer.refused
     assert len(restarts) == 1
     assert restarts[0] > 0  # the cut attempt had streamed text that readers must drop
+
+
+def test_reading_progress_lists_each_page_once_in_rank_order() -> None:
+    from shared.passages import Passage
+    from worker.chat_job import READING_PAGES_SHOWN, reading_progress
+
+    def hit(page: str, anchor: str) -> Passage:
+        url = f"https://docs.example.org/{page}#{anchor}"
+        return Passage(
+            chunk_id=f"{page}-{anchor}",
+            path=page,
+            url=url,
+            heading=anchor,
+            title=page.title(),
+            score=1.0,
+            text="...",
+        )
+
+    hits = [hit("setup", "install"), hit("limits", "soft"), hit("setup", "upgrade")]
+    progress = reading_progress(hits)
+    assert progress["message"] == "Reading 2 pages…"
+    assert [p["url"] for p in progress["pages"]] == [
+        "https://docs.example.org/setup#install",
+        "https://docs.example.org/limits#soft",
+    ]
+    assert progress["pages"][0] == {
+        "title": "Setup",
+        "heading": "install",
+        "url": "https://docs.example.org/setup#install",
+    }
+    many = reading_progress([hit(f"p{i}", "a") for i in range(READING_PAGES_SHOWN + 3)])
+    assert len(many["pages"]) == READING_PAGES_SHOWN
+    assert many["message"] == f"Reading {READING_PAGES_SHOWN + 3} pages…"
+    assert reading_progress([]) == {"message": "Searching…", "pages": []}
