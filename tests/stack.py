@@ -93,7 +93,16 @@ def index_site_into(settings: Settings, site: Path) -> None:
 def make_stack(tmp_path: Path, redis_url: str, postgres_url: str) -> Iterator[Callable[..., Stack]]:
     stacks: list[tuple[Stack, uvicorn.Server, threading.Thread]] = []
 
-    def start(llm_base_url: str | None = None, site: Path = SAMPLE_SITE, **env_extra: str) -> Stack:
+    def start(
+        llm_base_url: str | None = None,
+        site: Path = SAMPLE_SITE,
+        *,
+        api_port: int | None = None,
+        cors_origins: list[str] | None = None,
+        **env_extra: str,
+    ) -> Stack:
+        """`api_port`: serve the API there (a test that must know it beforehand, e.g. to build
+        a site pointing at it); `cors_origins`: the API's CORS allow-list."""
         redis.Redis.from_url(redis_url).flushdb()
         env = {
             "BOOKCHAT_DATA_DIR": str(tmp_path / "data"),
@@ -115,6 +124,7 @@ def make_stack(tmp_path: Path, redis_url: str, postgres_url: str) -> Iterator[Ca
             embedder=EmbedderKind.HASH,
             secret_key=env["BOOKCHAT_SECRET_KEY"],  # type: ignore[arg-type]
             site_dir=site,
+            cors_origins=cors_origins or [],
         )
         index_site_into(settings, site)
         log_path = tmp_path / f"worker-{len(stacks)}.log"
@@ -150,7 +160,7 @@ def make_stack(tmp_path: Path, redis_url: str, postgres_url: str) -> Iterator[Ca
         )
         from api.main import create_app
 
-        port = _free_port()
+        port = api_port or _free_port()
         server = uvicorn.Server(
             uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
         )

@@ -388,12 +388,12 @@
     "--bc-font:var(--ifm-font-family-base,system-ui,-apple-system,'Segoe UI',Roboto,Ubuntu,Cantarell,'Noto Sans',sans-serif);",
     "--bc-mono:var(--ifm-font-family-monospace,ui-monospace,SFMono-Regular,Menlo,Consolas,monospace);",
     "--bc-user:var(--bc-accent);--bc-on-user:var(--bc-on-accent);--bc-error:#b3261e;--bc-error-bg:#fdecea;",
-    "--bc-refused-bg:var(--ifm-color-warning-contrast-background,#fff8e6);--bc-refused-border:var(--ifm-color-warning-dark,#e6a700);",
+    "--bc-refused-bg:color-mix(in srgb,var(--ifm-color-warning,#e6a700) 9%,var(--bc-bg));--bc-refused-border:color-mix(in srgb,var(--ifm-color-warning,#e6a700) 55%,transparent);",
     "--bc-shadow:0 12px 40px rgba(0,0,0,.18),0 2px 8px rgba(0,0,0,.08);color-scheme:light}",
     ":host([data-theme=dark]){--bc-bg:var(--ifm-background-surface-color,#242526);--bc-surface:var(--ifm-color-emphasis-200,#444950);",
     "--bc-text:var(--ifm-font-color-base,#e3e3e3);--bc-muted:var(--ifm-color-emphasis-700,#dadde1);",
     "--bc-border:var(--ifm-color-emphasis-300,#606770);--bc-code-bg:var(--ifm-code-background,rgba(255,255,255,.1));",
-    "--bc-error:#ffb4ab;--bc-error-bg:#3b1c1a;--bc-refused-bg:var(--ifm-color-warning-contrast-background,#4d3800);",
+    "--bc-error:#ffb4ab;--bc-error-bg:#3b1c1a;",
     "--bc-shadow:0 12px 40px rgba(0,0,0,.55),0 2px 8px rgba(0,0,0,.4);color-scheme:dark}",
     "*,*::before,*::after{box-sizing:border-box}",
     ".root{font:15px/1.55 var(--bc-font);color:var(--bc-text);-webkit-font-smoothing:antialiased;text-align:left;letter-spacing:normal}",
@@ -420,15 +420,15 @@
     "border:0;border-radius:8px;background:transparent;color:var(--bc-muted)}",
     ".icon-btn:hover{background:var(--bc-surface);color:var(--bc-text)}",
     ".icon-btn .label{font-size:13px}",
-    ".log{position:relative;flex:1;overflow-y:auto;padding:16px;display:flex;flex-direction:column;gap:16px;overscroll-behavior:contain}",
-    ".msg{max-width:100%;overflow-wrap:anywhere}",
+    ".log{position:relative;flex:1;overflow-x:hidden;overflow-y:auto;padding:16px;display:flex;flex-direction:column;gap:16px;overscroll-behavior:contain}",
+    ".msg{max-width:100%;min-width:0;overflow-wrap:anywhere}",
     ".msg p{margin:0 0 .65em}.msg p:last-child{margin-bottom:0}",
     ".msg ul,.msg ol{margin:0 0 .65em;padding-left:1.3em}.msg li{margin:.2em 0}",
     ".msg code{font-family:var(--bc-mono);font-size:.86em;background:var(--bc-code-bg);padding:.1em .35em;border-radius:4px}",
     ".code{margin:0 0 .65em;border:1px solid var(--bc-border);border-radius:8px;overflow:hidden;background:var(--bc-code-bg)}",
     ".code-bar{display:flex;align-items:center;gap:8px;padding:3px 4px 3px 10px;border-bottom:1px solid var(--bc-border);font-size:12px;color:var(--bc-muted)}",
     ".code-bar .lang{flex:1;font-family:var(--bc-mono);text-transform:lowercase}",
-    ".code-bar .code-cites{font-size:13px}.code-bar .marker{vertical-align:baseline;font-size:12px}",
+    ".code-bar .code-cites{font-size:13px}.code-bar a.marker{vertical-align:baseline;font-size:12px;line-height:1.2;padding:2px 7px}",
     ".copy-code{border:0;background:transparent;color:var(--bc-muted);font-size:12px;font-weight:600;padding:3px 8px;border-radius:6px}",
     ".copy-code:hover{background:var(--bc-bg);color:var(--bc-text)}",
     ".msg pre{margin:0;padding:10px 12px;overflow-x:auto;background:transparent}",
@@ -448,22 +448,22 @@
     ".bot.refused{background:var(--bc-refused-bg);border:1px solid var(--bc-refused-border);border-radius:12px;padding:10px 14px}",
     ".badge{display:inline-flex;align-items:center;gap:5px;margin-bottom:6px;font-size:12px;font-weight:650;text-transform:uppercase;",
     "letter-spacing:.04em;color:var(--bc-muted)}.badge svg{width:15px;height:15px}",
-    ".marker{font-size:.72em;vertical-align:super;line-height:0;padding:0 .1em;font-weight:700}",
+    ".marker{font-size:.75em;vertical-align:super;line-height:0;padding:0 .1em;font-weight:700}",
     "a.marker{text-decoration:none;display:inline-block;min-width:1.45em;text-align:center;padding:.15em .3em;border-radius:1em;",
     "background:color-mix(in srgb,var(--bc-accent) 14%,transparent)}",
     "a.marker:hover{background:var(--bc-accent);color:var(--bc-on-accent)}",
     // sources: one card per cited page ("Page › Section"), numbered as the markers are
     ".sources{margin-top:12px}",
     ".sources h3{margin:0 0 6px;font-size:12px;font-weight:650;text-transform:uppercase;letter-spacing:.04em;color:var(--bc-muted)}",
-    ".msg .cites{margin:0;padding:0;list-style:none;display:grid;gap:6px}",
+    ".msg .cites{margin:0;padding:0;list-style:none;display:grid;grid-template-columns:minmax(0,1fr);gap:6px}",
     ".cites a{display:flex;align-items:flex-start;gap:10px;padding:8px 10px;border:1px solid var(--bc-border);border-radius:10px;",
     "color:var(--bc-text);text-decoration:none;background:var(--bc-bg)}",
     ".cites a:hover{border-color:var(--bc-accent)}",
     ".cites .n{flex:none;min-width:22px;height:22px;border-radius:11px;display:inline-flex;align-items:center;justify-content:center;",
     "font-size:12px;font-weight:700;background:color-mix(in srgb,var(--bc-accent) 14%,transparent);color:var(--bc-accent)}",
-    ".cites .where{display:flex;flex-direction:column;min-width:0}",
+    ".cites .where{display:flex;flex-direction:column;min-width:0;flex:1}",
     ".cites .page{font-weight:600;font-size:14px;line-height:1.3}",
-    ".cites .section{font-size:13px;color:var(--bc-muted);line-height:1.3;margin-top:2px}",
+    ".cites .section{font-weight:400;color:var(--bc-muted)}",
     ".cites .url{font-size:12px;color:var(--bc-muted);white-space:nowrap;overflow:hidden;text-overflow:ellipsis;margin-top:2px}",
     // the pages being read, shown before the text arrives
     ".reading{margin:0 0 8px;font-size:13px;color:var(--bc-muted)}",
@@ -884,8 +884,10 @@
       var page = c.title || c.path || href;
       var section = c.heading && c.heading !== page ? c.heading : "";
       var where = el("span", { className: "where" }, [
-        el("span", { className: "page", text: page + (section ? " ›" : "") }),
-        section ? el("span", { className: "section", text: section }) : null,
+        el("span", { className: "page" }, [
+          document.createTextNode(page),
+          section ? el("span", { className: "section", text: " › " + section }) : null
+        ]),
         el("span", { className: "url", text: new URL(href).pathname + new URL(href).hash })
       ]);
       var link = el("a", {

@@ -7,32 +7,21 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Page, Playwright, Route, expect, sync_playwright
+from playwright.sync_api import Page, Route, expect
 
 from api.main import create_app
 from shared.settings import Settings
 from tests.conftest import ROOT
-from tests.fake_llm import FakeLLM
+from tests.fake_llm import FakeLLM, text, tool_call
 from tests.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = ROOT / "test-artifacts"
 QUESTION = "How do I send the arm to its home pose?"
 LAUNCHER = "Open chat: Ask the Lumen manual"
@@ -43,42 +32,6 @@ def redis_url(redis_url: str) -> str:
     """A Redis database of our own: `make_stack` flushes its database and its worker consumes
     the `chat` queue there, so two test sessions sharing one database steal each other's jobs."""
     return redis_url.rsplit("/", 1)[0] + "/12"
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing (run .ci/browser)")
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-
-
-@pytest.fixture
-def new_page(browser: Browser) -> Iterator[Callable[..., Page]]:
-    """Pages in fresh contexts (own localStorage); console errors fail the test."""
-    contexts = []
-    errors: list[str] = []
-
-    def make(**context_options: Any) -> Page:
-        options: dict[str, Any] = {"viewport": {"width": 1280, "height": 800}, **context_options}
-        context = browser.new_context(**options)
-        context.set_default_timeout(20_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-    assert not errors, errors
 
 
 def shot(page: Page, name: str) -> None:
@@ -145,6 +98,68 @@ def test_answer_streams_then_settles_with_cited_links(
     page.locator("#theme-toggle").click()  # the site switches to dark: so must the widget
     expect(page.locator("bookchat-widget")).to_have_attribute("data-theme", "dark")
     shot(page, "answer-dark")
+
+
+LONG_ANSWER = "\n\n".join(
+    f"Step {i}: check the joint {i} wiring and the power before the next move [1]."
+    for i in range(1, 41)
+)
+
+
+def test_shortcut_stop_and_a_long_answer_read_from_its_start(
+    make_stack: Callable[..., Stack], new_page: Callable[..., Page]
+) -> None:
+    with FakeLLM() as fake:
+        stack = make_stack(llm_base_url=fake.base_url)
+        page = new_page(permissions=["clipboard-read", "clipboard-write"])
+        page.goto(stack.base_url + "/")
+        dialog = page.get_by_role("dialog", name="Ask the Lumen manual")
+        page.keyboard.press("Control+k")  # the site search's key: not ours
+        expect(dialog).to_be_hidden()
+        page.keyboard.press("Control+i")
+        expect(dialog).to_be_visible()
+        suggestions = page.get_by_role("group", name="Suggested questions").get_by_role("button")
+        expect(suggestions).to_have_count(3)
+        page.keyboard.press("Control+i")
+        expect(dialog).to_be_hidden()
+        page.keyboard.press("Control+i")
+
+        # Stop while it streams: the text so far stays, marked as stopped; asking works again.
+        fake.enqueue(
+            tool_call("search_docs", {"query": "wiring"}), text(LONG_ANSWER, tokens_per_s=15)
+        )
+        ask(page, "How do I check the wiring?")
+        streaming = page.locator(".msg.bot.streaming .text")
+        expect(streaming).not_to_be_empty(timeout=60_000)
+        stop = page.get_by_role("button", name="Stop answering")
+        stop.click()
+        stopped = last_answer(page)
+        expect(stopped.locator(".stopped-note")).to_have_text("Stopped.")
+        expect(stopped).not_to_have_attribute("aria-busy", "true")
+        expect(stop).to_be_hidden()
+        expect(page.get_by_role("button", name="Send")).to_be_enabled()
+        kept = stopped.locator(".text").inner_text()
+        assert kept, "the streamed text is kept"
+        page.wait_for_timeout(500)
+        assert stopped.locator(".text").inner_text() == kept, "nothing more is drawn after Stop"
+
+        # A long answer: the reader lands on its first lines (and its question), not its end.
+        fake.enqueue(tool_call("search_docs", {"query": "wiring"}), text(LONG_ANSWER))
+        ask(page, "Which steps before a move?")
+        answer = wait_answered(page, stack)
+        expect(answer.locator(".cites a").first).to_be_visible()
+        question = page.locator(".msg.user").last
+        expect(question).to_be_in_viewport()
+        expect(answer.get_by_text("Step 1:", exact=False)).to_be_in_viewport()
+        expect(answer.locator(".cites")).not_to_be_in_viewport()
+        shot(page, "long-answer")
+
+        # Copy answer: the text with the markers as shown, then the numbered sources.
+        answer.get_by_role("button", name="Copy answer").click()
+        copied = page.evaluate("navigator.clipboard.readText()")
+        assert copied.startswith("Step 1: check the joint 1 wiring"), copied[:200]
+        assert "[1]" in copied
+        assert re.search(r"\nSources:\n\[1\] .+ — https?://", copied), copied[-300:]
 
 
 def test_ask_about_this_sends_the_selection(
