@@ -5,8 +5,8 @@ The sample site is built with the pinned Docusaurus of tests/docusaurus_build.py
 cached), served by `docusaurus serve`, and asked questions in Debian's chromium against the
 running stack (real API, Redis, Postgres and Celery worker; the offline model). The builds
 embed the API's address, so its port is chosen before building and kept per checkout: the
-first run builds the two sites (~40-50 s each on the loaded 2-core machine), later runs reuse
-them from the harness's cache; the npm install is shared with the conformance tests.
+first run builds the two sites (with Rspack/SWC), later runs reuse them from the harness's
+cache; the npm install is shared with the conformance tests.
 
 Screenshots land in test-artifacts/docusaurus-*.png; docs/widget.md shows them.
 """
@@ -42,6 +42,11 @@ TITLE = "Ask the Lumen manual"
 LAUNCHER = f"Open chat: {TITLE}"
 QUESTION = "How do I send the arm to its home pose?"
 OFF_TOPIC = "What is a good recipe for sourdough bread?"
+FASTER = (
+    "  future: {faster: {swcJsLoader: true, swcJsMinimizer: true, swcHtmlMinimizer: true,"
+    " lightningCssMinimizer: true, rspackBundler: true, rspackPersistentCache: false,"
+    " mdxCrossCompilerCache: true, ssgWorkerThreads: false}},\n"
+)
 SUGGESTED = ["How do I send the arm home from Python?", "What if the arm jerks?"]
 
 
@@ -74,7 +79,9 @@ def _site_source(dest: Path, extra: str = "", url: str | None = None) -> Path:
         config = config.replace("url: 'https://lumen.example.org',", f"url: '{url}',")
         assert url in config, "the sample config changed shape"
     # The sample site has no home page (its navbar title links to one): not our concern here.
-    extra = "  onBrokenLinks: 'warn',\n" + extra
+    # Rspack/SWC (@docusaurus/faster, in the harness's lock): the same pages for a third of the
+    # CPU of the default webpack build (tests/docusaurus_build.py).
+    extra = "  onBrokenLinks: 'warn',\n" + FASTER + extra
     config = config.replace("  presets: [", extra + "  presets: [", 1)
     assert extra in config, "the sample config changed shape"
     (dest / "docusaurus.config.js").write_text(config)
