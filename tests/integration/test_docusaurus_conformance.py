@@ -16,6 +16,13 @@ the reader and chunker make of the same source folder:
 - a chunk holding table rows starts its table with the header row, one row per line.
 
 Mismatches fail the test as one table (fixture, rule, where, what).
+
+Issue 13's four inputs are in ``classic-docs-only``: the stock template's config with its JSDoc
+cast (``docusaurus.config.js``), ``{/* #id */}`` heading ids (``docs/intro.mdx``), a partial
+imported by two pages (``docs/_partials/_proxy.mdx``, ``docs/install-*.mdx``) and a 60-row
+table (``docs/02-reference/settings-table.md``); magic comments are in
+``docs/mdx-features.mdx``. Cases and expected permalinks also follow Docusaurus's own plugin
+tests (resolved and escaping relative slugs, blog file names), written anew.
 """
 
 from __future__ import annotations
