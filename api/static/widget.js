@@ -23,7 +23,7 @@
 (function () {
   "use strict";
 
-  var VERSION = "0.2.0";
+  var VERSION = "0.2.1";
   if (window.Bookchat && window.Bookchat.version) return; // included twice: keep the first
 
   var STORAGE_KEY = "bookchat:session";
@@ -1077,8 +1077,19 @@
       .catch(function () {
         if (stopped) return;
         // Same Idempotency-Key: if the question did reach the server, it is not asked twice.
-        showError(bubble, "Can't reach the assistant — check your connection and try again.",
-          function (b) { ask(question, selection, b, attempt); });
+        var again = function (b) { ask(question, selection, b, attempt); };
+        // A browser reports a CORS refusal as a network error. If the API answers a no-cors
+        // request, it is up and refused this page's origin: say so (the site owner can fix it).
+        fetch(apiUrl("/healthz"), { mode: "no-cors", cache: "no-store" }).then(function () {
+          if (window.console) {
+            console.warn("bookchat: " + config.apiUrl + " is reachable but refused this page's origin (" +
+              location.origin + "); add it to the server's BOOKCHAT_CORS_ORIGINS.");
+          }
+          showError(bubble, "The assistant is not enabled for this site (" + location.origin +
+            " is not among the addresses its server allows).", again);
+        }, function () {
+          showError(bubble, "Can't reach the assistant — check your connection and try again.", again);
+        });
       });
   }
 
