@@ -23,7 +23,7 @@
 (function () {
   "use strict";
 
-  var VERSION = "0.2.1";
+  var VERSION = "0.2.2";
   if (window.Bookchat && window.Bookchat.version) return; // included twice: keep the first
 
   var STORAGE_KEY = "bookchat:session";
@@ -420,7 +420,7 @@
     "border:0;border-radius:8px;background:transparent;color:var(--bc-muted)}",
     ".icon-btn:hover{background:var(--bc-surface);color:var(--bc-text)}",
     ".icon-btn .label{font-size:13px}",
-    ".log{position:relative;flex:1;overflow-x:hidden;overflow-y:auto;padding:16px;display:flex;flex-direction:column;gap:16px;overscroll-behavior:contain}",
+    ".log{position:relative;flex:1;overflow-x:hidden;overflow-y:auto;overflow-anchor:none;padding:16px;display:flex;flex-direction:column;gap:16px;overscroll-behavior:contain}",
     ".msg{max-width:100%;min-width:0;overflow-wrap:anywhere}",
     ".msg p{margin:0 0 .65em}.msg p:last-child{margin-bottom:0}",
     ".msg ul,.msg ol{margin:0 0 .65em;padding-left:1.3em}.msg li{margin:.2em 0}",
@@ -706,14 +706,23 @@
   // ---- scrolling: a new answer is read from its first line, not from its end
 
   var pinned = true; // false once the reader scrolls during an answer: then we leave the view alone
+  var ownScrollTop = -1; // where we last put the view; any other position is the reader's doing
   function markManualScroll() { pinned = false; }
   log.addEventListener("wheel", markManualScroll, { passive: true });
   log.addEventListener("touchmove", markManualScroll, { passive: true });
   log.addEventListener("keydown", function (event) {
     if (/^(PageUp|PageDown|ArrowUp|ArrowDown|Home|End)$/.test(event.key)) markManualScroll();
   });
+  // Dragging the scrollbar sends no wheel or touch event, only `scroll`.
+  log.addEventListener("scroll", function () {
+    if (ownScrollTop >= 0 && Math.abs(log.scrollTop - ownScrollTop) > 2) markManualScroll();
+  }, { passive: true });
 
-  function scrollToEnd() { log.scrollTop = log.scrollHeight; }
+  function scrollLogTo(top) {
+    log.scrollTop = top;
+    ownScrollTop = log.scrollTop;
+  }
+  function scrollToEnd() { scrollLogTo(log.scrollHeight); }
 
   /** Show the end of the conversation, but never scroll an answer's start (with the question
    * above it) out of view: a long answer stays at its first lines, the reader scrolls on. */
@@ -722,7 +731,7 @@
     var anchor = bubble.previousElementSibling && bubble.previousElementSibling.classList.contains("user")
       ? bubble.previousElementSibling : bubble;
     var top = Math.max(0, anchor.offsetTop - 12);
-    log.scrollTop = Math.min(log.scrollHeight - log.clientHeight, top);
+    scrollLogTo(Math.max(0, Math.min(log.scrollHeight - log.clientHeight, top)));
   }
 
   // ---- session (localStorage) and history restore
