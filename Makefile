@@ -3,6 +3,10 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 PYTEST_ARGS ?=
+# `make dev PORT=8001 SITE=path/to/docusaurus-site HOST=0.0.0.0`
+PORT ?= 8000
+HOST ?= 127.0.0.1
+SITE ?=
 
 .PHONY: dev test install services lint bench
 
@@ -15,7 +19,7 @@ dev: install
 	@command -v redis-server >/dev/null 2>&1 || { \
 		echo "bookchat dev needs the redis-server binary; installing it (apt)"; \
 		$$( [ "$$(id -u)" -ne 0 ] && echo sudo ) apt-get install -y -qq redis-server; }
-	$(UV) run bookchat dev
+	$(UV) run bookchat dev --port $(PORT) --host $(HOST) $(if $(SITE),--site "$(SITE)")
 
 services:
 	.ci/services

@@ -13,6 +13,7 @@ from api.deps import AppState
 from api.errors import ApiError
 from api.schemas import JobAccepted
 from shared.errors import ErrorCode
+from shared.index_state import note_ingest_queued
 from shared.job_models import IngestRequest
 from shared.jobs import Job, JobKind
 from shared.queues import TaskName
@@ -89,5 +90,6 @@ async def enqueue_ingestion(state: AppState, *, full_rebuild: bool = False) -> J
         TaskName.INGEST,
         request=IngestRequest.for_site(state.settings, full_rebuild=full_rebuild),
     )
+    await note_ingest_queued(state.jobs, state.settings.site_name, job.id)
     status_url, events_url = job_urls(state, job.id, job_token(state, job))
     return JobAccepted(job_id=job.id, status_url=status_url, events_url=events_url)

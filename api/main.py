@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
+from api.cors import WidgetCORS
 from api.deps import AppState
 from api.errors import install_error_handlers
 from api.metrics import ApiMetrics, MetricsMiddleware
@@ -60,14 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Grounded answers about a documentation site, through a job queue.",
         lifespan=lifespan,
     )
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "X-Session-Token", "Idempotency-Key", "Last-Event-ID"],
-            expose_headers=["Retry-After", "ETag", "X-Session-Id", "X-Session-Token"],
-        )
+    app.add_middleware(WidgetCORS, settings=settings)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Outermost, so the latency covers every other middleware too.
     app.state.metrics = ApiMetrics()

@@ -5,6 +5,11 @@ BOOKCHAT_DATA_DIR, history goes to SQLite and vectors to a local Qdrant store. A
 travels the production path: API -> Redis broker -> Celery task -> job store. The Celery worker
 runs in this process (threads pool) because Qdrant's local mode lets only one process open the
 store; the API runs in a thread beside it and never touches the store.
+
+What a person sees: the URL, the site being indexed, its progress, and "ready". A question asked
+before the index is ready waits for it (worker/index_wait.py). Where the services are is recorded
+in `<data_dir>/dev.json` for the operator commands; a `bookchat dev` started after a killed one
+stops the redis-server it left and puts the jobs it was running back in the queue.
 """
 
 from __future__ import annotations
@@ -13,13 +18,22 @@ import asyncio
 import logging
 import os
 import threading
+import time
+import warnings
 from pathlib import Path
+from typing import Any
 
 import typer
 import uvicorn
 
-from cli.embedded import start_private_redis
-from cli.errors import CliError
+from cli.embedded import (
+    DevServices,
+    process_start,
+    running_dev,
+    start_private_redis,
+    stop_orphan_redis,
+)
+from cli.errors import ALREADY_RUNNING, CliError, ExitCode
 from shared.errors import ErrorCode
 from shared.logging import configure_logging
 from shared.settings import Settings, get_settings
@@ -31,6 +45,10 @@ SAMPLE_SITE = Path(__file__).resolve().parents[1] / "examples" / "sample-site"
 log = logging.getLogger("bookchat.dev")
 
 
+def _say(message: str, color: str | None = None) -> None:
+    typer.secho(message, fg=color, err=True)
+
+
 def run_dev(site: Path | None, *, host: str, port: int) -> int:
     site_dir = (site or SAMPLE_SITE).resolve()
     if not site_dir.is_dir():
@@ -40,25 +58,63 @@ def run_dev(site: Path | None, *, host: str, port: int) -> int:
     get_settings.cache_clear()
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = settings.data_dir.resolve()
     configure_logging(level=settings.log_level, json=settings.log_json)
+    _quiet_libraries()
+
+    other = running_dev(data_dir)
+    if other is not None and other.pid != os.getpid():
+        raise CliError(
+            ALREADY_RUNNING,
+            f"bookchat dev already runs on {data_dir} (pid {other.pid}, {other.api_url}); "
+            f"stop it first, or give this one another BOOKCHAT_DATA_DIR",
+            ExitCode.ALREADY_RUNNING,
+        )
+    left = DevServices.load(data_dir)
+    if left is not None and stop_orphan_redis(left):
+        _say(f"stopped the redis-server (pid {left.redis_pid}) a killed bookchat dev left running")
 
     redis_server = None
     if settings.redis_url is None:
-        redis_server = start_private_redis(settings.data_dir)
+        redis_server = start_private_redis(data_dir)
         os.environ["BOOKCHAT_REDIS_URL"] = redis_server.url
         get_settings.cache_clear()
         settings = get_settings()
-        log.info("private redis-server at %s", redis_server.url)
+    api_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    record = DevServices(
+        pid=os.getpid(),
+        api_url=api_url,
+        redis_url=settings.redis_url,
+        redis_pid=redis_server.process.pid if redis_server else None,
+        site_dir=str(site_dir),
+        site_name=settings.site_name,
+        started_at=time.time(),
+        pid_start=process_start(os.getpid()),
+    )
+    record.save(data_dir)
+    try:
+        return _serve(settings, site_dir, host=host, port=port, api_url=api_url)
+    finally:
+        if redis_server is not None:
+            redis_server.stop()
+        DevServices.forget(data_dir, os.getpid())
 
+
+def _serve(settings: Settings, site_dir: Path, *, host: str, port: int, api_url: str) -> int:
     from shared.migrate import upgrade_database
 
     if settings.database_url is None:
         upgrade_database(settings.effective_database_url)
 
     # Imported only now: the Celery app reads the broker URL from settings at import.
+    from celery import signals
+
     from api.main import create_app
     from worker.celery_app import app as celery_app
 
+    recovered = _recover_jobs(settings)
+    if recovered:
+        _say(f"put back in the queue {recovered} job(s) a killed bookchat dev was running")
     job_id = _queue_initial_ingest(settings)
 
     server = uvicorn.Server(
@@ -66,12 +122,24 @@ def run_dev(site: Path | None, *, host: str, port: int) -> int:
     )
     api_thread = threading.Thread(target=server.run, name="bookchat-api", daemon=True)
     api_thread.start()
-    typer.secho(
-        f"bookchat is up: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)\n"
-        f"indexing {site_dir} as job {job_id}; Ctrl-C stops everything",
-        fg="green",
-        err=True,
-    )
+    while not server.started and api_thread.is_alive():
+        time.sleep(0.05)
+    if not api_thread.is_alive():
+        raise CliError(
+            ErrorCode.INTERNAL_ERROR,
+            f"the API could not listen on {host}:{port} (in use? try --port, or make dev PORT=)",
+        )
+    _say(f"bookchat: {api_url}/  (API docs: {api_url}/docs; Ctrl-C stops everything)", "green")
+    _say(f"indexing {site_dir} (job {job_id}); questions asked meanwhile wait for it")
+
+    worker_ready = threading.Event()
+    signals.worker_ready.connect(lambda **_: worker_ready.set(), weak=False)
+    threading.Thread(
+        target=_report_ingestion,
+        args=(settings, job_id, worker_ready, api_url),
+        name="bookchat-progress",
+        daemon=True,
+    ).start()
     try:
         celery_app.Worker(
             pool="threads",
@@ -81,30 +149,68 @@ def run_dev(site: Path | None, *, host: str, port: int) -> int:
             hostname=f"bookchat-dev@{host}",
             without_mingle=True,
             without_gossip=True,
+            quiet=True,  # no banner: the lines above say what a person needs
         ).start()
     finally:
         server.should_exit = True
         api_thread.join(timeout=10)
-        if redis_server is not None:
-            redis_server.stop()
     return 0
+
+
+def _quiet_libraries() -> None:
+    """What a person starting `bookchat dev` does not need to read."""
+    # The in-process worker accepts JSON only (no pickle), which is what Celery's warning about
+    # running as root guards against; `bookchat dev` in a container often runs as root.
+    from celery.exceptions import SecurityWarning
+
+    warnings.filterwarnings("ignore", category=SecurityWarning)
+    # Celery's own lines (connected, task received/succeeded): our lines say the same per job.
+    logging.getLogger("celery").setLevel(logging.WARNING)
+
+
+def _recover_jobs(settings: Settings) -> int:
+    """Jobs a killed `bookchat dev` was running go back to the queue (or fail `worker_lost`
+    after MAX_ATTEMPTS): no worker but this process's serves this broker, so every unfinished
+    job whose message is not waiting in a queue lost its worker."""
+    from shared.jobs import Job, JobStore
+    from shared.redis_client import make_redis
+    from worker.cleanup import cleanup_jobs
+    from worker.locks import lock_key
+    from worker.tasks import send_job
+
+    async def requeue(job: Job) -> None:
+        await asyncio.to_thread(send_job, job)
+
+    async def recover() -> int:
+        redis = make_redis(settings.redis_url)
+        try:
+            # The site's ingestion lock, if any, was the killed process's.
+            await redis.delete(lock_key(settings.site_name))
+            jobs = JobStore(redis, ttl_s=settings.job_ttl_s)
+            report = await cleanup_jobs(
+                jobs, settings, redis=redis, requeue=requeue, every_worker_lost=True
+            )
+            return len(report.requeued) + len(report.marked_lost)
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(recover())
 
 
 def _queue_initial_ingest(settings: Settings) -> str:
     """Queue the site's (incremental) ingestion through Celery, like any other job."""
-    from shared.job_models import IngestRequest
-    from shared.jobs import JobKind, JobStore
     from shared.queues import TaskName
     from shared.redis_client import make_redis
     from worker.celery_app import app as celery_app
+    from worker.ingest_job import create_ingest_job
 
     async def create() -> str:
+        from shared.jobs import JobStore
+
         redis = make_redis(settings.redis_url)
         try:
-            job = await JobStore(redis, ttl_s=settings.job_ttl_s).create(
-                JobKind.INGEST,
-                meta={"request": IngestRequest.for_site(settings).model_dump(mode="json")},
-            )
+            jobs = JobStore(redis, ttl_s=settings.job_ttl_s)
+            job = await create_ingest_job(jobs, settings, trigger="dev")
             return job.id
         finally:
             await redis.aclose()
@@ -112,3 +218,67 @@ def _queue_initial_ingest(settings: Settings) -> str:
     job_id = asyncio.run(create())
     celery_app.send_task(str(TaskName.INGEST), kwargs={"job_id": job_id})
     return job_id
+
+
+def _report_ingestion(
+    settings: Settings, job_id: str, worker_ready: threading.Event, api_url: str
+) -> None:
+    """Follow the initial ingestion's events and say, in a few lines, how far it got."""
+    try:
+        outcome = asyncio.run(_follow(settings, job_id))
+    except Exception as error:  # progress is a courtesy: never take dev down with it
+        log.warning("could not follow the ingestion: %r", error)
+        return
+    worker_ready.wait()
+    if outcome.get("error"):
+        failure = outcome["error"]
+        _say(f"indexing failed: {failure.get('code')}: {failure.get('message')}", "red")
+        return
+    result = outcome.get("result") or {}
+    if result.get("skipped"):
+        _say(f"ready once ingest job {result.get('running_job_id')} (already running) ends")
+        return
+    _say(
+        f"ready: {result.get('chunks_total', '?')} passages from {result.get('pages_seen', '?')} "
+        f"pages ({result.get('chunks_embedded', 0)} embedded now, "
+        f"{result.get('seconds', 0):.1f} s); ask at {api_url}/",
+        "green",
+    )
+
+
+async def _follow(settings: Settings, job_id: str) -> dict[str, Any]:
+    from shared.jobs import EventType, JobStore
+    from shared.redis_client import make_redis
+
+    redis = make_redis(settings.redis_url)
+    jobs = JobStore(redis, ttl_s=settings.job_ttl_s)
+    said_total = False
+    next_share = 0.25
+    cursor = "0-0"
+    try:
+        while True:
+            for event in await jobs.events(job_id, after=cursor, block_ms=5000):
+                cursor = event.id
+                data = event.data
+                if event.type is EventType.PROGRESS and data.get("stage") == "discovered":
+                    _say(f"  {data.get('pages')} pages, {data.get('chunks')} passages")
+                elif event.type is EventType.PROGRESS and data.get("stage") == "embedded":
+                    total, done = int(data.get("total") or 0), int(data.get("done") or 0)
+                    if total and not said_total:
+                        _say(f"  embedding {total} new or changed passages")
+                        said_total = True
+                    if total and done / total >= next_share and done < total:
+                        _say(f"  {done}/{total} embedded")
+                        while done / total >= next_share:
+                            next_share += 0.25
+                elif event.type is EventType.DONE:
+                    return {"result": data}
+                elif event.type is EventType.ERROR:
+                    return {"error": data}
+            job = await jobs.get(job_id)
+            if job is None:
+                return {"error": {"code": "job_not_found", "message": "the job expired"}}
+            if job.status.terminal:
+                return {"result": job.result, "error": job.error}
+    finally:
+        await redis.aclose()

@@ -132,10 +132,21 @@ def describe(error: BaseException) -> Failure:
 def _describe_library_error(error: BaseException) -> Failure:
     """Failures raised by the services' client libraries, named by what to do about them."""
     import httpx
+    import pydantic
     import redis.exceptions
     from qdrant_client.http.exceptions import ResponseHandlingException
     from sqlalchemy.exc import DBAPIError
 
+    if isinstance(error, pydantic.ValidationError) and error.title == "Settings":
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
+            for e in error.errors()
+        )
+        return Failure(
+            USAGE_ERROR,
+            f"invalid settings ({problems}); see .env.example",
+            ExitCode.USAGE,
+        )
     if isinstance(error, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
         return Failure(
             str(ErrorCode.QUEUE_UNAVAILABLE),

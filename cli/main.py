@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -30,13 +31,33 @@ app = typer.Typer(
 
 @app.callback()
 def _options(
+    context: typer.Context,
     debug: Annotated[
         bool, typer.Option("--debug", "-v", help="Show the traceback of a failure")
     ] = False,
 ) -> None:
     """Grounded answers about a Docusaurus site, with citations."""
-    # Read by `main` from the arguments (a failure may happen before this runs); declared here
-    # so that --help lists it.
+    # `debug` is read by `main` from the arguments (a failure may happen before this runs);
+    # declared here so that --help lists it.
+    if context.invoked_subcommand != "dev":
+        _find_running_dev()
+
+
+def _find_running_dev() -> None:
+    """With no Redis configured, a `bookchat dev` running on this data dir is where the jobs
+    and the site are: use its private redis-server and its site (from `<data_dir>/dev.json`)."""
+    from cli.embedded import running_dev
+
+    settings = get_settings()
+    if settings.redis_url is not None:
+        return
+    dev = running_dev(settings.data_dir)
+    if dev is None or dev.redis_url is None:
+        return
+    os.environ["BOOKCHAT_REDIS_URL"] = dev.redis_url
+    if settings.site_dir is None:
+        os.environ["BOOKCHAT_SITE_DIR"] = dev.site_dir
+    get_settings.cache_clear()
 
 
 def _usage(message: str) -> CliError:

@@ -98,12 +98,19 @@ class Settings(BaseSettings):
     # An ingestion that finds the vector store unreachable is retried by Celery after this many
     # seconds, doubling each time (capped at 30 min), up to 5 times.
     ingest_retry_backoff_s: int = Field(default=30, ge=1, le=1800)
+    # A question asked while the site's first index is being built waits this long for it
+    # (a `status` event says "indexing"), then fails `index_building`. Keep it well below
+    # chat_task_time_limit_s, which also bounds the answer that follows.
+    index_wait_s: float = Field(default=90.0, gt=0)
 
     # API.
     public_base_url: str = ""  # prefix for status_url/events_url; "" = relative URLs
     admin_token: SecretStr | None = None
     secret_key: SecretStr | None = None  # signs session tokens; generated under data_dir if unset
     cors_origins: list[str] = Field(default_factory=list)
+    # Browser origins on localhost/127.0.0.1/[::1] (any port) allowed too. None = yes in
+    # development (a Docusaurus site served locally needs no setting), no in production.
+    cors_allow_localhost: bool | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)  # larger request bodies get 413
     rate_limit_ip_per_minute: int = Field(default=30, ge=0)  # chat requests per client IP; 0=off
     rate_limit_session_per_minute: int = Field(default=12, ge=0)  # per session; 0 = off

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from celery import Celery, signals
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from shared.logging import bind_job_context, configure_logging
 from shared.queues import TASK_QUEUES, QueueName, TaskName
@@ -56,7 +56,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     longest = max(settings.chat_task_time_limit_s, settings.ingest_task_time_limit_s)
     return {
         "broker_url": settings.redis_url or DEFAULT_REDIS_URL,
-        "task_queues": [Queue(str(q)) for q in QueueName],
+        # Each queue bound to an exchange of its own name with its name as key: what Celery
+        # routes by anyway (it publishes to the default exchange with the queue's name), and
+        # what the banner then shows. `Queue(name)` alone bound every queue to the default
+        # queue's exchange and key (`ingest exchange=chat key=chat`).
+        "task_queues": [Queue(str(q), Exchange(str(q)), routing_key=str(q)) for q in QueueName],
         "task_default_queue": str(QueueName.CHAT),
         "task_routes": {str(name): {"queue": str(queue)} for name, queue in TASK_QUEUES.items()},
         "task_annotations": task_options(settings),

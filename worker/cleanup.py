@@ -68,10 +68,15 @@ async def cleanup_jobs(
     redis: Redis,
     now: float | None = None,
     requeue: Callable[[Job], Awaitable[None]] | None = None,
+    every_worker_lost: bool = False,
 ) -> CleanupReport:
     """Requeue (or fail) jobs that lost their worker or their task message; drop index
     entries of expired jobs. `requeue` sends the job's task again; `redis` is the broker's
-    (the queues are read for lost messages) and the metrics store's."""
+    (the queues are read for lost messages) and the metrics store's.
+
+    `every_worker_lost`: the caller knows no worker is running (`bookchat dev` starting after
+    a killed one: its in-process worker was the only one), so unfinished jobs are lost at once,
+    without waiting out the stale threshold."""
     now = time.time() if now is None else now
     report = CleanupReport()
     report.forgotten += await jobs.forget_expired(now)
@@ -86,7 +91,7 @@ async def cleanup_jobs(
         if job is None or job.status.terminal:
             continue
         last_sign = job.heartbeat_at or job.updated_at
-        if now - last_sign <= stale_after_s(settings, job.kind):
+        if not every_worker_lost and now - last_sign <= stale_after_s(settings, job.kind):
             continue
         if job.status is JobStatus.QUEUED:
             if in_broker is None:

@@ -20,10 +20,11 @@ from qdrant_client.http.exceptions import ResponseHandlingException
 
 from ingestion_jobs.indexer import IngestProgress, IngestReport, index_site
 from shared.errors import BookchatError, ErrorCode
+from shared.index_state import hand_over, mark_ready, note_ingest_queued
 from shared.job_models import SKIPPED_ALREADY_RUNNING, IngestRequest, IngestResult, IngestSkipped
 from shared.jobs import Job, JobKind, JobStore
 from shared.settings import Settings
-from shared.vectorstore import StoreLockedError
+from shared.vectorstore import StoreLockedError, resolve_alias
 from worker.locks import SiteBusyError, site_lock
 
 __all__ = ["SKIPPED_ALREADY_RUNNING", "create_ingest_job", "ingest_result", "process_ingest_job"]
@@ -40,7 +41,7 @@ async def create_ingest_job(
     jobs: JobStore, settings: Settings, *, trigger: str, full_rebuild: bool = False
 ) -> Job:
     """A queued ingestion job of the configured site, as `POST /v1/ingestions` creates it."""
-    return await jobs.create(
+    job = await jobs.create(
         JobKind.INGEST,
         meta={
             "request": IngestRequest.for_site(settings, full_rebuild=full_rebuild).model_dump(
@@ -49,6 +50,8 @@ async def create_ingest_job(
             "trigger": trigger,
         },
     )
+    await note_ingest_queued(jobs, settings.site_name, job.id)
+    return job
 
 
 class IndexUnreachableError(BookchatError):
@@ -81,6 +84,8 @@ async def process_ingest_job(runtime: Any, job_id: str) -> None:
             await _index(runtime, job_id, site_dir, site, request)
     except SiteBusyError as busy:
         log.info("ingestion of site %s skipped: job %s is running", site, busy.holder)
+        if busy.holder:
+            await hand_over(jobs.redis, site, job_id, busy.holder)
         skipped = IngestSkipped(
             skipped=SKIPPED_ALREADY_RUNNING, running_job_id=busy.holder, site=site
         )
@@ -99,6 +104,9 @@ async def _index(
         asyncio.run_coroutine_threadsafe(jobs.set_progress(job_id, asdict(progress)), loop)
 
     try:
+        if await asyncio.to_thread(resolve_alias, runtime.qdrant, runtime.settings.collection):
+            # An index is there already (this run only updates it): questions need not wait.
+            await mark_ready(jobs.redis, site)
         report = await asyncio.to_thread(
             index_site,
             site_dir,
@@ -118,4 +126,5 @@ async def _index(
     except BookchatError as error:
         await jobs.fail(job_id, error.code, error.message)
         return
+    await mark_ready(jobs.redis, site)
     await jobs.succeed(job_id, ingest_result(report, site).model_dump(mode="json"))

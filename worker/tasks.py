@@ -21,8 +21,8 @@ from shared.jobs import Job
 from shared.logging import job_context
 from shared.queues import TaskName, task_of_kind
 from worker.celery_app import app
-from worker.chat_job import process_chat_job
 from worker.cleanup import cleanup_jobs
+from worker.index_wait import answer_when_indexed
 from worker.ingest_job import IndexUnreachableError, create_ingest_job, process_ingest_job
 from worker.retrieve_job import process_retrieve_job
 from worker.runtime import WorkerRuntime, get_runtime
@@ -69,7 +69,7 @@ def answer_chat(*, job_id: str) -> None:
     """Answer a reader's question (job state, events and history written by the pipeline)."""
     _run_job(
         job_id,
-        process_chat_job,
+        answer_when_indexed,
         timeout_message="The answer took too long and was abandoned.",
         crash_code=ErrorCode.INTERNAL_ERROR,
         crash_message="The chat worker hit an unexpected error.",

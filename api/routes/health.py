@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from api.deps import AppState, StateDep
 from api.metrics import ApiMetrics, render_metrics
+from shared.index_state import building_job
 from shared.queues import QueueName
 
 __all__ = ["WorkerProbe", "router"]
@@ -83,7 +84,8 @@ def _probe(request: Request, state: AppState) -> WorkerProbe:
 
 @router.get("/readyz", responses={503: {}})
 async def readyz(request: Request, state: StateDep) -> JSONResponse:
-    """Ready when Redis, the database and Qdrant answer and every queue has a worker."""
+    """Ready when Redis, the database and Qdrant answer, every queue has a worker, and the
+    site's first index is not still being built."""
 
     async def redis_check() -> str:
         await state.redis.ping()
@@ -115,6 +117,12 @@ async def readyz(request: Request, state: StateDep) -> JSONResponse:
             return f"error: no worker on queue {', '.join(missing)}"
         return "ok"
 
+    async def index_check() -> str:
+        ingest = await building_job(state.jobs, state.settings.site_name)
+        if ingest is not None:
+            return f"building: the first ingestion (job {ingest}) has not finished"
+        return "ok"
+
     async def run(check: Any, limit_s: float) -> str:
         try:
             async with asyncio.timeout(limit_s):
@@ -123,16 +131,17 @@ async def readyz(request: Request, state: StateDep) -> JSONResponse:
         except Exception as error:  # reported, not raised: readiness is a report
             return f"error: {type(error).__name__}"
 
-    names = ("redis", "database", "qdrant", "workers")
+    names = ("redis", "database", "qdrant", "workers", "index")
     worker_timeout = state.settings.readyz_worker_timeout_s + CHECK_TIMEOUT_S
     results = await asyncio.gather(
         run(redis_check, CHECK_TIMEOUT_S),
         run(db_check, CHECK_TIMEOUT_S),
         run(qdrant_check, CHECK_TIMEOUT_S + 1),
         run(workers_check, worker_timeout + 1),
+        run(index_check, CHECK_TIMEOUT_S),
     )
     checks = dict(zip(names, results, strict=True))
-    ready = not any(value.startswith("error") for value in checks.values())
+    ready = not any(value.startswith(("error", "building")) for value in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not_ready", "checks": checks},
         status_code=200 if ready else 503,

@@ -18,6 +18,7 @@ from api.errors import ApiError
 from api.limits import check_backpressure, check_rate_limits
 from api.schemas import ErrorBody
 from shared.errors import ErrorCode
+from shared.index_state import building_job
 from shared.job_models import PublicPassage, RetrieveRequest, RetrieveResult
 from shared.jobs import EventType, JobKind, JobStatus
 from shared.queues import TaskName
@@ -59,7 +60,11 @@ async def wait_for_job(state: AppState, job_id: str, timeout_s: float) -> dict[s
         400: {"model": ErrorBody},
         422: {"model": ErrorBody},
         429: {"model": ErrorBody, "description": "Rate limited; see Retry-After"},
-        503: {"model": ErrorBody, "description": "Queue full or unavailable; see Retry-After"},
+        503: {
+            "model": ErrorBody,
+            "description": "Queue full or unavailable, or the site's first index is still "
+            "being built (`index_building`); see Retry-After",
+        },
         504: {"model": ErrorBody, "description": "The search did not finish in time"},
     },
 )
@@ -70,6 +75,13 @@ async def post_retrieve(
     client_ip = request.client.host if request.client else "unknown"
     await check_rate_limits(state, client_ip=client_ip, session_id=None)
     await check_backpressure(state)
+    if await building_job(state.jobs, state.settings.site_name) is not None:
+        raise ApiError(
+            503,
+            ErrorCode.INDEX_BUILDING,
+            "The site is being indexed for the first time; retry shortly.",
+            headers={"Retry-After": "10"},
+        )
     job = await enqueue(state, JobKind.RETRIEVE, TaskName.RETRIEVE, request=body)
     try:
         result = await wait_for_job(state, job.id, state.settings.retrieve_timeout_s)

@@ -23,7 +23,7 @@
 (function () {
   "use strict";
 
-  var VERSION = "0.2.2";
+  var VERSION = "0.2.3";
   if (window.Bookchat && window.Bookchat.version) return; // included twice: keep the first
 
   var STORAGE_KEY = "bookchat:session";
@@ -1157,6 +1157,8 @@
         setStatus(bubble, "Thinking…");
       }
       if (data && data.status === "running") setStatus(bubble, "Searching the docs…");
+      // The site's first index is being built: the question waits for it, then is answered.
+      if (data && data.status === "indexing") setStatus(bubble, "Indexing the site…");
     }
     function onProgress(data) {
       if (!data) return;

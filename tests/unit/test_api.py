@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -299,3 +300,45 @@ async def test_feedback_is_stored_for_the_sessions_own_message(
     async with state.sessionmaker() as db:
         rows = (await db.exec(select(Feedback))).all()
     assert [(r.rating, r.comment) for r in rows] == [("down", "wrong page")]
+
+
+async def test_development_allows_any_localhost_origin_and_logs_a_refused_preflight_once(
+    settings: Settings, state: AppState, caplog: pytest.LogCaptureFixture
+) -> None:
+    preflight_headers = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type,idempotency-key",
+    }
+
+    async def preflight(app_settings: Settings, origin: str) -> httpx.Response:
+        app = create_app(app_settings)
+        app.dependency_overrides[get_state] = lambda: state
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test"
+        ) as http:
+            return await http.options("/v1/chat", headers={"Origin": origin, **preflight_headers})
+
+    assert (await preflight(settings, "http://localhost:3000")).status_code == 200
+    assert (await preflight(settings, "http://127.0.0.1:5123")).status_code == 200
+    production_like = settings.model_copy(update={"cors_allow_localhost": False})
+    assert (await preflight(production_like, "http://localhost:3000")).status_code == 400
+
+    app = create_app(settings)
+    app.dependency_overrides[get_state] = lambda: state
+    caplog.set_level(logging.WARNING, logger="api.cors")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as http:
+        for _ in range(3):
+            refused = await http.options(
+                "/v1/chat", headers={"Origin": "https://docs.example.com", **preflight_headers}
+            )
+            assert refused.status_code == 400
+    told = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "api.cors" and "https://docs.example.com" in r.getMessage()
+    ]
+    assert len(told) == 1
+    assert "https://docs.example.com" in told[0]
+    assert "BOOKCHAT_CORS_ORIGINS='[\"https://docs.example.com\"]'" in told[0]
