@@ -170,6 +170,14 @@ def make_stack(tmp_path: Path, redis_url: str, postgres_url: str) -> Iterator[Ca
         while not _port_open("127.0.0.1", port):
             assert time.monotonic() < deadline, "API did not start"
             time.sleep(0.05)
+        # A question sent before the worker consumes its queues waits in Redis, but the API's own
+        # deadlines (15 s for /v1/retrieve) start at once, and a worker importing its stack on a
+        # loaded machine can take longer than that: hand out the stack once Celery says "ready".
+        deadline = time.monotonic() + 120
+        while b" ready." not in log_path.read_bytes():
+            assert worker.poll() is None, log_path.read_text(errors="replace")[-4000:]
+            assert time.monotonic() < deadline, "the Celery worker did not become ready"
+            time.sleep(0.1)
         base_url = f"http://127.0.0.1:{port}"
         stack = Stack(
             settings=settings,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -68,15 +69,19 @@ def test_sse_follows_a_job_live_from_queued_to_done(make_stack: Callable[..., St
 def test_long_poll_returns_when_the_status_changes(make_stack: Callable[..., Stack]) -> None:
     stack = make_stack()
     accepted = stack.chat(QUESTION)
-    seen = ["queued"]
+    # A long-poll wakes on a status change and on progress (the chat job reports the pages it
+    # reads), so what a poll can return is a new (status, progress) pair.
+    seen: list[tuple[str, Any]] = [("queued", None)]
     polls = 0
-    while seen[-1] not in ("succeeded", "failed") and polls < 10:
+    while seen[-1][0] not in ("succeeded", "failed") and polls < 10:
         job = stack.http.get(f"{accepted['status_url']}&wait=30").json()
         polls += 1
-        if job["status"] != seen[-1]:
-            seen.append(job["status"])
-    assert seen[-1] == "succeeded"
-    # Every long-poll came back with a new status (it returned on the change, not on timeout).
+        state = (job["status"], job.get("progress"))
+        if state != seen[-1]:
+            seen.append(state)
+    assert seen[-1][0] == "succeeded"
+    assert "running" in [status for status, _ in seen]
+    # Every long-poll came back with something new (it returned on the change, not on timeout).
     assert polls == len(seen) - 1, seen
 
 
