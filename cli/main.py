@@ -120,11 +120,23 @@ def ingest(
 def _retriever(settings: Settings) -> Any:
     """The retriever over the index `bookchat ingest` wrote; a missing index is a one-line
     failure that says how to build it (not the store's `Collection not found`)."""
+    from cli.embedded import running_dev
     from ingestion_jobs.embedding import get_embedder
-    from shared.vectorstore import make_client
+    from shared.vectorstore import StoreLockedError, make_client
     from worker.retrieval import Retriever
 
-    client = make_client(settings)
+    try:
+        client = make_client(settings)
+    except StoreLockedError as error:
+        dev = running_dev(settings.data_dir)
+        if dev is None:
+            raise
+        raise CliError(
+            ErrorCode.INDEX_UNAVAILABLE,
+            f"bookchat dev (pid {dev.pid}) holds the local index in {settings.qdrant_path}: "
+            f"stop it first, or ask it: curl -X POST {dev.api_url}/v1/retrieve "
+            "-H 'Content-Type: application/json' -d '{\"query\": \"...\"}'",
+        ) from error
     if not client.collection_exists(settings.collection):
         client.close()
         where = settings.qdrant_url or str(settings.qdrant_path)

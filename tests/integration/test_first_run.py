@@ -182,6 +182,16 @@ def test_dev_answers_the_first_question_asked_the_moment_healthz_answers(tmp_pat
         assert sites.returncode == 0, sites.stderr
         assert json.loads(sites.stdout)[0]["site_dir"].endswith("examples/sample-site")
 
+        # The CLI cannot open the store dev holds: one line that names dev and its API.
+        search = subprocess.run(
+            [*BOOKCHAT, "search", "home pose"], env=_env(data), cwd=tmp_path,
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert search.returncode == 3, search.stderr
+        assert search.stderr.count("\n") == 1
+        assert f"bookchat dev (pid {dev.process.pid})" in search.stderr
+        assert f"{dev.url}/v1/retrieve" in search.stderr
+
         # A second dev on the same data dir says so in one line.
         second = subprocess.run(
             [*BOOKCHAT, "dev", "--port", str(_free_port())], env=_env(data), cwd=tmp_path,
