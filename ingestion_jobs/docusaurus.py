@@ -180,6 +180,8 @@ def _read_page(
             include=_includer(path, site_dir, site_dir.resolve(), warnings),
             maintain_case=options.anchors_maintain_case,
             magic_comments=options.magic_comments,
+            markdown_format=options.markdown_format,
+            mdx_file=path.suffix == ".mdx",
         )
     except FrontmatterError as exc:
         return PageError(rel_site, "bad_frontmatter", str(exc))
@@ -248,6 +250,7 @@ def _with_site_url(options: SiteOptions, site_url: str) -> SiteOptions:
         locales=options.locales,
         anchors_maintain_case=options.anchors_maintain_case,
         magic_comments=options.magic_comments,
+        markdown_format=options.markdown_format,
         warnings=options.warnings,
     )
 

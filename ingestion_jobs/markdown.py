@@ -28,7 +28,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from ingestion_jobs.code_blocks import DEFAULT_MAGIC_COMMENTS, MagicComment
-from ingestion_jobs.mdx_text import SLUG_SPACE, clean_body
+from ingestion_jobs.mdx_text import LITERAL_CLOSE, LITERAL_OPEN, SLUG_SPACE, clean_body
 from ingestion_jobs.partials import expand_partials
 from ingestion_jobs.slugger import GithubSlugger, github_slug
 
@@ -137,6 +137,10 @@ class _Heading:
     anchor: str
 
 
+def _literal(text: str) -> str:
+    return text.replace(LITERAL_OPEN, "{/*").replace(LITERAL_CLOSE, "*/}")
+
+
 def _find_headings(cleaned: str, maintain_case: bool) -> list[_Heading]:
     tokens = _markdown().parse(cleaned)
     slugger = GithubSlugger()
@@ -145,8 +149,8 @@ def _find_headings(cleaned: str, maintain_case: bool) -> list[_Heading]:
         if token.type != "heading_open" or token.map is None:
             continue
         children = tokens[position + 1].children
-        shown = _inline_text(children).replace(SLUG_SPACE, "").strip()
-        id_text = _inline_text(children, for_id=True).strip().replace(SLUG_SPACE, "")
+        shown = _literal(_inline_text(children).replace(SLUG_SPACE, "").strip())
+        id_text = _literal(_inline_text(children, for_id=True).strip().replace(SLUG_SPACE, ""))
         explicit = _HEADING_ID.search(id_text)
         if explicit:
             # Docusaurus takes an explicit id as is and does not register it with the slugger;
@@ -177,14 +181,19 @@ def parse_page(
     include: Include | None = None,
     maintain_case: bool = False,
     magic_comments: tuple[MagicComment, ...] = DEFAULT_MAGIC_COMMENTS,
+    markdown_format: str = "mdx",
+    mdx_file: bool = True,
 ) -> ParsedPage:
     """Parse a Markdown/MDX file's text. Raises FrontmatterError for a bad YAML block.
 
     ``include`` reads the ``.md``/``.mdx`` files the page imports, whose content is then
     parsed (with a slugger of its own, as Docusaurus compiles each file on its own) and
     indexed in place of their ``<Component />``. ``maintain_case`` is the config's
-    ``markdown.anchors.maintainCase``; ``magic_comments`` the code directives to drop.
+    ``markdown.anchors.maintainCase``; ``magic_comments`` the code directives to drop;
+    ``markdown_format`` the config's ``markdown.format`` ('mdx', 'md' or 'detect', which
+    compiles only ``.mdx`` files, ``mdx_file``, as MDX).
     """
+    mdx = markdown_format == "mdx" or (markdown_format == "detect" and mdx_file)
     raw = raw.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     frontmatter, body = split_frontmatter(raw)
     if include is not None:
@@ -203,11 +212,13 @@ def parse_page(
                 include=nested.get(spec),
                 maintain_case=maintain_case,
                 magic_comments=magic_comments,
+                markdown_format=markdown_format,
+                mdx_file=spec.endswith(".mdx"),
             )
             return _as_markdown(partial)
 
         body = expand_partials(body, fetch, render)
-    cleaned = clean_body(body, magic_comments)
+    cleaned = clean_body(body, magic_comments, mdx=mdx)
     lines = cleaned.split("\n")
     headings = _find_headings(cleaned, maintain_case)
 

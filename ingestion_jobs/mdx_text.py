@@ -15,7 +15,7 @@ import re
 
 from ingestion_jobs.code_blocks import MagicComment, strip_magic_comments
 
-__all__ = ["SLUG_SPACE", "clean_body"]
+__all__ = ["LITERAL_CLOSE", "LITERAL_OPEN", "SLUG_SPACE", "clean_body"]
 
 _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>`{3,}|~{3,})(?P<info>.*)$")
 _ESM_START = re.compile(r"^(?:import|export)[\s{*]")
@@ -61,29 +61,35 @@ def _replace_tag(match: re.Match[str]) -> str:
     return newlines
 
 
-# A heading ending in a comment: Docusaurus 3 takes ``{/* #id */}`` (or ``<!-- #id -->``) as
-# the heading's id when the comment's first word starts with "#" (mdx-loader remark/headings).
-# Measured: an HTML comment (``<!-- #id -->``) is not an id in MDX; it is dropped, and the
-# space before it stays in the slugged text ("Name <!-- x -->" -> "name-"). SLUG_SPACE marks it.
+# A heading ending in a comment: in MDX, Docusaurus 3 takes ``{/* #id */}`` as the heading's
+# id when the comment's first word starts with "#" (mdx-loader remark/headings). Measured with
+# 3.10.2: ``<!-- #id -->`` gives no id, in MDX nor in CommonMark (``markdown.format`` 'md', or
+# 'detect' for .md files); it is dropped, and the space before it stays in the slugged text
+# ("Name <!-- x -->" -> "name-"), as for an MDX comment that holds no id. SLUG_SPACE marks it.
+# In CommonMark ``{/* ... */}`` is plain text, kept (between LITERAL_OPEN/LITERAL_CLOSE marks).
 _HEADING_COMMENT = re.compile(
     r"^(?P<head>[ \t]{0,3}#{1,6}[ \t].*?)(?P<ws>[ \t]*)"
     r"(?:\{/\*(?P<mdx>.*?)\*/\}|<!--(?P<html>.*?)-->)[ \t]*$",
     re.MULTILINE,
 )
 SLUG_SPACE = "\ue000"  # private use: kept by the parser, dropped from shown heading text
+LITERAL_OPEN, LITERAL_CLOSE = "\ue001", "\ue002"  # "{/*" and "*/}" shown as text
 
 
-def _comment_id_to_classic(match: re.Match[str]) -> str:
-    if match.group("mdx") is not None:
+def _comment_id_to_classic(match: re.Match[str], mdx: bool) -> str:
+    if mdx and match.group("mdx") is not None:
         first = match.group("mdx").strip().split(" ")[0]
         if first.startswith("#") and len(first) > 1:
             return f"{match.group('head')} {{#{first[1:]}}}"
+    if not mdx and match.group("mdx") is not None:
+        whole = match.group(0).rstrip()
+        return whole.replace("{/*", LITERAL_OPEN).replace("*/}", LITERAL_CLOSE)
     return match.group("head") + (match.group("ws") and match.group("ws") + SLUG_SPACE)
 
 
-def _clean_prose(text: str) -> str:
+def _clean_prose(text: str, mdx: bool) -> str:
     """Strip MDX syntax from text that holds no fenced code, keeping what a reader reads."""
-    text = _HEADING_COMMENT.sub(_comment_id_to_classic, text)
+    text = _HEADING_COMMENT.sub(lambda match: _comment_id_to_classic(match, mdx), text)
     text = _HTML_COMMENT.sub(_keep_lines, text)
     text = _MDX_COMMENT.sub(_keep_lines, text)
 
@@ -133,9 +139,10 @@ def _clean_prose(text: str) -> str:
     return _PLACEHOLDER.sub(lambda m: codes[int(m.group(1))], text)
 
 
-def clean_body(body: str, magic_comments: tuple[MagicComment, ...]) -> str:
+def clean_body(body: str, magic_comments: tuple[MagicComment, ...], *, mdx: bool = True) -> str:
     """Clean prose runs and keep fenced code blocks whole, dedented to column 0, without the
-    magic-comment lines Docusaurus does not show."""
+    magic-comment lines Docusaurus does not show. ``mdx``: the file is compiled as MDX (else
+    as CommonMark), which decides the heading-comment forms above."""
     out: list[str] = []
     prose: list[str] = []
     lines = body.split("\n")
@@ -148,7 +155,7 @@ def clean_body(body: str, magic_comments: tuple[MagicComment, ...]) -> str:
             index += 1
             continue
         if prose:
-            out.append(_clean_prose("\n".join(prose)))
+            out.append(_clean_prose("\n".join(prose), mdx))
             prose = []
         indent = len(fence.group("indent"))
         marker = fence.group("marker")
@@ -166,5 +173,5 @@ def clean_body(body: str, magic_comments: tuple[MagicComment, ...]) -> str:
         out.append(marker)  # an unclosed fence runs to the end, as in CommonMark
         index += 1
     if prose:
-        out.append(_clean_prose("\n".join(prose)))
+        out.append(_clean_prose("\n".join(prose), mdx))
     return _MANY_BLANKS.sub("\n\n", "\n".join(out))

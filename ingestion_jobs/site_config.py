@@ -90,6 +90,7 @@ class SiteOptions:
     locales: tuple[str, ...] = ("en",)
     anchors_maintain_case: bool = False
     magic_comments: tuple[MagicComment, ...] = DEFAULT_MAGIC_COMMENTS
+    markdown_format: str = "mdx"  # markdown.format: "mdx", "md" or "detect"
     warnings: tuple[ReadWarning, ...] = ()
 
 
@@ -295,11 +296,10 @@ def read_site_options(site_dir: Path) -> SiteOptions:
     locales = reader.get(i18n, "locales", list, [default_locale])
     markdown = reader.get(values, "markdown", dict, {})
     anchors = reader.get(markdown, "anchors", dict, {})
-    if reader.get(markdown, "format", str, "mdx") != "mdx":
-        reader.warn(
-            "config.markdown.format",
-            "only the default `format: 'mdx'` is interpreted; .md files are read as MDX",
-        )
+    markdown_format = reader.get(markdown, "format", str, "mdx")
+    if markdown_format not in {"mdx", "md", "detect"}:
+        reader.warn("config.markdown.format", f"unknown format {markdown_format!r}; 'mdx' assumed")
+        markdown_format = "mdx"
     site = SiteConfig(
         url=reader.get(values, "url", str, "").rstrip("/"),
         base_url=normalize_base_url(reader.get(values, "baseUrl", str, "/")),
@@ -316,6 +316,7 @@ def read_site_options(site_dir: Path) -> SiteOptions:
         locales=tuple(str(locale) for locale in locales if isinstance(locale, str)),
         anchors_maintain_case=reader.get(anchors, "maintainCase", bool, False),
         magic_comments=_magic_comments(values, reader),
+        markdown_format=markdown_format,
         warnings=tuple(reader.warnings),
     )
 

@@ -159,3 +159,17 @@ def test_an_imported_partial_is_indexed_on_the_importing_page() -> None:
     # the partial's ids come from its own slugger: "proxy" twice on the page, as Docusaurus does
     assert got == [("Proxy", "proxy"), ("Proxy", "proxy"), ("Proxy", "proxy-1")]
     assert "LANTERN_PROXY_URL" in page.sections[2].text
+
+
+def test_commonmark_files_keep_mdx_comments_as_heading_text() -> None:
+    source = "## Braces {/* #not-an-id */}\n\nx\n\n## Note <!-- #no -->\n\ny\n"
+    mdx = parse_page(source)
+    commonmark = parse_page(source, markdown_format="detect", mdx_file=False)
+    assert [(s.heading, s.anchor) for s in mdx.sections[1:]] == [
+        ("Braces", "not-an-id"),
+        ("Note", "note-"),
+    ]
+    assert [(s.heading, s.anchor) for s in commonmark.sections[1:]] == [
+        ("Braces {/* #not-an-id */}", "braces--not-an-id-"),
+        ("Note", "note-"),
+    ]

@@ -9,6 +9,8 @@ const config: Config = {
   baseUrl: '/',
   trailingSlash: false,
   onBrokenLinks: 'warn',
+  // .md files as CommonMark, .mdx files as MDX: heading-comment ids differ between the two.
+  markdown: {format: 'detect'},
   // Build speed only (Rspack + SWC: the same HTML for a third of the CPU, measured).
   future: {
     faster: {
