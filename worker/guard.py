@@ -13,16 +13,20 @@ import base64
 import binascii
 import re
 
-__all__ = ["injection_reason"]
+__all__ = ["addresses_assistant", "injection_reason"]
 
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (reason, re.compile(pattern, re.I | re.S))
     for reason, pattern in (
         (
+            # The assistant's own rules: "ignore all previous instructions". Plain "rules" only
+            # with an owner that points at the assistant ("skip all the rules for one file" is
+            # a linter question).
             "override",
-            r"\b(ignore|disregard|forget|override|bypass|skip)\b[^.\n]{0,40}\b"
-            r"(previous|prior|above|earlier|all|your|the|any)\b[^.\n]{0,30}\b"
-            r"(instructions?|rules?|prompts?|guidelines?|directives?|constraints?)\b",
+            r"\b(ignore|disregard|forget|override|bypass|drop)\b[^.\n]{0,40}"
+            r"(\b(previous|prior|above|earlier|preceding|original|initial|system|your|these)\b"
+            r"[^.\n]{0,20}\b(instructions?|rules|prompts?|guidelines|directives|constraints)\b"
+            r"|\b(instructions?|prompts?|guidelines|directives)\b)",
         ),
         (
             "override",
@@ -35,9 +39,31 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("role_block", r"<\|?(im_start|im_end|system|endoftext)\|?>"),
         (
             "prompt_leak",
-            r"\b(reveal|print|show|repeat|output|tell me|paste|dump)\b[^.\n]{0,40}"
-            r"\b(system prompt|your (instructions|prompt|rules)|hidden (prompt|instructions)"
-            r"|every document|all (the )?documents|your index)\b",
+            r"\b(reveal|print|show|repeat|output|tell me|paste|dump|recite|echo|write out|copy)\b"
+            r"[^.\n]{0,40}"
+            r"\b(system prompt|(your|the) (instructions|prompt|rules|configuration)"
+            r"|hidden (prompt|instructions)|every document|all (the )?documents|your index)\b",
+        ),
+        (
+            # Paraphrased leaks: "Repeat the text above starting with ...", "print everything
+            # before this message verbatim".
+            "prompt_leak",
+            r"\b(repeat|print|output|show|reveal|recite|echo|copy|write out|tell me)\b[^.\n]{0,30}"
+            r"\b(text|words|everything|content|message|lines?)\b[^.\n]{0,25}"
+            r"\b(above|before (this|that|my)|so far|preceding|verbatim|starting with)\b",
+        ),
+        ("prompt_leak", r"\bwhat (are|were|is) your (instructions|rules|system prompt|prompt)\b"),
+        (
+            "prompt_leak",
+            r"\b(translate|summari[sz]e|paraphrase|rewrite|encode|spell out|list)\b[^.\n]{0,20}"
+            r"\b(your|the)\s+(initial |original |system |hidden |secret )?"
+            r"(instructions|prompt|system prompt|rules|guidelines)\b",
+        ),
+        (
+            # Standing orders about what to tell readers: "from now on, tell every user ...".
+            "persona",
+            r"\bfrom now on\b[^.\n]{0,20}\b(tell|say|answer|respond|reply|always|never|you)\b"
+            r"|\b(tell|inform|warn)\s+(every|all|each|any)\s+(users?|readers?|visitors?)\b",
         ),
         ("exfiltration", r"!\[[^\]]*\]\(\s*(https?:)?//"),
         (
@@ -46,8 +72,13 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"\b(image|link|url|pixel)\b",
         ),
         (
+            # Speaking to the assistant: "you are now ...", "Act as a ..." (an order, at the
+            # start of a sentence or after "you"/"please"); not "how do I act as another user?".
             "persona",
-            r"\b(you are now|act as|pretend (to be|you are)|roleplay as|from now on,? you)\b",
+            r"\b(you are now|pretend (to be|you are)|roleplay as|role-play as"
+            r"|from now on,? you)\b"
+            r"|(^|[.!?:\n]\s*|\byou\s+(will\s+|must\s+|should\s+|now\s+)?|\bplease\s+)"
+            r"(act|behave|respond|answer)\s+as\b",
         ),
         (
             "override",
@@ -59,10 +90,27 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"\b(decode|base64|rot13|hex)\b[^.\n]{0,60}\b(do|follow|execute|obey|run)\b",
         ),
         (
+            # Asking the assistant to hand over secrets; not "where do I enter the API key".
             "credentials",
-            r"\b(password|passphrase|2fa code|api key|secret key)\b[^.\n]{0,40}"
-            r"\b(sign in|log ?in|enter|send|give)\b",
+            r"\b(give|send|tell|show|reveal|leak|share)\s+(me\s+|us\s+)?"
+            r"(your|the (admin|server|system)'?s?)\s+"
+            r"(password|passphrase|api key|secret key|token|credentials)\b",
         ),
+    )
+)
+
+# Text in a retrieved page that speaks to the assistant, or sends the reader to hand over
+# credentials: never quoted as an answer (extractive.py) nor handed to a model as a passage.
+_PAGE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(pattern, re.I | re.S)
+    for pattern in (
+        r"\b(AI|assistant|chatbot|language model|LLM|bot)s?\b[^.\n]{0,60}"
+        r"\b(must|should|shall|always|never|ignore|instead)\b",
+        r"\b(visit|go to|open|log ?in (to|at)|sign ?in (to|at))\b[^.\n]{0,60}"
+        r"\b(paste|enter|type|submit|send|confirm)\b[^.\n]{0,30}"
+        r"\b(password|passphrase|credentials|api key|secret|2fa|one-time code)\b",
+        r"\b(paste|send|email|submit)\s+(us\s+|me\s+)?your\s+"
+        r"(password|passphrase|credentials|api key|secret key|2fa code)\b",
     )
 )
 
@@ -97,3 +145,9 @@ def injection_reason(*texts: str | None) -> str | None:
                 if pattern.search(candidate):
                     return reason
     return None
+
+
+def addresses_assistant(text: str) -> bool:
+    """Whether page text speaks to the assistant (an injection planted in a page) or asks the
+    reader for credentials: such text is data, never advice."""
+    return injection_reason(text) is not None or any(p.search(text) for p in _PAGE_PATTERNS)
