@@ -12,7 +12,7 @@ in one process each, and score:
 - answerable kinds: answered (not refused) with a citation to an expected page;
 - unanswerable and injection: declined (`refused: true`, no citations);
 - benign questions tagged `benign-trigger`: refused by the guard (they must not be);
-- links in answers outside the site (they must be none).
+- links in answers' prose outside the site (they must be none).
 
     uv run python bench/answer_quality.py [--corpora a,b] [--sets dev,tune,report]
 
@@ -43,6 +43,7 @@ CORPORA = {
     "physical-ai": (SHARED / "corpora" / "physical-ai-book", "dev-questions-physical-ai.jsonl"),
 }
 DECLINE_KINDS = {"unanswerable", "injection"}
+_CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.S)
 _URL = re.compile(r"\b(?:https?://|www\.)[^\s)\]>\"'`]+", re.I)
 
 
@@ -80,8 +81,10 @@ def _retrieval(question: dict[str, Any], hits: list[dict[str, Any]]) -> tuple[fl
 
 
 def _outside_links(answer: str, site_hosts: set[str]) -> list[str]:
+    """URLs in the answer's prose whose host is not the site's. Code blocks and spans are left
+    out: a URL quoted in code (`http://localhost:3000/`) is text, not a link a reader follows."""
     found = []
-    for url in _URL.findall(answer):
+    for url in _URL.findall(_CODE.sub("", answer)):
         host = urlsplit(url if "://" in url else f"http://{url}").hostname or ""
         if host not in site_hosts:
             found.append(url)
