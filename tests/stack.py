@@ -102,7 +102,7 @@ def make_stack(tmp_path: Path, redis_url: str, postgres_url: str) -> Iterator[Ca
         **env_extra: str,
     ) -> Stack:
         """`api_port`: serve the API there (a test that must know it beforehand, e.g. to build
-        a site pointing at it); `cors_origins`: the API's CORS allow-list."""
+        a site pointing at it); `cors_origins`: the API's CORS allow-list, exactly."""
         redis.Redis.from_url(redis_url).flushdb()
         env = {
             "BOOKCHAT_DATA_DIR": str(tmp_path / "data"),
@@ -125,6 +125,9 @@ def make_stack(tmp_path: Path, redis_url: str, postgres_url: str) -> Iterator[Ca
             secret_key=env["BOOKCHAT_SECRET_KEY"],  # type: ignore[arg-type]
             site_dir=site,
             cors_origins=cors_origins or [],
+            # A given allow-list is the whole list: development's localhost origins (the test
+            # sites are served on 127.0.0.1) are not added to it.
+            cors_allow_localhost=False if cors_origins is not None else None,
         )
         index_site_into(settings, site)
         log_path = tmp_path / f"worker-{len(stacks)}.log"
