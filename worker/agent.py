@@ -20,6 +20,7 @@ from agents import Agent, RunContextWrapper, function_tool
 from shared.errors import BookchatError, ErrorCode
 from shared.link_policy import LinkPolicy
 from shared.passages import Passage
+from worker.guard import addresses_assistant
 from worker.retrieval import Retriever
 
 __all__ = [
@@ -108,13 +109,39 @@ class ChatContext:
 
 
 def format_passages(numbered: list[tuple[int, Passage]]) -> str:
+    """The tool's output: numbered passages under their heading path. A sentence of a page that
+    speaks to the assistant or asks readers for credentials (worker/guard.py) is withheld, so
+    the model is never handed it as something to relay."""
     if not numbered:
         return "No passages found."
     blocks = []
     for number, passage in numbered:
         where = " > ".join(passage.breadcrumb) if passage.breadcrumb else passage.heading
-        blocks.append(f"[{number}] {where}\n{passage.text.strip()}")
+        blocks.append(f"[{number}] {where}\n{_without_addresses(passage.text.strip())}")
     return "\n\n".join(blocks)
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+_FENCED = re.compile(r"```.*?(?:```|$)", re.S)
+
+
+def _without_addresses(text: str) -> str:
+    """`text` minus its sentences that address the assistant; code blocks are kept whole."""
+    out: list[str] = []
+    last = 0
+    for match in _FENCED.finditer(text):
+        out.append(_prose_without_addresses(text[last : match.start()]))
+        out.append(match.group(0))
+        last = match.end()
+    out.append(_prose_without_addresses(text[last:]))
+    return "".join(out)
+
+
+def _prose_without_addresses(prose: str) -> str:
+    if not addresses_assistant(prose):
+        return prose
+    kept = [s for s in _SENTENCE.split(prose) if not addresses_assistant(s)]
+    return " ".join(kept) + ("\n" if prose.endswith("\n") else "")
 
 
 # No failure_error_function: the SDK's default would hand the error to the model as the tool's
