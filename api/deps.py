@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -19,10 +20,12 @@ from shared.settings import Settings
 from shared.tokens import verify_session_token
 
 __all__ = [
+    "AdminDep",
     "AppState",
     "HistoryDep",
     "SessionTokenDep",
     "StateDep",
+    "check_admin",
     "check_session_access",
     "get_history",
     "get_state",
@@ -78,3 +81,31 @@ def check_session_access(state: AppState, session_id: str | None, token: str | N
     foreign sessions, so ids cannot be probed)."""
     if session_id is None or not verify_session_token(state.secret, session_id, token):
         raise ApiError(403, ErrorCode.FORBIDDEN, "A valid session token is required to read this.")
+
+
+def check_admin(state: AppState, authorization: str | None) -> None:
+    """Refuse (401) unless `Authorization: Bearer <BOOKCHAT_ADMIN_TOKEN>`; with no admin token
+    configured, every admin request is refused."""
+    expected = state.settings.admin_token
+    scheme, _, supplied = (authorization or "").partition(" ")
+    if (
+        expected is None
+        or scheme.lower() != "bearer"
+        or not hmac.compare_digest(supplied.encode(), expected.get_secret_value().encode())
+    ):
+        raise ApiError(
+            401,
+            ErrorCode.UNAUTHORIZED,
+            "An admin token is required (Authorization: Bearer <BOOKCHAT_ADMIN_TOKEN>).",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+async def admin_access(
+    state: StateDep, authorization: Annotated[str | None, Header()] = None
+) -> None:
+    check_admin(state, authorization)
+
+
+#: A route that lists this in its signature answers 401 to anyone without the admin token.
+AdminDep = Annotated[None, Depends(admin_access)]

@@ -13,7 +13,18 @@ from api.deps import AppState
 from api.errors import install_error_handlers
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.middleware import BodySizeLimit
-from api.routes import chat, chatkit, health, hooks, ingest, jobs, retrieve, sessions, widget
+from api.routes import (
+    admin,
+    chat,
+    chatkit,
+    health,
+    hooks,
+    ingest,
+    jobs,
+    retrieve,
+    sessions,
+    widget,
+)
 from shared.db import make_engine, make_sessionmaker
 from shared.jobs import JobStore
 from shared.logging import configure_logging
@@ -66,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = ApiMetrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
-    for module in (chat, jobs, sessions, ingest, health, widget, hooks, retrieve, chatkit):
+    for module in (chat, jobs, sessions, ingest, admin, health, widget, hooks, retrieve, chatkit):
         app.include_router(module.router)
     return app
 

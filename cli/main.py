@@ -1,6 +1,6 @@
-"""The `bookchat` command line: ingest, search, ask, dev, migrate (and the operator commands in
-cli/admin.py). `main` is the entry point: it runs the command and turns any failure into one line
-and an exit code (cli/errors.py)."""
+"""The `bookchat` command line: ingest, search, ask, report, dev, migrate (and the operator
+commands in cli/admin.py). `main` is the entry point: it runs the command and turns any failure
+into one line and an exit code (cli/errors.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import typer
 
 from cli import admin
 from cli.errors import USAGE_ERROR, CliError, ExitCode, report_failure
+from cli.report import ReportFormat
 from shared.errors import BookchatError, ErrorCode
 from shared.settings import Settings, get_settings
 
@@ -289,6 +290,30 @@ def migrate() -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade_database(settings.effective_database_url)
     typer.echo("database is up to date", err=True)
+
+
+@app.command()
+def report(
+    since: Annotated[str, typer.Option(help="Look-back: 24h, 7d, 2w")] = "7d",
+    site: Annotated[str | None, typer.Option(help="Only this site (default: all)")] = None,
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", help="table (terminal), markdown, csv or json")
+    ] = ReportFormat.TABLE,
+) -> None:
+    """The maintainer's report: knowledge gaps, feedback and usage over a period."""
+    from cli.report import build_local_report, render
+    from shared.report import parse_since
+
+    try:
+        look_back = parse_since(since)
+    except ValueError as error:
+        raise _usage(str(error)) from error
+    settings = get_settings()
+    logging.basicConfig(level=logging.WARNING)
+    _migrate_embedded(settings)
+    text = render(build_local_report(settings, look_back, site), fmt)
+    if text is not None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
 @app.command()

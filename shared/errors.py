@@ -47,6 +47,8 @@ class ErrorCode(StrEnum):
     # Drop-in deployments: /v1/retrieve waited too long for its job (504); a ChatKit operation
     # bookchat does not offer (attachments, widget actions, client tools: 400).
     RETRIEVE_TIMEOUT = "retrieve_timeout"
+    # GET /v1/admin/report waited longer than BOOKCHAT_REPORT_TIMEOUT_S for its job (504).
+    REPORT_TIMEOUT = "report_timeout"
     UNSUPPORTED_OPERATION = "unsupported_operation"
 
 

@@ -54,6 +54,9 @@ class Exchange:
     usage: dict[str, Any] | None = None
     selection: str | None = None
     page_url: str | None = None
+    # Milliseconds from the question's arrival (the job's creation) to this answer, queue wait
+    # included: the maintainer's report's "time to answer".
+    answer_ms: int | None = None
 
 
 class History:
@@ -144,9 +147,11 @@ class History:
         rows.reverse()
         return [{"role": row.role, "content": row.content} for row in rows]
 
-    async def record(self, exchange: Exchange) -> uuid.UUID:
+    async def record(self, exchange: Exchange, *, store_question_text: bool = True) -> uuid.UUID:
         """Store the question and the answer; returns the answer's message id. Idempotent: a
-        redelivered job changes nothing."""
+        redelivered job changes nothing. With `store_question_text` false (the site's
+        BOOKCHAT_HISTORY_STORE_QUESTION_TEXT) the question row keeps everything but its text,
+        stored as ""."""
         user_id, assistant_id = message_ids(exchange.job_id)
         sid, jid = uuid.UUID(exchange.session_id), uuid.UUID(exchange.job_id)
         await self.ensure_session(sid, site=exchange.site)
@@ -159,7 +164,7 @@ class History:
                             session_id=sid,
                             job_id=jid,
                             role=MessageRole.USER,
-                            content=exchange.question,
+                            content=exchange.question if store_question_text else "",
                             selection=exchange.selection,
                             page_url=exchange.page_url,
                         )
@@ -176,6 +181,7 @@ class History:
                         refused=exchange.refused,
                         model=exchange.model,
                         usage=exchange.usage,
+                        answer_ms=exchange.answer_ms,
                     )
                 )
             await db.commit()

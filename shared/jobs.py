@@ -55,6 +55,7 @@ class JobKind(StrEnum):
     CHAT = "chat"
     RETRIEVE = "retrieve"
     INGEST = "ingest"
+    REPORT = "report"  # the maintainer's report (GET /v1/admin/report)
 
 
 class JobStatus(StrEnum):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Text
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, LargeBinary, Text, Uuid
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "Message",
     "MessagePublic",
     "MessageRole",
+    "QuestionVector",
 ]
 
 
@@ -43,7 +44,7 @@ class ChatSession(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     created_at: datetime = _timestamp()
-    site: str = Field(default="default", max_length=200)
+    site: str = Field(default="default", max_length=200, index=True)
 
 
 class MessageBase(SQLModel):
@@ -65,7 +66,13 @@ class Message(MessageBase, table=True):
     job_id: uuid.UUID | None = Field(default=None, index=True)
     model: str | None = Field(default=None, max_length=200)
     usage: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
-    created_at: datetime = _timestamp()
+    # Assistant rows: milliseconds from the question's arrival (the job's creation) to the stored
+    # answer, queue wait included; what the maintainer's report calls "time to answer".
+    answer_ms: int | None = None
+    created_at: datetime = Field(
+        default_factory=utcnow,
+        sa_column=Column(DateTime(timezone=True), nullable=False, index=True),
+    )
 
 
 class MessagePublic(MessageBase):
@@ -82,4 +89,20 @@ class Feedback(SQLModel, table=True):
     message_id: uuid.UUID = Field(foreign_key="message.id", index=True)
     rating: str = Field(max_length=8)  # a FeedbackRating
     comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    created_at: datetime = _timestamp()
+    created_at: datetime = Field(
+        default_factory=utcnow,
+        sa_column=Column(DateTime(timezone=True), nullable=False, index=True),
+    )
+
+
+class QuestionVector(SQLModel, table=True):
+    """A question's embedding, cached for the report's topic grouping (`model` names the
+    embedder's vector space; a different embedder re-embeds). Deleted with its message."""
+
+    __tablename__ = "question_vector"
+
+    message_id: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("message.id", ondelete="CASCADE"), primary_key=True)
+    )
+    model: str = Field(max_length=200)
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # float32, little-endian

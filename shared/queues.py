@@ -43,6 +43,8 @@ class TaskName(StrEnum):
     INGEST = "bookchat.ingest.site"
     CLEANUP = "bookchat.jobs.cleanup"
     SCHEDULED_INGEST = "bookchat.ingest.scheduled"  # beat: creates the ingest job, sends it
+    REPORT = "bookchat.report.build"
+    HISTORY_RETENTION = "bookchat.history.retention"  # beat: deletes history past retention
 
 
 TASK_QUEUES: dict[TaskName, QueueName] = {
@@ -52,6 +54,10 @@ TASK_QUEUES: dict[TaskName, QueueName] = {
     # Cleanup finds dead workers: it must not wait behind an hours-long ingestion.
     TaskName.CLEANUP: QueueName.CHAT,
     TaskName.SCHEDULED_INGEST: QueueName.INGEST,
+    # Both are short database work (a report's embeddings are cached), and neither should wait
+    # behind an hours-long ingestion.
+    TaskName.REPORT: QueueName.CHAT,
+    TaskName.HISTORY_RETENTION: QueueName.CHAT,
 }
 
 #: The task that runs a job of each kind (the API, the beat task and the cleanup send these).
@@ -59,6 +65,7 @@ _TASK_OF_KIND: dict[JobKind, TaskName] = {
     JobKind.CHAT: TaskName.CHAT,
     JobKind.RETRIEVE: TaskName.RETRIEVE,
     JobKind.INGEST: TaskName.INGEST,
+    JobKind.REPORT: TaskName.REPORT,
 }
 
 

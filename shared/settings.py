@@ -88,6 +88,20 @@ class Settings(BaseSettings):
     # does not stream and never waits.
     offline_stream_pace_s: float = Field(default=0.04, ge=0, le=1)
 
+    # History privacy (docs/operations.md, "The maintainer's report"). False = a question is
+    # stored without its text (an empty string): counts, pages, timings and answers stay, the
+    # report shows no question text and cannot group declined questions into topics, and a
+    # follow-up's agent sees only the earlier answers.
+    history_store_question_text: bool = True
+    # Sessions, messages and feedback older than this many days are deleted by a daily beat
+    # task (worker/schedule.py); 0 = keep everything.
+    history_retention_days: int = Field(default=0, ge=0)
+    # GET /v1/admin/report waits this long for the report job (chat queue) before a 504.
+    report_timeout_s: float = Field(default=60.0, gt=0, le=600)
+    # Knowledge gaps: at most this many of the most recent declined / down-voted questions of
+    # the period are grouped into topics (each embedded once, then cached in the database).
+    report_max_gap_questions: int = Field(default=2000, ge=10, le=20000)
+
     # Jobs.
     job_ttl_s: int = Field(default=24 * 3600, ge=60)
     chat_task_time_limit_s: int = Field(default=180, ge=5)

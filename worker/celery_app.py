@@ -47,6 +47,13 @@ def task_options(settings: Settings) -> dict[str, dict[str, Any]]:
         # Creates the job and sends the ingestion: seconds, not the ingestion's hours.
         TaskName.SCHEDULED_INGEST: {"soft_time_limit": 60, "time_limit": 90},
         TaskName.CLEANUP: {"soft_time_limit": 120, "time_limit": 150},
+        # The API waits report_timeout_s for a report; one still running after that is abandoned.
+        TaskName.REPORT: {
+            "soft_time_limit": settings.report_timeout_s + 30,
+            "time_limit": settings.report_timeout_s + 60,
+        },
+        # Deletes by age in four statements; a first run over a long backlog may take minutes.
+        TaskName.HISTORY_RETENTION: {"soft_time_limit": 600, "time_limit": 660},
     }
     return {str(name): values for name, values in options.items()}
 

@@ -40,6 +40,7 @@ async def answer_and_record(
     retriever: Retriever,
     history: History,
     job_id: str | None = None,
+    asked_at: float | None = None,
     on_token: Callable[[str], Awaitable[None]] | None = None,
     on_restart: Callable[[], Awaitable[None]] | None = None,
     stream_pace_s: float = 0.0,
@@ -49,10 +50,14 @@ async def answer_and_record(
 
     The history read leaves out this job's own messages (a redelivered job must not see its
     first delivery's answer). `job_id` keys the stored rows (None: a fresh id, for callers with
-    no job). Returns the answer and the stored assistant message's id. Raises BookchatError
+    no job). `asked_at` (epoch seconds; None = now) is when the question arrived: the stored
+    `answer_ms` counts from it, queue wait included. With BOOKCHAT_HISTORY_STORE_QUESTION_TEXT
+    false the question is stored without its text. Returns the answer and the stored assistant
+    message's id. Raises BookchatError
     (see `answer_question`) and SQLAlchemyError/OSError when the database is unreachable.
     """
     job_id = job_id or str(uuid.uuid4())
+    asked_at = time.time() if asked_at is None else asked_at
     if request.session_id is None:  # the API always sets it; a caller without one starts one
         request = request.model_copy(update={"session_id": uuid.uuid4()})
     session_id = str(request.session_id)
@@ -80,7 +85,9 @@ async def answer_and_record(
             refused=answer.refused,
             model=answer.model,
             usage=answer.usage,
-        )
+            answer_ms=max(0, round((time.time() - asked_at) * 1000)),
+        ),
+        store_question_text=settings.history_store_question_text,
     )
     return answer, message_id
 
@@ -177,7 +184,7 @@ async def process_chat_job(runtime: Any, job_id: str) -> None:
     await jobs.mark_running(job_id)
     try:
         async with jobs.heartbeating(job_id):
-            await _answer_job(runtime, job_id, request)
+            await _answer_job(runtime, job_id, request, asked_at=job.created_at)
     except BookchatError as error:
         log.warning("chat job %s failed: %s", job_id, error.message)
         await jobs.fail(job_id, error.code, error.message)
@@ -212,7 +219,7 @@ def reading_progress(hits: list[Passage]) -> dict[str, Any]:
     return {"message": message, "pages": shown}
 
 
-async def _answer_job(runtime: Any, job_id: str, request: ChatRequest) -> None:
+async def _answer_job(runtime: Any, job_id: str, request: ChatRequest, *, asked_at: float) -> None:
     jobs = runtime.jobs
     relay = TokenRelay(jobs, job_id, links=LinkPolicy.for_site(runtime.settings.site_url))
 
@@ -226,6 +233,7 @@ async def _answer_job(runtime: Any, job_id: str, request: ChatRequest) -> None:
             retriever=runtime.retriever,
             history=History(runtime.sessionmaker),
             job_id=job_id,
+            asked_at=asked_at,
             on_token=relay.add,
             on_restart=relay.restart,
             stream_pace_s=runtime.settings.offline_stream_pace_s,

@@ -13,10 +13,13 @@ from celery.schedules import crontab
 from shared.queues import TASK_QUEUES, TaskName
 from shared.settings import Settings
 
-__all__ = ["REINDEX_EXPIRES_S", "beat_schedule", "parse_cron"]
+__all__ = ["REINDEX_EXPIRES_S", "RETENTION_CRON", "beat_schedule", "parse_cron"]
 
 #: A nightly re-index not started within this long is skipped until the next night.
 REINDEX_EXPIRES_S = 3600
+#: The daily history retention (BOOKCHAT_HISTORY_RETENTION_DAYS > 0), after the nightly re-index
+#: default; a run not started within REINDEX_EXPIRES_S waits for the next day.
+RETENTION_CRON = "30 4 * * *"
 
 
 def parse_cron(expression: str) -> crontab:
@@ -49,5 +52,9 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     if settings.reindex_cron.strip() and settings.site_dir is not None:
         schedule["reindex-site-nightly"] = _entry(
             TaskName.SCHEDULED_INGEST, parse_cron(settings.reindex_cron), REINDEX_EXPIRES_S
+        )
+    if settings.history_retention_days > 0:
+        schedule["history-retention-daily"] = _entry(
+            TaskName.HISTORY_RETENTION, parse_cron(RETENTION_CRON), REINDEX_EXPIRES_S
         )
     return schedule

@@ -20,10 +20,12 @@ from shared.errors import ErrorCode
 from shared.jobs import Job
 from shared.logging import job_context
 from shared.queues import TaskName, task_of_kind
+from shared.retention import delete_history_before, retention_cutoff
 from worker.celery_app import app
 from worker.cleanup import cleanup_jobs
 from worker.index_wait import answer_when_indexed
 from worker.ingest_job import IndexUnreachableError, create_ingest_job, process_ingest_job
+from worker.report_job import process_report_job
 from worker.retrieve_job import process_retrieve_job
 from worker.runtime import WorkerRuntime, get_runtime
 
@@ -176,3 +178,40 @@ def retrieve(*, job_id: str) -> None:
         crash_code=ErrorCode.INTERNAL_ERROR,
         crash_message="The search hit an unexpected error.",
     )
+
+
+@app.task(name=TaskName.REPORT)
+def build_report(*, job_id: str) -> None:
+    """The maintainer's report for GET /v1/admin/report (the API waits for this job)."""
+    _run_job(
+        job_id,
+        process_report_job,
+        timeout_message="The report took too long and was abandoned.",
+        crash_code=ErrorCode.INTERNAL_ERROR,
+        crash_message="The report hit an unexpected error.",
+    )
+
+
+@app.task(name=TaskName.HISTORY_RETENTION)
+def delete_old_history() -> dict[str, int | str]:
+    """Beat's daily retention: delete history older than BOOKCHAT_HISTORY_RETENTION_DAYS."""
+    runtime = get_runtime()
+    days = runtime.settings.history_retention_days
+    if days <= 0:
+        return {"skipped": "BOOKCHAT_HISTORY_RETENTION_DAYS is 0"}
+    result = runtime.run(
+        delete_history_before(runtime.sessionmaker, retention_cutoff(days)), timeout=600
+    )
+    log.info(
+        "retention: deleted %d messages, %d feedback, %d sessions older than %s",
+        result.messages,
+        result.feedback,
+        result.sessions,
+        result.cutoff.isoformat(),
+    )
+    return {
+        "cutoff": result.cutoff.isoformat(),
+        "messages": result.messages,
+        "feedback": result.feedback,
+        "sessions": result.sessions,
+    }

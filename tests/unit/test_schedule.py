@@ -69,3 +69,13 @@ def test_worker_app_carries_the_schedule_and_reliability_settings() -> None:
     assert conf.task_time_limit
     assert conf.task_soft_time_limit
     assert conf.broker_transport_options["visibility_timeout"] > 6 * 3600
+
+
+def test_history_retention_runs_daily_only_when_set(tmp_path: Path) -> None:
+    assert "history-retention-daily" not in beat_schedule(make_settings(tmp_path))
+    entry = beat_schedule(make_settings(tmp_path, history_retention_days=90))[
+        "history-retention-daily"
+    ]
+    assert entry["task"] == TaskName.HISTORY_RETENTION
+    assert entry["options"] == {"queue": QueueName.CHAT, "expires": REINDEX_EXPIRES_S}
+    assert entry["schedule"] == crontab(minute="30", hour="4")
