@@ -5,13 +5,14 @@ Screenshots land in test-artifacts/ (gitignored); docs/images/admin-report.png i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, Request, expect
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, throwaway_postgres
 from tests.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -19,6 +20,19 @@ pytestmark = pytest.mark.e2e
 TOKEN = "e2e-admin-token-0123456789"
 ARTIFACTS = ROOT / "test-artifacts"
 SITE = "https://lumen.example.org/lumen/manual"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A database of this test's own, so the page's counts are this test's history only. Made
+    in a thread: Playwright's sync API keeps an event loop running in this one."""
+    database = throwaway_postgres("bookchat_admin_page")
+    with ThreadPoolExecutor(1) as thread:
+        url = thread.submit(database.__enter__).result()
+        try:
+            yield url
+        finally:
+            thread.submit(database.__exit__, None, None, None).result()
 
 
 def ask(stack: Stack, question: str, **body: Any) -> dict[str, Any]:
