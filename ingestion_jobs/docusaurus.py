@@ -40,11 +40,13 @@ from ingestion_jobs.routes import (
     strip_number_prefix,
 )
 from ingestion_jobs.site_config import (
+    CONFIG_NAMES,
     SiteOptions,
     normalize_base_url,
     read_site_config,
     read_site_options,
 )
+from shared.errors import BookchatError, ErrorCode
 
 __all__ = [
     "doc_slug",
@@ -272,6 +274,14 @@ def read_site(
     pages: list[Page] = []
     errors: list[PageError] = []
     roots, warnings = content_roots(site_dir, options)
+    has_config = any((site_dir / name).is_file() for name in CONFIG_NAMES)
+    if not has_config and not any(root.folder.is_dir() for root in roots):
+        # Indexing a folder that is no site would "remove" every page of the real one.
+        raise BookchatError(
+            ErrorCode.SITE_NOT_FOUND,
+            f"{site_dir} is not a Docusaurus site (no docusaurus.config.* and no docs/ folder); "
+            "the index was left as it was",
+        )
     warnings = [*options.warnings, *warnings]
     for root in roots:
         default_locale = root.locale is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,9 +66,7 @@ class Settings(BaseSettings):
     llm_base_url: str = "https://openrouter.ai/api/v1"
     llm_api_key: SecretStr | None = Field(
         default=None,
-        validation_alias=AliasChoices(
-            "BOOKCHAT_LLM_API_KEY", "OPENROUTER_API_KEY", "OPENAI_API_KEY"
-        ),
+        validation_alias=AliasChoices("BOOKCHAT_LLM_API_KEY", "OPENROUTER_API_KEY"),
     )
     llm_model: str = "openai/gpt-oss-20b:free"
     llm_fallback_models: list[str] = Field(default_factory=list)
@@ -174,6 +173,18 @@ class Settings(BaseSettings):
     llm_attribution_headers: bool | None = None
     llm_app_url: str = ""
     llm_app_title: str = "bookchat"
+
+    @model_validator(mode="after")
+    def _openai_key_only_for_openai(self) -> Settings:
+        # OPENAI_API_KEY is the LLM key only when the LLM *is* OpenAI: with the default
+        # (OpenRouter) or any other endpoint it would hand an OpenAI secret to a third party.
+        if (
+            self.llm_api_key is None
+            and self.openai_api_key is not None
+            and urlsplit(self.llm_base_url).hostname == "api.openai.com"
+        ):
+            self.llm_api_key = self.openai_api_key
+        return self
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Settings:

@@ -203,3 +203,17 @@ def test_a_single_question_that_fails_prints_its_json_error(
         code, out, _ = _run_main(["ask", "How do I send the arm home?", "--json"], capsys)
     assert code == ExitCode.LLM
     assert json.loads(out)["error"]["code"] == "llm_unavailable"
+
+
+def test_ingest_of_a_folder_that_is_no_site_leaves_the_index(
+    runner: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert runner.invoke(app, ["ingest", str(SAMPLE_SITE)]).exit_code == 0
+    not_a_site = tmp_path / "notes"
+    not_a_site.mkdir()
+    (not_a_site / "todo.md").write_text("# Todo\n\nNothing to see.\n")
+    code, _, err = _run_main(["ingest", str(not_a_site)], capsys)
+    assert code == ExitCode.NOT_FOUND
+    assert "is not a Docusaurus site" in err
+    found = runner.invoke(app, ["search", "home pose", "--limit", "1", "--json"])
+    assert json.loads(found.stdout), "the index of the real site was emptied"

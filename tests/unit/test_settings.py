@@ -43,3 +43,14 @@ def test_platform_names_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.database_url == "postgres://u@h/db"
     assert settings.llm_api_key is not None
     assert settings.llm_api_key.get_secret_value() == "sk-or-test"
+
+
+def test_openai_key_goes_only_to_openai(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("BOOKCHAT_LLM_API_KEY", "OPENROUTER_API_KEY", "BOOKCHAT_LLM_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-tracing-only")
+    # The default endpoint is OpenRouter: the OpenAI key must not become its key.
+    assert Settings().llm_api_key is None
+    openai = Settings(llm_base_url="https://api.openai.com/v1")
+    assert openai.llm_api_key is not None
+    assert openai.llm_api_key.get_secret_value() == "sk-openai-tracing-only"
