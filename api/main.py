@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api.cors import WidgetCORS
 from api.deps import AppState
@@ -65,7 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await redis.aclose()
             await engine.dispose()
 
-    app = FastAPI(
+    # FastAPIOffline serves /docs and /redoc from files in the package (FastAPI loads them from a
+    # CDN): the embedded default promises to work with no network.
+    app = FastAPIOffline(
         title="bookchat",
         version="0.1.0",
         summary="Grounded answers about a documentation site, through a job queue.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -342,3 +343,15 @@ async def test_development_allows_any_localhost_origin_and_logs_a_refused_prefli
     assert len(told) == 1
     assert "https://docs.example.com" in told[0]
     assert "BOOKCHAT_CORS_ORIGINS='[\"https://docs.example.com\"]'" in told[0]
+
+
+async def test_api_docs_need_no_network(client: httpx.AsyncClient) -> None:
+    """/docs and /redoc load their scripts and styles from the API itself, not from a CDN."""
+    for page in ("/docs", "/redoc"):
+        response = await client.get(page)
+        assert response.status_code == 200
+        assets = re.findall(r'(?:src|href)="([^"]+)"', response.text)
+        assert assets, page
+        for asset in assets:
+            assert asset.startswith("/"), f"{page} loads {asset} from elsewhere"
+            assert (await client.get(asset)).status_code == 200, asset
