@@ -382,7 +382,7 @@ class Ways:
 
         from ingestion_jobs.embedding import get_embedder
         from shared.settings import EmbedderKind, Settings
-        from shared.vectorstore import make_client
+        from shared.vectorstore import open_store
         from worker.retrieval import Retriever
 
         self.settings = Settings(
@@ -394,7 +394,7 @@ class Ways:
             llm_model="fake-model",
         )
         self.retriever = Retriever(
-            make_client(self.settings), get_embedder(self.settings), self.settings.collection
+            open_store(self.settings), get_embedder(self.settings), self.settings.collection
         )
         self.api_url, self.sync_url = api_url, sync_url
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=1000)
@@ -791,7 +791,7 @@ def main(argv: list[str] | None = None) -> None:
         "llm": {"latency_first_token_s": LATENCY_FIRST_TOKEN, "tokens_per_s": TOKENS_PER_S},
         "setup": {
             "embedder": "hash",
-            "store": "qdrant local mode (sample site)",
+            "store": "qdrant edge (sample site)",
             "database": "postgres (throwaway db)",
             "redis": REDIS_URL,
             "worker": f"celery -P {args.worker_pool} -c {args.worker_concurrency} -Q chat",

@@ -29,12 +29,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qdrant_client import QdrantClient
-
 from ingestion_jobs.chunking import chunk_page
 from ingestion_jobs.docusaurus import read_site
 from ingestion_jobs.embedding import E5Embedder, Embedder, MiniLMEmbedder
 from ingestion_jobs.indexer import chunk_text_for_embedding, index_site
+from shared.vectorstore.edge import EdgeStore
 from worker.retrieval import Retriever
 
 ROOT = Path(__file__).resolve().parent
@@ -70,11 +69,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         site = Path(tmp) / "site"
         shutil.copytree(args.corpus, site)
-        client = QdrantClient(path=str(Path(tmp) / "qdrant"))
+        store = EdgeStore(Path(tmp) / "edge")
         embedder.embed_query("load the model before timing")
 
         def ingest() -> Any:
-            return index_site(site, client=client, embedder=embedder, collection="bench")
+            return index_site(site, store=store, embedder=embedder, collection="bench")
 
         first, first_s = _timed("first ingestion", ingest)
         read = read_site(site)
@@ -88,24 +87,22 @@ def main() -> None:
         page.write_text(page.read_text() + "\n\nA new closing paragraph about benchmarks.\n")
         one_page, one_page_s = _timed(f"re-run, one page changed ({page.name})", ingest)
 
-        retriever = Retriever(client, embedder, "bench")
+        retriever = Retriever(store, embedder, "bench")
         vectors = {q: embedder.embed_query(q) for q in QUERIES}
         search_only = []
         with_embedding = []
         for _ in range(5):
             for query in QUERIES:
                 started = time.perf_counter()
-                retriever._client.query_batch_points(  # noqa: SLF001 - time Qdrant alone
+                store.search(  # the store alone, the query already embedded
                     "bench",
-                    requests=[
-                        retriever._request(vectors[query], query, limit=5, query_filter=None)
-                    ],  # noqa: SLF001
+                    [retriever._request(vectors[query], query, limit=5, query_filter=None)],
                 )
                 search_only.append(time.perf_counter() - started)
                 started = time.perf_counter()
                 retriever.search(query, limit=5)
                 with_embedding.append(time.perf_counter() - started)
-        client.close()
+        store.close()
 
     def ms(values: list[float], q: float) -> float:
         return round(1000 * statistics.quantiles(values, n=100)[int(q) - 1], 2)

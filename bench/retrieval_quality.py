@@ -30,6 +30,7 @@ import platform
 import sqlite3
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from collections import defaultdict
@@ -39,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from qdrant_client import QdrantClient
 
 from ingestion_jobs.chunking import chunk_page
 from ingestion_jobs.documents import Chunk, Page
@@ -47,6 +47,8 @@ from ingestion_jobs.docusaurus import read_site
 from ingestion_jobs.embedding import E5Embedder, Embedder, HashEmbedder, MiniLMEmbedder
 from ingestion_jobs.indexer import index_chunks
 from shared.passages import Passage
+from shared.vectorstore import HybridQuery, VectorStore
+from shared.vectorstore.edge import EdgeStore
 from worker.retrieval import Retriever
 
 ROOT = Path(__file__).resolve().parent
@@ -268,7 +270,7 @@ def summarise(rows: list[tuple[Question, dict[str, float]]]) -> dict[str, Any]:
 
 
 def run_corpus(
-    corpus: str, embedder: CachedEmbedder, client: QdrantClient, *, baselines: bool = True
+    corpus: str, embedder: CachedEmbedder, store: VectorStore, *, baselines: bool = True
 ) -> dict[str, Any]:
     site_dir, questions_file = CORPORA[corpus]
     read = read_site(site_dir)
@@ -289,9 +291,7 @@ def run_corpus(
     for name, chunks in chunk_sets.items():
         alias = f"{corpus}-{name}-{embedder.name}".replace(":", "_")
         started = time.perf_counter()
-        report = index_chunks(
-            chunks, client=client, embedder=embedder, collection=alias, site=corpus
-        )
+        report = index_chunks(chunks, store=store, embedder=embedder, collection=alias, site=corpus)
         print(
             f"  {corpus}/{name}: {report.chunks_total} chunks indexed "
             f"in {time.perf_counter() - started:.1f}s",
@@ -301,31 +301,26 @@ def run_corpus(
 
     def dense_only(alias: str) -> Callable[[str], list[Passage]]:
         def search(query: str) -> list[Passage]:
-            points = client.query_points(
-                alias,
-                query=embedder.embed_query(query),
-                using="dense",
-                limit=10,
-                with_payload=True,
-            ).points
+            vector = embedder.embed_query(query)
+            norm = float(np.linalg.norm(vector)) or 1.0
+            dense = HybridQuery(dense=vector, sparse=None, limit=10, prefetch=10)
             return [
                 Passage(
-                    chunk_id=str(p.id),
-                    path=p.payload["path"],
+                    chunk_id=hit.id,
+                    path=hit.payload["path"],
                     url="",
-                    heading=p.payload["heading"],
+                    heading=hit.payload["heading"],
                     title="",
-                    score=p.score,
-                    dense_score=p.score,
+                    score=hit.score,  # RRF over the one dense list: rank only
+                    dense_score=float(np.dot(vector, hit.dense or vector)) / norm,
                     text="",
                 )
-                for p in points
-                if p.payload
+                for hit in store.search(alias, [dense])[0]
             ]
 
         return search
 
-    retriever = Retriever(client, embedder, collections["ours"][0])
+    retriever = Retriever(store, embedder, collections["ours"][0])
     pipelines: dict[str, Callable[[str], list[Passage]]] = {
         "ours-hybrid": lambda q: retriever.search(q, limit=10),
         "ours-dense": dense_only(collections["ours"][0]),
@@ -405,14 +400,14 @@ def main() -> None:
     }
     for embedder_name in args.embedders.split(","):
         embedder = CachedEmbedder(make_embedder(embedder_name), ROOT / ".cache")
-        client = QdrantClient(location=":memory:")
+        store = EdgeStore(Path(tempfile.mkdtemp(prefix="bench-quality-")))
         out["results"][embedder_name] = {"model": embedder.name}
         for corpus in args.corpora.split(","):
             print(f"{embedder_name} on {corpus}", file=sys.stderr)
             out["results"][embedder_name][corpus] = run_corpus(
                 corpus,
                 embedder,
-                client,
+                store,
                 baselines=args.baselines == "all" or embedder_name in args.baselines.split(","),
             )
         out["results"][embedder_name]["passages_embedded_uncached"] = embedder.computed

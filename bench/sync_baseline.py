@@ -23,7 +23,7 @@ from shared.db import make_engine, make_sessionmaker
 from shared.history import History
 from shared.job_models import ChatRequest
 from shared.settings import get_settings
-from shared.vectorstore import make_client
+from shared.vectorstore import open_store
 from worker.chat_job import answer_and_record
 from worker.retrieval import Retriever
 
@@ -38,16 +38,16 @@ class Question(BaseModel):
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
-    qdrant = make_client(settings)
+    store = open_store(settings)
     engine = make_engine(settings.effective_database_url)
     app.state.settings = settings
-    app.state.retriever = Retriever(qdrant, get_embedder(settings), settings.collection)
+    app.state.retriever = Retriever(store, get_embedder(settings), settings.collection)
     app.state.sessionmaker = make_sessionmaker(engine)
     try:
         yield
     finally:
         await engine.dispose()
-        qdrant.close()
+        store.close()
 
 
 app = FastAPI(title="bookchat sync baseline", lifespan=lifespan)

@@ -64,26 +64,21 @@ async def _recent_jobs(settings: Settings, limit: int) -> list[dict[str, Any]]:
 
 def _count_points(settings: Settings, site: str) -> tuple[int | None, str]:
     """Points of the site in the collection, or None with the reason."""
-    from qdrant_client import models
-
-    from shared.vectorstore import make_client
+    from shared.vectorstore import PointFilter, open_store
 
     try:
-        client = make_client(settings)
+        store = open_store(settings)
     except Exception as error:  # the reason is the report (e.g. local store held by a worker)
         return None, str(error)
     try:
-        if not client.collection_exists(settings.collection):
+        collection = store.current(settings.collection)
+        if collection is None:
             return 0, "not indexed"
-        site_filter = models.Filter(
-            must=[models.FieldCondition(key="site", match=models.MatchValue(value=site))]
-        )
-        result = client.count(settings.collection, count_filter=site_filter, exact=True)
-        return result.count, "ok"
+        return store.count(collection, PointFilter(equal=(("site", site),))), "ok"
     except Exception as error:
         return None, f"{type(error).__name__}: {error}"
     finally:
-        client.close()
+        store.close()
 
 
 @app.command()

@@ -123,11 +123,11 @@ def _retriever(settings: Settings) -> Any:
     failure that says how to build it (not the store's `Collection not found`)."""
     from cli.embedded import running_dev
     from ingestion_jobs.embedding import get_embedder
-    from shared.vectorstore import StoreLockedError, make_client
+    from shared.vectorstore import StoreLockedError, open_store
     from worker.retrieval import Retriever
 
     try:
-        client = make_client(settings)
+        store = open_store(settings)
     except StoreLockedError as error:
         dev = running_dev(settings.data_dir)
         if dev is None:
@@ -138,15 +138,15 @@ def _retriever(settings: Settings) -> Any:
             f"stop it first, or ask it: curl -X POST {dev.api_url}/v1/retrieve "
             "-H 'Content-Type: application/json' -d '{\"query\": \"...\"}'",
         ) from error
-    if not client.collection_exists(settings.collection):
-        client.close()
+    if store.current(settings.collection) is None:
+        store.close()
         where = settings.qdrant_url or str(settings.qdrant_path)
         raise CliError(
             ErrorCode.INDEX_EMPTY,
             f"no index yet in {where}: run `bookchat ingest SITE_DIR` first "
             "(with the same BOOKCHAT_DATA_DIR or QDRANT_URL)",
         )
-    return Retriever(client, get_embedder(settings), settings.collection)
+    return Retriever(store, get_embedder(settings), settings.collection)
 
 
 @app.command()

@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ingestion_jobs.embedding import get_embedder
 from ingestion_jobs.indexer import IngestProgress, IngestReport, index_site
 from shared.settings import Settings
-from shared.vectorstore import make_client
+from shared.vectorstore import open_store
 
 __all__ = ["ingest_with_progress"]
 
@@ -18,7 +18,7 @@ def ingest_with_progress(
     settings: Settings, site_dir: Path, *, site_url: str | None, full_rebuild: bool
 ) -> IngestReport:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    client = make_client(settings)
+    store = open_store(settings)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -45,7 +45,7 @@ def ingest_with_progress(
 
             return index_site(
                 site_dir,
-                client=client,
+                store=store,
                 embedder=get_embedder(settings),
                 collection=settings.collection,
                 site=settings.site_name,
@@ -54,4 +54,4 @@ def ingest_with_progress(
                 progress=on_progress,
             )
     finally:
-        client.close()
+        store.close()

@@ -19,23 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qdrant_client import QdrantClient, models
-
 from ingestion_jobs import sparse
 from ingestion_jobs.chunking import chunk_page, embedding_text
 from ingestion_jobs.documents import Chunk, PageError, ReadWarning
 from ingestion_jobs.docusaurus import read_site
 from ingestion_jobs.embedding import Embedder
 from shared.vectorstore import (
-    DENSE,
     SCHEMA_VERSION,
-    SPARSE,
-    collection_space,
-    create_physical_collection,
+    PointFilter,
+    SparseTerms,
+    StoredPoint,
+    VectorStore,
     page_url_key,
     path_prefixes,
-    resolve_alias,
-    switch_alias,
 )
 
 __all__ = [
@@ -108,82 +104,60 @@ def chunk_payload(chunk: Chunk, site: str) -> dict[str, Any]:
     }
 
 
-def _site_filter(site: str) -> models.Filter:
-    return models.Filter(
-        must=[models.FieldCondition(key="site", match=models.MatchValue(value=site))]
-    )
+def _site_filter(site: str) -> PointFilter:
+    return PointFilter(equal=(("site", site),))
 
 
-def _stored_hashes(client: QdrantClient, collection: str, site: str) -> dict[str, tuple[str, str]]:
+def _stored_hashes(store: VectorStore, collection: str, site: str) -> dict[str, tuple[str, str]]:
     """point id -> (path, content_hash) of every point the site has in the collection."""
-    stored: dict[str, tuple[str, str]] = {}
-    offset: Any = None
-    while True:
-        points, offset = client.scroll(
-            collection_name=collection,
-            scroll_filter=_site_filter(site),
-            limit=1024,
-            offset=offset,
-            with_payload=["path", "content_hash"],
-            with_vectors=False,
+    return {
+        point.id: (str(point.payload.get("path")), str(point.payload.get("content_hash")))
+        for point in store.scroll(
+            collection, filter=_site_filter(site), fields=["path", "content_hash"]
         )
-        for point in points:
-            payload = point.payload or {}
-            stored[str(point.id)] = (str(payload.get("path")), str(payload.get("content_hash")))
-        if offset is None:
-            return stored
+    }
 
 
-def _copy_other_sites(client: QdrantClient, source: str, target: str, site: str) -> None:
+def _copy_other_sites(store: VectorStore, source: str, target: str, site: str) -> None:
     """On a rebuild with the same embedder, keeps the other sites' points (vectors included)."""
-    offset: Any = None
-    other = models.Filter(
-        must_not=[models.FieldCondition(key="site", match=models.MatchValue(value=site))]
-    )
-    while True:
-        points, offset = client.scroll(
-            collection_name=source,
-            scroll_filter=other,
-            limit=256,
-            offset=offset,
-            with_payload=True,
-            with_vectors=True,
-        )
-        if points:
-            client.upsert(
-                collection_name=target,
-                points=[
-                    models.PointStruct(id=p.id, vector=p.vector or {}, payload=p.payload)
-                    for p in points
-                ],
-                wait=True,
-            )
-        if offset is None:
-            return
+    batch: list[StoredPoint] = []
+    other = PointFilter(not_equal=(("site", site),))
+    for point in store.scroll(source, filter=other, vectors=True, batch=256):
+        batch.append(point)
+        if len(batch) == 256:
+            store.upsert(target, batch)
+            batch = []
+    store.upsert(target, batch)
 
 
-def _point(chunk: Chunk, site: str, dense: list[float]) -> models.PointStruct:
-    vector: dict[str, Any] = {DENSE: dense}
+def _point(chunk: Chunk, site: str, dense: list[float]) -> StoredPoint:
     keywords = sparse.document_vector(chunk_text_for_embedding(chunk))
-    if keywords.indices:
-        vector[SPARSE] = models.SparseVector(indices=keywords.indices, values=keywords.values)
-    return models.PointStruct(id=chunk.id, vector=vector, payload=chunk_payload(chunk, site))
+    return StoredPoint(
+        id=chunk.id,
+        payload=chunk_payload(chunk, site),
+        dense=dense,
+        sparse=SparseTerms(keywords.indices, keywords.values) if keywords.indices else None,
+    )
 
 
-def _needs_rebuild(client: QdrantClient, current: str | None, embedder: Embedder) -> bool:
+def _same_space(store: VectorStore, collection: str, embedder: Embedder) -> bool:
+    space = store.space(collection)
+    return (space.embedder, space.dim) == (embedder.name, embedder.dim)
+
+
+def _needs_rebuild(store: VectorStore, current: str | None, embedder: Embedder) -> bool:
     if current is None:
         return True
-    if collection_space(client, current) != (embedder.name, embedder.dim):
+    if not _same_space(store, current, embedder):
         log.info("stored vectors come from another embedder: rebuilding %s", current)
         return True
-    metadata = client.get_collection(current).config.metadata or {}
-    return metadata.get("schema") != SCHEMA_VERSION
+    return store.space(current).schema != SCHEMA_VERSION
 
 
 def index_chunks(
     chunks_by_page: Mapping[str, Sequence[Chunk]],
     *,
-    client: QdrantClient,
+    store: VectorStore,
     embedder: Embedder,
     collection: str,
     site: str = "default",
@@ -203,22 +177,17 @@ def index_chunks(
     total_chunks = sum(len(chunks) for chunks in chunks_by_page.values())
     notify(IngestProgress("discovered", pages=len(chunks_by_page), chunks=total_chunks))
 
-    current = resolve_alias(client, collection)
-    rebuild = full_rebuild or _needs_rebuild(client, current, embedder)
+    current = store.current(collection)
+    rebuild = full_rebuild or _needs_rebuild(store, current, embedder)
     if rebuild:
-        target = create_physical_collection(
-            client, collection, dim=embedder.dim, embedder=embedder.name
-        )
-        if current is not None and collection_space(client, current) == (
-            embedder.name,
-            embedder.dim,
-        ):
-            _copy_other_sites(client, current, target, site)
+        target = store.create(collection, dim=embedder.dim, embedder=embedder.name)
+        if current is not None and _same_space(store, current, embedder):
+            _copy_other_sites(store, current, target, site)
         stored: dict[str, tuple[str, str]] = {}
     else:
         assert current is not None  # _needs_rebuild is True without a collection
         target = current
-        stored = _stored_hashes(client, target, site)
+        stored = _stored_hashes(store, target, site)
     report.full_rebuild = rebuild
 
     wanted: dict[str, Chunk] = {}
@@ -247,29 +216,21 @@ def index_chunks(
         for start in range(0, len(to_embed), UPSERT_BATCH):
             batch = to_embed[start : start + UPSERT_BATCH]
             vectors = embedder.embed_passages([chunk_text_for_embedding(c) for c in batch])
-            client.upsert(
-                collection_name=target,
-                points=[_point(c, site, v) for c, v in zip(batch, vectors, strict=True)],
-                wait=True,
-            )
+            store.upsert(target, [_point(c, site, v) for c, v in zip(batch, vectors, strict=True)])
             report.chunks_embedded += len(batch)
             notify(IngestProgress("embedded", done=report.chunks_embedded, total=len(to_embed)))
         if stale:
-            client.delete(
-                collection_name=target,
-                points_selector=models.PointIdsList(points=list(stale)),
-                wait=True,
-            )
+            store.delete(target, stale)
     except BaseException:
         if rebuild:  # never leave an orphan half-built collection behind
-            client.delete_collection(target)
+            store.drop(target)
         raise
     if rebuild:
-        switch_alias(client, collection, target)
+        store.publish(collection, target)
 
     report.chunks_deleted = len(stale)
     report.pages_changed = len(changed_pages)
-    report.chunks_total = client.count(target, count_filter=_site_filter(site), exact=True).count
+    report.chunks_total = store.count(target, _site_filter(site))
     report.collection = target
     report.seconds = time.perf_counter() - started
     notify(IngestProgress("indexed", pages=report.pages_seen, chunks=report.chunks_total))
@@ -279,7 +240,7 @@ def index_chunks(
 def index_site(
     site_dir: Path,
     *,
-    client: QdrantClient,
+    store: VectorStore,
     embedder: Embedder,
     collection: str,
     site: str = "default",
@@ -296,7 +257,7 @@ def index_site(
     chunks_by_page = {page.path: chunk_page(page, site=site) for page in read.pages}
     report = index_chunks(
         chunks_by_page,
-        client=client,
+        store=store,
         embedder=embedder,
         collection=collection,
         site=site,

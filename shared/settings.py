@@ -212,8 +212,10 @@ class Settings(BaseSettings):
 
     @property
     def qdrant_path(self) -> Path:
-        """Where the embedded (local-mode) Qdrant store lives when no QDRANT_URL is set."""
-        return self.data_dir / "qdrant"
+        """Where the embedded vector store (Qdrant Edge) lives when no QDRANT_URL is set. Not
+        the `qdrant` folder of the local-mode store it replaced: a data dir from before is
+        indexed afresh rather than half-read."""
+        return self.data_dir / "qdrant-edge"
 
 
 @lru_cache

@@ -74,19 +74,19 @@ def index_site_into(settings: Settings, site: Path) -> None:
     """Index `site` into the store these settings point at (the embedder they name)."""
     from ingestion_jobs.embedding import get_embedder
     from ingestion_jobs.indexer import index_site
-    from shared.vectorstore import make_client
+    from shared.vectorstore import open_store
 
-    client = make_client(settings)
+    store = open_store(settings)
     try:
         index_site(
             site,
-            client=client,
+            store=store,
             embedder=get_embedder(settings),
             collection=settings.collection,
             site=settings.site_name,
         )
     finally:
-        client.close()
+        store.close()
 
 
 @pytest.fixture

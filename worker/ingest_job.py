@@ -110,7 +110,7 @@ async def _index(
         report = await asyncio.to_thread(
             index_site,
             site_dir,
-            client=runtime.qdrant,
+            store=runtime.store,
             embedder=runtime.embedder,
             collection=runtime.settings.collection,
             site=site,

@@ -19,12 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qdrant_client import QdrantClient, models
-
 from ingestion_jobs import sparse
 from ingestion_jobs.embedding import Embedder
 from shared.passages import Passage
-from shared.vectorstore import DENSE, SPARSE, page_url_key
+from shared.vectorstore import Hit, HybridQuery, PointFilter, SparseTerms, VectorStore, page_url_key
 
 __all__ = ["Retriever", "SearchFilters"]
 
@@ -47,29 +45,15 @@ class SearchFilters:
 
     def to_filter(
         self, *, path: str | None = None, page_url: str | None = None
-    ) -> models.Filter | None:
-        must: list[models.Condition] = []
-        for key, value in (("site", self.site), ("version", self.version)):
-            if value is not None:
-                must.append(models.FieldCondition(key=key, match=models.MatchValue(value=value)))
-        if self.locale is not None:
-            must.append(
-                models.FieldCondition(key="locale", match=models.MatchValue(value=self.locale))
-            )
-        if self.path_prefix:
-            prefix = self.path_prefix.strip("/")
-            must.append(
-                models.FieldCondition(key="path_prefixes", match=models.MatchValue(value=prefix))
-            )
-        if path is not None:
-            must.append(models.FieldCondition(key="path", match=models.MatchValue(value=path)))
-        if page_url is not None:
-            must.append(
-                models.FieldCondition(
-                    key="page_url", match=models.MatchValue(value=page_url_key(page_url))
-                )
-            )
-        return models.Filter(must=must) if must else None
+    ) -> PointFilter | None:
+        return PointFilter.where(
+            site=self.site,
+            version=self.version,
+            locale=self.locale,
+            path_prefixes=self.path_prefix.strip("/") if self.path_prefix else None,
+            path=path,
+            page_url=page_url_key(page_url) if page_url is not None else None,
+        )
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
@@ -83,8 +67,8 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
 class Retriever:
     """Searches one collection (an alias) with one embedder. Sync: callers use a thread."""
 
-    def __init__(self, client: QdrantClient, embedder: Embedder, collection: str) -> None:
-        self._client = client
+    def __init__(self, store: VectorStore, embedder: Embedder, collection: str) -> None:
+        self._store = store
         self._embedder = embedder
         self._collection = collection
 
@@ -94,46 +78,30 @@ class Retriever:
         query: str,
         *,
         limit: int,
-        query_filter: models.Filter | None,
-    ) -> models.QueryRequest:
+        query_filter: PointFilter | None,
+    ) -> HybridQuery:
         keywords = sparse.query_vector(query)
-        prefetch = [
-            models.Prefetch(query=dense, using=DENSE, limit=PREFETCH_LIMIT, filter=query_filter)
-        ]
-        if keywords.indices:
-            prefetch.append(
-                models.Prefetch(
-                    query=models.SparseVector(indices=keywords.indices, values=keywords.values),
-                    using=SPARSE,
-                    limit=PREFETCH_LIMIT,
-                    filter=query_filter,
-                )
-            )
-        return models.QueryRequest(
-            prefetch=prefetch,
-            query=models.FusionQuery(fusion=models.Fusion.RRF),
+        return HybridQuery(
+            dense=dense,
+            sparse=SparseTerms(keywords.indices, keywords.values) if keywords.indices else None,
             limit=limit,
-            with_payload=True,
-            with_vector=[DENSE],
+            prefetch=PREFETCH_LIMIT,
+            filter=query_filter,
         )
 
-    def _passages(self, points: Sequence[models.ScoredPoint], dense: list[float]) -> list[Passage]:
+    def _passages(self, hits: Sequence[Hit], dense: list[float]) -> list[Passage]:
         passages = []
-        for point in points:
-            payload: dict[str, Any] = point.payload or {}
-            vector = point.vector.get(DENSE) if isinstance(point.vector, dict) else None
-            dense_score = None
-            if isinstance(vector, list) and vector and isinstance(vector[0], float):
-                dense_score = _cosine(dense, [float(x) for x in vector if isinstance(x, float)])
+        for hit in hits:
+            payload: dict[str, Any] = hit.payload
             passages.append(
                 Passage(
-                    chunk_id=str(point.id),
+                    chunk_id=hit.id,
                     path=payload.get("path", ""),
                     url=payload.get("url", ""),
                     heading=payload.get("heading", ""),
                     title=payload.get("title", ""),
-                    score=point.score,
-                    dense_score=dense_score,
+                    score=hit.score,
+                    dense_score=_cosine(dense, hit.dense) if hit.dense else None,
                     text=payload.get("text", ""),
                     breadcrumb=list(payload.get("breadcrumb") or []),
                     site=payload.get("site", "default"),
@@ -170,7 +138,7 @@ class Retriever:
         prefer_path: str | None = None,
         prefer_url: str | None = None,
     ) -> list[list[Passage]]:
-        """Searches many queries in one round trip to Qdrant; one result list per query."""
+        """Searches many queries in one batch to the store; one result list per query."""
         if not queries:
             return []
         filters = filters or SearchFilters()
@@ -187,16 +155,16 @@ class Retriever:
                 self._request(dense, query, limit=PREFER_MAX, query_filter=page_filter)
                 for dense, query in zip(dense_vectors, queries, strict=True)
             ]
-        responses = self._client.query_batch_points(self._collection, requests=requests)
+        responses = self._store.search(self._collection, requests)
         results = [
-            self._passages(response.points, dense)
-            for response, dense in zip(responses[: len(queries)], dense_vectors, strict=True)
+            self._passages(hits, dense)
+            for hits, dense in zip(responses[: len(queries)], dense_vectors, strict=True)
         ]
         if not prefer:
             return results
         preferred = [
-            self._passages(response.points, dense)
-            for response, dense in zip(responses[len(queries) :], dense_vectors, strict=True)
+            self._passages(hits, dense)
+            for hits, dense in zip(responses[len(queries) :], dense_vectors, strict=True)
         ]
         return [
             _prefer(result, page, limit) for result, page in zip(results, preferred, strict=True)

@@ -22,11 +22,11 @@ from shared.redis_client import make_redis
 from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from qdrant_client import QdrantClient
     from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
     from sqlmodel.ext.asyncio.session import AsyncSession
 
     from ingestion_jobs.embedding import Embedder
+    from shared.vectorstore import VectorStore
     from worker.retrieval import Retriever
 
 __all__ = ["WorkerRuntime", "get_runtime"]
@@ -63,11 +63,11 @@ class WorkerRuntime:
         return make_sessionmaker(self.engine)
 
     @cached_property
-    def qdrant(self) -> QdrantClient:
-        from shared.vectorstore import make_client
+    def store(self) -> VectorStore:
+        from shared.vectorstore import open_store
 
         with self._lock:
-            return make_client(self.settings)
+            return open_store(self.settings)
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -80,7 +80,7 @@ class WorkerRuntime:
     def retriever(self) -> Retriever:
         from worker.retrieval import Retriever
 
-        return Retriever(self.qdrant, self.embedder, self.settings.collection)
+        return Retriever(self.store, self.embedder, self.settings.collection)
 
     def close(self) -> None:
         async def _close() -> None:
@@ -89,8 +89,8 @@ class WorkerRuntime:
                 await self.engine.dispose()
 
         self.run(_close(), timeout=10)
-        if "qdrant" in self.__dict__:
-            self.qdrant.close()
+        if "store" in self.__dict__:
+            self.store.close()
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 

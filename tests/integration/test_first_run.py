@@ -20,8 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
-from qdrant_client import QdrantClient
 
+from shared.settings import Settings
+from shared.vectorstore.edge import EdgeStore
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
@@ -41,8 +42,7 @@ def _env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 def test_search_while_another_process_holds_the_store_is_one_line(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    (data / "qdrant").mkdir(parents=True)
-    holder = QdrantClient(path=str(data / "qdrant"))  # as `bookchat dev` holds it
+    holder = EdgeStore(Settings(data_dir=data).qdrant_path)  # as `bookchat dev` holds it
     try:
         done = subprocess.run(
             [*BOOKCHAT, "search", "home pose"],

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from qdrant_client import models
 
 from ingestion_jobs.chunking import chunk_page
 from ingestion_jobs.docusaurus import read_site
@@ -17,7 +16,7 @@ from shared.job_models import IngestRequest
 from shared.jobs import RECENT_JOBS_KEY, EventType, Job, JobKind, JobStatus, JobStore
 from shared.queues import TaskName, make_sender
 from shared.redis_client import make_redis
-from shared.vectorstore import make_client
+from shared.vectorstore import open_store
 from tests.conftest import SAMPLE_SITE
 from tests.faults import running, start_worker, stop_process, wait_for
 from tests.stack import Stack
@@ -106,22 +105,16 @@ def test_ingest_worker_killed_mid_run_then_the_next_run_completes(
         stop_process(worker)
     assert done["status"] == "succeeded", done
 
-    client = make_client(stack.settings)  # the workers are gone: the store is ours to open
+    store = open_store(stack.settings)  # the workers are gone: the store is ours to open
     try:
-        stale = client.count(
-            stack.settings.collection,
-            count_filter=models.Filter(
-                must=[models.FieldCondition(key="text", match=models.MatchText(text="oldmarkerq"))]
-            ),
-        ).count
-        fresh = client.count(
-            stack.settings.collection,
-            count_filter=models.Filter(
-                must=[models.FieldCondition(key="text", match=models.MatchText(text="newmarkerq"))]
-            ),
-        ).count
+        texts = [
+            str(point.payload.get("text"))
+            for point in store.scroll(stack.settings.collection, fields=["text"])
+        ]
     finally:
-        client.close()
+        store.close()
+    stale = sum("oldmarkerq" in text for text in texts)
+    fresh = sum("newmarkerq" in text for text in texts)
     expected = sum(
         "newmarkerq" in chunk.text
         for page in read_site(site).pages
@@ -135,7 +128,7 @@ def test_nightly_reindex_retries_a_transient_store_failure_without_the_cleanup(
     make_stack: Callable[..., Stack],
 ) -> None:
     """Beat's task sends the ingestion by name; the store is unavailable at first (held by
-    another process: local mode's transient failure, retried like an unreachable server), so
+    another process: the embedded store's transient failure, retried like an unreachable server), so
     Celery retries it after the backoff, and the job succeeds long before the stale-job cleanup
     (BOOKCHAT_JOB_STALE_AFTER_S, 600 s) would have looked at it."""
     stack = make_stack(BOOKCHAT_INGEST_RETRY_BACKOFF_S="1")
@@ -161,7 +154,7 @@ def test_nightly_reindex_retries_a_transient_store_failure_without_the_cleanup(
         found = asyncio.run(read_ingest_job())
         return found[0] if found and found[0].status.terminal else None
 
-    holder = make_client(stack.settings)  # another process holds the local store
+    holder = open_store(stack.settings)  # another process holds the embedded store
     try:
         make_sender(str(stack.settings.redis_url)).send_task(str(TaskName.SCHEDULED_INGEST))
         _, events = wait_for(requeued, timeout=60, what="the nightly ingestion's retry")

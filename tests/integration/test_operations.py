@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 async def test_two_ingestions_of_one_site_never_overlap(redis_url: str, tmp_path: Path) -> None:
     from ingestion_jobs.embedding import get_embedder
-    from shared.vectorstore import make_client
+    from shared.vectorstore import open_store
     from worker.ingest_job import SKIPPED_ALREADY_RUNNING, create_ingest_job, process_ingest_job
     from worker.locks import lock_key
 
@@ -44,9 +44,9 @@ async def test_two_ingestions_of_one_site_never_overlap(redis_url: str, tmp_path
     )  # fmt: skip
     client = make_redis(redis_url)
     jobs = JobStore(client, ttl_s=600)
-    qdrant = make_client(settings)
+    store = open_store(settings)
     runtime = SimpleNamespace(
-        settings=settings, jobs=jobs, redis=client, qdrant=qdrant, embedder=get_embedder(settings)
+        settings=settings, jobs=jobs, redis=client, store=store, embedder=get_embedder(settings)
     )
     try:
         first = await create_ingest_job(jobs, settings, trigger="test")
@@ -72,7 +72,7 @@ async def test_two_ingestions_of_one_site_never_overlap(redis_url: str, tmp_path
         assert again is not None
         assert "pages_seen" in (again.result or {})
     finally:
-        qdrant.close()
+        store.close()
         await client.aclose()
 
 

@@ -15,7 +15,7 @@ import pytest
 from ingestion_jobs.embedding import get_embedder
 from shared.job_models import PublicPassage
 from shared.settings import Settings
-from shared.vectorstore import make_client
+from shared.vectorstore import open_store
 from tests.stack import Stack
 from worker.retrieval import Retriever
 
@@ -25,9 +25,9 @@ QUERIES = ["home pose", "How do I install it?", "calibration of the gripper"]
 
 
 def search_like_the_cli(settings: Settings, limit: int) -> dict[str, list[dict[str, Any]]]:
-    client = make_client(settings)
+    store = open_store(settings)
     try:
-        retriever = Retriever(client, get_embedder(settings), settings.collection)
+        retriever = Retriever(store, get_embedder(settings), settings.collection)
         return {
             q: [
                 hit.model_dump(include=set(PublicPassage.model_fields))
@@ -36,7 +36,7 @@ def search_like_the_cli(settings: Settings, limit: int) -> dict[str, list[dict[s
             for q in QUERIES
         }
     finally:
-        client.close()
+        store.close()
 
 
 def test_retrieve_matches_search_ranking(make_stack: Callable[..., Stack]) -> None:

@@ -1,5 +1,5 @@
 """Fixtures of the unit tier: the API's state over fakeredis, SQLite and an in-memory broker,
-an HTTP client to the app built with it, and the sample site indexed in memory."""
+an HTTP client to the app built with it, vector stores and the sample site indexed in one."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ from shared.jobs import JobStore
 from shared.migrate import upgrade_database
 from shared.queues import make_sender
 from shared.settings import EmbedderKind, Settings
+from shared.vectorstore import VectorStore
+from shared.vectorstore.edge import EdgeStore
+from shared.vectorstore.server import QdrantServerStore
 from tests.conftest import SAMPLE_SITE
 from tests.fake_llm import FakeLLM
 from worker.retrieval import Retriever
@@ -28,13 +31,13 @@ SECRET = b"unit-secret"
 
 
 @pytest.fixture(scope="module")
-def retriever() -> Iterator[Retriever]:
-    """The sample site indexed in memory with the hash embedder."""
-    client = QdrantClient(":memory:")
+def retriever(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Retriever]:
+    """The sample site indexed in an Edge store with the hash embedder."""
+    store = EdgeStore(tmp_path_factory.mktemp("edge"))
     embedder = HashEmbedder()
-    index_site(SAMPLE_SITE, client=client, embedder=embedder, collection="bookchat")
-    yield Retriever(client, embedder, "bookchat")
-    client.close()
+    index_site(SAMPLE_SITE, store=store, embedder=embedder, collection="bookchat")
+    yield Retriever(store, embedder, "bookchat")
+    store.close()
 
 
 def llm_settings(fake: FakeLLM, **overrides: object) -> Settings:
@@ -75,3 +78,20 @@ async def client(settings: Settings, state: AppState) -> AsyncIterator[httpx.Asy
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
+
+
+@pytest.fixture
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VectorStore]:
+    """The embedded store (Qdrant Edge) in a fresh folder, as the embedded default opens it."""
+    edge = EdgeStore(tmp_path_factory.mktemp("edge"))
+    yield edge
+    edge.close()
+
+
+@pytest.fixture(params=["edge", "qdrant-client"])
+def any_store(request: pytest.FixtureRequest, store: VectorStore) -> VectorStore:
+    """Each engine behind the one interface: Qdrant Edge, and qdrant-client (in memory here,
+    as the stand-in for a Qdrant server: the same client code talks to both)."""
+    if request.param == "edge":
+        return store
+    return QdrantServerStore(QdrantClient(location=":memory:"))

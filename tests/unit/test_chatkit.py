@@ -5,7 +5,7 @@ Requests and replies go through the ChatKit SDK's own types (tests/chatkit_clien
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,6 @@ from chatkit.types import (
     ThreadItemAddedEvent,
     UserMessageItem,
 )
-from qdrant_client import QdrantClient
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -29,6 +28,7 @@ from ingestion_jobs.embedding import HashEmbedder
 from ingestion_jobs.indexer import index_site
 from shared.jobs import JobKind, JobStatus, JobStore
 from shared.settings import Settings
+from shared.vectorstore.edge import EdgeStore
 from tests import chatkit_client as ck
 from tests.conftest import SAMPLE_SITE
 from tests.unit.conftest import SECRET
@@ -49,11 +49,12 @@ class Runtime:
 
 
 @pytest.fixture(scope="module")
-def retriever() -> Retriever:
-    client = QdrantClient(location=":memory:")
+def retriever(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Retriever]:
+    store = EdgeStore(tmp_path_factory.mktemp("edge"))
     embedder = HashEmbedder()
-    index_site(SAMPLE_SITE, client=client, embedder=embedder, collection="bookchat")
-    return Retriever(client, embedder, "bookchat")
+    index_site(SAMPLE_SITE, store=store, embedder=embedder, collection="bookchat")
+    yield Retriever(store, embedder, "bookchat")
+    store.close()
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ import random
 from pathlib import Path
 
 import pytest
-from qdrant_client import QdrantClient
 
 from ingestion_jobs.docusaurus import read_site
 from ingestion_jobs.embedding import get_embedder
 from ingestion_jobs.indexer import index_site
 from shared.settings import EmbedderKind, Settings
+from shared.vectorstore.edge import EdgeStore
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(120)]
 
@@ -148,18 +148,18 @@ def test_ingestion_of_the_fuzzed_site_finishes_and_indexes_every_good_page(
 ) -> None:
     root, bad = site
     settings = Settings(data_dir=tmp_path / "data", embedder=EmbedderKind.HASH)
-    client = QdrantClient(path=str(tmp_path / "qdrant"))
+    store = EdgeStore(tmp_path / "edge")
     try:
         report = index_site(
-            root, client=client, embedder=get_embedder(settings), collection="fuzz", site="fuzz"
+            root, store=store, embedder=get_embedder(settings), collection="fuzz", site="fuzz"
         )
         read = read_site(root)
         assert report.pages_seen == len(read.pages)
         assert {(e.path, e.code) for e in report.errors} >= set(bad.items())
-        points, _ = client.scroll("fuzz", limit=10_000, with_payload=["path", "text"])
-        indexed = {str((p.payload or {})["path"]) for p in points}
+        points = list(store.scroll("fuzz", fields=["path", "text"]))
+        indexed = {str(p.payload["path"]) for p in points}
         with_text = {page.path for page in read.pages if any(s.text.strip() for s in page.sections)}
         assert with_text <= indexed, sorted(with_text - indexed)[:5]
-        assert not any(SECRET in str((p.payload or {}).get("text")) for p in points)
+        assert not any(SECRET in str(p.payload.get("text")) for p in points)
     finally:
-        client.close()
+        store.close()

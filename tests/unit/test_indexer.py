@@ -1,4 +1,4 @@
-"""Incremental indexing against Qdrant local mode, with the hash embedder."""
+"""Incremental indexing and the alias-switch rebuild, on each engine, with the hash embedder."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from qdrant_client import QdrantClient
 
 from ingestion_jobs.documents import Chunk, PageError
 from ingestion_jobs.embedding import HashEmbedder
 from ingestion_jobs.indexer import IngestProgress, index_chunks, index_site
-from shared.vectorstore import create_physical_collection, ensure_collection, resolve_alias
+from shared.vectorstore import VectorStore, ensure_collection
 from worker.retrieval import Retriever
 
 ALIAS = "book"
@@ -67,25 +66,20 @@ def make_site() -> dict[str, list[Chunk]]:
     }
 
 
-@pytest.fixture
-def client() -> QdrantClient:
-    return QdrantClient(location=":memory:")
+@pytest.mark.unit
+def test_ensure_collection_is_idempotent(any_store: VectorStore) -> None:
+    first = ensure_collection(any_store, ALIAS, dim=64, embedder="hash-64")
+    assert ensure_collection(any_store, ALIAS, dim=64, embedder="hash-64") == first
+    assert any_store.current(ALIAS) == first
+    assert any_store.collections() == [first]
 
 
 @pytest.mark.unit
-def test_ensure_collection_is_idempotent(client: QdrantClient) -> None:
-    first = ensure_collection(client, ALIAS, dim=64, embedder="hash-64")
-    assert ensure_collection(client, ALIAS, dim=64, embedder="hash-64") == first
-    assert resolve_alias(client, ALIAS) == first
-    assert [c.name for c in client.get_collections().collections] == [first]
-
-
-@pytest.mark.unit
-def test_first_run_indexes_all_and_rerun_embeds_nothing(client: QdrantClient) -> None:
+def test_first_run_indexes_all_and_rerun_embeds_nothing(any_store: VectorStore) -> None:
     embedder = CountingEmbedder()
     stages: list[IngestProgress] = []
     report = index_chunks(
-        make_site(), client=client, embedder=embedder, collection=ALIAS, progress=stages.append
+        make_site(), store=any_store, embedder=embedder, collection=ALIAS, progress=stages.append
     )
     assert report.full_rebuild
     assert (report.chunks_embedded, report.chunks_total, report.pages_changed) == (4, 4, 3)
@@ -94,7 +88,7 @@ def test_first_run_indexes_all_and_rerun_embeds_nothing(client: QdrantClient) ->
     assert any(s.stage == "embedded" and s.done == 4 and s.total == 4 for s in stages)
 
     embedder.embedded.clear()
-    again = index_chunks(make_site(), client=client, embedder=embedder, collection=ALIAS)
+    again = index_chunks(make_site(), store=any_store, embedder=embedder, collection=ALIAS)
     assert not again.full_rebuild
     assert embedder.embedded == []
     assert (again.chunks_embedded, again.chunks_deleted, again.pages_changed) == (0, 0, 0)
@@ -102,51 +96,53 @@ def test_first_run_indexes_all_and_rerun_embeds_nothing(client: QdrantClient) ->
 
 
 @pytest.mark.unit
-def test_changed_page_reembeds_only_its_chunks(client: QdrantClient) -> None:
+def test_changed_page_reembeds_only_its_chunks(any_store: VectorStore) -> None:
     embedder = CountingEmbedder()
-    index_chunks(make_site(), client=client, embedder=embedder, collection=ALIAS)
+    index_chunks(make_site(), store=any_store, embedder=embedder, collection=ALIAS)
     embedder.embedded.clear()
     site = make_site()
     site["docs/config.md"] = [
         make_chunk("docs/config.md", "Trailing slash", "Set trailingSlash to true for folders.")
     ]
-    report = index_chunks(site, client=client, embedder=embedder, collection=ALIAS)
+    report = index_chunks(site, store=any_store, embedder=embedder, collection=ALIAS)
     assert len(embedder.embedded) == 1
     assert "folders" in embedder.embedded[0]
     assert (report.pages_changed, report.chunks_embedded, report.chunks_deleted) == (1, 1, 0)
 
 
 @pytest.mark.unit
-def test_removed_page_and_chunk_vanish(client: QdrantClient) -> None:
+def test_removed_page_and_chunk_vanish(any_store: VectorStore) -> None:
     embedder = CountingEmbedder()
-    index_chunks(make_site(), client=client, embedder=embedder, collection=ALIAS)
+    index_chunks(make_site(), store=any_store, embedder=embedder, collection=ALIAS)
     site = make_site()
     del site["docs/deploy.md"]
     site["docs/install.md"] = site["docs/install.md"][:1]
-    report = index_chunks(site, client=client, embedder=embedder, collection=ALIAS)
+    report = index_chunks(site, store=any_store, embedder=embedder, collection=ALIAS)
     assert (report.pages_removed, report.chunks_deleted, report.chunks_total) == (1, 2, 2)
-    hits = Retriever(client, embedder, ALIAS).search("deploy the build folder", limit=10)
+    hits = Retriever(any_store, embedder, ALIAS).search("deploy the build folder", limit=10)
     assert {h.path for h in hits} == {"docs/install.md", "docs/config.md"}
 
 
 @pytest.mark.unit
-def test_page_that_failed_to_read_keeps_its_chunks(client: QdrantClient) -> None:
+def test_page_that_failed_to_read_keeps_its_chunks(any_store: VectorStore) -> None:
     embedder = CountingEmbedder()
-    index_chunks(make_site(), client=client, embedder=embedder, collection=ALIAS)
+    index_chunks(make_site(), store=any_store, embedder=embedder, collection=ALIAS)
     site = make_site()
     del site["docs/deploy.md"]
     error = PageError("docs/deploy.md", "bad_frontmatter", "unclosed front matter")
-    report = index_chunks(site, client=client, embedder=embedder, collection=ALIAS, errors=[error])
+    report = index_chunks(
+        site, store=any_store, embedder=embedder, collection=ALIAS, errors=[error]
+    )
     assert report.chunks_deleted == 0
     assert report.errors == [error]
     assert report.chunks_total == 4
 
 
 @pytest.mark.unit
-def test_full_rebuild_swaps_alias_only_at_the_end(client: QdrantClient) -> None:
+def test_full_rebuild_swaps_alias_only_at_the_end(any_store: VectorStore) -> None:
     embedder = CountingEmbedder()
-    first = index_chunks(make_site(), client=client, embedder=embedder, collection=ALIAS)
-    retriever = Retriever(client, embedder, ALIAS)
+    first = index_chunks(make_site(), store=any_store, embedder=embedder, collection=ALIAS)
+    retriever = Retriever(any_store, embedder, ALIAS)
     site = make_site()
     site["docs/new.md"] = [make_chunk("docs/new.md", "Brand new", "A zebra page.")]
     seen_during: list[set[str]] = []
@@ -155,72 +151,82 @@ def test_full_rebuild_swaps_alias_only_at_the_end(client: QdrantClient) -> None:
         if progress.stage == "embedded" and progress.done:
             # Mid-rebuild, readers still search the old, complete index.
             seen_during.append({h.path for h in retriever.search("zebra page", limit=10)})
-            assert resolve_alias(client, ALIAS) == first.collection
+            assert any_store.current(ALIAS) == first.collection
 
     report = index_chunks(
-        site, client=client, embedder=embedder, collection=ALIAS, full_rebuild=True, progress=watch
+        site,
+        store=any_store,
+        embedder=embedder,
+        collection=ALIAS,
+        full_rebuild=True,
+        progress=watch,
     )
     assert seen_during
     assert all("docs/new.md" not in paths for paths in seen_during)
     assert report.full_rebuild
     assert report.collection != first.collection
-    assert resolve_alias(client, ALIAS) == report.collection
-    assert [c.name for c in client.get_collections().collections] == [report.collection]
+    assert any_store.current(ALIAS) == report.collection
+    assert any_store.collections() == [report.collection]
     assert retriever.search("zebra page", limit=1)[0].path == "docs/new.md"
 
 
 @pytest.mark.unit
-def test_other_embedder_forces_rebuild(client: QdrantClient) -> None:
-    index_chunks(make_site(), client=client, embedder=CountingEmbedder(64), collection=ALIAS)
+def test_other_embedder_forces_rebuild(any_store: VectorStore) -> None:
+    index_chunks(make_site(), store=any_store, embedder=CountingEmbedder(64), collection=ALIAS)
     other = CountingEmbedder(32)
-    report = index_chunks(make_site(), client=client, embedder=other, collection=ALIAS)
+    report = index_chunks(make_site(), store=any_store, embedder=other, collection=ALIAS)
     assert report.full_rebuild
     assert len(other.embedded) == 4
 
 
 @pytest.mark.unit
-def test_sites_are_kept_apart(client: QdrantClient) -> None:
+def test_sites_are_kept_apart(any_store: VectorStore) -> None:
     embedder = CountingEmbedder()
-    index_chunks(make_site(), client=client, embedder=embedder, collection=ALIAS, site="a")
+    index_chunks(make_site(), store=any_store, embedder=embedder, collection=ALIAS, site="a")
     other = {"docs/b.md": [make_chunk("docs/b.md", "B", "Site b text.", site="b")]}
-    index_chunks(other, client=client, embedder=embedder, collection=ALIAS, site="b")
+    index_chunks(other, store=any_store, embedder=embedder, collection=ALIAS, site="b")
     rebuilt = index_chunks(
-        make_site(), client=client, embedder=embedder, collection=ALIAS, site="a", full_rebuild=True
+        make_site(),
+        store=any_store,
+        embedder=embedder,
+        collection=ALIAS,
+        site="a",
+        full_rebuild=True,
     )
     assert rebuilt.chunks_total == 4
-    hits = Retriever(client, embedder, ALIAS).search("site b text", site="b")
+    hits = Retriever(any_store, embedder, ALIAS).search("site b text", site="b")
     assert [h.path for h in hits] == ["docs/b.md"]
 
 
 @pytest.mark.unit
 def test_index_site_reads_chunks_and_indexes_the_sample(
-    client: QdrantClient, tmp_path: Path
+    any_store: VectorStore, tmp_path: Path
 ) -> None:
     site = tmp_path / "site"
     shutil.copytree(Path(__file__).parents[2] / "examples" / "sample-site", site)
     embedder = CountingEmbedder()
-    first = index_site(site, client=client, embedder=embedder, collection=ALIAS)
+    first = index_site(site, store=any_store, embedder=embedder, collection=ALIAS)
     assert first.pages_seen > 0
     assert first.chunks_embedded == first.chunks_total > 0
     page = sorted(site.joinpath("docs").rglob("*.md*"))[0]
     page.unlink()
-    again = index_site(site, client=client, embedder=embedder, collection=ALIAS)
+    again = index_site(site, store=any_store, embedder=embedder, collection=ALIAS)
     assert (again.pages_removed, again.chunks_embedded) == (1, 0)
     assert again.chunks_total < first.chunks_total
 
 
 @pytest.mark.unit
 def test_a_rebuild_killed_before_its_switch_leaves_nothing_behind_after_the_next(
-    client: QdrantClient,
+    any_store: VectorStore,
 ) -> None:
     embedder = CountingEmbedder()
-    first = index_chunks(make_site(), client=client, embedder=embedder, collection=ALIAS)
+    first = index_chunks(make_site(), store=any_store, embedder=embedder, collection=ALIAS)
     # A full rebuild that died mid-run: its half-built collection, never behind the alias.
-    orphan = create_physical_collection(client, ALIAS, dim=embedder.dim, embedder=embedder.name)
-    assert resolve_alias(client, ALIAS) == first.collection  # readers never saw it
+    orphan = any_store.create(ALIAS, dim=embedder.dim, embedder=embedder.name)
+    assert any_store.current(ALIAS) == first.collection  # readers never saw it
     report = index_chunks(
-        make_site(), client=client, embedder=embedder, collection=ALIAS, full_rebuild=True
+        make_site(), store=any_store, embedder=embedder, collection=ALIAS, full_rebuild=True
     )
-    names = [c.name for c in client.get_collections().collections]
+    names = any_store.collections()
     assert orphan not in names
     assert names == [report.collection]

@@ -12,6 +12,7 @@ from ingestion_jobs.embedding import HashEmbedder
 from shared.job_models import IngestRequest
 from shared.jobs import JobKind, JobStatus, JobStore
 from shared.settings import Settings
+from shared.vectorstore.server import QdrantServerStore
 from worker.ingest_job import IndexUnreachableError, process_ingest_job
 
 pytestmark = pytest.mark.unit
@@ -22,9 +23,9 @@ async def test_unreachable_qdrant_leaves_the_job_for_a_retry(settings: Settings)
     job = await jobs.create(
         JobKind.INGEST, meta={"request": IngestRequest.for_site(settings).model_dump(mode="json")}
     )
-    closed_port = QdrantClient(url="http://127.0.0.1:1", timeout=2)
+    closed_port = QdrantServerStore(QdrantClient(url="http://127.0.0.1:1", timeout=2))
     runtime = SimpleNamespace(
-        settings=settings, jobs=jobs, redis=jobs.redis, qdrant=closed_port, embedder=HashEmbedder()
+        settings=settings, jobs=jobs, redis=jobs.redis, store=closed_port, embedder=HashEmbedder()
     )
     with pytest.raises(IndexUnreachableError):
         await process_ingest_job(runtime, job.id)

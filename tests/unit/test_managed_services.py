@@ -11,7 +11,8 @@ from qdrant_client import QdrantClient
 
 from shared.db import make_engine, normalise_database_url, parse_database_url
 from shared.settings import Settings
-from shared.vectorstore import INDEXED_FIELDS, create_physical_collection, make_client
+from shared.vectorstore import INDEXED_FIELDS, open_store
+from shared.vectorstore.server import QdrantServerStore
 from worker.retrieval import SearchFilters
 
 pytestmark = pytest.mark.unit
@@ -114,15 +115,16 @@ def test_qdrant_cloud_url_and_key_reach_the_client() -> None:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the client warns when it cannot check the version
-        client = make_client(settings)
+        store = open_store(settings)
+    assert isinstance(store, QdrantServerStore)
     try:
-        remote: Any = client._client
+        remote: Any = store.client._client
         assert remote.rest_uri == "https://abc-123.eu-central-1-0.aws.cloud.qdrant.io:6333"
         assert remote._https is True
         assert remote._api_key == "qd-secret"
         assert remote._timeout == 30
     finally:
-        client.close()
+        store.close()
 
 
 class RecordingClient(QdrantClient):
@@ -141,14 +143,14 @@ class RecordingClient(QdrantClient):
 
 def test_payload_indexes_cover_every_filtered_field() -> None:
     client = RecordingClient()
-    create_physical_collection(client, "book", dim=8, embedder="hash")
+    QdrantServerStore(client).create("book", dim=8, embedder="hash")
     assert set(client.indexes) == set(INDEXED_FIELDS)
     assert {"site", "path", "version", "locale", "path_prefixes"} <= set(client.indexes)
     query_filter = SearchFilters(site="s", path_prefix="docs", version="1", locale="en").to_filter(
         path="docs/a.md"
     )
     assert query_filter is not None
-    filtered = {c.key for c in query_filter.must or []}  # type: ignore[union-attr]
+    filtered = {key for key, _ in query_filter.equal}
     assert filtered <= set(client.indexes)
 
 

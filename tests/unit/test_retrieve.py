@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from qdrant_client import QdrantClient
 
 from api.deps import AppState
 from ingestion_jobs.embedding import HashEmbedder
@@ -19,6 +18,7 @@ from ingestion_jobs.indexer import index_chunks
 from shared.job_models import RetrieveRequest
 from shared.jobs import JobKind, JobStatus, JobStore
 from shared.settings import Settings
+from shared.vectorstore import VectorStore
 from tests.unit.test_retrieval import ALIAS, corpus
 from worker.retrieval import Retriever
 from worker.retrieve_job import process_retrieve_job, retrieve_passages
@@ -36,11 +36,10 @@ class Runtime:
 
 
 @pytest.fixture
-def retriever() -> Retriever:
-    client = QdrantClient(location=":memory:")
+def retriever(store: VectorStore) -> Retriever:
     embedder = HashEmbedder(64)
-    index_chunks(corpus(), client=client, embedder=embedder, collection=ALIAS)
-    return Retriever(client, embedder, ALIAS)
+    index_chunks(corpus(), store=store, embedder=embedder, collection=ALIAS)
+    return Retriever(store, embedder, ALIAS)
 
 
 @contextlib.asynccontextmanager
@@ -130,8 +129,9 @@ async def test_no_worker_means_504_with_a_stable_code_and_the_job_is_abandoned(
 async def test_a_failed_search_is_a_503_with_the_jobs_code(
     client: httpx.AsyncClient,
     state: AppState,
+    store: VectorStore,
 ) -> None:
-    missing = Retriever(QdrantClient(location=":memory:"), HashEmbedder(64), "nothing-here")
+    missing = Retriever(store, HashEmbedder(64), "nothing-here")
     async with worker(state, missing):
         response = await client.post("/v1/retrieve", json={"query": "anything"})
     assert response.status_code == 503

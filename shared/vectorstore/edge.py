@@ -1,0 +1,403 @@
+"""The embedded vector store: Qdrant Edge (`qdrant-edge-py`), the Qdrant engine in this process.
+
+Layout under the store's root (``settings.qdrant_path``)::
+
+    .lock                      held by the one process that has the store open
+    <alias>.alias              pointer file: {"collection": "<alias>_<timestamp>"}
+    collections/<name>/shard/  one Edge shard per physical collection
+    collections/<name>/meta.json   {"embedder", "dim", "schema"}: Edge has no collection metadata
+
+Edge has neither aliases nor collections, so a pointer file stands for the alias: ``publish``
+writes a new one beside it, fsyncs it and renames it over the old (atomic on POSIX and
+Windows), then drops the collection the old one named.
+
+One process only. With its write-ahead log (always on here) a shard directory cannot be opened
+by a second process (``WouldBlock``), and Edge has no read-only mode: even loading a shard
+rewrites files in it (edge_config.json, segment flags), so "read-only" readers in other
+processes are not read-only either. Without the WAL a second writer's acknowledged points were
+silently lost (../shared/notes/qdrant-edge.md). The root ``.lock`` makes the whole store (not
+just the current shard) single-process, and both refusals surface as ``StoreLockedError``.
+
+Every Edge call holds the GIL, and ``optimize()`` (building the HNSW graph) holds it for its
+whole run: ~6 s at 15k points, ~65 s at 100k. A rebuilt collection is therefore optimized in a
+child process before it is published, while this process goes on answering from the old one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import qdrant_edge as edge
+from filelock import FileLock, Timeout
+
+from shared.errors import BookchatError, ErrorCode
+from shared.vectorstore.schema import (
+    DENSE,
+    INDEXED_FIELDS,
+    RRF_K,
+    SCHEMA_VERSION,
+    SPARSE,
+    CollectionSpace,
+    Hit,
+    HybridQuery,
+    PointFilter,
+    SparseTerms,
+    StoredPoint,
+    StoreLockedError,
+    assemble_hits,
+    fused_limit,
+    is_older_sibling,
+    new_collection_name,
+)
+
+__all__ = ["OPTIMIZE_MIN_POINTS", "EdgeStore"]
+
+log = logging.getLogger(__name__)
+
+#: Below this many points a rebuilt collection is published without an HNSW build: Edge's
+#: default indexing threshold (10 MB of vectors, ~6,600 at 384-d) would not build one, and a
+#: plain scan of a few thousand points is ~1 ms.
+OPTIMIZE_MIN_POINTS: Final = 5_000
+_ALIAS_SUFFIX: Final = ".alias"
+
+
+def _locked(path: Path) -> StoreLockedError:
+    return StoreLockedError(
+        ErrorCode.INDEX_UNAVAILABLE,
+        f"the embedded vector store {path} is open in another bookchat process (the server, "
+        "a worker or another CLI command); stop it, or set QDRANT_URL to use a Qdrant "
+        "server that many processes can share",
+    )
+
+
+def _edge_filter(where: PointFilter | None) -> edge.Filter | None:
+    if where is None:
+        return None
+    must: list[Any] = [
+        edge.FieldCondition(key=key, match=edge.MatchValue(value)) for key, value in where.equal
+    ]
+    must_not: list[Any] = [
+        edge.FieldCondition(key=key, match=edge.MatchValue(value)) for key, value in where.not_equal
+    ]
+    return edge.Filter(must=must or None, must_not=must_not or None)
+
+
+def _stored(record: Any, with_vectors: bool) -> StoredPoint:
+    vector = record.vector if with_vectors and isinstance(record.vector, dict) else {}
+    dense = vector.get(DENSE)
+    sparse = vector.get(SPARSE)
+    return StoredPoint(
+        id=str(record.id),
+        payload=dict(record.payload or {}),
+        dense=list(dense) if isinstance(dense, list) else [],
+        sparse=SparseTerms(list(sparse.indices), list(sparse.values))
+        if isinstance(sparse, edge.SparseVector)
+        else None,
+    )
+
+
+def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+    """Write, fsync, rename over: a reader sees the old file or the new one, never half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    if hasattr(os, "O_DIRECTORY"):  # POSIX: make the rename itself durable
+        fd = os.open(path.parent, os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class EdgeStore:
+    """``VectorStore`` on Qdrant Edge under ``root`` (see the module docstring).
+
+    Raises ``StoreLockedError`` when another process has the store open.
+    """
+
+    def __init__(self, root: Path, *, optimize_min_points: int = OPTIMIZE_MIN_POINTS) -> None:
+        self.root = root
+        self.optimize_min_points = optimize_min_points
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "collections").mkdir(exist_ok=True)
+        # thread_local=False: opened by one thread, closed by another (worker shutdown).
+        self._file_lock = FileLock(root / ".lock", thread_local=False)
+        try:
+            self._file_lock.acquire(timeout=0)
+        except Timeout as error:
+            raise _locked(root) from error
+        self._lock = threading.RLock()
+        self._shards: dict[str, edge.EdgeShard] = {}
+        self._aliases: dict[str, str] = {}
+
+    # -- layout ----------------------------------------------------------------------------
+
+    def _dir(self, collection: str) -> Path:
+        if not collection or "/" in collection or "\\" in collection or collection[0] == ".":
+            raise BookchatError(ErrorCode.INDEX_UNAVAILABLE, f"bad collection {collection!r}")
+        return self.root / "collections" / collection
+
+    def _open(self, name: str) -> edge.EdgeShard:
+        """The open shard of a collection, or of the collection an alias points at."""
+        collection = self.current(name) or name
+        with self._lock:
+            shard = self._shards.get(collection)
+            if shard is not None:
+                return shard
+            directory = self._dir(collection)
+            if not (directory / "meta.json").is_file():
+                raise BookchatError(
+                    ErrorCode.INDEX_UNAVAILABLE, f"collection {collection!r} not found"
+                )
+            try:
+                shard = edge.EdgeShard.load(str(directory / "shard"))
+            except Exception as error:  # Edge raises plain Exception; the text says why
+                if "WouldBlock" in str(error):
+                    raise _locked(directory) from error
+                raise
+            self._shards[collection] = shard
+            return shard
+
+    def _close_shard(self, collection: str) -> None:
+        with self._lock:
+            shard = self._shards.pop(collection, None)
+        if shard is not None:
+            shard.close()
+
+    # -- VectorStore -----------------------------------------------------------------------
+
+    def current(self, alias: str) -> str | None:
+        # Only this process writes pointers (the store is single-process), so a pointer read
+        # once stays true until our own `publish` changes it.
+        if alias in self._aliases:
+            return self._aliases[alias]
+        pointer = self.root / f"{alias}{_ALIAS_SUFFIX}"
+        try:
+            data = json.loads(pointer.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        name = data.get("collection") if isinstance(data, dict) else None
+        if not isinstance(name, str):
+            return None
+        self._aliases[alias] = name
+        return name
+
+    def exists(self, name: str) -> bool:
+        return name in self.collections()
+
+    def collections(self) -> list[str]:
+        return sorted(
+            entry.name
+            for entry in (self.root / "collections").iterdir()
+            if (entry / "meta.json").is_file()
+        )
+
+    def space(self, collection: str) -> CollectionSpace:
+        try:
+            meta = json.loads((self._dir(collection) / "meta.json").read_text(encoding="utf-8"))
+        except FileNotFoundError as error:
+            raise BookchatError(
+                ErrorCode.INDEX_UNAVAILABLE, f"collection {collection!r} not found"
+            ) from error
+        embedder, dim, schema = meta.get("embedder"), meta.get("dim"), meta.get("schema")
+        return CollectionSpace(
+            embedder=embedder if isinstance(embedder, str) else None,
+            dim=dim if isinstance(dim, int) else None,
+            schema=schema if isinstance(schema, int) else None,
+        )
+
+    def create(self, alias: str, *, dim: int, embedder: str) -> str:
+        name = new_collection_name(alias)
+        directory = self._dir(name)
+        directory.mkdir(parents=True)
+        config = edge.EdgeConfig(
+            vectors={DENSE: edge.EdgeVectorParams(size=dim, distance=edge.Distance.Cosine)},
+            sparse_vectors={SPARSE: edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)},
+        )
+        shard = edge.EdgeShard.create(str(directory / "shard"), config)
+        for field in INDEXED_FIELDS:
+            shard.update(
+                edge.UpdateOperation.create_field_index(field, edge.PayloadSchemaType.Keyword)
+            )
+        # The sidecar last: a directory without it is a half-created collection (ignored).
+        _write_json_atomically(
+            directory / "meta.json", {"embedder": embedder, "dim": dim, "schema": SCHEMA_VERSION}
+        )
+        with self._lock:
+            self._shards[name] = shard
+        return name
+
+    def publish(self, alias: str, collection: str) -> str | None:
+        if self.count(collection) >= self.optimize_min_points:
+            self._optimize_in_child(collection)
+        old = self.current(alias)
+        _write_json_atomically(self.root / f"{alias}{_ALIAS_SUFFIX}", {"collection": collection})
+        self._aliases[alias] = collection
+        if old is not None and old != collection:
+            self.drop(old)
+        for name in self.collections():
+            if is_older_sibling(name, alias, collection):
+                self.drop(name)
+        return old
+
+    def _optimize_in_child(self, collection: str) -> None:
+        """Builds the collection's HNSW index in a child process: ``optimize()`` would hold
+        this process's GIL (and so every answer it is serving) for the whole build."""
+        path = self._dir(collection) / "shard"
+        with self._lock:
+            shard = self._shards.pop(collection, None)
+        if shard is not None:
+            shard.flush()
+            shard.close()
+        log.info("optimizing %s in a child process", collection)
+        done = subprocess.run(
+            [sys.executable, "-m", "shared.vectorstore.edge", "optimize", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise BookchatError(
+                ErrorCode.INDEX_UNAVAILABLE,
+                f"building the search index of {collection} failed: {done.stderr.strip()[-500:]}",
+            )
+
+    def drop(self, collection: str) -> None:
+        self._close_shard(collection)
+        directory = self._dir(collection)
+        # The sidecar first, so a drop cut short leaves a directory the store ignores.
+        (directory / "meta.json").unlink(missing_ok=True)
+        shutil.rmtree(directory, ignore_errors=True)
+
+    def upsert(self, collection: str, points: Sequence[StoredPoint]) -> None:
+        if not points:
+            return
+        shard = self._open(collection)
+        edge_points = []
+        for point in points:
+            vector: dict[str, Any] = {DENSE: point.dense}
+            if point.sparse is not None and point.sparse.indices:
+                vector[SPARSE] = edge.SparseVector(point.sparse.indices, point.sparse.values)
+            edge_points.append(edge.Point(point.id, vector, point.payload))
+        shard.update(edge.UpdateOperation.upsert_points(edge_points))
+
+    def delete(self, collection: str, ids: Sequence[str]) -> None:
+        if ids:
+            self._open(collection).update(edge.UpdateOperation.delete_points(list(ids)))
+
+    def scroll(
+        self,
+        collection: str,
+        *,
+        filter: PointFilter | None = None,
+        fields: Sequence[str] | None = None,
+        vectors: bool = False,
+        batch: int = 1024,
+    ) -> Iterator[StoredPoint]:
+        shard = self._open(collection)
+        payload: Any = edge.PayloadSelector.Include(list(fields)) if fields is not None else True
+        offset: Any = None
+        while True:
+            records, offset = shard.scroll(
+                edge.ScrollRequest(
+                    offset=offset,
+                    limit=batch,
+                    filter=_edge_filter(filter),
+                    with_payload=payload,
+                    with_vector=vectors,
+                )
+            )
+            for record in records:
+                yield _stored(record, vectors)
+            if offset is None:
+                return
+
+    def count(self, collection: str, filter: PointFilter | None = None) -> int:
+        return self._open(collection).count(
+            edge.CountRequest(exact=True, filter=_edge_filter(filter))
+        )
+
+    def search(self, collection: str, queries: Sequence[HybridQuery]) -> list[list[Hit]]:
+        if not queries:
+            return []
+        shard = self._open(collection)
+        results = shard.query_batch(edge.QueryBatchRequest([_request(q) for q in queries]))
+        fused = [[(str(p.id), p.score) for p in points] for points in results]
+        return assemble_hits(queries, fused, lambda ids: _fetch(shard, ids))
+
+    def close(self) -> None:
+        with self._lock:
+            shards, self._shards = list(self._shards.values()), {}
+        for shard in shards:
+            shard.close()
+        self._file_lock.release()
+
+
+def _request(query: HybridQuery) -> edge.QueryRequest:
+    where = _edge_filter(query.filter)
+    prefetches = [
+        edge.Prefetch(
+            limit=query.prefetch,
+            query=edge.Query.Nearest(query.dense, using=DENSE),
+            filter=where,
+        )
+    ]
+    if query.sparse is not None and query.sparse.indices:
+        prefetches.append(
+            edge.Prefetch(
+                limit=query.prefetch,
+                query=edge.Query.Nearest(
+                    edge.SparseVector(query.sparse.indices, query.sparse.values), using=SPARSE
+                ),
+                filter=where,
+            )
+        )
+    return edge.QueryRequest(
+        limit=fused_limit(query),
+        prefetches=prefetches,
+        query=edge.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]  # the stub omits Fusion.Rrf
+        with_payload=False,
+        with_vector=False,
+    )
+
+
+def _fetch(
+    shard: edge.EdgeShard, ids: list[str]
+) -> dict[str, tuple[dict[str, Any], list[float] | None]]:
+    if not ids:
+        return {}
+    out: dict[str, tuple[dict[str, Any], list[float] | None]] = {}
+    point_ids: list[Any] = list(ids)
+    for record in shard.retrieve(point_ids, with_payload=True, with_vector=[DENSE]):
+        vector = record.vector.get(DENSE) if isinstance(record.vector, dict) else None
+        dense = [float(x) for x in vector] if isinstance(vector, list) else None  # type: ignore[arg-type]
+        out[str(record.id)] = (dict(record.payload or {}), dense)
+    return out
+
+
+def _optimize(path: str) -> None:
+    """The child's side of ``EdgeStore._optimize_in_child``."""
+    shard = edge.EdgeShard.load(path)
+    try:
+        shard.optimize()
+        shard.flush()
+    finally:
+        shard.close()
+
+
+if __name__ == "__main__":  # python -m shared.vectorstore.edge optimize SHARD_DIR
+    if len(sys.argv) != 3 or sys.argv[1] != "optimize":
+        sys.exit("usage: python -m shared.vectorstore.edge optimize SHARD_DIR")
+    _optimize(sys.argv[2])
