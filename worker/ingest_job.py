@@ -24,7 +24,7 @@ from shared.index_state import hand_over, mark_ready, note_ingest_queued
 from shared.job_models import SKIPPED_ALREADY_RUNNING, IngestRequest, IngestResult, IngestSkipped
 from shared.jobs import Job, JobKind, JobStore
 from shared.settings import Settings
-from shared.vectorstore import StoreLockedError, resolve_alias
+from shared.vectorstore import StoreLockedError
 from worker.locks import SiteBusyError, site_lock
 
 __all__ = ["SKIPPED_ALREADY_RUNNING", "create_ingest_job", "ingest_result", "process_ingest_job"]
@@ -104,7 +104,7 @@ async def _index(
         asyncio.run_coroutine_threadsafe(jobs.set_progress(job_id, asdict(progress)), loop)
 
     try:
-        if await asyncio.to_thread(resolve_alias, runtime.qdrant, runtime.settings.collection):
+        if await asyncio.to_thread(lambda: runtime.store.current(runtime.settings.collection)):
             # An index is there already (this run only updates it): questions need not wait.
             await mark_ready(jobs.redis, site)
         report = await asyncio.to_thread(

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from qdrant_client import QdrantClient
 
 from ingestion_jobs.embedding import get_embedder
 from ingestion_jobs.indexer import index_site
 from shared.job_models import ChatRequest
 from shared.settings import EmbedderKind, Settings
+from shared.vectorstore.edge import EdgeStore
 from tests.conftest import SAMPLE_SITE
 from worker.chat import Answer, answer_question
 from worker.retrieval import Retriever
@@ -22,12 +22,12 @@ SETTINGS = Settings(embedder=EmbedderKind.BUNDLED)
 
 
 @pytest.fixture(scope="module")
-def bundled() -> Iterator[Retriever]:
-    client = QdrantClient(":memory:")
+def bundled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Retriever]:
+    store = EdgeStore(tmp_path_factory.mktemp("edge"))
     embedder = get_embedder(SETTINGS)
-    index_site(SAMPLE_SITE, client=client, embedder=embedder, collection="bookchat")
-    yield Retriever(client, embedder, "bookchat")
-    client.close()
+    index_site(SAMPLE_SITE, store=store, embedder=embedder, collection="bookchat")
+    yield Retriever(store, embedder, "bookchat")
+    store.close()
 
 
 async def ask(retriever: Retriever, question: str, selection: str | None = None) -> Answer:
