@@ -38,15 +38,13 @@ def build_local_report(settings: Settings, since: timedelta, site: str | None) -
     """Build the report here, over the configured database and index."""
     from ingestion_jobs.embedding import get_embedder
     from shared.db import make_engine, make_sessionmaker
-    from shared.vectorstore import make_client
+    from shared.vectorstore import open_store
     from worker.report_job import build_report
     from worker.retrieval import Retriever
 
     embedder = get_embedder(settings)
     try:
-        retriever: Retriever | None = Retriever(
-            make_client(settings), embedder, settings.collection
-        )
+        retriever: Retriever | None = Retriever(open_store(settings), embedder, settings.collection)
     except Exception as error:  # e.g. the local store is open in `bookchat dev`
         log.warning("the index could not be opened (%s); topics come without pages", error)
         retriever = None
