@@ -67,7 +67,6 @@ from shared.job_models import ChatRequest
 from shared.jobs import EventType, JobKind
 from shared.models import FeedbackRating, Message, MessageRole
 from shared.queues import TaskName
-from shared.tokens import session_token, verify_session_token
 
 __all__ = [
     "SESSION_EFFECT",
@@ -93,9 +92,10 @@ class ChatKitContext:
     """Per-request context handed to the server and the store."""
 
     state: AppState
-    token: str | None  # X-Session-Token
+    token_session: str | None  # the session X-Session-Token opens (checked), if any
     job_id: str  # the chat job this request may create (item ids derive from it)
     new_thread_id: str  # the session id a `threads.create` gets
+    new_session_token: str  # and its token
     creating: bool = False  # this request is `threads.create`
     page_url: str | None = None  # request metadata `page_url`: the page the reader is on
     listed_session: str | None = None  # request metadata `session_id`: what threads.list shows
@@ -103,7 +103,7 @@ class ChatKitContext:
     def may_read(self, thread_id: str) -> bool:
         if self.creating and thread_id == self.new_thread_id:
             return True
-        return verify_session_token(self.state.secret, thread_id, self.token)
+        return self.token_session is not None and thread_id == self.token_session
 
 
 def item_id(job_id: uuid.UUID | str, role: str) -> str:
@@ -328,7 +328,7 @@ class BookchatChatKitServer(ChatKitServer[ChatKitContext]):
                 name=SESSION_EFFECT,
                 data={
                     "thread_id": thread.id,
-                    "session_token": session_token(state.secret, thread.id),
+                    "session_token": context.new_session_token,
                 },
             )
         await self._forget_retried_question(thread, input_user_message, context)

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import hmac
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
 from celery import Celery
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Request
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.errors import ApiError
+from shared.access_tokens import (
+    issue_session_token,
+    issue_stream_token,
+    read_session_token,
+    session_revoked_at,
+)
 from shared.errors import ErrorCode
 from shared.history import History
 from shared.jobs import JobStore
 from shared.settings import Settings
-from shared.tokens import verify_session_token
 
 __all__ = [
     "AdminDep",
@@ -28,6 +34,9 @@ __all__ = [
     "check_admin",
     "check_session_access",
     "get_history",
+    "new_session_token",
+    "session_of",
+    "stream_token",
     "get_state",
 ]
 
@@ -67,19 +76,44 @@ HistoryDep = Annotated[History, Depends(get_history)]
 
 
 async def session_token(
-    token: Annotated[str | None, Query(description="Session token (as in status_url)")] = None,
-    x_session_token: Annotated[str | None, Header()] = None,
+    x_session_token: Annotated[
+        str | None,
+        Header(description="The session token (never in a URL: URLs end up in logs)"),
+    ] = None,
 ) -> str | None:
-    return x_session_token or token
+    return x_session_token
 
 
 SessionTokenDep = Annotated[str | None, Depends(session_token)]
 
 
-def check_session_access(state: AppState, session_id: str | None, token: str | None) -> None:
+def new_session_token(state: AppState, session_id: str, issued_at: float | None = None) -> str:
+    """A fresh session token (each accepted question gets one: the expiry slides)."""
+    ttl_s = state.settings.session_token_ttl_s
+    return issue_session_token(state.secret, session_id, ttl_s=ttl_s, now=issued_at)
+
+
+def stream_token(state: AppState, job_id: str, created_at: float | None = None) -> str:
+    """The token `status_url`/`events_url` carry: reads this job only, expires with it."""
+    created = time.time() if created_at is None else created_at
+    return issue_stream_token(state.secret, job_id, expires_at=created + state.jobs.ttl_s)
+
+
+async def session_of(state: AppState, token: str | None) -> str | None:
+    """The session a token opens: signed by us, a session token, not expired, not revoked."""
+    claims = read_session_token(state.secret, token)
+    if claims is None:
+        return None
+    revoked = await session_revoked_at(state.redis, claims.session_id)
+    if revoked is not None and claims.issued_at <= revoked:
+        return None
+    return claims.session_id
+
+
+async def check_session_access(state: AppState, session_id: str | None, token: str | None) -> None:
     """Refuse unless the caller holds this session's token (same answer for unknown and
-    foreign sessions, so ids cannot be probed)."""
-    if session_id is None or not verify_session_token(state.secret, session_id, token):
+    foreign sessions, and for expired or revoked tokens, so ids cannot be probed)."""
+    if session_id is None or await session_of(state, token) != session_id:
         raise ApiError(403, ErrorCode.FORBIDDEN, "A valid session token is required to read this.")
 
 

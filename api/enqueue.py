@@ -9,7 +9,7 @@ import logging
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
-from api.deps import AppState
+from api.deps import AppState, stream_token
 from api.errors import ApiError
 from api.schemas import JobAccepted
 from shared.errors import ErrorCode
@@ -17,19 +17,16 @@ from shared.index_state import note_ingest_queued
 from shared.job_models import IngestRequest
 from shared.jobs import Job, JobKind
 from shared.queues import TaskName
-from shared.tokens import session_token
 
-__all__ = ["enqueue", "enqueue_ingestion", "job_token", "job_urls"]
+__all__ = ["enqueue", "enqueue_ingestion", "job_urls"]
 
 log = logging.getLogger(__name__)
 
 
-def job_token(state: AppState, job: Job) -> str:
-    """The token that reads a job: its session's token, or for session-less jobs its own."""
-    return session_token(state.secret, job.session_id or f"job:{job.id}")
-
-
-def job_urls(state: AppState, job_id: str, token: str) -> tuple[str, str]:
+def job_urls(state: AppState, job_id: str, created_at: float | None = None) -> tuple[str, str]:
+    """`status_url` and `events_url`, working as given: they carry a stream token that reads
+    this one job until it expires (never the session token; see shared/access_tokens.py)."""
+    token = stream_token(state, job_id, created_at)
     base = state.settings.public_base_url.rstrip("/")
     return (
         f"{base}/v1/jobs/{job_id}?token={token}",
@@ -91,5 +88,5 @@ async def enqueue_ingestion(state: AppState, *, full_rebuild: bool = False) -> J
         request=IngestRequest.for_site(state.settings, full_rebuild=full_rebuild),
     )
     await note_ingest_queued(state.jobs, state.settings.site_name, job.id)
-    status_url, events_url = job_urls(state, job.id, job_token(state, job))
+    status_url, events_url = job_urls(state, job.id, job.created_at)
     return JobAccepted(job_id=job.id, status_url=status_url, events_url=events_url)

@@ -26,13 +26,13 @@ from api.routes import (
     sessions,
     widget,
 )
+from shared.access_tokens import load_or_create_secret
 from shared.db import make_engine, make_sessionmaker
 from shared.jobs import JobStore
 from shared.logging import configure_logging
 from shared.queues import make_sender
 from shared.redis_client import DEFAULT_REDIS_URL, make_redis
 from shared.settings import Settings, get_settings
-from shared.tokens import load_or_create_secret
 
 __all__ = ["app", "create_app"]
 
@@ -41,7 +41,9 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(level=settings.log_level, json=settings.log_json)
+    configure_logging(
+        level=settings.log_level, json=settings.log_json, secrets=settings.secret_values()
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -67,12 +67,13 @@ class Jobs:
 
     async def new(self) -> tuple[str, str]:
         """A queued chat job; returns (id, the query string that reads it)."""
+        from shared.access_tokens import issue_stream_token
         from shared.jobs import JobKind
-        from shared.tokens import session_token
 
         session_id = str(uuid.uuid4())
         job = await self.store.create(JobKind.CHAT, session_id=session_id, meta={})
-        return job.id, f"token={session_token(SECRET.encode(), session_id)}"
+        token = issue_stream_token(SECRET.encode(), job.id, expires_at=job.created_at + 3600)
+        return job.id, f"token={token}"
 
     async def aclose(self) -> None:
         await self.store.redis.aclose()

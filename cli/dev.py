@@ -59,7 +59,9 @@ def run_dev(site: Path | None, *, host: str, port: int) -> int:
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     data_dir = settings.data_dir.resolve()
-    configure_logging(level=settings.log_level, json=settings.log_json)
+    configure_logging(
+        level=settings.log_level, json=settings.log_json, secrets=settings.secret_values()
+    )
     _quiet_libraries()
 
     other = running_dev(data_dir)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,7 @@ import orjson
 __all__ = [
     "JobContextFilter",
     "JsonFormatter",
+    "RedactFilter",
     "bind_job_context",
     "configure_logging",
     "current_job_context",
@@ -97,27 +99,89 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and key not in entry and not key.startswith("_"):
                 entry[key] = value
-        if record.exc_info:
+        if record.exc_text:  # set (and cleaned) by RedactFilter
+            entry["exc_info"] = record.exc_text
+        elif record.exc_info:
             entry["exc_info"] = self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack_info"] = self.formatStack(record.stack_info)
         return orjson.dumps(entry, default=str).decode()
 
 
-def make_handler(*, json: bool) -> logging.Handler:
+#: Query parameters whose values are kept in logs (positions and waits, never credentials).
+_HARMLESS_PARAMS = frozenset({"wait", "after", "limit"})
+_QUERY_PARAM = re.compile(r"(?P<sep>[?&;])(?P<name>[^=&#\s\"'?]{1,64})=(?P<value>[^&#\s\"']*)")
+_SECRET_SHAPES = re.compile(
+    r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}"  # a JWT (our session and stream tokens)
+    r"|\bsk-[\w-]{12,}"  # OpenAI / OpenRouter style API keys
+    r"|(?i:\bbearer\s+)[\w.~+/=-]{8,}"  # an Authorization header value
+)
+REDACTED = "[redacted]"
+
+
+class RedactFilter(logging.Filter):
+    """Removes secrets from every record before a handler formats it (issue 16): the values of
+    URL query parameters (the access log's `?token=…`, whatever the URL), JWT- and API-key-shaped
+    strings, and the deployment's own secret values (`Settings.secret_values()`), also inside
+    exception text (a provider echoing the key in its error body)."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+
+    def clean(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        text = _SECRET_SHAPES.sub(REDACTED, text)
+        return _QUERY_PARAM.sub(self._param, text)
+
+    @staticmethod
+    def _param(match: re.Match[str]) -> str:
+        if match.group("name").lower() in _HARMLESS_PARAMS or not match.group("value"):
+            return match.group(0)
+        return f"{match.group('sep')}{match.group('name')}={REDACTED}"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.name.startswith("uvicorn"):
+            # uvicorn's formatters read the args themselves (client, method, path...).
+            record.args = tuple(self.clean(a) if isinstance(a, str) else a for a in record.args)
+        else:
+            message = record.getMessage()
+            cleaned = self.clean(message)
+            if cleaned != message:
+                record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.clean(record.exc_text)
+        return True
+
+
+def make_handler(*, json: bool, secrets: Iterable[str] = ()) -> logging.Handler:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactFilter(secrets))
     handler.addFilter(JobContextFilter())
     handler.setFormatter(JsonFormatter() if json else logging.Formatter(HUMAN_FORMAT))
     return handler
 
 
-def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
-    """Replace the root logger's handlers with one in the chosen format. Idempotent."""
+def configure_logging(
+    *, level: str = "INFO", json: bool = False, secrets: Iterable[str] = ()
+) -> None:
+    """Replace the root logger's handlers with one in the chosen format, and redact secrets
+    (`RedactFilter`) there and in uvicorn's own handlers (its access log). Idempotent."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_bookchat", False):
             root.removeHandler(handler)
-    handler = make_handler(json=json)
+    handler = make_handler(json=json, secrets=secrets)
     handler._bookchat = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
+    redact = RedactFilter(secrets)
+    for name in ("uvicorn", "uvicorn.access", "uvicorn.error"):
+        for uvicorn_handler in logging.getLogger(name).handlers:
+            for old in [f for f in uvicorn_handler.filters if isinstance(f, RedactFilter)]:
+                uvicorn_handler.removeFilter(old)
+            uvicorn_handler.addFilter(redact)

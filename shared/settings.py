@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     public_base_url: str = ""  # prefix for status_url/events_url; "" = relative URLs
     admin_token: SecretStr | None = None
     secret_key: SecretStr | None = None  # signs session tokens; generated under data_dir if unset
+    # A session token (X-Session-Token) expires this long after it was issued; every accepted
+    # question returns a fresh one, so only a conversation left idle this long needs a new one.
+    session_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
     cors_origins: list[str] = Field(default_factory=list)
     # Browser origins on localhost/127.0.0.1/[::1] (any port) allowed too. None = yes in
     # development (a Docusaurus site served locally needs no setting), no in production.
@@ -197,6 +200,27 @@ class Settings(BaseSettings):
                         f"BOOKCHAT_{name} must be set to a real secret (16+ chars) in production"
                     )
         return self
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret's value (and the database password), for log redaction."""
+        values = [
+            field.get_secret_value()
+            for field in (
+                self.llm_api_key,
+                self.openai_api_key,
+                self.embedding_api_key,
+                self.qdrant_api_key,
+                self.admin_token,
+                self.secret_key,
+                self.webhook_secret,
+            )
+            if field is not None
+        ]
+        for url in (self.database_url, self.redis_url, self.qdrant_url):
+            password = urlsplit(url).password if url else None
+            if password:
+                values.append(password)
+        return values
 
     @property
     def effective_database_url(self) -> str:

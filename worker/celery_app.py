@@ -115,7 +115,9 @@ app = make_celery()
 def _setup_logging(**_: Any) -> None:
     """Our format (JSON or human) for worker and beat; Celery then leaves logging alone."""
     settings = get_settings()
-    configure_logging(level=settings.log_level, json=settings.log_json)
+    configure_logging(
+        level=settings.log_level, json=settings.log_json, secrets=settings.secret_values()
+    )
 
 
 # task id -> monotonic start of a task whose job was not yet finished, for the run-time metric

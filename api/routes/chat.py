@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 
-from api.deps import AppState, SessionTokenDep, StateDep, check_session_access
+from api.deps import (
+    AppState,
+    SessionTokenDep,
+    StateDep,
+    check_session_access,
+    new_session_token,
+)
 from api.enqueue import enqueue, job_urls
 from api.errors import ApiError
 from api.limits import (
@@ -21,14 +28,15 @@ from api.schemas import ChatAccepted, ErrorBody
 from shared.job_models import ChatRequest
 from shared.jobs import JobKind, JobStore
 from shared.queues import TaskName
-from shared.tokens import session_token
 
 router = APIRouter(tags=["chat"])
 
 
-def _accepted(state: AppState, job_id: str, session_id: str) -> ChatAccepted:
-    access = session_token(state.secret, session_id)
-    status_url, events_url = job_urls(state, job_id, access)
+def _accepted(state: AppState, job_id: str, session_id: str, created_at: float) -> ChatAccepted:
+    """The 202 body. Its tokens are issued as of the job's creation, so a retry with the same
+    Idempotency-Key gets the very same body."""
+    access = new_session_token(state, session_id, issued_at=created_at)
+    status_url, events_url = job_urls(state, job_id, created_at)
     return ChatAccepted(
         job_id=job_id,
         session_id=session_id,
@@ -64,7 +72,7 @@ async def post_chat(
     """Queue a question; follow the returned status_url or events_url for the answer."""
     if body.session_id is not None:
         session_id = str(body.session_id)
-        check_session_access(state, session_id, token)
+        await check_session_access(state, session_id, token)
     else:
         session_id = str(uuid.uuid4())
     client_ip = request.client.host if request.client else "unknown"
@@ -81,7 +89,9 @@ async def post_chat(
             fingerprint=fingerprint,
         )
         if earlier is not None:
-            return _accepted(state, *earlier)
+            earlier_job = await state.jobs.get(earlier[0])
+            created = earlier_job.created_at if earlier_job else time.time()
+            return _accepted(state, *earlier, created)
     try:
         await check_rate_limits(state, client_ip=client_ip, session_id=str(body.session_id or ""))
         await check_backpressure(state)
@@ -97,4 +107,4 @@ async def post_chat(
         if idempotency_key:
             await release_key(state, scope=scope, key=idempotency_key)
         raise
-    return _accepted(state, job.id, session_id)
+    return _accepted(state, job.id, session_id, job.created_at)

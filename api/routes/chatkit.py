@@ -32,14 +32,19 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.chatkit_server import BookchatChatKitServer, ChatKitContext
-from api.deps import SessionTokenDep, StateDep, check_session_access
+from api.deps import (
+    SessionTokenDep,
+    StateDep,
+    check_session_access,
+    new_session_token,
+    session_of,
+)
 from api.errors import ApiError
 from api.limits import check_backpressure, check_rate_limits
 from api.schemas import ErrorBody
 from shared.errors import ErrorCode
 from shared.job_models import ChatRequest
 from shared.jobs import JobStore
-from shared.tokens import session_token
 
 __all__ = ["router"]
 
@@ -107,18 +112,20 @@ async def post_chatkit(request: Request, state: StateDep, token: SessionTokenDep
     metadata = parsed.metadata or {}
     page_url = metadata.get("page_url")
     listed = metadata.get("session_id")
+    new_thread_id = str(uuid.uuid4())
     context = ChatKitContext(
         state=state,
-        token=token,
+        token_session=await session_of(state, token),
         job_id=JobStore.new_id(),
-        new_thread_id=str(uuid.uuid4()),
+        new_thread_id=new_thread_id,
+        new_session_token=new_session_token(state, new_thread_id),
         creating=isinstance(parsed, ThreadsCreateReq),
         page_url=page_url[:2048] if isinstance(page_url, str) else None,
         listed_session=listed if isinstance(listed, str) else None,
     )
     thread_id: str | None = getattr(parsed.params, "thread_id", None)
     if thread_id is not None:
-        check_session_access(state, thread_id, token)
+        await check_session_access(state, thread_id, token)
     if isinstance(parsed, ThreadsCreateReq | ThreadsAddUserMessageReq):
         _check_input(parsed.params.input)
     if isinstance(parsed, ThreadsCreateReq | ThreadsAddUserMessageReq | ThreadsRetryAfterItemReq):
@@ -144,5 +151,5 @@ async def post_chatkit(request: Request, state: StateDep, token: SessionTokenDep
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     if context.creating:
         headers["X-Session-Id"] = context.new_thread_id
-        headers["X-Session-Token"] = session_token(state.secret, context.new_thread_id)
+        headers["X-Session-Token"] = context.new_session_token
     return StreamingResponse(result, media_type="text/event-stream", headers=headers)

@@ -7,15 +7,15 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.deps import AppState, SessionTokenDep, StateDep
+from api.deps import AppState, SessionTokenDep, StateDep, session_of
 from api.errors import ApiError
 from api.schemas import ChatJobOut, ErrorBody, IngestJobOut, JobOut, RetrieveJobOut, job_out
+from shared.access_tokens import read_stream_token, session_revoked_at
 from shared.errors import ErrorCode
 from shared.jobs import EventType, InvalidEventIdError, Job, parse_event_id
-from shared.tokens import verify_session_token
 
 router = APIRouter(tags=["jobs"])
 
@@ -28,15 +28,34 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 _WAKE_ON = {EventType.STATUS, EventType.PROGRESS, EventType.DONE, EventType.ERROR}
 
 
-async def _readable_job(state: AppState, job_id: uuid.UUID, token: str | None) -> Job:
+async def _stream_token(
+    token: Annotated[
+        str | None,
+        Query(max_length=1024, description="The job's stream token (as in status_url)"),
+    ] = None,
+) -> str | None:
+    return token
+
+
+StreamToken = Annotated[str | None, Depends(_stream_token)]
+
+
+async def _readable_job(
+    state: AppState, job_id: uuid.UUID, stream: str | None, session: str | None
+) -> Job:
+    """The job, if the caller holds its stream token (from status_url/events_url) or its
+    session's token (X-Session-Token); 403 otherwise, 404 when it is gone."""
     job = await state.jobs.get(str(job_id))
     if job is None:
         raise ApiError(404, ErrorCode.JOB_NOT_FOUND, "No such job (it may have expired).")
-    if not token or not verify_session_token(
-        state.secret, job.session_id or f"job:{job.id}", token
-    ):
-        raise ApiError(403, ErrorCode.FORBIDDEN, "This job's token is required to read it.")
-    return job
+    if read_stream_token(state.secret, stream) == job.id:
+        # A revoked session's jobs are closed to their stream tokens too.
+        revoked = job.session_id and await session_revoked_at(state.redis, job.session_id)
+        if not revoked:
+            return job
+    elif session and job.session_id and await session_of(state, session) == job.session_id:
+        return job
+    raise ApiError(403, ErrorCode.FORBIDDEN, "This job's token is required to read it.")
 
 
 def _etag(job: Job) -> str:
@@ -47,7 +66,8 @@ def _etag(job: Job) -> str:
 async def get_job(
     job_id: JobId,
     state: StateDep,
-    token: SessionTokenDep,
+    token: StreamToken,
+    session: SessionTokenDep,
     response: Response,
     wait: Annotated[
         float, Query(ge=0, le=60, description="Long-poll: wait up to this many seconds")
@@ -58,12 +78,12 @@ async def get_job(
     # The stream position is taken before the job is read, so a change landing in between
     # wakes the wait below instead of being missed.
     after = await state.jobs.last_event_id(str(job_id)) if wait else "0-0"
-    job = await _readable_job(state, job_id, token)
+    job = await _readable_job(state, job_id, token, session)
     if wait and not job.status.terminal and (if_none_match in (None, _etag(job))):
         async for event in state.jobs.follow(job.id, after=after, timeout_s=wait):
             if event.type in _WAKE_ON:
                 break
-        job = await _readable_job(state, job_id, token)
+        job = await _readable_job(state, job_id, token, session)
     etag = _etag(job)
     if if_none_match == etag:
         return Response(status_code=304, headers={"ETag": etag})
@@ -84,7 +104,8 @@ async def job_events(
     job_id: JobId,
     request: Request,
     state: StateDep,
-    token: SessionTokenDep,
+    token: StreamToken,
+    session: SessionTokenDep,
     last_event_id: Annotated[str | None, Header()] = None,
     after: Annotated[
         str | None, Query(max_length=41, description="Resume after this event id")
@@ -97,7 +118,7 @@ async def job_events(
     past its last event answers 204 at once (which tells an EventSource to stop reconnecting).
     A position that is not an event id of this job is 422 `invalid_event_id`.
     """
-    job = await _readable_job(state, job_id, token)
+    job = await _readable_job(state, job_id, token, session)
     start = _position(last_event_id or after or "0-0")
     end = parse_event_id(await state.jobs.last_event_id(job.id))
     if job.status.terminal and parse_event_id(start) >= end:

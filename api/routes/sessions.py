@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import HistoryDep, SessionTokenDep, StateDep, check_session_access
 from api.errors import ApiError
 from api.schemas import ErrorBody
+from shared.access_tokens import revoke_session
 from shared.errors import ErrorCode
 from shared.models import FeedbackRating, MessagePublic
 
@@ -44,12 +45,27 @@ async def list_messages(
     token: SessionTokenDep,
 ) -> list[MessagePublic]:
     """The conversation so far, oldest first."""
-    check_session_access(state, str(session_id), token)
+    await check_session_access(state, str(session_id), token)
     try:
         rows = await history.messages(session_id)
     except (SQLAlchemyError, OSError) as error:
         raise _db_unavailable(error) from error
     return [MessagePublic.model_validate(row, from_attributes=True) for row in rows]
+
+
+@router.post(
+    "/v1/sessions/{session_id}/revoke",
+    status_code=204,
+    responses={403: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+)
+async def revoke(
+    session_id: Annotated[uuid.UUID, Path()], state: StateDep, token: SessionTokenDep
+) -> Response:
+    """End a session's access: every token of it issued so far (the session token this call
+    carries included) and its jobs' stream tokens stop working. History stays stored."""
+    await check_session_access(state, str(session_id), token)
+    await revoke_session(state.redis, str(session_id), ttl_s=state.settings.session_token_ttl_s)
+    return Response(status_code=204)
 
 
 class FeedbackIn(BaseModel):
@@ -81,7 +97,7 @@ async def post_feedback(
         message = await history.message(message_id)
         if message is None:
             raise ApiError(404, ErrorCode.MESSAGE_NOT_FOUND, "No such message.")
-        check_session_access(state, str(message.session_id), token)
+        await check_session_access(state, str(message.session_id), token)
         [feedback] = await history.add_feedback([message], body.rating, body.comment)
     except (SQLAlchemyError, OSError) as error:
         raise _db_unavailable(error) from error

@@ -23,7 +23,7 @@
 (function () {
   "use strict";
 
-  var VERSION = "0.2.3";
+  var VERSION = "0.2.4";
   if (window.Bookchat && window.Bookchat.version) return; // included twice: keep the first
 
   var STORAGE_KEY = "bookchat:session";
@@ -764,6 +764,12 @@
 
   function resetConversation() {
     if (stopCurrent) stopCurrent();
+    if (session && session.id && session.token) {
+      // End the old session's access on the server too (its token and its answers' URLs).
+      fetch(apiUrl("/v1/sessions/" + encodeURIComponent(session.id) + "/revoke"), {
+        method: "POST", headers: { "X-Session-Token": session.token }
+      }).catch(function () { /* offline: the token still expires by itself */ });
+    }
     session = null;
     storageSet(STORAGE_KEY, null);
     log.textContent = "";

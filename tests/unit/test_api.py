@@ -15,10 +15,10 @@ from sqlmodel import select
 
 from api.deps import AppState, get_state
 from api.main import create_app
+from shared.access_tokens import issue_session_token, read_session_token, read_stream_token
 from shared.jobs import JobKind, JobStatus, JobStore
 from shared.queues import make_sender
 from shared.settings import Settings
-from shared.tokens import session_token
 from tests.unit.conftest import SECRET
 
 pytestmark = pytest.mark.unit
@@ -40,8 +40,15 @@ async def test_chat_is_accepted_queued_and_readable_with_its_token(
     assert response.status_code == 202
     body = response.json()
     assert set(body) == {"job_id", "session_id", "session_token", "status_url", "events_url"}
-    assert body["session_token"] == session_token(SECRET, body["session_id"])
-    assert body["status_url"] == f"/v1/jobs/{body['job_id']}?token={body['session_token']}"
+    claims = read_session_token(SECRET, body["session_token"])
+    assert claims is not None
+    assert claims.session_id == body["session_id"]
+    # The URLs carry a stream token for this job only, never the session token.
+    status_path, _, stream = body["status_url"].partition("?token=")
+    assert status_path == f"/v1/jobs/{body['job_id']}"
+    assert read_stream_token(SECRET, stream) == body["job_id"]
+    assert body["events_url"] == f"/v1/jobs/{body['job_id']}/events?token={stream}"
+    assert body["session_token"] not in body["status_url"] + body["events_url"]
 
     job = await state.jobs.get(body["job_id"])
     assert job is not None
@@ -64,7 +71,7 @@ async def test_job_needs_its_sessions_token(client: httpx.AsyncClient) -> None:
     no_token = await client.get(f"/v1/jobs/{body['job_id']}")
     assert no_token.status_code == 403
     assert no_token.json()["code"] == "forbidden"
-    other = session_token(SECRET, str(uuid.uuid4()))
+    other = issue_session_token(SECRET, str(uuid.uuid4()), ttl_s=600)
     wrong = await client.get(f"/v1/jobs/{body['job_id']}", params={"token": other})
     assert wrong.status_code == 403
 
@@ -287,8 +294,8 @@ async def test_feedback_is_stored_for_the_sessions_own_message(
         )
     )
     url = f"/v1/messages/{message_id}/feedback"
-    mine = {"X-Session-Token": session_token(SECRET, session_id)}
-    other = {"X-Session-Token": session_token(SECRET, str(uuid.uuid4()))}
+    mine = {"X-Session-Token": issue_session_token(SECRET, session_id, ttl_s=600)}
+    other = {"X-Session-Token": issue_session_token(SECRET, str(uuid.uuid4()), ttl_s=600)}
     assert (await client.post(url, json={"rating": "up"}, headers=other)).status_code == 403
     bad = await client.post(url, json={"rating": "meh"}, headers=mine)
     assert bad.status_code == 422

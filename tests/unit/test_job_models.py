@@ -11,9 +11,9 @@ import pytest
 
 from api.deps import AppState
 from ingestion_jobs.indexer import IngestReport
+from shared.access_tokens import issue_stream_token
 from shared.job_models import ChatResult, IngestResult, IngestSkipped, RetrieveResult
 from shared.jobs import JobKind
-from shared.tokens import session_token
 from tests.unit.conftest import SECRET
 
 pytestmark = pytest.mark.unit
@@ -122,7 +122,7 @@ async def test_a_stored_result_is_served_as_written(
     job = await state.jobs.create(kind)
     written = result.model_dump(mode="json")
     await state.jobs.succeed(job.id, written)
-    token = session_token(SECRET, f"job:{job.id}")
+    token = issue_stream_token(SECRET, job.id, expires_at=job.created_at + 600)
     body = (await client.get(f"/v1/jobs/{job.id}", params={"token": token})).json()
     assert body["kind"] == kind
     assert body["status"] == "succeeded"
