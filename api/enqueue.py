@@ -42,10 +42,14 @@ async def enqueue(
     request: BaseModel,
     session_id: str | None = None,
     job_id: str | None = None,
+    coalesce_key: str | None = None,
 ) -> Job:
     """Record the job as queued, then send its task. If either fails, nothing is left queued
     and the client gets a 503 it can retry. `request` is the kind's model in
-    shared/job_models.py; the worker validates it back out of the job's `meta`."""
+    shared/job_models.py; the worker validates it back out of the job's `meta`.
+
+    With `coalesce_key`, a job of the same key still waiting in the queue is returned instead
+    of queuing another (`JobStore.claim_pending`): one running, at most one pending."""
     try:
         job = await state.jobs.create(
             kind,
@@ -53,6 +57,12 @@ async def enqueue(
             session_id=session_id,
             meta={"request": request.model_dump(mode="json")},
         )
+        if coalesce_key is not None:
+            pending = await state.jobs.claim_pending(coalesce_key, job.id)
+            if pending is not None and (waiting := await state.jobs.get(pending)) is not None:
+                await state.jobs.discard(job.id)
+                log.info("coalesced into pending %s job %s", kind, pending)
+                return waiting
     except RedisError as error:
         log.error("job store unavailable: %s", error)
         raise _queue_unavailable() from error
@@ -81,11 +91,13 @@ async def enqueue_ingestion(state: AppState, *, full_rebuild: bool = False) -> J
     """Queue an ingestion of the configured site (admin endpoint and signed webhook)."""
     if state.settings.site_dir is None:
         raise ApiError(409, ErrorCode.SITE_NOT_FOUND, "No site configured (BOOKCHAT_SITE_DIR).")
+    request = IngestRequest.for_site(state.settings, full_rebuild=full_rebuild)
     job = await enqueue(
         state,
         JobKind.INGEST,
         TaskName.INGEST,
-        request=IngestRequest.for_site(state.settings, full_rebuild=full_rebuild),
+        request=request,
+        coalesce_key=f"ingest:{request.site}:{'full' if full_rebuild else 'incremental'}",
     )
     await note_ingest_queued(state.jobs, state.settings.site_name, job.id)
     status_url, events_url = job_urls(state, job.id, job.created_at)

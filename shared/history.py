@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.models import ChatSession, Feedback, FeedbackRating, Message, MessageRole
+from shared.models import ChatSession, Feedback, FeedbackRating, Message, MessageRole, utcnow
 
 __all__ = ["Exchange", "History", "message_ids"]
 
@@ -199,9 +199,31 @@ class History:
     async def add_feedback(
         self, messages: Sequence[Message], rating: FeedbackRating, comment: str | None = None
     ) -> list[Feedback]:
-        """Store one rating per message, in one transaction; returns the stored rows."""
-        rows = [Feedback(message_id=m.id, rating=rating, comment=comment) for m in messages]
+        """Store the session's rating of each message, in one transaction: one row per message
+        (unique `message_id`), a later rating replacing the earlier one and its comment.
+        Returns the stored rows."""
+        try:
+            return await self._put_feedback(messages, rating, comment)
+        except IntegrityError:
+            # Another request inserted the same message's first rating meanwhile: replace it.
+            return await self._put_feedback(messages, rating, comment)
+
+    async def _put_feedback(
+        self, messages: Sequence[Message], rating: FeedbackRating, comment: str | None
+    ) -> list[Feedback]:
+        rows: list[Feedback] = []
         async with self._sessionmaker() as db:
-            db.add_all(rows)
+            for message in messages:
+                row = (
+                    await db.exec(select(Feedback).where(Feedback.message_id == message.id))
+                ).first()
+                if row is None:
+                    row = Feedback(message_id=message.id, rating=rating, comment=comment)
+                else:
+                    row.rating, row.comment, row.created_at = rating, comment, utcnow()
+                db.add(row)
+                rows.append(row)
             await db.commit()
+            for row in rows:
+                await db.refresh(row)
         return rows

@@ -20,6 +20,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.input_rules import PageUrl, PlainText, check_plain_text
 from shared.settings import Settings
 
 __all__ = [
@@ -44,9 +45,7 @@ SKIPPED_ALREADY_RUNNING: Final = "already_running"
 
 
 def _no_control_chars(value: str | None) -> str | None:
-    if value is not None and any(ord(c) < 32 and c not in "\t\n\r" for c in value):
-        raise ValueError("control characters are not allowed")
-    return value
+    return check_plain_text(value) if value is not None else None
 
 
 def _not_blank(value: str, what: str) -> str:
@@ -72,8 +71,8 @@ class ChatRequest(BaseModel):
     selection: str | None = Field(
         default=None, max_length=8000, description="Text the reader highlighted on the page"
     )
-    page_url: str | None = Field(
-        default=None, max_length=2048, description="The page the reader is on"
+    page_url: PageUrl | None = Field(
+        default=None, max_length=2048, description="The page the reader is on (http(s) URL)"
     )
 
     @field_validator("message")
@@ -115,11 +114,11 @@ class ChatResult(BaseModel):
 class RetrieveFilters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path_prefix: str | None = Field(
+    path_prefix: PlainText | None = Field(
         default=None, max_length=500, description="Only pages under this folder (`docs/guides`)"
     )
-    version: str | None = Field(default=None, max_length=100, description="Docs version")
-    locale: str | None = Field(default=None, max_length=35, description="Locale (`en`, `fr`)")
+    version: PlainText | None = Field(default=None, max_length=100, description="Docs version")
+    locale: PlainText | None = Field(default=None, max_length=35, description="Locale (`en`, `fr`)")
 
 
 class RetrieveRequest(BaseModel):

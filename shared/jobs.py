@@ -163,6 +163,19 @@ def _terminal_event(event: JobEvent) -> bool:
     return event.type in (EventType.DONE, EventType.ERROR)
 
 
+# Coalescing: make ARGV[1] the pending job of KEYS[1] unless the job it names is still queued
+# (then return that job's id). ARGV[2]: the job hash key prefix; ARGV[3]: the pointer's TTL.
+_CLAIM_PENDING = """
+local current = redis.call('GET', KEYS[1])
+if current and redis.call('HGET', ARGV[2] .. current, 'status') == 'queued' then
+  return current
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return false
+"""
+_PENDING_KEY = "bookchat:pending:{}"
+
+
 # One script for every write to an existing job: refuses when the job is gone or already in a
 # terminal state, else sets the hash fields, appends the events and refreshes both TTLs.
 # KEYS: hash, stream. ARGV: ttl, maxlen, incr_attempts (0/1), n_fields, fields (k v)...,
@@ -202,6 +215,7 @@ class JobStore:
         self.redis = redis
         self.ttl_s = ttl_s
         self._guarded_write = redis.register_script(_GUARDED_WRITE)
+        self._claim_pending = redis.register_script(_CLAIM_PENDING)
 
     @staticmethod
     def key(job_id: str) -> str:
@@ -253,6 +267,25 @@ class JobStore:
         pipe.zremrangebyrank(RECENT_JOBS_KEY, 0, -_RECENT_MAX - 1)
         await pipe.execute()
         return job
+
+    async def claim_pending(self, coalesce_key: str, job_id: str) -> str | None:
+        """Make `job_id` (just created, not yet sent) the one pending job of `coalesce_key`
+        (e.g. re-indexing one site), unless a job of that key is still queued: then returns
+        that job's id, and the caller discards its own (`discard`) and answers with it. So at
+        most one such job waits while another runs."""
+        current = await self._claim_pending(
+            keys=[_PENDING_KEY.format(coalesce_key)], args=[job_id, _PREFIX, self.ttl_s]
+        )
+        if current is None:
+            return None
+        return current.decode() if isinstance(current, bytes) else str(current)
+
+    async def discard(self, job_id: str) -> None:
+        """Remove a job that was created but never sent (it lost a `claim_pending`)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(self.key(job_id), self.events_key(job_id))
+        pipe.zrem(RECENT_JOBS_KEY, job_id)
+        await pipe.execute()
 
     async def get(self, job_id: str) -> Job | None:
         raw: Any = await self.redis.hgetall(self.key(job_id))

@@ -86,7 +86,8 @@ class Feedback(SQLModel, table=True):
     __tablename__ = "feedback"
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    message_id: uuid.UUID = Field(foreign_key="message.id", index=True)
+    # One rating per message (a message belongs to one session): a second one replaces it.
+    message_id: uuid.UUID = Field(foreign_key="message.id", index=True, unique=True)
     rating: str = Field(max_length=8)  # a FeedbackRating
     comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(

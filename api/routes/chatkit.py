@@ -43,6 +43,7 @@ from api.errors import ApiError
 from api.limits import check_backpressure, check_rate_limits
 from api.schemas import ErrorBody
 from shared.errors import ErrorCode
+from shared.input_rules import check_page_url
 from shared.job_models import ChatRequest
 from shared.jobs import JobStore
 
@@ -86,6 +87,20 @@ def _check_input(user_input: UserMessageInput) -> None:
         ) from error
 
 
+def _metadata_page_url(value: object) -> str | None:
+    """Request metadata `page_url`, held to the same rule as POST /v1/chat's `page_url`."""
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ValueError("metadata.page_url must be a string")
+        return check_page_url(value)
+    except ValueError as error:
+        raise ApiError(
+            422, ErrorCode.VALIDATION_ERROR, f"metadata.page_url is not valid: {error}"
+        ) from None
+
+
 @router.post(
     "/v1/chatkit",
     responses={
@@ -110,7 +125,7 @@ async def post_chatkit(request: Request, state: StateDep, token: SessionTokenDep
             400, ErrorCode.UNSUPPORTED_OPERATION, f"bookchat does not support {parsed.type}."
         )
     metadata = parsed.metadata or {}
-    page_url = metadata.get("page_url")
+    page_url = _metadata_page_url(metadata.get("page_url"))
     listed = metadata.get("session_id")
     new_thread_id = str(uuid.uuid4())
     context = ChatKitContext(
@@ -120,8 +135,8 @@ async def post_chatkit(request: Request, state: StateDep, token: SessionTokenDep
         new_thread_id=new_thread_id,
         new_session_token=new_session_token(state, new_thread_id),
         creating=isinstance(parsed, ThreadsCreateReq),
-        page_url=page_url[:2048] if isinstance(page_url, str) else None,
-        listed_session=listed if isinstance(listed, str) else None,
+        page_url=page_url,
+        listed_session=listed if isinstance(listed, str) and len(listed) <= 64 else None,
     )
     thread_id: str | None = getattr(parsed.params, "thread_id", None)
     if thread_id is not None:

@@ -61,10 +61,31 @@ async def reindex_hook(
     state: StateDep,
     x_hub_signature_256: Annotated[str | None, Header()] = None,
     x_github_event: Annotated[str | None, Header()] = None,
+    x_github_delivery: Annotated[
+        str | None,
+        Header(
+            max_length=100,
+            pattern=r"^[A-Za-z0-9._:-]+$",
+            description="The delivery id: a delivery seen before queues nothing again",
+        ),
+    ] = None,
 ) -> JobAccepted | JSONResponse:
-    """Queue an incremental re-index of the configured site (signed webhook)."""
+    """Queue an incremental re-index of the configured site (signed webhook).
+
+    A delivery is handled once: the same `X-GitHub-Delivery` again (a replay, a sender's
+    retry) answers 200 `{"status": "duplicate"}` for `BOOKCHAT_IDEMPOTENCY_TTL_S`; and
+    re-index requests coalesce (one running, at most one waiting)."""
     body = await request.body()
     verify_signature(state, body, x_hub_signature_256)
     if x_github_event == "ping":
         return JSONResponse({"status": "pong"})
-    return await enqueue_ingestion(state)
+    if x_github_delivery is None:
+        return await enqueue_ingestion(state)
+    key = f"bookchat:hook:delivery:{x_github_delivery}"
+    if not await state.redis.set(key, "1", nx=True, ex=state.settings.idempotency_ttl_s):
+        return JSONResponse({"status": "duplicate", "delivery": x_github_delivery})
+    try:
+        return await enqueue_ingestion(state)
+    except Exception:
+        await state.redis.delete(key)  # not handled: let the sender's retry through
+        raise

@@ -14,6 +14,7 @@ from api.errors import ApiError
 from api.schemas import ErrorBody
 from shared.access_tokens import revoke_session
 from shared.errors import ErrorCode
+from shared.input_rules import PlainText
 from shared.models import FeedbackRating, MessagePublic
 
 router = APIRouter(tags=["history"])
@@ -70,7 +71,7 @@ async def revoke(
 
 class FeedbackIn(BaseModel):
     rating: FeedbackRating
-    comment: str | None = Field(default=None, max_length=2000)
+    comment: PlainText | None = Field(default=None, max_length=2000)
 
 
 class FeedbackOut(BaseModel):

@@ -129,3 +129,54 @@ async def test_github_ping_is_answered_without_queueing(
     )
     assert response.status_code == 200
     assert await job_keys(state) == []
+
+
+async def test_a_replayed_delivery_queues_nothing_again(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    """Issue 16, item 4: one valid body + signature + delivery id sent 150 times used to
+    queue 150 ingestion jobs."""
+    before = queued_messages(state, "ingest")
+    signature = signature_of(SECRET.encode(), BODY)
+    delivery = {"X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958"}
+    first = await post(client, BODY, signature, **delivery)
+    assert first.status_code == 202, first.text
+    for _ in range(30):
+        again = await post(client, BODY, signature, **delivery)
+        assert again.status_code == 200, again.text
+        assert again.json()["status"] == "duplicate"
+    assert queued_messages(state, "ingest") == before + 1
+    assert len([k for k in await job_keys(state) if not k.endswith(b":events")]) == 1
+
+
+async def test_reindex_requests_coalesce_into_one_pending_job(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    """Distinct deliveries while a re-index waits: they all get the waiting job; once it
+    runs, the next request queues exactly one more."""
+    before = queued_messages(state, "ingest")
+    signature = signature_of(SECRET.encode(), BODY)
+    ids = set()
+    for n in range(10):
+        response = await post(client, BODY, signature, **{"X-GitHub-Delivery": f"d-{n}"})
+        assert response.status_code == 202, response.text
+        ids.add(response.json()["job_id"])
+    assert len(ids) == 1
+    assert queued_messages(state, "ingest") == before + 1
+
+    [running] = ids
+    await state.jobs.mark_running(running)  # the worker took it: the next change must queue
+    later = {
+        (await post(client, BODY, signature, **{"X-GitHub-Delivery": f"e-{n}"})).json()["job_id"]
+        for n in range(5)
+    }
+    assert len(later) == 1
+    assert running not in later
+    assert queued_messages(state, "ingest") == before + 2
+
+
+async def test_a_malformed_delivery_id_is_422(client: httpx.AsyncClient) -> None:
+    signature = signature_of(SECRET.encode(), BODY)
+    response = await post(client, BODY, signature, **{"X-GitHub-Delivery": "a b/../c"})
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"
