@@ -220,3 +220,21 @@ def test_slow_loris_body_is_cut_off(live_api: tuple[str, int]) -> None:
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     host, port = live_api
     assert httpx.get(f"http://{host}:{port}/healthz", timeout=5).status_code == 200
+
+
+def test_a_provider_echoing_the_key_does_not_put_it_in_the_worker_log(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """Issue 16, item 8: the model server's error body carries the API key (some gateways echo
+    the request's credentials); the worker logs the failure without the key."""
+    key = SECRETS["BOOKCHAT_LLM_API_KEY"]
+    with FakeLLM(api_key=key) as fake:
+        stack = make_stack(BOOKCHAT_LLM_BASE_URL=fake.base_url, BOOKCHAT_LLM_API_KEY=key)
+        fake.respond = lambda _: error(400, message=f"Invalid request for key {key}: bad model")
+        failing = stack.chat("How do I calibrate the gripper?")
+        failed = stack.wait(failing["status_url"], timeout=120)
+        assert failed["status"] == "failed", failed
+        assert key not in str(failed)
+    log = stack.worker_log.read_text(errors="replace")
+    assert "[redacted]" in log, log[-3000:]  # the failure was logged, with the key taken out
+    assert key not in log, log[-3000:]
