@@ -1,7 +1,7 @@
 """one feedback row per message (a later rating replaces the earlier one)
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002_report
 Create Date: 2026-11-29
 
 Issue 16: feedback had no bound (150 comments on one message were all stored). Rows already
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | None = "0001"
+revision: str = "0003"
+down_revision: str | None = "0002_report"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
