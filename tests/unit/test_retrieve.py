@@ -44,12 +44,17 @@ def retriever(store: VectorStore) -> Retriever:
 
 @contextlib.asynccontextmanager
 async def worker(state: AppState, retriever: Retriever) -> AsyncIterator[list[str]]:
-    """Runs every queued retrieve job as the Celery task would; yields the ids it ran."""
+    """Runs every queued retrieve job as the Celery task would; yields the ids it ran.
+
+    Stopped by a flag as well as by cancelling: on Python 3.11 redis-py's
+    `asyncio.wait_for(..., socket_timeout)` returns normally when the cancel lands as the
+    command completes (CPython gh-86296, fixed in 3.12), so a cancel alone may be lost."""
     runtime = Runtime(state.settings, state.jobs, retriever)
     done: list[str] = []
+    stop = asyncio.Event()
 
     async def loop() -> None:
-        while True:
+        while not stop.is_set():
             async for key in state.jobs.redis.scan_iter("bookchat:job:*"):
                 name = key.decode()
                 if name.endswith(":events"):
@@ -64,6 +69,7 @@ async def worker(state: AppState, retriever: Retriever) -> AsyncIterator[list[st
     try:
         yield done
     finally:
+        stop.set()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
