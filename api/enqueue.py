@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from pydantic import BaseModel
 from redis.exceptions import RedisError
@@ -15,7 +16,7 @@ from api.schemas import JobAccepted
 from shared.errors import ErrorCode
 from shared.index_state import note_ingest_queued
 from shared.job_models import IngestRequest
-from shared.jobs import Job, JobKind
+from shared.jobs import EventType, Job, JobKind, JobStatus
 from shared.queues import TaskName
 
 __all__ = ["enqueue", "enqueue_ingestion", "job_urls"]
@@ -76,6 +77,55 @@ async def enqueue(
         raise _queue_unavailable() from error
     log.info("enqueued %s job %s", kind, job.id, extra={"job_id": job.id, "session_id": session_id})
     return job
+
+
+#: HTTP status of a synchronous endpoint whose job ended with one of these error codes.
+_JOB_ERROR_STATUS: dict[str, int] = {
+    ErrorCode.INDEX_UNAVAILABLE: 503,
+    ErrorCode.INDEX_EMPTY: 503,
+    ErrorCode.JOB_TIMEOUT: 504,
+    ErrorCode.RETRIEVE_TIMEOUT: 504,
+    ErrorCode.REPORT_TIMEOUT: 504,
+}
+
+
+async def run_and_wait(
+    state: AppState,
+    kind: JobKind,
+    task: TaskName,
+    *,
+    request: BaseModel,
+    timeout_s: float,
+    timeout_code: ErrorCode,
+    timeout_message: str,
+    retry_after_s: int = 5,
+) -> dict[str, Any]:
+    """Enqueue a job and wait for its result, for an endpoint that answers synchronously
+    (`/v1/retrieve`, the admin report) while the work still runs on a worker.
+
+    Returns the `done` event's result. Raises ApiError: the job's own error code when it failed
+    (503/504 for index and timeout codes, else 500); 503 `queue_unavailable` when Redis fails;
+    504 `timeout_code` with `timeout_message` when `timeout_s` passes first, after failing the
+    job if it was still queued, so that no worker runs it for a reader who is gone."""
+    job = await enqueue(state, kind, task, request=request)
+    try:
+        async for event in state.jobs.follow(job.id, timeout_s=timeout_s):
+            if event.type is EventType.DONE:
+                return event.data
+            if event.type is EventType.ERROR:
+                code = str(event.data.get("code") or ErrorCode.INTERNAL_ERROR)
+                known = code in ErrorCode.__members__.values()
+                raise ApiError(
+                    _JOB_ERROR_STATUS.get(code, 500),
+                    ErrorCode(code) if known else ErrorCode.INTERNAL_ERROR,
+                    str(event.data.get("message") or "The job failed."),
+                )
+        current = await state.jobs.get(job.id)
+        if current is not None and current.status is JobStatus.QUEUED:
+            await state.jobs.fail(job.id, timeout_code, "Abandoned by the API.")
+    except RedisError as error:
+        raise _queue_unavailable() from error
+    raise ApiError(504, timeout_code, timeout_message, headers={"Retry-After": str(retry_after_s)})
 
 
 def _queue_unavailable() -> ApiError:

@@ -16,16 +16,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from redis.exceptions import RedisError
 
 from api.deps import AdminDep, StateDep
-from api.enqueue import enqueue
+from api.enqueue import run_and_wait
 from api.errors import ApiError
-from api.routes.retrieve import wait_for_job
 from api.routes.widget import STATIC_DIR
 from api.schemas import ErrorBody
 from shared.errors import ErrorCode
-from shared.jobs import JobKind, JobStatus
+from shared.jobs import JobKind
 from shared.queues import TaskName
 from shared.report import Report, parse_since, report_period
 
@@ -59,27 +57,17 @@ async def get_report(
         period = report_period(parse_since(since), site)
     except ValueError as error:
         raise ApiError(422, ErrorCode.VALIDATION_ERROR, str(error).replace("--", "")) from error
-    job = await enqueue(state, JobKind.REPORT, TaskName.REPORT, request=period)
-    try:
-        result = await wait_for_job(state, job.id, state.settings.report_timeout_s)
-    except RedisError as error:
-        raise ApiError(
-            503,
-            ErrorCode.QUEUE_UNAVAILABLE,
-            "The job queue is unavailable; retry shortly.",
-            headers={"Retry-After": "5"},
-        ) from error
-    if result is None:
-        current = await state.jobs.get(job.id)
-        if current is not None and current.status is JobStatus.QUEUED:
-            await state.jobs.fail(job.id, ErrorCode.REPORT_TIMEOUT, "Abandoned by the API.")
-        raise ApiError(
-            504,
-            ErrorCode.REPORT_TIMEOUT,
-            f"The report did not finish within {state.settings.report_timeout_s:g} s "
-            "(BOOKCHAT_REPORT_TIMEOUT_S); is a worker consuming the chat queue?",
-            headers={"Retry-After": "10"},
-        )
+    result = await run_and_wait(
+        state,
+        JobKind.REPORT,
+        TaskName.REPORT,
+        request=period,
+        timeout_s=state.settings.report_timeout_s,
+        timeout_code=ErrorCode.REPORT_TIMEOUT,
+        timeout_message=f"The report did not finish within {state.settings.report_timeout_s:g} s "
+        "(BOOKCHAT_REPORT_TIMEOUT_S); is a worker consuming the chat queue?",
+        retry_after_s=10,
+    )
     return Report.model_validate(result)
 
 

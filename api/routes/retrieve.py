@@ -7,50 +7,22 @@ the chat queue (worker/retrieve_job.py) and this endpoint waits on the job's eve
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
-from redis.exceptions import RedisError
 
-from api.deps import AppState, StateDep
-from api.enqueue import enqueue
+from api.deps import StateDep
+from api.enqueue import run_and_wait
 from api.errors import ApiError
 from api.limits import check_backpressure, check_rate_limits
 from api.schemas import ErrorBody
 from shared.errors import ErrorCode
 from shared.index_state import building_job
 from shared.job_models import PublicPassage, RetrieveRequest, RetrieveResult
-from shared.jobs import EventType, JobKind, JobStatus
+from shared.jobs import JobKind
 from shared.queues import TaskName
 
-__all__ = ["router", "wait_for_job"]
+__all__ = ["router"]
 
 router = APIRouter(tags=["retrieve"])
-
-_JOB_ERROR_STATUS: dict[str, int] = {
-    ErrorCode.INDEX_UNAVAILABLE: 503,
-    ErrorCode.INDEX_EMPTY: 503,
-    ErrorCode.JOB_TIMEOUT: 504,
-    ErrorCode.RETRIEVE_TIMEOUT: 504,
-}
-
-
-async def wait_for_job(state: AppState, job_id: str, timeout_s: float) -> dict[str, Any] | None:
-    """Block on the job's event stream until `done` (returns the result) or `error` (raises
-    the job's error as a 503/500); None when `timeout_s` passes first."""
-    async for event in state.jobs.follow(job_id, timeout_s=timeout_s):
-        if event.type is EventType.DONE:
-            return event.data
-        if event.type is EventType.ERROR:
-            code = str(event.data.get("code") or ErrorCode.INTERNAL_ERROR)
-            message = str(event.data.get("message") or "The job failed.")
-            known = code in ErrorCode.__members__.values()
-            raise ApiError(
-                _JOB_ERROR_STATUS.get(code, 500),
-                ErrorCode(code) if known else ErrorCode.INTERNAL_ERROR,
-                message,
-            )
-    return None
 
 
 @router.post(
@@ -82,26 +54,16 @@ async def post_retrieve(
             "The site is being indexed for the first time; retry shortly.",
             headers={"Retry-After": "10"},
         )
-    job = await enqueue(state, JobKind.RETRIEVE, TaskName.RETRIEVE, request=body)
-    try:
-        result = await wait_for_job(state, job.id, state.settings.retrieve_timeout_s)
-    except RedisError as error:
-        raise ApiError(
-            503,
-            ErrorCode.QUEUE_UNAVAILABLE,
-            "The job queue is unavailable; retry shortly.",
-            headers={"Retry-After": "5"},
-        ) from error
-    if result is None:
-        current = await state.jobs.get(job.id)
-        if current is not None and current.status is JobStatus.QUEUED:
-            # Nobody will read the answer: let the worker skip it rather than search for no one.
-            await state.jobs.fail(job.id, ErrorCode.RETRIEVE_TIMEOUT, "Abandoned by the API.")
-        raise ApiError(
-            504,
-            ErrorCode.RETRIEVE_TIMEOUT,
+    result = await run_and_wait(
+        state,
+        JobKind.RETRIEVE,
+        TaskName.RETRIEVE,
+        request=body,
+        timeout_s=state.settings.retrieve_timeout_s,
+        timeout_code=ErrorCode.RETRIEVE_TIMEOUT,
+        timeout_message=(
             f"The search did not finish within {state.settings.retrieve_timeout_s:g} s; "
-            "retry shortly.",
-            headers={"Retry-After": "5"},
-        )
+            "retry shortly."
+        ),
+    )
     return RetrieveResult.model_validate(result).passages
