@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared import metrics
@@ -224,7 +225,12 @@ async def _answer_job(runtime: Any, job_id: str, request: ChatRequest, *, asked_
     relay = TokenRelay(jobs, job_id, links=LinkPolicy.for_site(runtime.settings.site_url))
 
     async def show_pages(query: str, hits: list[Passage]) -> None:
-        await jobs.set_progress(job_id, reading_progress(hits))
+        # Progress is for readers watching; a job-store blip here must not fail the search (the
+        # SDK would turn it into a failed tool call, then a failed model and a failed job).
+        try:
+            await jobs.set_progress(job_id, reading_progress(hits))
+        except RedisError as error:
+            log.warning("could not report the pages being read: %s", error)
 
     try:
         answer, message_id = await answer_and_record(
