@@ -147,6 +147,13 @@ def _describe_library_error(error: BaseException) -> Failure:
             f"invalid settings ({problems}); see .env.example",
             ExitCode.USAGE,
         )
+    if isinstance(error, pydantic.ValidationError):
+        # A request model (e.g. `ChatRequest`) refused what the command line gave it: the same
+        # `validation_error` the API answers with a 422.
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in error.errors()
+        )
+        return Failure(str(ErrorCode.VALIDATION_ERROR), problems, ExitCode.USAGE)
     if isinstance(error, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
         return Failure(
             str(ErrorCode.QUEUE_UNAVAILABLE),

@@ -12,8 +12,9 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import pydantic
 import typer
 
 from cli import admin
@@ -21,6 +22,9 @@ from cli.errors import USAGE_ERROR, CliError, ExitCode, report_failure
 from cli.report import ReportFormat
 from shared.errors import BookchatError, ErrorCode
 from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from shared.job_models import ChatRequest
 
 app = typer.Typer(
     name="bookchat",
@@ -200,6 +204,8 @@ def ask(
             uuid.UUID(session)
         except ValueError as error:
             raise _usage("--session must be a session id (UUID)") from error
+    if question is not None:
+        _chat_request(question, session, selection, page_url)  # refuse bad input before any work
     settings = get_settings()
     questions = [question] if question is not None else list(_lines(batch or "-"))
     logging.basicConfig(level=logging.WARNING)
@@ -209,6 +215,21 @@ def ask(
     )
     if failed:
         raise typer.Exit(int(failed))
+
+
+def _chat_request(
+    text: str, session: str | None, selection: str | None, page_url: str | None
+) -> ChatRequest:
+    """The job request `bookchat ask` answers, validated like the API's body (pydantic
+    ValidationError: a blank or oversized question, a bad page URL…)."""
+    from shared.job_models import ChatRequest
+
+    return ChatRequest(
+        message=text,
+        session_id=uuid.UUID(session) if session else uuid.uuid4(),
+        selection=selection,
+        page_url=page_url,
+    )
 
 
 async def _ask_all(
@@ -225,7 +246,6 @@ async def _ask_all(
     from cli.errors import describe, error_object
     from shared.db import make_engine, make_sessionmaker
     from shared.history import History
-    from shared.job_models import ChatRequest
     from worker.chat_job import answer_and_record
 
     failed: ExitCode | None = None
@@ -234,18 +254,12 @@ async def _ask_all(
     sessionmaker = make_sessionmaker(engine)
     try:
         for text in questions:
-            session_id = session or str(uuid.uuid4())
-            request = ChatRequest(
-                message=text,
-                session_id=uuid.UUID(session_id),
-                selection=selection,
-                page_url=page_url,
-            )
             try:
+                request = _chat_request(text, session, selection, page_url)
                 answer, _ = await answer_and_record(
                     request, settings=settings, retriever=retriever, history=History(sessionmaker)
                 )
-            except BookchatError as error:
+            except (BookchatError, pydantic.ValidationError) as error:
                 if not batch:
                     raise  # `main` reports it (JSON under --json)
                 failure = describe(error)
@@ -258,7 +272,7 @@ async def _ask_all(
                         "answer": answer.answer,
                         "citations": answer.citations,
                         "refused": answer.refused,
-                        "session_id": session_id,
+                        "session_id": str(request.session_id),
                     }
                 )
             else:

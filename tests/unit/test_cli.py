@@ -79,6 +79,24 @@ def test_bad_arguments_exit_non_zero(
     assert _run_main(["search"], capsys)[0] == 2
 
 
+def test_a_question_the_api_would_refuse_is_a_usage_error_before_any_work(
+    runner: CliRunner, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No index exists: the question is refused first (the API's 422), not "no index yet".
+    for bad in (["ask", ""], ["ask", "   "], ["ask", "hi", "--page-url", "javascript:x"]):
+        code, out, err = _run_main([*bad, "--json"], capsys)
+        assert code == ExitCode.USAGE, (bad, out, err)
+        assert json.loads(out)["error"]["code"] == "validation_error"
+
+    assert runner.invoke(app, ["ingest", str(SAMPLE_SITE)]).exit_code == 0
+    long_line = "why " * 1001
+    asked = runner.invoke(app, ["ask", "--batch", "-"], input=f"{long_line}\nHow do I go home?\n")
+    assert asked.exit_code == ExitCode.USAGE, asked.output
+    first, second = (json.loads(line) for line in asked.stdout.splitlines())
+    assert first["error"]["code"] == "validation_error"
+    assert second["refused"] is False
+
+
 def _run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as exited:
         main(args)
