@@ -15,7 +15,7 @@ from api.schemas import ErrorBody
 from shared.access_tokens import revoke_session
 from shared.errors import ErrorCode
 from shared.input_rules import PlainText
-from shared.models import FeedbackRating, MessagePublic
+from shared.models import FeedbackRating, MessagePublic, MessageRole
 
 router = APIRouter(tags=["history"])
 
@@ -93,12 +93,17 @@ async def post_feedback(
     history: HistoryDep,
     token: SessionTokenDep,
 ) -> FeedbackOut:
-    """Thumbs up or down on an answer (with an optional comment)."""
+    """Thumbs up or down on an answer (with an optional comment); 404 `message_not_found` for
+    the id of anything but an answer."""
     try:
         message = await history.message(message_id)
         if message is None:
             raise ApiError(404, ErrorCode.MESSAGE_NOT_FOUND, "No such message.")
         await check_session_access(state, str(message.session_id), token)
+        if message.role != MessageRole.ASSISTANT:
+            # Ratings are on answers (the report counts them per answer); the reader's own
+            # question is no answer to rate. Checked after the token so it tells nothing more.
+            raise ApiError(404, ErrorCode.MESSAGE_NOT_FOUND, "No such answer: rate an answer.")
         [feedback] = await history.add_feedback([message], body.rating, body.comment)
     except (SQLAlchemyError, OSError) as error:
         raise _db_unavailable(error) from error

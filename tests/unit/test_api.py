@@ -278,7 +278,7 @@ async def test_feedback_is_stored_for_the_sessions_own_message(
     client: httpx.AsyncClient, state: AppState
 ) -> None:
     from shared.history import Exchange
-    from shared.models import Feedback
+    from shared.models import Feedback, Message, MessageRole
 
     session_id = str(uuid.uuid4())
     message_id = await state.history.record(
@@ -303,6 +303,14 @@ async def test_feedback_is_stored_for_the_sessions_own_message(
         f"/v1/messages/{uuid.uuid4()}/feedback", json={"rating": "up"}, headers=mine
     )
     assert missing.json()["code"] == "message_not_found"
+    async with state.sessionmaker() as db:
+        question_id = (
+            await db.exec(select(Message.id).where(Message.role == MessageRole.USER))
+        ).one()
+    on_question = await client.post(
+        f"/v1/messages/{question_id}/feedback", json={"rating": "up"}, headers=mine
+    )
+    assert (on_question.status_code, on_question.json()["code"]) == (404, "message_not_found")
     stored = await client.post(url, json={"rating": "down", "comment": "wrong page"}, headers=mine)
     assert stored.status_code == 201
     async with state.sessionmaker() as db:
