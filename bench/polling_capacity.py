@@ -34,35 +34,20 @@ from typing import Any
 
 import httpx
 
-from bench.chat_load import (
-    REDIS_URL,
-    RESULTS,
-    SECRET,
-    bench_processes,
-    load,
-    machine,
-    pct,
-    start_api,
-)
+from bench.harness import RESULTS, SECRET, bench_processes, load, machine, rss_kib, start_api
+from bench.load_report import pct
 from tests.conftest import throwaway_postgres
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 class Jobs:
     """Writes jobs as the worker would, and hands out their readable URLs."""
 
-    def __init__(self) -> None:
+    def __init__(self, redis_url: str) -> None:
         from shared.jobs import JobStore
         from shared.redis_client import make_redis
 
         self.store = JobStore(
-            make_redis(REDIS_URL, max_connections=64, wait_for_connection_s=30), ttl_s=3600
+            make_redis(redis_url, max_connections=64, wait_for_connection_s=30), ttl_s=3600
         )
 
     async def new(self) -> tuple[str, str]:
@@ -228,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
         pid = procs.started["api"].pid
 
         async def go() -> None:
-            jobs = Jobs()
+            jobs = Jobs(procs.redis_url)
             try:
                 job_id, query = await jobs.new()
                 await jobs.store.succeed(job_id, {"answer": "bench"})
