@@ -9,8 +9,11 @@ A terminal state is final: once a job is `succeeded`, `failed` or `expired`, eve
 pollers and streamers can never see a job change its outcome (issue 16: a Redis blip used to
 flip answered jobs to `failed/internal_error` after their `done` was written).
 
-Every reader of a job's events goes through `JobStore.follow` (SSE, long-polls, the retrieve
-endpoint, ChatKit).
+Where each part lives: the records and enums (`Job`, `JobEvent`, `JobKind`, `JobStatus`,
+`EventType`) in `shared/job_records.py`; the read side (`get`, `events`, `follow`, event ids) in
+`shared/job_reader.py` (`JobReader`, which `JobStore` extends); here the writes, the recent-jobs
+index and coalescing. The public names are re-exported here, so `from shared.jobs import ...`
+keeps serving every caller.
 """
 
 from __future__ import annotations
@@ -19,15 +22,16 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from shared.job_reader import InvalidEventIdError, JobReader, parse_event_id
+from shared.job_records import JOB_KEY_PREFIX, EventType, Job, JobEvent, JobKind, JobStatus
 
 __all__ = [
     "RECENT_JOBS_KEY",
@@ -43,124 +47,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_PREFIX = "bookchat:job:"
 _STREAM_MAXLEN = 20_000
 # A capped index of recent job ids (score: created_at) for `bookchat jobs` and the stale-job
 # cleanup, which would otherwise have to SCAN every key.
 RECENT_JOBS_KEY = "bookchat:jobs:recent"
 _RECENT_MAX = 10_000
-
-
-class JobKind(StrEnum):
-    CHAT = "chat"
-    RETRIEVE = "retrieve"
-    INGEST = "ingest"
-    REPORT = "report"  # the maintainer's report (GET /v1/admin/report)
-
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    EXPIRED = "expired"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.EXPIRED)
-
-
-class EventType(StrEnum):
-    STATUS = "status"
-    PROGRESS = "progress"
-    TOKEN = "token"
-    CITATIONS = "citations"
-    DONE = "done"
-    ERROR = "error"
-
-
-@dataclass(slots=True)
-class Job:
-    id: str
-    kind: JobKind
-    status: JobStatus
-    created_at: float
-    updated_at: float
-    session_id: str | None = None
-    progress: dict[str, Any] | None = None
-    result: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
-    heartbeat_at: float | None = None
-    attempts: int = 0
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_hash(cls, raw: Mapping[Any, Any]) -> Job:
-        def text(key: str) -> str | None:
-            value = raw.get(key.encode())
-            return value.decode() if value is not None else None
-
-        def jsonf(key: str) -> Any:
-            value = raw.get(key.encode())
-            return orjson.loads(value) if value else None
-
-        heartbeat = text("heartbeat_at")
-        return cls(
-            id=text("id") or "",
-            kind=JobKind(text("kind") or ""),
-            status=JobStatus(text("status") or ""),
-            created_at=float(text("created_at") or 0),
-            updated_at=float(text("updated_at") or 0),
-            session_id=text("session_id") or None,
-            progress=jsonf("progress"),
-            result=jsonf("result"),
-            error=jsonf("error"),
-            heartbeat_at=float(heartbeat) if heartbeat else None,
-            attempts=int(text("attempts") or 0),
-            meta=jsonf("meta") or {},
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class JobEvent:
-    id: str  # the Redis Stream entry id: monotonic, usable as SSE `id` / `Last-Event-ID`
-    type: EventType
-    data: dict[str, Any]
-
-
-_UINT64_MAX = 2**64 - 1
-
-
-class InvalidEventIdError(ValueError):
-    """A stream position that is not `<ms>-<seq>` with both parts in 0..2**64-1."""
-
-
-def parse_event_id(value: str) -> tuple[int, int]:
-    """`"1700000000000-3"` -> (1700000000000, 3). Redis Stream ids are two unsigned 64-bit
-    integers (https://redis.io/docs/latest/develop/data-types/streams/#entry-ids); anything
-    else (`99999999999999999999-0`, `1-x`, `-1-0`) raises InvalidEventIdError."""
-    left, sep, right = value.partition("-")
-    if not sep or not left.isascii() or not right.isascii():
-        raise InvalidEventIdError(value)
-    if not (left.isdigit() and right.isdigit()) or len(left) > 20 or len(right) > 20:
-        raise InvalidEventIdError(value)
-    ms, seq = int(left), int(right)
-    if ms > _UINT64_MAX or seq > _UINT64_MAX:
-        raise InvalidEventIdError(value)
-    return ms, seq
-
-
-#: The job-gone event `follow` ends with when a job's keys have expired under its reader.
-def _gone_event() -> JobEvent:
-    return JobEvent(
-        id="",
-        type=EventType.ERROR,
-        data={"code": "job_not_found", "message": "The job expired."},
-    )
-
-
-def _terminal_event(event: JobEvent) -> bool:
-    return event.type in (EventType.DONE, EventType.ERROR)
 
 
 # Coalescing: make ARGV[1] the pending job of KEYS[1] unless the job it names is still queued
@@ -208,22 +99,15 @@ def _dumps(value: Any) -> bytes:
     return orjson.dumps(value)
 
 
-class JobStore:
-    """Reads and writes jobs. One instance per process, sharing one Redis connection pool."""
+class JobStore(JobReader):
+    """Reads (see `JobReader`) and writes jobs. One instance per process, sharing one Redis
+    connection pool."""
 
     def __init__(self, redis: Redis, *, ttl_s: int) -> None:
-        self.redis = redis
+        super().__init__(redis)
         self.ttl_s = ttl_s
         self._guarded_write = redis.register_script(_GUARDED_WRITE)
         self._claim_pending = redis.register_script(_CLAIM_PENDING)
-
-    @staticmethod
-    def key(job_id: str) -> str:
-        return f"{_PREFIX}{job_id}"
-
-    @staticmethod
-    def events_key(job_id: str) -> str:
-        return f"{_PREFIX}{job_id}:events"
 
     @staticmethod
     def new_id() -> str:
@@ -274,7 +158,7 @@ class JobStore:
         that job's id, and the caller discards its own (`discard`) and answers with it. So at
         most one such job waits while another runs."""
         current = await self._claim_pending(
-            keys=[_PENDING_KEY.format(coalesce_key)], args=[job_id, _PREFIX, self.ttl_s]
+            keys=[_PENDING_KEY.format(coalesce_key)], args=[job_id, JOB_KEY_PREFIX, self.ttl_s]
         )
         if current is None:
             return None
@@ -286,10 +170,6 @@ class JobStore:
         pipe.delete(self.key(job_id), self.events_key(job_id))
         pipe.zrem(RECENT_JOBS_KEY, job_id)
         await pipe.execute()
-
-    async def get(self, job_id: str) -> Job | None:
-        raw: Any = await self.redis.hgetall(self.key(job_id))
-        return Job.from_hash(raw) if raw else None
 
     async def mark_running(self, job_id: str) -> bool:
         """`queued` -> `running` (counting the attempt). False when the job is gone or final."""
@@ -363,75 +243,6 @@ class JobStore:
         """Append one event (a token delta, citations) without touching the job's state;
         refused (False) once the job has ended, so nothing follows its `done`/`error`."""
         return await self._write(job_id, {}, [(type_, data)])
-
-    async def events(
-        self, job_id: str, *, after: str = "0-0", block_ms: int | None = None, count: int = 500
-    ) -> list[JobEvent]:
-        """Events after the stream id `after`; waits up to `block_ms` for new ones when given."""
-        reply: Any = await self.redis.xread(
-            {self.events_key(job_id): after}, count=count, block=block_ms
-        )
-        events: list[JobEvent] = []
-        for _stream, entries in reply or []:
-            for entry_id, fields in entries:
-                events.append(
-                    JobEvent(
-                        id=entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id),
-                        type=EventType(fields[b"type"].decode()),
-                        data=orjson.loads(fields[b"data"]),
-                    )
-                )
-        return events
-
-    async def follow(
-        self,
-        job_id: str,
-        *,
-        after: str = "0-0",
-        timeout_s: float | None = None,
-        alive: Callable[[], Awaitable[bool]] | None = None,
-        block_s: float = 10.0,
-    ) -> AsyncIterator[JobEvent]:
-        """The job's events after `after`, as they arrive, until (and including) its `done` or
-        `error` event. The one reader of a job's event stream (SSE, long-polls, the retrieve
-        endpoint, ChatKit).
-
-        Ends early, without an event, when `timeout_s` passes (None: no deadline), when
-        `alive()` (checked between reads, at least every `block_s`) turns false, or when the job
-        has ended and every event after `after` was read (a resumed stream of a finished job).
-        When the job's keys are gone (expired), yields one `error` event `job_not_found` and ends.
-        Raises InvalidEventIdError for a malformed or out-of-range `after`; RedisError passes."""
-        parse_event_id(after)
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        cursor = after
-        while True:
-            if alive is not None and not await alive():
-                return
-            wait_s = block_s
-            if deadline is not None:
-                wait_s = min(wait_s, deadline - time.monotonic())
-                if wait_s <= 0.001:
-                    return
-            events = await self.events(job_id, after=cursor, block_ms=max(1, int(wait_s * 1000)))
-            for event in events:
-                cursor = event.id
-                yield event
-                if _terminal_event(event):
-                    return
-            if not events:
-                job = await self.get(job_id)
-                if job is None:
-                    yield _gone_event()
-                    return
-                if job.status.terminal and not await self.events(job_id, after=cursor, count=1):
-                    return  # everything up to its end was read before `after`
-
-    async def last_event_id(self, job_id: str) -> str:
-        last: Any = await self.redis.xrevrange(self.events_key(job_id), count=1)
-        if not last:
-            return "0-0"
-        entry_id = last[0][0]
-        return str(entry_id.decode() if isinstance(entry_id, bytes) else entry_id)
 
     async def forget_expired(self, now: float) -> int:
         """Drop the recent-jobs index entries of jobs created over `ttl_s` ago (their keys
