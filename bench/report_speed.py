@@ -40,7 +40,8 @@ from shared.db import make_engine, make_sessionmaker
 from shared.history import message_ids
 from shared.migrate import upgrade_database
 from shared.models import ChatSession, Feedback, Message, QuestionVector
-from shared.report import feedback_section, report_period, usage_section
+from shared.report import feedback_section, usage_section
+from shared.report_model import report_period
 from shared.settings import Settings
 from tests.conftest import throwaway_postgres
 from worker.report_job import build_report

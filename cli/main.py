@@ -316,7 +316,7 @@ def report(
 ) -> None:
     """The maintainer's report: knowledge gaps, feedback and usage over a period."""
     from cli.report import build_local_report, render
-    from shared.report import parse_since
+    from shared.report_model import parse_since
 
     try:
         look_back = parse_since(since)

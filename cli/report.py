@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from shared.report import Report, report_period
+from shared.report_model import Report, report_period
 from shared.settings import Settings
 
 __all__ = ["ReportFormat", "build_local_report", "render"]

@@ -28,16 +28,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.errors import BookchatError, ErrorCode
 from shared.models import QuestionVector
-from shared.report import (
+from shared.report import feedback_section, gap_questions, usage_section
+from shared.report_model import (
     GapQuestion,
     GapsSection,
     GapTopic,
     NearestPage,
     Report,
     ReportPeriod,
-    feedback_section,
-    gap_questions,
-    usage_section,
 )
 from shared.settings import Settings
 

@@ -25,7 +25,7 @@ from api.schemas import ErrorBody
 from shared.errors import ErrorCode
 from shared.jobs import JobKind
 from shared.queues import TaskName
-from shared.report import Report, parse_since, report_period
+from shared.report_model import Report, parse_since, report_period
 
 __all__ = ["router"]
 

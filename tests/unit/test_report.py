@@ -29,7 +29,7 @@ from shared.db import make_engine, make_sessionmaker
 from shared.history import Exchange, History, message_ids
 from shared.migrate import upgrade_database
 from shared.models import ChatSession, Feedback, Message, QuestionVector
-from shared.report import Report, parse_since, report_period
+from shared.report_model import Report, parse_since, report_period
 from shared.retention import delete_history_before
 from shared.settings import Settings
 from worker.report_job import build_report, group_by_meaning
