@@ -10,7 +10,7 @@ OpenAPI schema at /docs shows each answer's full shape. Nothing here is built fr
 | `chat`     | `ChatRequest`      | `ChatResult`                            |
 | `retrieve` | `RetrieveRequest`  | `RetrieveResult`                        |
 | `ingest`   | `IngestRequest`    | `IngestResult` or `IngestSkipped`       |
-| `report`   | `ReportPeriod`     | `Report` (both in shared/report_model.py; the queries in shared/report.py) |
+| `report`   | `ReportPeriod`     | `Report` (both in shared/report_model.py) |
 """
 
 from __future__ import annotations
