@@ -31,7 +31,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.chatkit_server import BookchatChatKitServer, ChatKitContext
+from api.chatkit_server import BookchatChatKitServer
+from api.chatkit_store import ChatKitContext
 from api.deps import (
     SessionTokenDep,
     StateDep,

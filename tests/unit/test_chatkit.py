@@ -22,7 +22,7 @@ from chatkit.types import (
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.chatkit_server import citation_annotations
+from api.chatkit_store import citation_annotations
 from api.deps import AppState
 from ingestion_jobs.embedding import HashEmbedder
 from ingestion_jobs.indexer import index_site
