@@ -6,6 +6,10 @@ so any size can be built quickly; queries filter on the site as the worker's do.
 embedding" adds the bundled embedder's query embedding (measured on the same queries, same run).
 
     uv run python -m bench.store_latency --sizes 1000,10000,100000 --local-max 10000
+
+``--rewrite N`` then re-upserts N of the points with new vectors (what incremental ingestion
+does to changed chunks) and measures Edge again before and after ``maintain`` (the re-index
+into a new collection that takes them into the HNSW graph).
 """
 
 from __future__ import annotations
@@ -40,8 +44,9 @@ def unit(rng: random.Random) -> list[float]:
     return [x / n for x in v]
 
 
-def points(n: int) -> list[StoredPoint]:
-    rng = random.Random(1)
+def points(n: int, seed: int = 0) -> list[StoredPoint]:
+    """``n`` synthetic points; another ``seed`` gives the same ids with other vectors."""
+    rng = random.Random(1 + seed)
     out = []
     for i in range(n):
         terms = sparse.document_vector(" ".join(rng.choices(WORDS, k=80)))
@@ -97,9 +102,34 @@ def measure(
         store.upsert(name, data[i : i + 256])
     store.publish("bench", name)  # Edge: HNSW built in a child process from 5,000 points
     build_s = time.perf_counter() - started
-    store.search("bench", asked[:1])  # warm
-    ms = [t for q in asked for t in timed(lambda q=q: store.search("bench", [q]), 1)]
+    ms = search_ms(store, asked)
     return {"build_s": round(build_s, 1), "p50_ms": pct(ms, 50), "p95_ms": pct(ms, 95)}
+
+
+def search_ms(store: VectorStore, asked: list[HybridQuery]) -> list[float]:
+    store.search("bench", asked[:1])  # warm
+    return [t for q in asked for t in timed(lambda q=q: store.search("bench", [q]), 1)]
+
+
+def measure_rewrite(
+    store: VectorStore, data: list[StoredPoint], asked: list[HybridQuery], rewrite: int
+) -> dict[str, Any]:
+    """Search after re-upserting ``rewrite`` points, then after ``maintain``."""
+    fresh = points(rewrite, seed=1)
+    for i in range(0, len(fresh), 256):
+        store.upsert("bench", fresh[i : i + 256])
+    before = search_ms(store, asked)
+    started = time.perf_counter()
+    reindexed = store.maintain("bench")
+    maintain_s = time.perf_counter() - started
+    after = search_ms(store, asked)
+    return {
+        "rewritten": rewrite,
+        "before_maintain": {"p50_ms": pct(before, 50), "p95_ms": pct(before, 95)},
+        "maintain_s": round(maintain_s, 1),
+        "reindexed": reindexed is not None,
+        "after_maintain": {"p50_ms": pct(after, 50), "p95_ms": pct(after, 95)},
+    }
 
 
 def main() -> None:
@@ -107,6 +137,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--local-max", type=int, default=10000, help="largest size for local mode")
     parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--rewrite", type=int, default=0, help="points re-upserted (Edge)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/store_latency.json"))
     args = parser.parse_args()
     asked = queries(args.queries)
@@ -130,6 +161,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             edge = EdgeStore(Path(tmp) / "edge")
             row["edge"] = measure(edge, data, asked)
+            if args.rewrite:
+                row["edge_rewrite"] = measure_rewrite(edge, data, asked, min(args.rewrite, size))
             edge.close()
             if size <= args.local_max:
                 local = QdrantServerStore(QdrantClient(path=str(Path(tmp) / "local")))

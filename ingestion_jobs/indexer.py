@@ -227,6 +227,8 @@ def index_chunks(
         raise
     if rebuild:
         store.publish(collection, target)
+    elif to_embed or stale:
+        target = store.maintain(collection) or target
 
     report.chunks_deleted = len(stale)
     report.pages_changed = len(changed_pages)

@@ -21,6 +21,12 @@ just the current shard) single-process, and both refusals surface as ``StoreLock
 Every Edge call holds the GIL, and ``optimize()`` (building the HNSW graph) holds it for its
 whole run: ~6 s at 15k points, ~65 s at 100k. A rebuilt collection is therefore optimized in a
 child process before it is published, while this process goes on answering from the old one.
+
+Incremental ingestion writes into Edge's plain (unindexed) segment, which every search scans. A
+published collection is never optimized in place (that would freeze this process); instead
+``maintain`` (after each incremental ingestion) counts the points written since the last HNSW
+build and, past ``REINDEX_MIN_WRITTEN``, has a child copy the flushed shard, optimize the copy,
+and switches the alias to it. Writes wait meanwhile; searches go on against the old shard.
 """
 
 from __future__ import annotations
@@ -59,7 +65,7 @@ from shared.vectorstore.schema import (
     new_collection_name,
 )
 
-__all__ = ["OPTIMIZE_MIN_POINTS", "EdgeStore"]
+__all__ = ["OPTIMIZE_MIN_POINTS", "REINDEX_MIN_WRITTEN", "EdgeStore"]
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +73,12 @@ log = logging.getLogger(__name__)
 #: default indexing threshold (10 MB of vectors, ~6,600 at 384-d) would not build one, and a
 #: plain scan of a few thousand points is ~1 ms.
 OPTIMIZE_MIN_POINTS: Final = 5_000
+#: Points written (upserted) into a published collection since its last HNSW build after which
+#: ``maintain`` re-indexes it. Above Edge's own indexing threshold (~6,600 points at 384-d, which
+#: ``optimize()`` respects), so the re-index does index them; a scan of this many is ~1-2 ms.
+REINDEX_MIN_WRITTEN: Final = 10_000
 _ALIAS_SUFFIX: Final = ".alias"
+_WRITTEN: Final = "written_since_index"  # meta.json: points written since the last HNSW build
 
 
 def _locked(path: Path) -> StoreLockedError:
@@ -127,9 +138,16 @@ class EdgeStore:
     Raises ``StoreLockedError`` when another process has the store open.
     """
 
-    def __init__(self, root: Path, *, optimize_min_points: int = OPTIMIZE_MIN_POINTS) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        optimize_min_points: int = OPTIMIZE_MIN_POINTS,
+        reindex_min_written: int = REINDEX_MIN_WRITTEN,
+    ) -> None:
         self.root = root
         self.optimize_min_points = optimize_min_points
+        self.reindex_min_written = reindex_min_written
         root.mkdir(parents=True, exist_ok=True)
         (root / "collections").mkdir(exist_ok=True)
         # thread_local=False: opened by one thread, closed by another (worker shutdown).
@@ -139,8 +157,11 @@ class EdgeStore:
         except Timeout as error:
             raise _locked(root) from error
         self._lock = threading.RLock()
+        # Held by writes and by `maintain`, so no write lands in a shard while it is copied.
+        self._write_lock = threading.RLock()
         self._shards: dict[str, edge.EdgeShard] = {}
         self._aliases: dict[str, str] = {}
+        self._written: dict[str, int] = {}  # collection -> points upserted, not yet in meta.json
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -240,8 +261,43 @@ class EdgeStore:
         return name
 
     def publish(self, alias: str, collection: str) -> str | None:
+        self._written.pop(collection, None)  # a new build: nothing written since
         if self.count(collection) >= self.optimize_min_points:
-            self._optimize_in_child(collection)
+            self._close_shard(collection)
+            self._run_child("optimize", self._dir(collection) / "shard")
+        return self._switch(alias, collection)
+
+    def maintain(self, alias: str) -> str | None:
+        collection = self.current(alias)
+        if collection is None:
+            return None
+        with self._write_lock:
+            meta_path = self._dir(collection) / "meta.json"
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            written = int(meta.get(_WRITTEN, 0)) + self._written.pop(collection, 0)
+            if written < self.reindex_min_written or (
+                self.count(collection) < self.optimize_min_points
+            ):
+                if written != meta.get(_WRITTEN, 0):
+                    _write_json_atomically(meta_path, {**meta, _WRITTEN: written})
+                return None
+            self._open(collection).flush()
+            copy = new_collection_name(alias)
+            self._dir(copy).mkdir(parents=True)
+            try:
+                self._run_child(
+                    "reindex", self._dir(collection) / "shard", self._dir(copy) / "shard"
+                )
+            except BaseException:
+                self.drop(copy)
+                raise
+            _write_json_atomically(self._dir(copy) / "meta.json", {**meta, _WRITTEN: 0})
+            log.info("re-indexed %s as %s (%d points written since)", alias, copy, written)
+            self._switch(alias, copy)
+            return copy
+
+    def _switch(self, alias: str, collection: str) -> str | None:
+        """Points the alias at ``collection`` (pointer file) and drops what it pointed at."""
         old = self.current(alias)
         _write_json_atomically(self.root / f"{alias}{_ALIAS_SUFFIX}", {"collection": collection})
         self._aliases[alias] = collection
@@ -252,18 +308,13 @@ class EdgeStore:
                 self.drop(name)
         return old
 
-    def _optimize_in_child(self, collection: str) -> None:
-        """Builds the collection's HNSW index in a child process: ``optimize()`` would hold
-        this process's GIL (and so every answer it is serving) for the whole build."""
-        path = self._dir(collection) / "shard"
-        with self._lock:
-            shard = self._shards.pop(collection, None)
-        if shard is not None:
-            shard.flush()
-            shard.close()
-        log.info("optimizing %s in a child process", collection)
+    def _run_child(self, command: str, *shards: Path) -> None:
+        """``python -m shared.vectorstore.edge COMMAND SHARD...`` (see ``_child_main``): an HNSW
+        build in this process would hold its GIL, and so every answer it serves, for the whole
+        build. Raises BookchatError(index_unavailable) when the child fails."""
+        log.info("%s %s in a child process", command, shards[-1].parent.name)
         done = subprocess.run(
-            [sys.executable, "-m", "shared.vectorstore.edge", "optimize", str(path)],
+            [sys.executable, "-m", "shared.vectorstore.edge", command, *map(str, shards)],
             capture_output=True,
             text=True,
             check=False,
@@ -271,7 +322,8 @@ class EdgeStore:
         if done.returncode != 0:
             raise BookchatError(
                 ErrorCode.INDEX_UNAVAILABLE,
-                f"building the search index of {collection} failed: {done.stderr.strip()[-500:]}",
+                f"building the search index of {shards[-1].parent.name} failed: "
+                f"{done.stderr.strip()[-500:]}",
             )
 
     def drop(self, collection: str) -> None:
@@ -284,18 +336,22 @@ class EdgeStore:
     def upsert(self, collection: str, points: Sequence[StoredPoint]) -> None:
         if not points:
             return
-        shard = self._open(collection)
+        name = self.current(collection) or collection
+        shard = self._open(name)
         edge_points = []
         for point in points:
             vector: dict[str, Any] = {DENSE: point.dense}
             if point.sparse is not None and point.sparse.indices:
                 vector[SPARSE] = edge.SparseVector(point.sparse.indices, point.sparse.values)
             edge_points.append(edge.Point(point.id, vector, point.payload))
-        shard.update(edge.UpdateOperation.upsert_points(edge_points))
+        with self._write_lock:
+            shard.update(edge.UpdateOperation.upsert_points(edge_points))
+            self._written[name] = self._written.get(name, 0) + len(edge_points)
 
     def delete(self, collection: str, ids: Sequence[str]) -> None:
         if ids:
-            self._open(collection).update(edge.UpdateOperation.delete_points(list(ids)))
+            with self._write_lock:
+                self._open(collection).update(edge.UpdateOperation.delete_points(list(ids)))
 
     def scroll(
         self,
@@ -388,7 +444,7 @@ def _fetch(
 
 
 def _optimize(path: str) -> None:
-    """The child's side of ``EdgeStore._optimize_in_child``."""
+    """Builds the HNSW index of the shard at ``path`` (a child of ``EdgeStore._run_child``)."""
     shard = edge.EdgeShard.load(path)
     try:
         shard.optimize()
@@ -397,7 +453,28 @@ def _optimize(path: str) -> None:
         shard.close()
 
 
-if __name__ == "__main__":  # python -m shared.vectorstore.edge optimize SHARD_DIR
-    if len(sys.argv) != 3 or sys.argv[1] != "optimize":
-        sys.exit("usage: python -m shared.vectorstore.edge optimize SHARD_DIR")
-    _optimize(sys.argv[2])
+def _copy_shard(source: str, target: str) -> None:
+    """Copies a flushed shard directory that another process holds open (Edge's files are
+    sparse: GNU ``cp --sparse=always`` keeps them so; elsewhere a plain copy, larger on disk)."""
+    if sys.platform.startswith("linux") and shutil.which("cp"):
+        subprocess.run(["cp", "-R", "--sparse=always", source, target], check=True)
+    else:
+        shutil.copytree(source, target)
+
+
+def _child_main(argv: list[str]) -> None:
+    """``optimize SHARD`` or ``reindex SOURCE TARGET`` (copy, then optimize the copy)."""
+    match argv:
+        case ["optimize", shard]:
+            _optimize(shard)
+        case ["reindex", source, target]:
+            _copy_shard(source, target)
+            _optimize(target)
+        case _:
+            sys.exit(
+                "usage: python -m shared.vectorstore.edge optimize SHARD | reindex SOURCE TARGET"
+            )
+
+
+if __name__ == "__main__":
+    _child_main(sys.argv[1:])

@@ -264,6 +264,13 @@ class VectorStore(Protocol):
         by a rebuild killed before its switch)."""
         ...
 
+    def maintain(self, alias: str) -> str | None:
+        """Keeps searching the alias fast after incremental writes; call it after an
+        incremental ingestion. The embedded store re-indexes a collection that took many
+        writes since its HNSW build into a new collection and switches the alias to it (the
+        new name is returned); a Qdrant server's own optimizer does this (None)."""
+        ...
+
     def drop(self, collection: str) -> None:
         """Deletes a physical collection and its points."""
         ...

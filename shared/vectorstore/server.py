@@ -129,6 +129,9 @@ class QdrantServerStore:
                 self.client.delete_collection(name)
         return old
 
+    def maintain(self, alias: str) -> str | None:
+        return None  # the server's optimizer indexes new points itself
+
     def drop(self, collection: str) -> None:
         self.client.delete_collection(collection)
 

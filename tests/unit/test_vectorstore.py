@@ -150,6 +150,33 @@ def test_a_rebuild_is_optimized_in_a_child_and_answers_the_same(tmp_path: Path) 
         reopened.close()
 
 
+def test_many_incremental_writes_are_reindexed_into_a_new_collection(tmp_path: Path) -> None:
+    points = corpus(120, 16)
+    store = EdgeStore(tmp_path, optimize_min_points=50, reindex_min_written=100)
+    try:
+        first = fill(store, points, 16)
+        assert store.maintain("book") is None  # the build itself counts as no writes
+        store.upsert("book", points[:60])
+        store.delete("book", [points[60].id])
+        assert store.maintain("book") is None  # 60 written: below the threshold
+    finally:
+        store.close()
+    store = EdgeStore(tmp_path, optimize_min_points=50, reindex_min_written=100)
+    try:  # the count survives a restart (meta.json)
+        store.upsert("book", points[:40])
+        before = store.search("book", queries(16))
+        reindexed = store.maintain("book")
+        assert reindexed is not None and reindexed != first
+        assert store.current("book") == reindexed
+        assert store.collections() == [reindexed]
+        assert store.count("book") == 119
+        assert store.search("book", queries(16)) == before
+        store.upsert("book", points[:10])
+        assert store.maintain("book") is None  # counting starts again from the new build
+    finally:
+        store.close()
+
+
 def test_a_second_process_is_refused_with_the_store_locked_error(tmp_path: Path) -> None:
     store = EdgeStore(tmp_path)
     try:
