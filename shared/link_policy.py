@@ -29,154 +29,32 @@ decodes is exactly what was checked.
 Rules' source: the tricks reported in issue 16 (mixed case schemes, backslashes, images,
 entity/percent encoding, `javascript:`/`data:`, autolinks, bare domains) and the CommonMark /
 GFM rules for links, autolinks, entities and backslash escapes.
+
+The decoded view and the patterns of what a link looks like are shared/link_syntax.py; this
+module decides which destinations stay and rewrites the text (whole, or streamed).
 """
 
 from __future__ import annotations
 
-import html.entities
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
+
+from shared.link_syntax import (
+    AUTOLINK,
+    BARE_LINK,
+    CODE,
+    CODE_TAIL,
+    MD_LINK,
+    TRAILING_PUNCT,
+    decoded_view,
+)
 
 __all__ = ["REMOVED", "LinkPolicy", "LinkStream"]
 
 #: What stands in for a removed bare URL.
 REMOVED = "(link removed)"
-
-# --- the decoded view ------------------------------------------------------------------------
-
-_ENTITY = re.compile(r"&(#[0-9]{1,8};?|#[xX][0-9a-fA-F]{1,8};?|[A-Za-z][A-Za-z0-9]{1,31};?)")
-_PERCENT = re.compile(r"%([0-9a-fA-F]{2})")
-_ESCAPABLE = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
-
-
-@dataclass(slots=True)
-class _View:
-    """`text` decoded; `starts[i]`/`ends[i]`: the span of the original that char i came from."""
-
-    text: str
-    starts: list[int]
-    ends: list[int]
-
-    def span(self, start: int, end: int, original_len: int) -> tuple[int, int]:
-        """The original span covering decoded chars [start, end)."""
-        if start >= len(self.starts):
-            return original_len, original_len
-        lo = self.starts[start]
-        hi = self.ends[end - 1] if end > start else lo
-        return lo, hi
-
-
-def _entity(match: re.Match[str]) -> str | None:
-    body = match.group(1)
-    if body.startswith("#"):
-        digits = body[1:].rstrip(";")
-        try:
-            code = int(digits[1:], 16) if digits[:1] in ("x", "X") else int(digits)
-        except ValueError:
-            return None
-        return chr(code) if 0 < code < 0x110000 else "\ufffd"
-    name = body if body.endswith(";") else body + ";"
-    value = html.entities.html5.get(name) or html.entities.html5.get(name.lower())
-    if value is None and not body.endswith(";"):
-        value = html.entities.html5.get(body)  # legacy names valid without `;` (`&amp`)
-    return value
-
-
-def _decoded_view(text: str) -> _View:
-    out: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        decoded: str | None = None
-        end = i + 1
-        if ch == "&" and (m := _ENTITY.match(text, i)):
-            decoded = _entity(m)
-            end = m.end()
-        elif ch == "%" and (m := _PERCENT.match(text, i)):
-            decoded = chr(int(m.group(1), 16))
-            end = m.end()
-        elif ch == "\\" and i + 1 < n and text[i + 1] in _ESCAPABLE and text[i + 1] != "\\":
-            # A Markdown backslash escape renders as the character itself (`https\://`).
-            decoded = text[i + 1]
-            end = i + 2
-        escaped = decoded is not None
-        if decoded is None:
-            decoded, end = ch, i + 1
-        for piece in decoded:
-            if unicodedata.category(piece) == "Cf":
-                continue  # zero-width and other invisible format characters
-            if escaped and piece in "\t\n\r":
-                continue  # an encoded tab or newline: URL parsers drop them (`java&#9;script:`)
-            for normal in unicodedata.normalize("NFKC", piece):
-                out.append(normal)
-                starts.append(i)
-                ends.append(end)
-        i = end
-    return _View("".join(out), starts, ends)
-
-
-# --- what a link looks like (on the decoded view) --------------------------------------------
-
-_SLASH = r"[/\\]"
-# Schemes that run code, embed content or leave the site without any slashes after the colon.
-_BARE_SCHEMES = (
-    "javascript|vbscript|livescript|data|file|blob|filesystem|mailto|tel|sms|callto|ftp|ftps"
-    "|ws|wss|intent|jar|view-source|about|chrome|irc|ircs|news|nntp|git|ssh|sftp|smb|magnet"
-)
-# Common TLDs (generic and country) that are not also common file extensions (`.md`, `.py`,
-# `.sh`, `.js`...), so a bare `portal.example` is caught and `setup.py` is not.
-_TLDS = (
-    "com|net|org|edu|gov|mil|int|io|co|ai|app|dev|info|biz|xyz|online|site|website|page|link"
-    "|click|top|store|shop|cloud|tech|live|me|us|uk|ca|de|fr|es|it|nl|be|ch|at|se|no|dk|fi|ru"
-    "|cn|jp|kr|in|au|nz|br|mx|ar|za|eu|tk|ml|ga|cf|gq|ly|gg|to|tv|cc|ws|su|ir|example|test"
-    "|local|localhost|invalid|onion|zip|mov"
-)
-_HOST_CHARS = r"[a-z0-9\-_~%]"
-_LABEL = r"[a-z0-9](?:[a-z0-9\-_]{0,62})?"
-_TOKEN_END = r"(?:[^\s<>\"'`)\]]*)"
-
-_MD_LINK = re.compile(
-    r"(?P<bang>!?)\[(?P<label>(?:[^\[\]\n]|\[[^\[\]\n]*\]){0,1000})\]"
-    r"\(\s*(?P<dest><[^<>\n]*>|(?:[^\s()]|\([^\s()]*\))*)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^()\n]*\)))?\s*\)",
-    re.I,
-)
-_AUTOLINK = re.compile(r"<(?P<dest>[a-z][a-z0-9+.\-]{1,31}:[^<>\s]*|[^<>\s@]+@[^<>\s@]+)>", re.I)
-_BARE = re.compile(
-    "|".join(
-        (
-            # any scheme followed by slashes or backslashes (`HTTPS://`, `http:\\\\`, `x:/\\`)
-            rf"(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]{{0,31}}\s*:\s*{_SLASH}+{_TOKEN_END}",
-            # schemes that need no slashes (`javascript:alert(1)`, `data:text/html,...`)
-            rf"(?<![a-z0-9+.\-])(?:{_BARE_SCHEMES})\s*:{_TOKEN_END}",
-            # protocol-relative and UNC-style hosts (`//x.example`, `\\\\x.example`, `/\\x`)
-            rf"(?<![a-z0-9:/\\]){_SLASH}{{2,}}{_HOST_CHARS}{_TOKEN_END}",
-            # `www.` names
-            rf"(?<![a-z0-9.\-@])www\d{{0,3}}\.{_LABEL}{_TOKEN_END}",
-            # IPv4 addresses, with or without a port and path
-            rf"(?<![\w.])(?:\d{{1,3}}\.){{3}}\d{{1,3}}(?::\d{{1,5}})?(?:[/\\?#]{_TOKEN_END})?(?![\w.])",
-            # e-mail addresses (GFM renders them as mailto: links)
-            rf"(?<![\w.+\-])[\w.+\-]+@{_LABEL}(?:\.{_LABEL})+",
-            # bare domains with a path or port (`portal.example/login`, `x.y:8080`)
-            rf"(?<![\w.\-@/\\])(?:{_LABEL}\.)+[a-z][a-z0-9\-]{{1,62}}(?::\d{{1,5}})?[/\\?#]{_TOKEN_END}",
-            # bare domains with a common TLD (`evil.example`, `portal.com`)
-            rf"(?<![\w.\-@/\\])(?:{_LABEL}\.)+(?:{_TLDS})(?::\d{{1,5}})?(?![\w\-]|\.[a-z0-9])",
-        )
-    ),
-    re.I,
-)
-_CODE = re.compile(
-    r"(?m)^[ \t]{0,3}(`{3,}|~{3,})[^\n]*\n(?:.*?\n)??[ \t]{0,3}\1[`~]*[ \t]*$"
-    r"|(`+)(?!`).+?(?<!`)\2(?!`)",
-    re.S,
-)
-_CODE_TAIL = re.compile(r"(?m)^[ \t]{0,3}(?:`{3,}|~{3,})[^\n]*(?:\n|$)", re.S)
-_TRAILING_PUNCT = ".,;:!?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,12 +140,12 @@ class LinkPolicy:
             return self._clean_prose(text)
         out: list[str] = []
         last = 0
-        for match in _CODE.finditer(text):
+        for match in CODE.finditer(text):
             out.append(self._clean_prose(text[last : match.start()]))
             out.append(match.group(0))
             last = match.end()
         tail = text[last:]
-        fence = _CODE_TAIL.search(tail)
+        fence = CODE_TAIL.search(tail)
         if fence is not None:  # an unclosed fence: code to the end, as Markdown reads it
             out.append(self._clean_prose(tail[: fence.start()]))
             out.append(tail[fence.start() :])
@@ -285,7 +163,7 @@ class LinkPolicy:
         # Fast path: nothing that could start a link.
         if not re.search(r"[:/\\.@&%<\[]|[\uff00-\uffef]", text):
             return text
-        view = _decoded_view(text)
+        view = decoded_view(text)
         decoded = view.text
         pieces: list[tuple[int, int, str]] = []  # (original start, end, replacement)
         taken: list[tuple[int, int]] = []  # decoded spans already handled
@@ -293,7 +171,7 @@ class LinkPolicy:
         def overlaps(start: int, end: int) -> bool:
             return any(start < b and a < end for a, b in taken)
 
-        for match in _MD_LINK.finditer(decoded):
+        for match in MD_LINK.finditer(decoded):
             dest = match.group("dest")
             keep = self.allowed(dest)
             label = match.group("label")
@@ -303,15 +181,15 @@ class LinkPolicy:
                 replacement = self._clean_prose(label)
             taken.append(match.span())
             pieces.append((*view.span(*match.span(), len(text)), replacement))
-        for match in _AUTOLINK.finditer(decoded):
+        for match in AUTOLINK.finditer(decoded):
             if overlaps(*match.span()):
                 continue
             keep = self.allowed(match.group("dest"))
             taken.append(match.span())
             pieces.append((*view.span(*match.span(), len(text)), f"<{keep}>" if keep else REMOVED))
-        for match in _BARE.finditer(decoded):
+        for match in BARE_LINK.finditer(decoded):
             start, end = match.span()
-            while end > start and decoded[end - 1] in _TRAILING_PUNCT:
+            while end > start and decoded[end - 1] in TRAILING_PUNCT:
                 end -= 1  # "see https://x.example." keeps its full stop
             if end <= start or overlaps(start, end):
                 continue
