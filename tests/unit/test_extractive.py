@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from shared.passages import Passage
-from worker.extractive import compose_answer, decline_reason
+from worker.decline_rule import decline_reason
+from worker.extractive import compose_answer
 
 pytestmark = pytest.mark.unit
 
