@@ -48,12 +48,16 @@ from typing import Any
 import httpx
 
 from bench.harness import (
+    DOCUSAURUS_SITE,
     LATENCY_FIRST_TOKEN,
     PY,
     RESULTS,
+    ROOT,
     SAMPLE_SITE,
     TOKENS_PER_S,
+    RssSampler,
     bench_processes,
+    copy_index,
     cpu_seconds,
     index_site,
     llm_env,
@@ -64,11 +68,13 @@ from bench.harness import (
     start_fake_llm,
     start_sync_baseline,
 )
-from bench.load_models import Ask, ClosedLoop, LoadModel, Sample
+from bench.load_models import Ask, ClosedLoop, LoadModel, Sample, ThinkTime, parse_think
 from bench.load_report import llm_medians, overheads, phase_info, phase_line
 from bench.profiling import profiling, top_frames
 from tests.conftest import throwaway_postgres
 
+#: Questions about the sample site; on the docusaurus site, eight dev questions of ../shared/eval
+#: (read at run time; `DOCUSAURUS_QUESTIONS`).
 QUESTIONS = [
     "How do I install Lumen?",
     "How do I set soft limits on a joint?",
@@ -105,8 +111,25 @@ main()
 """
 
 
+SITES = {"sample": SAMPLE_SITE, "docusaurus": DOCUSAURUS_SITE}
+DEV_QUESTIONS = ROOT.parent / "shared" / "eval" / "dev-questions-docusaurus.jsonl"
+
+
+#: The first eight answerable dev questions that the fake LLM's answer does not turn into a
+#: decline over the hash embedder's index (docu-dev-006 does: a declined answer is not "ok").
+DOCUSAURUS_QUESTIONS = [f"docu-dev-{n:03}" for n in (1, 2, 3, 4, 5, 7, 8, 9)]
+
+
+def questions_for(site: str) -> list[str]:
+    if site == "sample":
+        return QUESTIONS
+    rows = [json.loads(line) for line in DEV_QUESTIONS.read_text().splitlines() if line.strip()]
+    by_id = {row["id"]: row["question"] for row in rows}
+    return [by_id[i] for i in DOCUSAURUS_QUESTIONS]
+
+
 async def run_phase(
-    model: LoadModel, readers: int, one: Ask, pids: dict[str, int]
+    model: LoadModel, readers: int, one: Ask, pids: dict[str, int], questions: int
 ) -> tuple[list[Sample], dict[str, Any]]:
     """One phase: `readers` readers asking one way under `model`, with each process's CPU time
     (the bench process, `driver`, counts only its own: its children are the other processes)."""
@@ -117,7 +140,7 @@ async def run_phase(
     load_before = load()
     cpu_before = cpu_now()
     started = time.perf_counter()
-    samples = await model.run(readers, len(QUESTIONS), one)
+    samples = await model.run(readers, questions, one)
     wall = time.perf_counter() - started
     cpu = {name: seconds - cpu_before[name] for name, seconds in cpu_now().items()}
     return samples, phase_info(
@@ -129,7 +152,17 @@ async def run_phase(
 
 
 class Ways:
-    def __init__(self, *, llm_url: str, api_url: str, sync_url: str, floor_dir: Path) -> None:
+    def __init__(
+        self,
+        *,
+        llm_url: str,
+        api_url: str,
+        sync_url: str,
+        floor_dir: Path,
+        site: Path,
+        embedder: str,
+        questions: list[str],
+    ) -> None:
         from openai import AsyncOpenAI
 
         from ingestion_jobs.embedding import get_embedder
@@ -139,8 +172,8 @@ class Ways:
 
         self.settings = Settings(
             data_dir=floor_dir,
-            embedder=EmbedderKind.HASH,
-            site_dir=SAMPLE_SITE,
+            embedder=EmbedderKind(embedder),
+            site_dir=site,
             llm_base_url=llm_url,
             llm_api_key="bench-key",
             llm_model="fake-model",
@@ -152,7 +185,8 @@ class Ways:
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=1000)
         self.http = httpx.AsyncClient(timeout=120, limits=limits)
         self.llm = AsyncOpenAI(base_url=llm_url, api_key="bench-key", max_retries=0, timeout=120)
-        self.tool_outputs = [self._tool_output(q) for q in QUESTIONS]
+        self.questions = questions
+        self.tool_outputs = [self._tool_output(q) for q in questions]
 
     def _tool_output(self, question: str) -> str:
         from worker.agent import format_passages
@@ -178,7 +212,7 @@ class Ways:
         ]
         messages: list[Any] = [
             {"role": "system", "content": INSTRUCTIONS},
-            {"role": "user", "content": QUESTIONS[q]},
+            {"role": "user", "content": self.questions[q]},
         ]
         started = time.perf_counter()
         call_id, name, arguments = "", "", ""
@@ -226,7 +260,7 @@ class Ways:
             if not ttft:
                 ttft.append(time.perf_counter() - started)
 
-        request = ChatRequest(message=QUESTIONS[q], session_id=uuid.uuid4())
+        request = ChatRequest(message=self.questions[q], session_id=uuid.uuid4())
         answer = await answer_question(
             request, settings=self.settings, retriever=self.retriever, on_token=on_token
         )
@@ -235,7 +269,9 @@ class Ways:
 
     async def sync(self, q: int) -> Sample:
         started = time.perf_counter()
-        response = await self.http.post(f"{self.sync_url}/chat", json={"message": QUESTIONS[q]})
+        response = await self.http.post(
+            f"{self.sync_url}/chat", json={"message": self.questions[q]}
+        )
         response.raise_for_status()
         total = time.perf_counter() - started
         return Sample(q, total, total, ok=not response.json()["refused"])
@@ -243,7 +279,9 @@ class Ways:
     async def stack(self, q: int) -> Sample:
         """POST /v1/chat, then follow events_url by SSE until `done`."""
         started = time.perf_counter()
-        response = await self.http.post(f"{self.api_url}/v1/chat", json={"message": QUESTIONS[q]})
+        response = await self.http.post(
+            f"{self.api_url}/v1/chat", json={"message": self.questions[q]}
+        )
         if response.status_code != 202:
             raise RuntimeError(f"POST /v1/chat {response.status_code}")
         submit = time.perf_counter() - started
@@ -278,6 +316,7 @@ async def measure(
     phases: list[str],
     pids: dict[str, int],
     profile: Callable[[], Any],
+    rss: RssSampler,
 ) -> dict[str, Any]:
     ways_by_name: dict[str, Ask] = {
         "llm": ways.llm_own,
@@ -285,25 +324,33 @@ async def measure(
         "sync": ways.sync,
         "stack": ways.stack,
     }
+    await asyncio.sleep(2)  # the processes idle, as started
     for name in phases:  # warm every path: connections, imports, first agent run
         for q in range(2):
             await ways_by_name[name](q)
+    rss.label = "idle (warmed up)"
+    await asyncio.sleep(3)
+    n = len(ways.questions)
     results: dict[str, Any] = {}
     for readers in levels:
         level: dict[str, Any] = {}
-        llm_samples, level["llm"] = await run_phase(model, readers, ways.llm_own, pids)
+        rss.label = f"llm c={readers}"
+        llm_samples, level["llm"] = await run_phase(model, readers, ways.llm_own, pids, n)
         llm_total, llm_ttft = llm_medians(llm_samples)
         for name in phases:
             if name == "llm":
                 continue
             last = name == "stack" and readers == max(levels)
+            rss.label = f"{name} c={readers}"
             with profile() if last else _nothing():
-                samples, info = await run_phase(model, readers, ways_by_name[name], pids)
+                samples, info = await run_phase(model, readers, ways_by_name[name], pids, n)
             info["overhead"] = overheads(samples, llm_total, llm_ttft)
             level[name] = info
             print(phase_line(readers, name, info), file=sys.stderr)
         print(phase_line(readers, "llm", level["llm"]), file=sys.stderr)
         results[str(readers)] = level
+    rss.label = "idle (after the load)"
+    await asyncio.sleep(3)
     return results
 
 
@@ -317,6 +364,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", default="1,10,100")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--phases", default="llm,floor,sync,stack")
+    parser.add_argument(
+        "--think",
+        metavar="LOW-HIGH",
+        help="think time: each reader reads an answer for LOW-HIGH seconds (uniform, seeded) "
+        "before the next question; without it, the saturating closed loop",
+    )
+    parser.add_argument("--seed", type=int, default=19, help="seed of the think times")
+    parser.add_argument(
+        "--site",
+        choices=sorted(SITES),
+        default="sample",
+        help="sample: examples/sample-site; docusaurus: ../shared/corpora/docusaurus-docs",
+    )
+    parser.add_argument(
+        "--embedder",
+        choices=["hash", "bundled"],
+        default="hash",
+        help="the index's and the worker's embedder (bundled: the offline model)",
+    )
     parser.add_argument("--worker-pool", default="threads")
     parser.add_argument("--worker-concurrency", type=int, default=100)
     parser.add_argument("--api-workers", type=int, default=1)
@@ -334,25 +400,38 @@ def main(argv: list[str] | None = None) -> None:
     levels = [int(c) for c in args.concurrency.split(",")]
     phases = args.phases.split(",")
     model: LoadModel = ClosedLoop(rounds=args.rounds)
+    if args.think:
+        low, high = parse_think(args.think)
+        model = ThinkTime(rounds=args.rounds, low_s=low, high_s=high, seed=args.seed)
+    site = SITES[args.site]
+    questions = questions_for(args.site)
     command = "uv run python -m bench.chat_load " + " ".join(sys.argv[1:] if argv is None else argv)
 
     with (
         throwaway_postgres() as database_url,
         bench_processes(database_url, keep=args.keep) as procs,
     ):
-        for name in ("worker", "sync", "floor"):
-            index_site(procs.tmp / name)
+        started = time.perf_counter()
+        index_site(procs.tmp / "floor", site, embedder=args.embedder)
+        index_s = time.perf_counter() - started
+        for name in ("worker", "sync"):
+            copy_index(procs.tmp / "floor", procs.tmp / name)
+        site_env = {"BOOKCHAT_SITE_DIR": str(site), "BOOKCHAT_EMBEDDER": args.embedder}
         llm_url = f"{start_fake_llm(procs)}"
-        api_url = start_api(procs, workers=args.api_workers, extra=args.api_args.split())
+        api_url = start_api(
+            procs, workers=args.api_workers, extra=args.api_args.split(), env=site_env
+        )
         start_chat_worker(
             procs,
             data_dir=procs.tmp / "worker",
             pool=args.worker_pool,
             concurrency=args.worker_concurrency,
             celery=[PY, "-c", PER_TOKEN_WORKER] if args.token_events == "per-token" else None,
-            env=llm_env(llm_url),
+            env={**site_env, **llm_env(llm_url)},
         )
-        sync_url = start_sync_baseline(procs, data_dir=procs.tmp / "sync", env=llm_env(llm_url))
+        sync_url = start_sync_baseline(
+            procs, data_dir=procs.tmp / "sync", env={**site_env, **llm_env(llm_url)}
+        )
         pids = {name: pid for name, pid in procs.pids().items() if name != "redis"}
         pids["driver"] = os.getpid()
         profiles: dict[str, Any] = {}
@@ -367,20 +446,29 @@ def main(argv: list[str] | None = None) -> None:
             for name, path in paths.items():
                 profiles[name] = top_frames(path)
 
-        async def go() -> dict[str, Any]:
+        async def go(rss: RssSampler) -> dict[str, Any]:
             ways = Ways(
-                llm_url=llm_url, api_url=api_url, sync_url=sync_url, floor_dir=procs.tmp / "floor"
+                llm_url=llm_url,
+                api_url=api_url,
+                sync_url=sync_url,
+                floor_dir=procs.tmp / "floor",
+                site=site,
+                embedder=args.embedder,
+                questions=questions,
             )
             try:
-                return await measure(ways, levels, model, phases, pids, profile)
+                return await measure(ways, levels, model, phases, pids, profile, rss)
             finally:
                 await ways.aclose()
 
+        rss_pids = {name: pids[name] for name in ("api", "worker", "sync")}
         try:
-            results = asyncio.run(go())
+            with RssSampler(rss_pids, interval_s=0.25, label="idle (started)") as rss:
+                results = asyncio.run(go(rss))
         except BaseException:
             print(procs.log("worker")[-3000:], file=sys.stderr)
             raise
+        rss_report = rss.report()
         redis_url = procs.redis_url
     report = {
         "benchmark": "chat_load",
@@ -389,18 +477,21 @@ def main(argv: list[str] | None = None) -> None:
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "llm": {"latency_first_token_s": LATENCY_FIRST_TOKEN, "tokens_per_s": TOKENS_PER_S},
         "setup": {
-            "embedder": "hash",
-            "store": "qdrant edge (sample site)",
+            "embedder": args.embedder,
+            "site": f"{args.site} ({site.name})",
+            "questions": len(questions),
+            "index_s": round(index_s, 1),
+            "store": "qdrant edge",
             "database": "postgres (throwaway db)",
             "redis": redis_url,
             "worker": f"celery -P {args.worker_pool} -c {args.worker_concurrency} -Q chat",
             "token_events": args.token_events,
             "api": f"uvicorn --workers {args.api_workers} {args.api_args}".strip(),
             "rounds_per_reader": args.rounds,
-            "readers_arrive_over_s": model.stagger_s,
             "load_model": model.describe(),
         },
         "results": results,
+        "rss": rss_report,
         "profiles": profiles,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -388,7 +388,59 @@ def hwm_kib(pid: int) -> int:
     return 0
 
 
+class RssSampler:
+    """Samples the resident memory of some processes every `interval_s` in a thread, filed under
+    the current `label` (set it as the run moves from phase to phase)."""
+
+    def __init__(
+        self, pids: dict[str, int], *, interval_s: float = 0.2, label: str = "idle"
+    ) -> None:
+        import threading
+
+        self.pids, self.interval_s = pids, interval_s
+        self.label = label
+        self.samples: dict[str, dict[str, list[int]]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sample()
+
+    def sample(self) -> None:
+        by_name = self.samples.setdefault(self.label, {})
+        for name, pid in self.pids.items():
+            by_name.setdefault(name, []).append(rss_kib(pid))
+
+    def __enter__(self) -> RssSampler:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def report(self) -> dict[str, Any]:
+        """MiB per label and process: peak and median of the samples; `hwm`: each process's
+        peak since it started (VmHWM), read now."""
+        out: dict[str, Any] = {}
+        for label, by_name in self.samples.items():
+            out[label] = {
+                name: {
+                    "peak_mib": round(max(values) / 1024, 1),
+                    "median_mib": round(sorted(values)[len(values) // 2] / 1024, 1),
+                    "samples": len(values),
+                }
+                for name, values in by_name.items()
+                if values
+            }
+        out["hwm_mib"] = {name: round(hwm_kib(pid) / 1024, 1) for name, pid in self.pids.items()}
+        return out
+
+
 __all__ = [
+    "RssSampler",
     "DOCUSAURUS_SITE",
     "RESULTS",
     "ROOT",

@@ -162,15 +162,51 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def rss_markdown(report: dict[str, Any]) -> str:
+    """Resident memory (MiB) of each process: idle as started, idle once warmed up, and under
+    the `stack` phase at each concurrency (median / peak of the samples), then VmHWM."""
+    rss = report.get("rss")
+    if not rss:
+        return ""
+    names = list(rss.get("hwm_mib", {}))
+    columns = ["idle (started)", "idle (warmed up)"] + [
+        label for label in rss if label.startswith("stack ")
+    ]
+    head = " | ".join(f"{c} median / peak" for c in columns)
+    lines = [
+        f"| process | {head} | peak since start (VmHWM) |",
+        "|---|" + "---|" * (len(columns) + 1),
+    ]
+    for name in names:
+        cells = []
+        for column in columns:
+            figures = rss.get(column, {}).get(name)
+            cells.append(
+                f"{figures['median_mib']:.0f} / {figures['peak_mib']:.0f}" if figures else "—"
+            )
+        lines.append(f"| {name} | {' | '.join(cells)} | {rss['hwm_mib'][name]:.0f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="A chat_load results file as a Markdown table")
     parser.add_argument("results", type=Path, nargs="+")
     args = parser.parse_args(argv)
     for path in args.results:
-        sys.stdout.write(markdown(json.loads(path.read_text())) + "\n\n")
+        report = json.loads(path.read_text())
+        sys.stdout.write(markdown(report) + "\n\n" + rss_markdown(report) + "\n\n")
 
 
-__all__ = ["llm_medians", "markdown", "overheads", "pct", "phase_info", "phase_line", "summary"]
+__all__ = [
+    "llm_medians",
+    "markdown",
+    "overheads",
+    "pct",
+    "phase_info",
+    "phase_line",
+    "rss_markdown",
+    "summary",
+]
 
 if __name__ == "__main__":
     main()
