@@ -4,13 +4,16 @@ Point ChatKit's front end (`useChatKit({ api: { url: ".../v1/chatkit", domainKey
 docs/deployments.md shows the whole set-up. The request is checked before the ChatKit SDK sees
 it, so bad input, a missing token, rate limits and a full queue are plain HTTP errors with a
 stable code rather than a broken stream.
+
+The ChatKit server (`chatkit.server`, and with it the whole Agents SDK and the openai client,
+~70 MB of the API's memory) is imported on the first ChatKit request, not at start-up: an API
+whose readers never use ChatKit does not carry it (docs/benchmarks.md, API RSS).
 """
 
 from __future__ import annotations
 
 import uuid
 
-from chatkit.server import NonStreamingResult, StreamingResult
 from chatkit.store import NotFoundError
 from chatkit.types import (
     AttachmentsCreateReq,
@@ -31,7 +34,6 @@ from fastapi.responses import StreamingResponse
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.chatkit_server import BookchatChatKitServer
 from api.chatkit_store import ChatKitContext
 from api.deps import (
     SessionTokenDep,
@@ -119,6 +121,11 @@ def _metadata_page_url(value: object) -> str | None:
 )
 async def post_chatkit(request: Request, state: StateDep, token: SessionTokenDep) -> Response:
     """The ChatKit server protocol; a thread is a bookchat session (send its X-Session-Token)."""
+    # Imported here, once, on the first ChatKit request (see the module's docstring).
+    from chatkit.server import NonStreamingResult, StreamingResult
+
+    from api.chatkit_server import BookchatChatKitServer
+
     raw = await request.body()
     parsed = _parse(raw)
     if isinstance(parsed, _UNSUPPORTED):
