@@ -166,7 +166,8 @@ def test_many_incremental_writes_are_reindexed_into_a_new_collection(tmp_path: P
         store.upsert("book", points[:40])
         before = store.search("book", queries(16))
         reindexed = store.maintain("book")
-        assert reindexed is not None and reindexed != first
+        assert reindexed is not None
+        assert reindexed != first
         assert store.current("book") == reindexed
         assert store.collections() == [reindexed]
         assert store.count("book") == 119
