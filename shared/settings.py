@@ -158,6 +158,10 @@ class Settings(BaseSettings):
     readyz_cache_s: float = Field(default=5.0, ge=0)
     # /readyz requires at least one worker consuming each queue (off for an API-only deploy).
     readyz_require_workers: bool = True
+    # Celery task events (task-received/started/succeeded): for Flower, which also turns them
+    # on by itself while it runs (its `enable_events` broadcast). Off, a chat answer costs the
+    # worker three event messages fewer (docs/benchmarks.md, "Queue path CPU").
+    celery_task_events: bool = False
 
     # Drop-in deployments (docs/deployments.md). POST /v1/retrieve waits this long for its job
     # on the chat queue, then answers 504 `retrieve_timeout`.

@@ -90,8 +90,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # unbounded.
         "task_soft_time_limit": 300,
         "task_time_limit": 330,
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # Task events only feed Flower (which turns them on itself while it runs, and the
+        # compose workers pass -E); each is a message per task state, so they are opt-in.
+        "worker_send_task_events": settings.celery_task_events,
+        "task_send_sent_event": settings.celery_task_events,
         "worker_hijack_root_logger": False,
         "timezone": "UTC",
         "enable_utc": True,

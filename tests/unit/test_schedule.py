@@ -71,6 +71,19 @@ def test_worker_app_carries_the_schedule_and_reliability_settings() -> None:
     assert conf.broker_transport_options["visibility_timeout"] > 6 * 3600
 
 
+def test_task_events_are_opt_in(tmp_path: Path) -> None:
+    """Flower's feed costs the worker a message per task state: off unless asked (a running
+    Flower switches it on itself; `-E` too)."""
+    from worker.celery_app import celery_config
+
+    off = celery_config(make_settings(tmp_path))
+    assert not off["worker_send_task_events"]
+    assert not off["task_send_sent_event"]
+    on = celery_config(make_settings(tmp_path, celery_task_events=True))
+    assert on["worker_send_task_events"]
+    assert on["task_send_sent_event"]
+
+
 def test_history_retention_runs_daily_only_when_set(tmp_path: Path) -> None:
     assert "history-retention-daily" not in beat_schedule(make_settings(tmp_path))
     entry = beat_schedule(make_settings(tmp_path, history_retention_days=90))[
