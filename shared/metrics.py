@@ -27,6 +27,7 @@ __all__ = [
     "METRICS",
     "MetricKind",
     "MetricSpec",
+    "MetricsBatch",
     "MetricsSnapshot",
     "inc",
     "observe",
@@ -154,22 +155,47 @@ def _labels_field(spec: MetricSpec, labels: dict[str, str]) -> str:
     return orjson.dumps([str(labels[name]) for name in spec.labels]).decode()
 
 
+class MetricsBatch:
+    """Metric updates written together: one MULTI/EXEC, so one round trip however many there
+    are (a chat answer's end touches up to eight metrics). Add with `inc`/`observe`, then
+    `await write()`."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._pipe = redis.pipeline(transaction=True)
+        self._empty = True
+
+    def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
+        """Add to a counter."""
+        self._pipe.hincrbyfloat(_key(name), _labels_field(METRICS[name], labels), amount)
+        self._empty = False
+
+    def observe(self, name: str, value: float, **labels: str) -> None:
+        """Add one observation to a histogram: its bucket, the sum and the count."""
+        spec = METRICS[name]
+        field = _labels_field(spec, labels)
+        bucket = next((str(b) for b in spec.buckets if value <= b), "+Inf")
+        self._pipe.hincrbyfloat(_key(name), f"{field}|{bucket}", 1)
+        self._pipe.hincrbyfloat(_key(name), f"{field}|sum", value)
+        self._pipe.hincrbyfloat(_key(name), f"{field}|count", 1)
+        self._empty = False
+
+    async def write(self) -> None:
+        if not self._empty:
+            await self._pipe.execute()
+
+
 async def inc(redis: Redis, name: str, amount: float = 1.0, **labels: str) -> None:
     """Add to a counter."""
-    spec = METRICS[name]
-    await redis.hincrbyfloat(_key(name), _labels_field(spec, labels), amount)
+    batch = MetricsBatch(redis)
+    batch.inc(name, amount, **labels)
+    await batch.write()
 
 
 async def observe(redis: Redis, name: str, value: float, **labels: str) -> None:
     """Add one observation to a histogram: its bucket, the sum and the count, atomically."""
-    spec = METRICS[name]
-    field = _labels_field(spec, labels)
-    bucket = next((str(b) for b in spec.buckets if value <= b), "+Inf")
-    pipe = redis.pipeline(transaction=True)
-    pipe.hincrbyfloat(_key(name), f"{field}|{bucket}", 1)
-    pipe.hincrbyfloat(_key(name), f"{field}|sum", value)
-    pipe.hincrbyfloat(_key(name), f"{field}|count", 1)
-    await pipe.execute()
+    batch = MetricsBatch(redis)
+    batch.observe(name, value, **labels)
+    await batch.write()
 
 
 @dataclass(slots=True)
@@ -219,42 +245,42 @@ async def read_snapshot(redis: Redis) -> MetricsSnapshot:
 
 
 async def record_job_end(redis: Redis, job: Job, *, run_seconds: float | None) -> None:
-    """Everything a finished job tells: outcome, latencies, LLM usage, ingestion counts."""
+    """Everything a finished job tells: outcome, latencies, LLM usage, ingestion counts, in one
+    round trip."""
+    batch = MetricsBatch(redis)
     kind, status = str(job.kind), str(job.status)
-    await inc(redis, "bookchat_jobs_finished", kind=kind, status=status)
-    await observe(
-        redis,
+    batch.inc("bookchat_jobs_finished", kind=kind, status=status)
+    batch.observe(
         "bookchat_job_latency_seconds",
         max(0.0, job.updated_at - job.created_at),
         kind=kind,
         status=status,
     )
     if run_seconds is not None:
-        await observe(redis, "bookchat_job_run_seconds", run_seconds, kind=kind)
+        batch.observe("bookchat_job_run_seconds", run_seconds, kind=kind)
     result = job.result or {}
     if job.kind is JobKind.CHAT and job.status is JobStatus.SUCCEEDED:
         model = str(result.get("model") or "unknown")
         usage = result.get("usage") or {}
         if run_seconds is not None:
-            await observe(redis, "bookchat_chat_answer_seconds", run_seconds, model=model)
+            batch.observe("bookchat_chat_answer_seconds", run_seconds, model=model)
         for direction in ("input", "output"):
             tokens = float(usage.get(f"{direction}_tokens") or 0)
             if tokens:
-                await inc(redis, "bookchat_llm_tokens", tokens, model=model, direction=direction)
+                batch.inc("bookchat_llm_tokens", tokens, model=model, direction=direction)
         if usage.get("requests"):
-            await inc(redis, "bookchat_llm_requests", float(usage["requests"]), model=model)
+            batch.inc("bookchat_llm_requests", float(usage["requests"]), model=model)
     if job.kind is JobKind.INGEST:
         site = str(result.get("site") or job.meta.get("request", {}).get("site") or "unknown")
         outcome = "skipped" if result.get("skipped") else status
-        await inc(redis, "bookchat_ingestions", site=site, outcome=outcome)
+        batch.inc("bookchat_ingestions", site=site, outcome=outcome)
         if job.status is JobStatus.SUCCEEDED and not result.get("skipped"):
             for change in ("seen", "changed", "removed"):
                 count = float(result.get(f"pages_{change}") or 0)
                 if count:
-                    await inc(redis, "bookchat_ingest_pages", count, site=site, change=change)
+                    batch.inc("bookchat_ingest_pages", count, site=site, change=change)
             for operation in ("embedded", "deleted"):
                 count = float(result.get(f"chunks_{operation}") or 0)
                 if count:
-                    await inc(
-                        redis, "bookchat_ingest_chunks", count, site=site, operation=operation
-                    )
+                    batch.inc("bookchat_ingest_chunks", count, site=site, operation=operation)
+    await batch.write()

@@ -22,7 +22,7 @@ from shared import metrics
 from shared.errors import BookchatError, ErrorCode
 from shared.history import Exchange, History
 from shared.job_models import ChatRequest
-from shared.jobs import EventType, JobStatus
+from shared.jobs import EventType, Job, JobStatus
 from shared.link_policy import LinkPolicy
 from shared.passages import Passage
 from shared.settings import Settings
@@ -94,11 +94,14 @@ async def answer_and_record(
 
 
 async def _record_timings(redis: Any, answer: Answer) -> None:
-    """Per-answer figures for /metrics (the API reads them from Redis, see shared/metrics.py)."""
+    """Per-answer figures for /metrics (the API reads them from Redis, see shared/metrics.py),
+    in one round trip."""
+    batch = metrics.MetricsBatch(redis)
     for seconds in answer.search_seconds:
-        await metrics.observe(redis, "bookchat_retrieval_seconds", seconds)
+        batch.observe("bookchat_retrieval_seconds", seconds)
     if answer.usage.get("requests"):
-        await metrics.observe(redis, "bookchat_llm_seconds", answer.llm_seconds, model=answer.model)
+        batch.observe("bookchat_llm_seconds", answer.llm_seconds, model=answer.model)
+    await batch.write()
 
 
 class TokenRelay:
@@ -161,14 +164,16 @@ class TokenRelay:
         await self._drain()  # what the link filter held back until the end
 
 
-async def process_chat_job(runtime: Any, job_id: str) -> None:
+async def process_chat_job(runtime: Any, job_id: str, *, job: Job | None = None) -> None:
     """Answer one queued chat job: state and events to the job store, the exchange to history.
 
     `runtime` is a `worker.runtime.WorkerRuntime` (typed loosely to keep this testable with
-    any object that has `settings`, `jobs`, `sessionmaker` and `retriever`).
+    any object that has `settings`, `jobs`, `sessionmaker` and `retriever`). `job`: the job as
+    the caller just read it, to save reading it again (None: read here).
     """
     jobs = runtime.jobs
-    job = await jobs.get(job_id)
+    if job is None:
+        job = await jobs.get(job_id)
     if job is None:
         log.warning("chat job %s is gone (expired?); nothing to do", job_id)
         return

@@ -30,12 +30,13 @@ SEARCHING_MESSAGE = "Searching the docs…"
 POLL_S = 0.5
 
 
-async def wait_for_index(runtime: Any, job_id: str) -> None:
-    """Return once the site can be searched; raise `index_building` after the bounded wait."""
+async def wait_for_index(runtime: Any, job_id: str) -> bool:
+    """Return once the site can be searched (True if that meant waiting); raise
+    `index_building` after the bounded wait."""
     jobs, settings = runtime.jobs, runtime.settings
     ingest_id = await building_job(jobs, settings.site_name)
     if ingest_id is None:
-        return
+        return False
     log.info("chat job %s waits for the site's first index (ingest job %s)", job_id, ingest_id)
     await jobs.emit(job_id, EventType.STATUS, {"status": "indexing", "ingest_job_id": ingest_id})
     await jobs.set_progress(job_id, {"stage": "indexing", "message": INDEXING_MESSAGE})
@@ -46,7 +47,7 @@ async def wait_for_index(runtime: Any, job_id: str) -> None:
         await asyncio.sleep(POLL_S)
         if await building_job(jobs, settings.site_name) is None:
             await jobs.set_progress(job_id, {"stage": "indexed", "message": SEARCHING_MESSAGE})
-            return
+            return True
     raise BookchatError(
         ErrorCode.INDEX_BUILDING,
         "The site is still being indexed for the first time; ask again in a minute.",
@@ -54,13 +55,15 @@ async def wait_for_index(runtime: Any, job_id: str) -> None:
 
 
 async def answer_when_indexed(runtime: Any, job_id: str) -> None:
-    """`process_chat_job`, after the site's first index exists."""
+    """`process_chat_job`, after the site's first index exists. The job read here is handed on
+    unless waiting for the index changed it (one read fewer per answer)."""
     job = await runtime.jobs.get(job_id)
     if job is not None and not job.status.terminal:
         try:
-            await wait_for_index(runtime, job_id)
+            if await wait_for_index(runtime, job_id):
+                job = None  # its progress changed while it waited: read it again
         except BookchatError as error:
             log.warning("chat job %s failed: %s", job_id, error.message)
             await runtime.jobs.fail(job_id, error.code, error.message)
             return
-    await process_chat_job(runtime, job_id)
+    await process_chat_job(runtime, job_id, job=job)
