@@ -1,5 +1,13 @@
 """The embedded vector store: Qdrant Edge (`qdrant-edge-py`), the Qdrant engine in this process.
 
+Why this module is one file of ~400 lines: it is one thing, a single-process store over one
+on-disk layout (the lock, the alias pointer files, the meta.json sidecars, the shards), and its
+guarantees come from the order of steps across its methods (the sidecar written last and
+removed first, the pointer replaced before the old collection is dropped, the write lock held
+while ``maintain`` copies a shard, index builds in a child process). Split, those orders would
+be read in pieces. What stands apart is: how bookchat's types map onto Edge's is
+shared/vectorstore/edge_mapping.py.
+
 Layout under the store's root (``settings.qdrant_path``)::
 
     .lock                      held by the one process that has the store open
@@ -46,21 +54,25 @@ import qdrant_edge as edge
 from filelock import FileLock, Timeout
 
 from shared.errors import BookchatError, ErrorCode
+from shared.vectorstore.edge_mapping import (
+    edge_filter,
+    edge_point,
+    fetch_points,
+    query_request,
+    stored_point,
+)
 from shared.vectorstore.schema import (
     DENSE,
     INDEXED_FIELDS,
-    RRF_K,
     SCHEMA_VERSION,
     SPARSE,
     CollectionSpace,
     Hit,
     HybridQuery,
     PointFilter,
-    SparseTerms,
     StoredPoint,
     StoreLockedError,
     assemble_hits,
-    fused_limit,
     is_older_sibling,
     new_collection_name,
 )
@@ -87,32 +99,6 @@ def _locked(path: Path) -> StoreLockedError:
         f"the embedded vector store {path} is open in another bookchat process (the server, "
         "a worker or another CLI command); stop it, or set QDRANT_URL to use a Qdrant "
         "server that many processes can share",
-    )
-
-
-def _edge_filter(where: PointFilter | None) -> edge.Filter | None:
-    if where is None:
-        return None
-    must: list[Any] = [
-        edge.FieldCondition(key=key, match=edge.MatchValue(value)) for key, value in where.equal
-    ]
-    must_not: list[Any] = [
-        edge.FieldCondition(key=key, match=edge.MatchValue(value)) for key, value in where.not_equal
-    ]
-    return edge.Filter(must=must or None, must_not=must_not or None)
-
-
-def _stored(record: Any, with_vectors: bool) -> StoredPoint:
-    vector = record.vector if with_vectors and isinstance(record.vector, dict) else {}
-    dense = vector.get(DENSE)
-    sparse = vector.get(SPARSE)
-    return StoredPoint(
-        id=str(record.id),
-        payload=dict(record.payload or {}),
-        dense=list(dense) if isinstance(dense, list) else [],
-        sparse=SparseTerms(list(sparse.indices), list(sparse.values))
-        if isinstance(sparse, edge.SparseVector)
-        else None,
     )
 
 
@@ -338,12 +324,7 @@ class EdgeStore:
             return
         name = self.current(collection) or collection
         shard = self._open(name)
-        edge_points = []
-        for point in points:
-            vector: dict[str, Any] = {DENSE: point.dense}
-            if point.sparse is not None and point.sparse.indices:
-                vector[SPARSE] = edge.SparseVector(point.sparse.indices, point.sparse.values)
-            edge_points.append(edge.Point(point.id, vector, point.payload))
+        edge_points = [edge_point(point) for point in points]
         with self._write_lock:
             shard.update(edge.UpdateOperation.upsert_points(edge_points))
             self._written[name] = self._written.get(name, 0) + len(edge_points)
@@ -370,28 +351,28 @@ class EdgeStore:
                 edge.ScrollRequest(
                     offset=offset,
                     limit=batch,
-                    filter=_edge_filter(filter),
+                    filter=edge_filter(filter),
                     with_payload=payload,
                     with_vector=vectors,
                 )
             )
             for record in records:
-                yield _stored(record, vectors)
+                yield stored_point(record, vectors)
             if offset is None:
                 return
 
     def count(self, collection: str, filter: PointFilter | None = None) -> int:
         return self._open(collection).count(
-            edge.CountRequest(exact=True, filter=_edge_filter(filter))
+            edge.CountRequest(exact=True, filter=edge_filter(filter))
         )
 
     def search(self, collection: str, queries: Sequence[HybridQuery]) -> list[list[Hit]]:
         if not queries:
             return []
         shard = self._open(collection)
-        results = shard.query_batch(edge.QueryBatchRequest([_request(q) for q in queries]))
+        results = shard.query_batch(edge.QueryBatchRequest([query_request(q) for q in queries]))
         fused = [[(str(p.id), p.score) for p in points] for points in results]
-        return assemble_hits(queries, fused, lambda ids: _fetch(shard, ids))
+        return assemble_hits(queries, fused, lambda ids: fetch_points(shard, ids))
 
     def close(self) -> None:
         with self._lock:
@@ -399,48 +380,6 @@ class EdgeStore:
         for shard in shards:
             shard.close()
         self._file_lock.release()
-
-
-def _request(query: HybridQuery) -> edge.QueryRequest:
-    where = _edge_filter(query.filter)
-    prefetches = [
-        edge.Prefetch(
-            limit=query.prefetch,
-            query=edge.Query.Nearest(query.dense, using=DENSE),
-            filter=where,
-        )
-    ]
-    if query.sparse is not None and query.sparse.indices:
-        prefetches.append(
-            edge.Prefetch(
-                limit=query.prefetch,
-                query=edge.Query.Nearest(
-                    edge.SparseVector(query.sparse.indices, query.sparse.values), using=SPARSE
-                ),
-                filter=where,
-            )
-        )
-    return edge.QueryRequest(
-        limit=fused_limit(query),
-        prefetches=prefetches,
-        query=edge.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]  # the stub omits Fusion.Rrf
-        with_payload=False,
-        with_vector=False,
-    )
-
-
-def _fetch(
-    shard: edge.EdgeShard, ids: list[str]
-) -> dict[str, tuple[dict[str, Any], list[float] | None]]:
-    if not ids:
-        return {}
-    out: dict[str, tuple[dict[str, Any], list[float] | None]] = {}
-    point_ids: list[Any] = list(ids)
-    for record in shard.retrieve(point_ids, with_payload=True, with_vector=[DENSE]):
-        vector = record.vector.get(DENSE) if isinstance(record.vector, dict) else None
-        dense = [float(x) for x in vector] if isinstance(vector, list) else None  # type: ignore[arg-type]
-        out[str(record.id)] = (dict(record.payload or {}), dense)
-    return out
 
 
 def _optimize(path: str) -> None:
