@@ -8,16 +8,22 @@ client misses nothing.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from shared.job_records import EventType, Job, JobEvent, events_key, job_key
 
 __all__ = ["InvalidEventIdError", "JobReader", "parse_event_id"]
+
+log = logging.getLogger(__name__)
+
+RequestT = TypeVar("RequestT", bound=BaseModel)
 
 _UINT64_MAX = 2**64 - 1
 
@@ -67,6 +73,17 @@ class JobReader:
     async def get(self, job_id: str) -> Job | None:
         raw: Any = await self.redis.hgetall(self.key(job_id))
         return Job.from_hash(raw) if raw else None
+
+    async def pending_request(self, job_id: str, request_type: type[RequestT]) -> RequestT | None:
+        """The request of a job still to be run (`meta["request"]`, written by api/enqueue.py),
+        validated as its kind's model (shared/job_models.py); None when the job is gone
+        (expired) or has already ended (a redelivered task, or a job its reader gave up on):
+        then there is nothing to do."""
+        job = await self.get(job_id)
+        if job is None or job.status.terminal:
+            log.info("job %s is gone or has ended; skipped", job_id)
+            return None
+        return request_type.model_validate(job.meta["request"])
 
     async def events(
         self, job_id: str, *, after: str = "0-0", block_ms: int | None = None, count: int = 500

@@ -64,10 +64,9 @@ _UNREACHABLE = (ResponseHandlingException, httpx.TransportError, ConnectionError
 
 async def process_ingest_job(runtime: Any, job_id: str) -> None:
     jobs = runtime.jobs
-    job = await jobs.get(job_id)
-    if job is None or job.status.terminal:
+    request = await jobs.pending_request(job_id, IngestRequest)
+    if request is None:
         return
-    request = IngestRequest.model_validate(job.meta["request"])
     site_dir = Path(request.site_dir or runtime.settings.site_dir or "")
     if not await asyncio.to_thread(site_dir.is_dir):
         await jobs.fail(job_id, ErrorCode.SITE_NOT_FOUND, f"No site folder at {site_dir}")

@@ -246,11 +246,9 @@ async def process_report_job(runtime: Any, job_id: str) -> None:
     """Build the report a queued job asks for (`meta.request` is a `ReportPeriod`); its result
     is the report as JSON. A job the API already gave up on is skipped."""
     jobs = runtime.jobs
-    job = await jobs.get(job_id)
-    if job is None or job.status.terminal:
-        log.info("report job %s is gone or finished; skipped", job_id)
+    period = await jobs.pending_request(job_id, ReportPeriod)
+    if period is None:
         return
-    period = ReportPeriod.model_validate(job.meta["request"])
     await jobs.mark_running(job_id)
     try:
         retriever = runtime.retriever

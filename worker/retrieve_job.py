@@ -49,11 +49,9 @@ async def process_retrieve_job(runtime: Any, job_id: str) -> None:
     `retriever`). A job the API already gave up on (failed on timeout) is skipped.
     """
     jobs = runtime.jobs
-    job = await jobs.get(job_id)
-    if job is None or job.status.terminal:
-        log.info("retrieve job %s is gone or finished; skipped", job_id)
+    request = await jobs.pending_request(job_id, RetrieveRequest)
+    if request is None:
         return
-    request = RetrieveRequest.model_validate(job.meta["request"])
     await jobs.mark_running(job_id)
     try:
         passages = await asyncio.to_thread(

@@ -10,6 +10,7 @@ import fakeredis
 import pytest
 from redis.asyncio import Redis
 
+from shared.job_models import RetrieveRequest
 from shared.jobs import EventType, InvalidEventIdError, JobKind, JobStatus, JobStore, parse_event_id
 
 pytestmark = pytest.mark.unit
@@ -126,3 +127,14 @@ def test_the_largest_position_is_accepted() -> None:
 
 async def _collect(jobs: JobStore, job_id: str) -> list[str]:
     return [str(e.type) async for e in jobs.follow(job_id, timeout_s=10)]
+
+
+async def test_pending_request_only_for_a_job_still_to_run(jobs: JobStore) -> None:
+    request = RetrieveRequest(query="install lumen")
+    live = await jobs.create(JobKind.RETRIEVE, meta={"request": request.model_dump(mode="json")})
+    assert await jobs.pending_request(live.id, RetrieveRequest) == request
+
+    ended = await jobs.create(JobKind.RETRIEVE, meta={"request": request.model_dump(mode="json")})
+    assert await jobs.fail(ended.id, "retrieve_timeout", "the reader gave up")
+    assert await jobs.pending_request(ended.id, RetrieveRequest) is None
+    assert await jobs.pending_request("no-such-job", RetrieveRequest) is None
