@@ -47,6 +47,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -369,10 +370,19 @@ class EdgeStore:
     def search(self, collection: str, queries: Sequence[HybridQuery]) -> list[list[Hit]]:
         if not queries:
             return []
-        shard = self._open(collection)
-        results = shard.query_batch(edge.QueryBatchRequest([query_request(q) for q in queries]))
-        fused = [[(str(p.id), p.score) for p in points] for points in results]
-        return assemble_hits(queries, fused, lambda ids: fetch_points(shard, ids))
+        request = edge.QueryBatchRequest([query_request(q) for q in queries])
+        while True:
+            shard = self._open(collection)
+            try:
+                results = shard.query_batch(request)
+                fused = [[(str(p.id), p.score) for p in points] for points in results]
+                return assemble_hits(queries, fused, partial(fetch_points, shard))
+            except Exception:
+                # A `publish` or `maintain` in another thread switched the alias and closed this
+                # shard between our `_open` and its use ("Shard is not initialized"): the
+                # search goes to the new collection. Anything else is raised.
+                if self._open(collection) is shard:
+                    raise
 
     def close(self) -> None:
         with self._lock:

@@ -178,6 +178,31 @@ def test_many_incremental_writes_are_reindexed_into_a_new_collection(tmp_path: P
         store.close()
 
 
+def test_a_search_that_meets_a_switch_midway_is_answered_by_the_new_collection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = EdgeStore(tmp_path)
+    try:
+        points = corpus(60, 16)
+        old = fill(store, points, 16)
+        stale = store._open(old)
+        expected = store.search("book", queries(16)[:2])
+        rebuilt = store.create("book", dim=16, embedder="hash-16")
+        store.upsert(rebuilt, points)
+        store.publish("book", rebuilt)  # closes the old shard
+        real_open = EdgeStore._open
+        handed = iter([stale])  # the first lookup happened just before the switch
+
+        def racing_open(self: EdgeStore, name: str) -> object:
+            return next(handed, None) or real_open(self, name)
+
+        monkeypatch.setattr(EdgeStore, "_open", racing_open)
+        assert store.search("book", queries(16)[:2]) == expected
+    finally:
+        monkeypatch.undo()
+        store.close()
+
+
 def test_a_second_process_is_refused_with_the_store_locked_error(tmp_path: Path) -> None:
     store = EdgeStore(tmp_path)
     try:
