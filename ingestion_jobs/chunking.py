@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Callable
 
 from ingestion_jobs.documents import Chunk, Page, Section
 
@@ -58,18 +59,30 @@ def _split_table(block: str, budget: int) -> list[str]:
     """Pieces of a table, each its header + separator + as many whole rows as fit."""
     lines = block.split("\n")
     header, rows = lines[:2], lines[2:]
-    overhead = estimate_tokens("\n".join(header))
+    pieces = _pack_lines(
+        rows, budget, estimate_tokens("\n".join(header)), lambda part: [*header, *part]
+    )
+    return pieces or ["\n".join(header)]
+
+
+def _pack_lines(
+    lines: list[str], budget: int, overhead: int, wrap: Callable[[list[str]], list[str]]
+) -> list[str]:
+    """`lines` in order, as pieces of whole lines within `budget` tokens (a longer line is a
+    piece of its own); each piece is `wrap(lines)` joined, where `wrap` adds what every piece
+    repeats (a table's header, a code block's fences), `overhead` tokens of it."""
     pieces: list[str] = []
     current: list[str] = []
     size = overhead
-    for row in rows:
-        tokens = estimate_tokens(row)
+    for line in lines:
+        tokens = estimate_tokens(line)
         if current and size + tokens > budget:
-            pieces.append("\n".join([*header, *current]))
+            pieces.append("\n".join(wrap(current)))
             current, size = [], overhead
-        current.append(row)
+        current.append(line)
         size += tokens
-    pieces.append("\n".join([*header, *current]))
+    if current:
+        pieces.append("\n".join(wrap(current)))
     return pieces
 
 
@@ -145,22 +158,10 @@ def _split_oversized(block: str, is_code: bool, budget: int) -> list[str]:
         lines = block.split("\n")
         opener, closer, body = lines[0], lines[-1], lines[1:-1]
         overhead = estimate_tokens(opener) + estimate_tokens(closer)  # each piece re-fences
-        pieces: list[str] = []
-        current: list[str] = []
-        size = overhead
-        for line in body:
-            tokens = estimate_tokens(line)
-            if current and size + tokens > budget:
-                pieces.append("\n".join([opener, *current, closer]))
-                current, size = [], overhead
-            current.append(line)
-            size += tokens
-        if current:
-            pieces.append("\n".join([opener, *current, closer]))
-        return pieces
+        return _pack_lines(body, budget, overhead, lambda part: [opener, *part, closer])
     units = [u for u in _SENTENCE_END.split(block) if u.strip()]
-    pieces = []
-    current = []
+    pieces: list[str] = []
+    current: list[str] = []
     size = 0
     for unit in units:
         tokens = estimate_tokens(unit)

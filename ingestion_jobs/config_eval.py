@@ -171,15 +171,13 @@ class ConfigEvaluator:
     def _template(self, node: Node) -> Any:
         parts: list[str] = []
         for child in node.named_children:
-            if child.type == "string_fragment":
-                parts.append(_text(child))
-            elif child.type == "escape_sequence":
-                parts.append(_unescape(_text(child)))
-            elif child.type == "template_substitution":
+            if child.type == "template_substitution":
                 value = self.evaluate(_named(child)[0] if _named(child) else None)
                 if not isinstance(value, str):
                     return UNKNOWN
                 parts.append(value)
+            elif (piece := _literal_piece(child)) is not None:
+                parts.append(piece)
         return "".join(parts)
 
     def _call(self, node: Node) -> Any:
@@ -244,14 +242,18 @@ def _unescape(escaped: str) -> str:
     return _ESCAPES.get(escaped[1:], escaped[1:])
 
 
+def _literal_piece(node: Node) -> str | None:
+    """The text a string's fragment or escape sequence stands for; None for anything else."""
+    if node.type == "string_fragment":
+        return _text(node)
+    if node.type == "escape_sequence":
+        return _unescape(_text(node))
+    return None
+
+
 def _string_value(node: Node) -> str:
-    parts: list[str] = []
-    for child in node.named_children:
-        if child.type == "string_fragment":
-            parts.append(_text(child))
-        elif child.type == "escape_sequence":
-            parts.append(_unescape(_text(child)))
-    return "".join(parts)
+    pieces = (_literal_piece(child) for child in node.named_children)
+    return "".join(piece for piece in pieces if piece is not None)
 
 
 def _key(node: Node) -> str | None:
