@@ -30,7 +30,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from shared.job_reader import InvalidEventIdError, JobReader, parse_event_id
+from shared.job_reader import InvalidEventIdError, JobReader, RequestT, parse_event_id
 from shared.job_records import JOB_KEY_PREFIX, EventType, Job, JobEvent, JobKind, JobStatus
 
 __all__ = [
@@ -180,6 +180,14 @@ class JobStore(JobReader):
             [(EventType.STATUS, {"status": str(JobStatus.RUNNING)})],
             count_attempt=True,
         )
+
+    async def start(self, job_id: str, request_type: type[RequestT]) -> RequestT | None:
+        """Mark a job still to be run `running` and return its request (see `pending_request`);
+        None when there is nothing to do: the job is gone or has ended."""
+        request = await self.pending_request(job_id, request_type)
+        if request is None or not await self.mark_running(job_id):
+            return None
+        return request
 
     async def requeue(self, job_id: str, **detail: Any) -> bool:
         """Put a job back to `queued` (its task is about to be sent again), telling followers

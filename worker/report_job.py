@@ -246,10 +246,9 @@ async def process_report_job(runtime: Any, job_id: str) -> None:
     """Build the report a queued job asks for (`meta.request` is a `ReportPeriod`); its result
     is the report as JSON. A job the API already gave up on is skipped."""
     jobs = runtime.jobs
-    period = await jobs.pending_request(job_id, ReportPeriod)
+    period = await jobs.start(job_id, ReportPeriod)
     if period is None:
         return
-    await jobs.mark_running(job_id)
     try:
         retriever = runtime.retriever
     except Exception as error:  # the index cannot be opened: a report without nearest pages

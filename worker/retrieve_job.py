@@ -49,10 +49,9 @@ async def process_retrieve_job(runtime: Any, job_id: str) -> None:
     `retriever`). A job the API already gave up on (failed on timeout) is skipped.
     """
     jobs = runtime.jobs
-    request = await jobs.pending_request(job_id, RetrieveRequest)
+    request = await jobs.start(job_id, RetrieveRequest)
     if request is None:
         return
-    await jobs.mark_running(job_id)
     try:
         passages = await asyncio.to_thread(
             retrieve_passages, runtime.retriever, request, site=runtime.settings.site_name

@@ -138,3 +138,17 @@ async def test_pending_request_only_for_a_job_still_to_run(jobs: JobStore) -> No
     assert await jobs.fail(ended.id, "retrieve_timeout", "the reader gave up")
     assert await jobs.pending_request(ended.id, RetrieveRequest) is None
     assert await jobs.pending_request("no-such-job", RetrieveRequest) is None
+
+
+async def test_start_marks_a_live_job_running_and_skips_an_ended_one(jobs: JobStore) -> None:
+    request = RetrieveRequest(query="install lumen")
+    live = await jobs.create(JobKind.RETRIEVE, meta={"request": request.model_dump(mode="json")})
+    assert await jobs.start(live.id, RetrieveRequest) == request
+    started = await jobs.get(live.id)
+    assert started is not None
+    assert started.status is JobStatus.RUNNING
+    assert started.attempts == 1
+
+    assert await jobs.succeed(live.id, {"passages": []})
+    assert await jobs.start(live.id, RetrieveRequest) is None
+    assert await jobs.start("no-such-job", RetrieveRequest) is None
