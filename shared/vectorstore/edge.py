@@ -1,12 +1,12 @@
 """The embedded vector store: Qdrant Edge (`qdrant-edge-py`), the Qdrant engine in this process.
 
-Why this module is one file of ~400 lines: it is one thing, a single-process store over one
+Why this module stays one file (over 350 lines): it is one thing, a single-process store over one
 on-disk layout (the lock, the alias pointer files, the meta.json sidecars, the shards), and its
 guarantees come from the order of steps across its methods (the sidecar written last and
 removed first, the pointer replaced before the old collection is dropped, the write lock held
-while ``maintain`` copies a shard, index builds in a child process). Split, those orders would
-be read in pieces. What stands apart is: how bookchat's types map onto Edge's is
-shared/vectorstore/edge_mapping.py.
+while ``maintain`` copies a shard, index builds in a child process, a search retried when an
+alias switch closes its shard). Split, those orders would be read in pieces. What stands apart,
+how bookchat's types map onto Edge's, is shared/vectorstore/edge_mapping.py.
 
 Layout under the store's root (``settings.qdrant_path``)::
 
