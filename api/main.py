@@ -1,10 +1,17 @@
-"""The FastAPI application: validates, enqueues, reports. It never runs the agent or embedder."""
+"""The FastAPI application: validates, enqueues, reports. It never runs the agent or embedder.
+
+`create_app(settings)` builds it from the settings its caller read (`bookchat dev`, the tests);
+the long-lived clients (Redis, the database engine) are built in its lifespan. `api.main:app`,
+what uvicorn serves (Procfile, Dockerfile), is built on first access from the environment's
+settings, not when this module is imported.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
@@ -34,13 +41,12 @@ from shared.queues import make_sender
 from shared.redis_client import DEFAULT_REDIS_URL, make_redis
 from shared.settings import Settings, get_settings
 
-__all__ = ["app", "create_app"]
+__all__ = ["create_app"]
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+def create_app(settings: Settings) -> FastAPI:
     configure_logging(
         level=settings.log_level, json=settings.log_json, secrets=settings.secret_values()
     )
@@ -48,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = make_redis(settings.redis_url)
-        engine = make_engine(settings.effective_database_url)
+        engine = make_engine(settings.effective_database_url, settings)
         secret = load_or_create_secret(
             settings.secret_key.get_secret_value() if settings.secret_key else None,
             settings.data_dir,
@@ -87,4 +93,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-app = create_app()
+_app: FastAPI | None = None
+
+
+def __getattr__(name: str) -> Any:
+    """`api.main:app`, built from the environment's settings when uvicorn first asks for it."""
+    global _app
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _app is None:
+        _app = create_app(get_settings())
+    return _app

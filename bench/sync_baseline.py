@@ -39,7 +39,7 @@ class Question(BaseModel):
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     store = open_store(settings)
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url, settings)
     app.state.settings = settings
     app.state.retriever = Retriever(store, get_embedder(settings), settings.collection)
     app.state.sessionmaker = make_sessionmaker(engine)

@@ -108,7 +108,7 @@ def _serve(settings: Settings, site_dir: Path, *, host: str, port: int, api_url:
     if settings.database_url is None:
         upgrade_database(settings.effective_database_url)
 
-    # Imported only now: the Celery app reads the broker URL from settings at import.
+    # Imported only now: the Celery app reads its settings (the broker URL) when first used.
     from celery import signals
 
     from api.main import create_app

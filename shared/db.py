@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,13 +30,14 @@ from tenacity import (
     wait_exponential,
 )
 
+from shared.settings import Settings
+
 __all__ = [
     "DatabaseTarget",
     "make_engine",
     "make_sessionmaker",
     "normalise_database_url",
     "parse_database_url",
-    "session_scope",
 ]
 
 log = logging.getLogger(__name__)
@@ -169,6 +168,7 @@ def _retry_connects(engine: AsyncEngine, retries: int, first_delay_s: float) -> 
 
 def make_engine(
     url: str,
+    settings: Settings | None = None,
     *,
     pool_size: int | None = None,
     max_overflow: int | None = None,
@@ -176,11 +176,11 @@ def make_engine(
     connect_retries: int | None = None,
     retry_delay_s: float = 0.5,
 ) -> AsyncEngine:
-    """The engine for a database URL. Unset options come from settings (`BOOKCHAT_DB_*`)."""
-    from shared.settings import get_settings
-
-    settings = get_settings()
-    target = parse_database_url(url, pooled=settings.db_pooled if pooled is None else pooled)
+    """The engine for a database URL. Options not given come from `settings` (`BOOKCHAT_DB_*`),
+    which the caller built once (the app's lifespan, the worker runtime, the CLI command); with
+    no settings, from those options' defaults (no environment is read here)."""
+    options = settings if settings is not None else Settings.model_construct()
+    target = parse_database_url(url, pooled=options.db_pooled if pooled is None else pooled)
     if target.is_sqlite:
         Path(target.url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(target.url, connect_args={"timeout": 30})
@@ -197,11 +197,11 @@ def make_engine(
     engine = create_async_engine(
         target.url,
         connect_args=target.connect_args,
-        pool_size=settings.db_pool_size if pool_size is None else pool_size,
-        max_overflow=settings.db_max_overflow if max_overflow is None else max_overflow,
+        pool_size=options.db_pool_size if pool_size is None else pool_size,
+        max_overflow=options.db_max_overflow if max_overflow is None else max_overflow,
         pool_pre_ping=True,
     )
-    retries = settings.db_connect_retries if connect_retries is None else connect_retries
+    retries = options.db_connect_retries if connect_retries is None else connect_retries
     if retries > 0:
         _retry_connects(engine, retries, retry_delay_s)
     return engine
@@ -209,11 +209,3 @@ def make_engine(
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
-
-
-@asynccontextmanager
-async def session_scope(
-    sessionmaker: async_sessionmaker[AsyncSession],
-) -> AsyncIterator[AsyncSession]:
-    async with sessionmaker() as session:
-        yield session

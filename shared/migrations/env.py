@@ -10,14 +10,14 @@ from sqlmodel import SQLModel
 
 from shared import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from shared.db import make_engine
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 
 target_metadata = SQLModel.metadata
 
 
-def _database_url() -> str:
+def _database_url(settings: Settings) -> str:
     url = context.config.get_main_option("sqlalchemy.url")
-    return url or get_settings().effective_database_url
+    return url or settings.effective_database_url
 
 
 def _run(connection: Connection) -> None:
@@ -31,7 +31,8 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_online() -> None:
-    engine = make_engine(_database_url())
+    settings = get_settings()
+    engine = make_engine(_database_url(settings), settings)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()
@@ -39,7 +40,9 @@ async def _run_online() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=_database_url(), target_metadata=target_metadata, literal_binds=True)
+    context.configure(
+        url=_database_url(get_settings()), target_metadata=target_metadata, literal_binds=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:

@@ -94,15 +94,9 @@ async def test_engine_pool_sizes_and_pooler_options_reach_sqlalchemy() -> None:
 def test_pool_sizes_default_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BOOKCHAT_DB_POOL_SIZE", "7")
     monkeypatch.setenv("BOOKCHAT_DB_MAX_OVERFLOW", "1")
-    from shared.settings import get_settings
-
-    get_settings.cache_clear()
-    try:
-        engine = make_engine(NEON_DIRECT)
-        assert engine.pool.size() == 7  # type: ignore[attr-defined]
-        assert engine.pool._max_overflow == 1  # type: ignore[attr-defined]
-    finally:
-        get_settings.cache_clear()
+    engine = make_engine(NEON_DIRECT, Settings())  # the caller's settings, read from the env
+    assert engine.pool.size() == 7  # type: ignore[attr-defined]
+    assert engine.pool._max_overflow == 1  # type: ignore[attr-defined]
 
 
 # --- Qdrant Cloud ---------------------------------------------------------------------------
