@@ -149,6 +149,6 @@ async def enqueue_ingestion(state: AppState, *, full_rebuild: bool = False) -> J
         request=request,
         coalesce_key=f"ingest:{request.site}:{'full' if full_rebuild else 'incremental'}",
     )
-    await note_ingest_queued(state.jobs, state.settings.site_name, job.id)
+    await note_ingest_queued(state.redis, state.jobs, state.settings.site_name, job.id)
     status_url, events_url = job_urls(state, job.id, job.created_at)
     return JobAccepted(job_id=job.id, status_url=status_url, events_url=events_url)

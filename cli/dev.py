@@ -212,7 +212,7 @@ def _queue_initial_ingest(settings: Settings) -> str:
         redis = make_redis(settings.redis_url)
         try:
             jobs = JobStore(redis, ttl_s=settings.job_ttl_s)
-            job = await create_ingest_job(jobs, settings, trigger="dev")
+            job = await create_ingest_job(redis, jobs, settings, trigger="dev")
             return job.id
         finally:
             await redis.aclose()

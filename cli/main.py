@@ -247,10 +247,12 @@ async def _ask_all(
     from shared.db import make_engine, make_sessionmaker
     from shared.history import History
     from worker.chat_job import answer_and_record
+    from worker.llm import configure_tracing
 
+    configure_tracing(settings)
     failed: ExitCode | None = None
     retriever = _retriever(settings)
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url, settings)
     sessionmaker = make_sessionmaker(engine)
     try:
         for text in questions:

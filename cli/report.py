@@ -38,7 +38,8 @@ def build_local_report(settings: Settings, since: timedelta, site: str | None) -
     """Build the report here, over the configured database and index."""
     from ingestion_jobs.embedding import get_embedder
     from shared.db import make_engine, make_sessionmaker
-    from shared.vectorstore import open_store
+    from shared.errors import BookchatError
+    from shared.vectorstore import is_store_error, open_store
     from worker.report_job import build_report
     from worker.retrieval import Retriever
 
@@ -46,11 +47,13 @@ def build_local_report(settings: Settings, since: timedelta, site: str | None) -
     try:
         retriever: Retriever | None = Retriever(open_store(settings), embedder, settings.collection)
     except Exception as error:  # e.g. the local store is open in `bookchat dev`
+        if not (isinstance(error, BookchatError) or is_store_error(error)):
+            raise
         log.warning("the index could not be opened (%s); topics come without pages", error)
         retriever = None
 
     async def run() -> Report:
-        engine = make_engine(settings.effective_database_url)
+        engine = make_engine(settings.effective_database_url, settings)
         try:
             return await build_report(
                 make_sessionmaker(engine),

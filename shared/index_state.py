@@ -42,17 +42,15 @@ def index_key(site: str) -> str:
     return f"bookchat:index:{site}"
 
 
-async def note_ingest_queued(jobs: JobStore, site: str, job_id: str) -> bool:
+async def note_ingest_queued(redis: Redis, jobs: JobStore, site: str, job_id: str) -> bool:
     """Record `site` as building by `job_id`, unless its index is known ready or an earlier
     ingestion it waits for is still unfinished (the later job will be skipped as
     `already_running`). True if recorded."""
     key = index_key(site)
-    raw: Any = await jobs.redis.hget(key, "state")
-    if raw in (READY, READY.encode()) or await building_job(jobs, site) is not None:
+    raw: Any = await redis.hget(key, "state")
+    if raw in (READY, READY.encode()) or await building_job(redis, jobs, site) is not None:
         return False
-    await jobs.redis.hset(
-        key, mapping={"state": BUILDING, "job_id": job_id, "updated_at": time.time()}
-    )
+    await redis.hset(key, mapping={"state": BUILDING, "job_id": job_id, "updated_at": time.time()})
     return True
 
 
@@ -69,9 +67,9 @@ async def hand_over(redis: Redis, site: str, skipped_job: str, running_job: str)
         await redis.hset(index_key(site), "job_id", running_job)
 
 
-async def building_job(jobs: JobStore, site: str) -> str | None:
+async def building_job(redis: Redis, jobs: JobStore, site: str) -> str | None:
     """The id of the unfinished ingestion a never-indexed `site` waits for, else None."""
-    raw: Any = await jobs.redis.hmget(index_key(site), ["state", "job_id"])
+    raw: Any = await redis.hmget(index_key(site), ["state", "job_id"])
     state, job_id = (v.decode() if isinstance(v, bytes) else v for v in raw)
     if state != BUILDING or not job_id:
         return None

@@ -20,6 +20,7 @@ from agents import Agent, RunContextWrapper, function_tool
 from shared.errors import BookchatError, ErrorCode
 from shared.link_policy import LinkPolicy
 from shared.passages import Passage
+from shared.vectorstore import is_store_error
 from worker.guard import addresses_assistant
 from worker.retrieval import Retriever
 
@@ -168,6 +169,10 @@ async def search_docs(ctx: RunContextWrapper[ChatContext], query: str) -> str:
         raise
     except Exception as error:
         log.exception("search_docs failed")
+        if not is_store_error(error):  # a bug of ours, not the index being down
+            raise BookchatError(
+                ErrorCode.INTERNAL_ERROR, "The search hit an unexpected error."
+            ) from error
         raise BookchatError(
             ErrorCode.INDEX_UNAVAILABLE,
             f"The search index could not be queried ({type(error).__name__}); retry shortly.",

@@ -33,7 +33,7 @@ from shared.passages import Passage
 from shared.settings import Settings
 from worker.agent import NOT_COVERED, ChatContext, build_agent, extract_citations
 from worker.guard import injection_reason
-from worker.llm import AttemptFailed, configure_tracing, make_models
+from worker.llm import AttemptFailed, make_models
 from worker.retrieval import Retriever
 
 __all__ = ["Answer", "SentinelFilter", "answer_question"]
@@ -178,7 +178,6 @@ async def answer_question(
     """
     if injection_reason(request.message, request.selection) is not None:
         return Answer(INJECTION_MESSAGE, [], True, GUARD_MODEL_NAME)
-    configure_tracing(settings)
     context = ChatContext(
         retriever=retriever,
         question=request.message,

@@ -13,8 +13,9 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -22,12 +23,15 @@ from shared import metrics
 from shared.errors import BookchatError, ErrorCode
 from shared.history import Exchange, History
 from shared.job_models import ChatRequest
-from shared.jobs import EventType, Job, JobStatus
+from shared.jobs import EventType, Job, JobStatus, JobStore
 from shared.link_policy import LinkPolicy
 from shared.passages import Passage
 from shared.settings import Settings
 from worker.chat import Answer, answer_question
 from worker.retrieval import Retriever
+
+if TYPE_CHECKING:
+    from worker.runtime import ChatRuntime
 
 __all__ = ["TokenRelay", "answer_and_record", "process_chat_job", "reading_progress"]
 
@@ -93,7 +97,7 @@ async def answer_and_record(
     return answer, message_id
 
 
-async def _record_timings(redis: Any, answer: Answer) -> None:
+async def _record_timings(redis: Redis, answer: Answer) -> None:
     """Per-answer figures for /metrics (the API reads them from Redis, see shared/metrics.py),
     in one round trip."""
     batch = metrics.MetricsBatch(redis)
@@ -115,7 +119,7 @@ class TokenRelay:
     streamed to a client."""
 
     def __init__(
-        self, jobs: Any, job_id: str, interval_s: float = 0.05, links: LinkPolicy | None = None
+        self, jobs: JobStore, job_id: str, interval_s: float = 0.05, links: LinkPolicy | None = None
     ) -> None:
         self._jobs, self._job_id, self._interval_s = jobs, job_id, interval_s
         self._links = (links or LinkPolicy()).stream()
@@ -164,13 +168,9 @@ class TokenRelay:
         await self._drain()  # what the link filter held back until the end
 
 
-async def process_chat_job(runtime: Any, job_id: str, *, job: Job | None = None) -> None:
+async def process_chat_job(runtime: ChatRuntime, job_id: str, *, job: Job | None = None) -> None:
     """Answer one queued chat job: state and events to the job store, the exchange to history.
-
-    `runtime` is a `worker.runtime.WorkerRuntime` (typed loosely to keep this testable with
-    any object that has `settings`, `jobs`, `sessionmaker` and `retriever`). `job`: the job as
-    the caller just read it, to save reading it again (None: read here).
-    """
+    `job`: the job as the caller just read it, to save reading it again (None: read here)."""
     jobs = runtime.jobs
     if job is None:
         job = await jobs.get(job_id)
@@ -225,7 +225,9 @@ def reading_progress(hits: list[Passage]) -> dict[str, Any]:
     return {"message": message, "pages": shown}
 
 
-async def _answer_job(runtime: Any, job_id: str, request: ChatRequest, *, asked_at: float) -> None:
+async def _answer_job(
+    runtime: ChatRuntime, job_id: str, request: ChatRequest, *, asked_at: float
+) -> None:
     jobs = runtime.jobs
     relay = TokenRelay(jobs, job_id, links=LinkPolicy.for_site(runtime.settings.site_url))
 
@@ -253,6 +255,6 @@ async def _answer_job(runtime: Any, job_id: str, request: ChatRequest, *, asked_
     finally:
         await relay.close()
     await jobs.emit(job_id, EventType.CITATIONS, {"citations": answer.citations})
-    await _record_timings(jobs.redis, answer)
+    await _record_timings(runtime.redis, answer)
     result = answer.result(str(request.session_id), str(message_id))
     await jobs.succeed(job_id, result.model_dump(mode="json"))

@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from shared.errors import BookchatError, ErrorCode
 from shared.index_state import building_job
 from shared.jobs import EventType
 from worker.chat_job import process_chat_job
+
+if TYPE_CHECKING:
+    from worker.runtime import ChatRuntime
 
 __all__ = ["INDEXING_MESSAGE", "answer_when_indexed", "wait_for_index"]
 
@@ -30,11 +33,11 @@ SEARCHING_MESSAGE = "Searching the docs…"
 POLL_S = 0.5
 
 
-async def wait_for_index(runtime: Any, job_id: str) -> bool:
+async def wait_for_index(runtime: ChatRuntime, job_id: str) -> bool:
     """Return once the site can be searched (True if that meant waiting); raise
     `index_building` after the bounded wait."""
     jobs, settings = runtime.jobs, runtime.settings
-    ingest_id = await building_job(jobs, settings.site_name)
+    ingest_id = await building_job(runtime.redis, jobs, settings.site_name)
     if ingest_id is None:
         return False
     log.info("chat job %s waits for the site's first index (ingest job %s)", job_id, ingest_id)
@@ -45,7 +48,7 @@ async def wait_for_index(runtime: Any, job_id: str) -> bool:
     # second by each waiting question, only during a site's first ingestion.
     while time.monotonic() < deadline:
         await asyncio.sleep(POLL_S)
-        if await building_job(jobs, settings.site_name) is None:
+        if await building_job(runtime.redis, jobs, settings.site_name) is None:
             await jobs.set_progress(job_id, {"stage": "indexed", "message": SEARCHING_MESSAGE})
             return True
     raise BookchatError(
@@ -54,7 +57,7 @@ async def wait_for_index(runtime: Any, job_id: str) -> bool:
     )
 
 
-async def answer_when_indexed(runtime: Any, job_id: str) -> None:
+async def answer_when_indexed(runtime: ChatRuntime, job_id: str) -> None:
     """`process_chat_job`, after the site's first index exists. The job read here is handed on
     unless waiting for the index changed it (one read fewer per answer)."""
     job = await runtime.jobs.get(job_id)

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 from qdrant_client.http.exceptions import ResponseHandlingException
@@ -27,6 +27,11 @@ from shared.settings import Settings
 from shared.vectorstore import StoreLockedError
 from worker.locks import SiteBusyError, site_lock
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from worker.runtime import IngestRuntime
+
 __all__ = ["SKIPPED_ALREADY_RUNNING", "create_ingest_job", "ingest_result", "process_ingest_job"]
 
 log = logging.getLogger(__name__)
@@ -38,7 +43,7 @@ def ingest_result(report: IngestReport, site: str) -> IngestResult:
 
 
 async def create_ingest_job(
-    jobs: JobStore, settings: Settings, *, trigger: str, full_rebuild: bool = False
+    redis: Redis, jobs: JobStore, settings: Settings, *, trigger: str, full_rebuild: bool = False
 ) -> Job:
     """A queued ingestion job of the configured site, as `POST /v1/ingestions` creates it."""
     job = await jobs.create(
@@ -50,7 +55,7 @@ async def create_ingest_job(
             "trigger": trigger,
         },
     )
-    await note_ingest_queued(jobs, settings.site_name, job.id)
+    await note_ingest_queued(redis, jobs, settings.site_name, job.id)
     return job
 
 
@@ -62,7 +67,7 @@ class IndexUnreachableError(BookchatError):
 _UNREACHABLE = (ResponseHandlingException, httpx.TransportError, ConnectionError, StoreLockedError)
 
 
-async def process_ingest_job(runtime: Any, job_id: str) -> None:
+async def process_ingest_job(runtime: IngestRuntime, job_id: str) -> None:
     jobs = runtime.jobs
     request = await jobs.pending_request(job_id, IngestRequest)
     if request is None:
@@ -84,7 +89,7 @@ async def process_ingest_job(runtime: Any, job_id: str) -> None:
     except SiteBusyError as busy:
         log.info("ingestion of site %s skipped: job %s is running", site, busy.holder)
         if busy.holder:
-            await hand_over(jobs.redis, site, job_id, busy.holder)
+            await hand_over(runtime.redis, site, job_id, busy.holder)
         skipped = IngestSkipped(
             skipped=SKIPPED_ALREADY_RUNNING, running_job_id=busy.holder, site=site
         )
@@ -92,7 +97,7 @@ async def process_ingest_job(runtime: Any, job_id: str) -> None:
 
 
 async def _index(
-    runtime: Any, job_id: str, site_dir: Path, site: str, request: IngestRequest
+    runtime: IngestRuntime, job_id: str, site_dir: Path, site: str, request: IngestRequest
 ) -> None:
     jobs = runtime.jobs
     await jobs.mark_running(job_id)
@@ -105,7 +110,7 @@ async def _index(
     try:
         if await asyncio.to_thread(lambda: runtime.store.current(runtime.settings.collection)):
             # An index is there already (this run only updates it): questions need not wait.
-            await mark_ready(jobs.redis, site)
+            await mark_ready(runtime.redis, site)
         report = await asyncio.to_thread(
             index_site,
             site_dir,
@@ -125,5 +130,5 @@ async def _index(
     except BookchatError as error:
         await jobs.fail(job_id, error.code, error.message)
         return
-    await mark_ready(jobs.redis, site)
+    await mark_ready(runtime.redis, site)
     await jobs.succeed(job_id, ingest_result(report, site).model_dump(mode="json"))

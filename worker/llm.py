@@ -49,7 +49,9 @@ class AttemptFailed(Exception):
 
 
 def configure_tracing(settings: Settings) -> None:
-    """The SDK uploads traces to OpenAI by default; only do that with an OpenAI key."""
+    """The SDK uploads traces to OpenAI by default; only do that with an OpenAI key. A process
+    switch: called once where a process that answers is set up (`WorkerRuntime`,
+    `bookchat ask`), never per question."""
     set_tracing_disabled(settings.openai_api_key is None)
 
 

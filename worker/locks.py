@@ -47,7 +47,7 @@ async def site_lock(
     *,
     holder: str,
     timeout_s: float,
-    on_renew: Callable[[], Awaitable[None]] | None = None,
+    on_renew: Callable[[], Awaitable[object]] | None = None,
 ) -> AsyncIterator[Lock]:
     """Hold the site's lock for the block, or raise `SiteBusyError` at once (never waits).
 
@@ -73,7 +73,7 @@ async def site_lock(
 
 
 async def _renew(
-    lock: Lock, timeout_s: float, on_renew: Callable[[], Awaitable[None]] | None
+    lock: Lock, timeout_s: float, on_renew: Callable[[], Awaitable[object]] | None
 ) -> None:
     while True:
         await asyncio.sleep(timeout_s / 3)

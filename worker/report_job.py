@@ -38,6 +38,7 @@ from shared.report_model import (
     ReportPeriod,
 )
 from shared.settings import Settings
+from shared.vectorstore import is_store_error
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
     from ingestion_jobs.embedding import Embedder
     from worker.retrieval import Retriever
+    from worker.runtime import ReportRuntime
 
 __all__ = [
     "TOPIC_MAX_DISTANCE",
@@ -242,7 +244,7 @@ async def build_report(
     )
 
 
-async def process_report_job(runtime: Any, job_id: str) -> None:
+async def process_report_job(runtime: ReportRuntime, job_id: str) -> None:
     """Build the report a queued job asks for (`meta.request` is a `ReportPeriod`); its result
     is the report as JSON. A job the API already gave up on is skipped."""
     jobs = runtime.jobs
@@ -251,7 +253,11 @@ async def process_report_job(runtime: Any, job_id: str) -> None:
         return
     try:
         retriever = runtime.retriever
-    except Exception as error:  # the index cannot be opened: a report without nearest pages
+    except Exception as error:
+        if not (isinstance(error, BookchatError) or is_store_error(error)):
+            raise  # a bug of ours, not the index being unavailable
+        # The index cannot be opened (another process holds the embedded store...): a report
+        # without nearest pages.
         log.warning("report job %s: index unavailable: %r", job_id, error)
         retriever = None
     try:

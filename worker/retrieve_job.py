@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from shared.errors import BookchatError, ErrorCode
 from shared.job_models import PublicPassage, RetrieveFilters, RetrieveRequest, RetrieveResult
 from shared.passages import Passage
+from shared.vectorstore import is_store_error
 from worker.retrieval import Retriever
+
+if TYPE_CHECKING:
+    from worker.runtime import RetrieveRuntime
 
 __all__ = ["process_retrieve_job", "public_passage", "retrieve_passages"]
 
@@ -42,12 +46,9 @@ def retrieve_passages(
     return [public_passage(hit) for hit in hits]
 
 
-async def process_retrieve_job(runtime: Any, job_id: str) -> None:
-    """Run one queued retrieval job; its result is a `RetrieveResult`.
-
-    `runtime` is a `worker.runtime.WorkerRuntime` (anything with `settings`, `jobs`,
-    `retriever`). A job the API already gave up on (failed on timeout) is skipped.
-    """
+async def process_retrieve_job(runtime: RetrieveRuntime, job_id: str) -> None:
+    """Run one queued retrieval job; its result is a `RetrieveResult`. A job the API already
+    gave up on (failed on timeout) is skipped."""
     jobs = runtime.jobs
     request = await jobs.start(job_id, RetrieveRequest)
     if request is None:
@@ -59,7 +60,9 @@ async def process_retrieve_job(runtime: Any, job_id: str) -> None:
     except BookchatError as error:
         await jobs.fail(job_id, error.code, error.message)
         return
-    except Exception as error:  # Qdrant errors: a missing collection, an unreachable server
+    except Exception as error:
+        if not is_store_error(error):
+            raise  # a bug of ours: the task logs it and fails the job with internal_error
         log.exception("retrieve job %s: search failed", job_id)
         await jobs.fail(
             job_id,

@@ -14,14 +14,16 @@ import os
 import threading
 from collections.abc import Coroutine
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from shared.db import make_engine, make_sessionmaker
 from shared.jobs import JobStore
 from shared.redis_client import make_redis
 from shared.settings import Settings, get_settings
+from worker.llm import configure_tracing
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
     from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
     from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -29,16 +31,87 @@ if TYPE_CHECKING:
     from shared.vectorstore import VectorStore
     from worker.retrieval import Retriever
 
-__all__ = ["WorkerRuntime", "get_runtime"]
+__all__ = [
+    "ChatRuntime",
+    "IngestRuntime",
+    "JobRuntime",
+    "ReportRuntime",
+    "RetrieveRuntime",
+    "WorkerRuntime",
+    "get_runtime",
+]
 
 T = TypeVar("T")
 
 
+# What each job function needs of its worker process: `WorkerRuntime` has all of it; a test
+# hands a job function an object with just the members its Protocol names.
+
+
+class JobRuntime(Protocol):
+    """Every job: the settings and the job store."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def jobs(self) -> JobStore: ...
+
+
+class RetrieveRuntime(JobRuntime, Protocol):
+    """A retrieval (worker/retrieve_job.py): the retriever too."""
+
+    @property
+    def retriever(self) -> Retriever: ...
+
+
+class ChatRuntime(JobRuntime, Protocol):
+    """A question (worker/chat_job.py, worker/index_wait.py): Redis (the site's index state,
+    the metrics), the history database and the retriever too."""
+
+    @property
+    def redis(self) -> Redis: ...
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]: ...
+
+    @property
+    def retriever(self) -> Retriever: ...
+
+
+class IngestRuntime(JobRuntime, Protocol):
+    """An ingestion (worker/ingest_job.py): Redis (the site lock, the index state), the store
+    and the embedder too."""
+
+    @property
+    def redis(self) -> Redis: ...
+
+    @property
+    def store(self) -> VectorStore: ...
+
+    @property
+    def embedder(self) -> Embedder: ...
+
+
+class ReportRuntime(JobRuntime, Protocol):
+    """A report (worker/report_job.py): the history database, the embedder and the retriever."""
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]: ...
+
+    @property
+    def embedder(self) -> Embedder: ...
+
+    @property
+    def retriever(self) -> Retriever: ...
+
+
 class WorkerRuntime:
-    """Clients shared by every task in one worker process."""
+    """Clients shared by every task in one worker process, built from its settings."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        configure_tracing(settings)  # once per process, not per question
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="bookchat-loop", daemon=True
@@ -56,7 +129,7 @@ class WorkerRuntime:
 
     @cached_property
     def engine(self) -> AsyncEngine:
-        return make_engine(self.settings.effective_database_url)
+        return make_engine(self.settings.effective_database_url, self.settings)
 
     @cached_property
     def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
@@ -69,29 +142,18 @@ class WorkerRuntime:
         with self._lock:
             return open_store(self.settings)
 
-    @cached_property
+    @property
     def embedder(self) -> Embedder:
+        """The process's one embedder for these settings (`get_embedder` holds it)."""
         from ingestion_jobs.embedding import get_embedder
 
-        with self._lock:
-            return get_embedder(self.settings)
+        return get_embedder(self.settings)
 
     @cached_property
     def retriever(self) -> Retriever:
         from worker.retrieval import Retriever
 
         return Retriever(self.store, self.embedder, self.settings.collection)
-
-    def close(self) -> None:
-        async def _close() -> None:
-            await self.redis.aclose()
-            if "engine" in self.__dict__:
-                await self.engine.dispose()
-
-        self.run(_close(), timeout=10)
-        if "store" in self.__dict__:
-            self.store.close()
-        self.loop.call_soon_threadsafe(self.loop.stop)
 
 
 _runtime: WorkerRuntime | None = None
@@ -107,12 +169,3 @@ def get_runtime() -> WorkerRuntime:
             _runtime = WorkerRuntime(get_settings())
             _runtime_pid = os.getpid()
         return _runtime
-
-
-def reset_runtime() -> None:
-    """Close and forget this process's runtime (tests, embedded mode shutdown)."""
-    global _runtime
-    with _runtime_lock:
-        if _runtime is not None and _runtime_pid == os.getpid():
-            _runtime.close()
-        _runtime = None

@@ -141,7 +141,9 @@ def scheduled_ingest() -> str:
     """Beat's nightly re-index: create the job and send its task by name, as the API does, so
     the ingestion runs (and is retried) like any other."""
     runtime = get_runtime()
-    job = runtime.run(create_ingest_job(runtime.jobs, runtime.settings, trigger="schedule"), 10)
+    job = runtime.run(
+        create_ingest_job(runtime.redis, runtime.jobs, runtime.settings, trigger="schedule"), 10
+    )
     with job_context(job.id):
         log.info("scheduled re-index of site %s", runtime.settings.site_name)
         send_job(job)

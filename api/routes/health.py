@@ -118,7 +118,7 @@ async def readyz(request: Request, state: StateDep) -> JSONResponse:
         return "ok"
 
     async def index_check() -> str:
-        ingest = await building_job(state.jobs, state.settings.site_name)
+        ingest = await building_job(state.redis, state.jobs, state.settings.site_name)
         if ingest is not None:
             return f"building: the first ingestion (job {ingest}) has not finished"
         return "ok"

@@ -47,7 +47,7 @@ async def post_retrieve(
     client_ip = request.client.host if request.client else "unknown"
     await check_rate_limits(state, client_ip=client_ip, session_id=None)
     await check_backpressure(state)
-    if await building_job(state.jobs, state.settings.site_name) is not None:
+    if await building_job(state.redis, state.jobs, state.settings.site_name) is not None:
         raise ApiError(
             503,
             ErrorCode.INDEX_BUILDING,

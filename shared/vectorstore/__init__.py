@@ -55,6 +55,7 @@ __all__ = [
     "StoredPoint",
     "VectorStore",
     "ensure_collection",
+    "is_store_error",
     "open_store",
     "order_hits",
     "page_url_key",
@@ -78,6 +79,26 @@ def open_store(settings: Settings) -> VectorStore:
     from shared.vectorstore.edge import EdgeStore
 
     return EdgeStore(settings.qdrant_path)
+
+
+def is_store_error(error: BaseException) -> bool:
+    """Whether `error` is the vector store failing (unreachable, refusing a request, its files
+    unreadable) rather than a bug of ours: only these may be reported as `index_unavailable`.
+
+    qdrant-client raises `ApiException`s (`UnexpectedResponse` for an HTTP error status,
+    `ResponseHandlingException` for a refused connection or a timeout) and `QdrantException`s,
+    and lets httpx's transport errors through; Qdrant Edge (Rust) raises plain `Exception`, never
+    a subclass, and `OSError` for its files. A `TypeError`, `KeyError`, `AttributeError`... is
+    not the store's: it must surface as an internal error, with its traceback in the log.
+    (`BookchatError`s, `StoreLockedError` included, carry their own code and are not asked.)
+    """
+    import httpx
+    from qdrant_client.common.client_exceptions import QdrantException
+    from qdrant_client.http.exceptions import ApiException
+
+    if isinstance(error, ApiException | QdrantException | httpx.TransportError | OSError):
+        return True
+    return type(error) is Exception  # Qdrant Edge's errors
 
 
 def ensure_collection(store: VectorStore, alias: str, *, dim: int, embedder: str) -> str:

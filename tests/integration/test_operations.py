@@ -49,8 +49,8 @@ async def test_two_ingestions_of_one_site_never_overlap(redis_url: str, tmp_path
         settings=settings, jobs=jobs, redis=client, store=store, embedder=get_embedder(settings)
     )
     try:
-        first = await create_ingest_job(jobs, settings, trigger="test")
-        second = await create_ingest_job(jobs, settings, trigger="test")
+        first = await create_ingest_job(client, jobs, settings, trigger="test")
+        second = await create_ingest_job(client, jobs, settings, trigger="test")
         await asyncio.gather(
             process_ingest_job(runtime, first.id), process_ingest_job(runtime, second.id)
         )
@@ -66,7 +66,7 @@ async def test_two_ingestions_of_one_site_never_overlap(redis_url: str, tmp_path
         assert await client.exists(lock_key(settings.site_name)) == 0  # released
 
         # Once free, the site can be indexed again.
-        third = await create_ingest_job(jobs, settings, trigger="test")
+        third = await create_ingest_job(client, jobs, settings, trigger="test")
         await process_ingest_job(runtime, third.id)
         again = await jobs.get(third.id)
         assert again is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from ingestion_jobs.embedding import HashEmbedder
 from shared.errors import BookchatError, ErrorCode
 from shared.job_models import ChatRequest
 from shared.settings import EmbedderKind, Settings
@@ -239,3 +240,38 @@ def test_reading_progress_lists_each_page_once_in_rank_order() -> None:
     assert len(many["pages"]) == READING_PAGES_SHOWN
     assert many["message"] == f"Reading {READING_PAGES_SHOWN + 3} pages…"
     assert reading_progress([]) == {"message": "Searching…", "pages": []}
+
+
+class FailingStore:
+    """A vector store whose every search raises `error` (the edge this test fakes)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def search(self, collection: str, queries: object) -> object:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (Exception("Service internal error: shard is closed"), ErrorCode.INDEX_UNAVAILABLE),
+        (ConnectionRefusedError(111, "Connection refused"), ErrorCode.INDEX_UNAVAILABLE),
+        (TypeError("search() got an unexpected keyword argument"), ErrorCode.INTERNAL_ERROR),
+        (KeyError("dense"), ErrorCode.INTERNAL_ERROR),
+    ],
+)
+async def test_only_a_store_failure_is_reported_as_index_unavailable(
+    error: Exception, code: ErrorCode, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Qdrant Edge's plain `Exception` or a refused connection is the index being down; a
+    `TypeError` is a bug of ours: `internal_error`, logged with its traceback."""
+    broken = Retriever(FailingStore(error), HashEmbedder(), "bookchat")  # type: ignore[arg-type]
+    settings = Settings(embedder=EmbedderKind.HASH)
+    with pytest.raises(BookchatError) as caught:
+        await answer_question(request(), settings=settings, retriever=broken)
+    assert caught.value.code is code
+    logged = [r for r in caplog.records if r.message == "search_docs failed"]
+    assert logged
+    assert logged[0].exc_info is not None
+    assert logged[0].exc_info[1] is error

@@ -19,6 +19,7 @@ from chatkit.types import (
     ThreadItemAddedEvent,
     UserMessageItem,
 )
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -42,8 +43,11 @@ QUESTION = "How do I send the arm to its home pose?"
 
 @dataclass
 class Runtime:
+    """What `process_chat_job` needs of a worker runtime (`worker.runtime.ChatRuntime`)."""
+
     settings: Settings
     jobs: JobStore
+    redis: Redis
     sessionmaker: async_sessionmaker[AsyncSession]
     retriever: Retriever
 
@@ -60,7 +64,7 @@ def retriever(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Retriever]:
 @pytest.fixture
 async def worker(state: AppState, retriever: Retriever) -> AsyncIterator[list[str]]:
     """Runs queued chat jobs through the real pipeline, as the Celery task would."""
-    runtime = Runtime(state.settings, state.jobs, state.sessionmaker, retriever)
+    runtime = Runtime(state.settings, state.jobs, state.redis, state.sessionmaker, retriever)
     ran: list[str] = []
 
     stop = asyncio.Event()

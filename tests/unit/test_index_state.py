@@ -27,31 +27,31 @@ async def _chat_job(jobs: JobStore) -> str:
 async def test_the_first_ingestion_makes_the_site_building_until_it_ends(state: AppState) -> None:
     jobs = state.jobs
     first = await jobs.create(JobKind.INGEST)
-    assert await note_ingest_queued(jobs, "default", first.id)
-    assert await building_job(jobs, "default") == first.id
+    assert await note_ingest_queued(state.redis, jobs, "default", first.id)
+    assert await building_job(state.redis, jobs, "default") == first.id
     # A second ingestion queued meanwhile does not take the record over...
     second = await jobs.create(JobKind.INGEST)
-    assert not await note_ingest_queued(jobs, "default", second.id)
+    assert not await note_ingest_queued(state.redis, jobs, "default", second.id)
     # ...and one skipped because another runs hands the record to the running one.
-    await hand_over(jobs.redis, "default", first.id, second.id)
+    await hand_over(state.redis, "default", first.id, second.id)
     await jobs.succeed(first.id, {"skipped": "already_running"})
-    assert await building_job(jobs, "default") == second.id
+    assert await building_job(state.redis, jobs, "default") == second.id
     # A failed or crashed ingestion never leaves the site building for good.
     await jobs.fail(second.id, ErrorCode.INGEST_FAILED, "broke")
-    assert await building_job(jobs, "default") is None
+    assert await building_job(state.redis, jobs, "default") is None
     # Once ready, later ingestions (the nightly re-index) never make questions wait.
-    await mark_ready(jobs.redis, "default")
+    await mark_ready(state.redis, "default")
     third = await jobs.create(JobKind.INGEST)
-    assert not await note_ingest_queued(jobs, "default", third.id)
-    assert await building_job(jobs, "default") is None
+    assert not await note_ingest_queued(state.redis, jobs, "default", third.id)
+    assert await building_job(state.redis, jobs, "default") is None
 
 
 async def test_a_question_waits_for_the_first_index_and_says_so(state: AppState) -> None:
     jobs = state.jobs
     ingest = await jobs.create(JobKind.INGEST)
-    await note_ingest_queued(jobs, "default", ingest.id)
+    await note_ingest_queued(state.redis, jobs, "default", ingest.id)
     chat_id = await _chat_job(jobs)
-    runtime = SimpleNamespace(jobs=jobs, settings=state.settings)
+    runtime = SimpleNamespace(jobs=jobs, redis=state.redis, settings=state.settings)
     waiting = asyncio.create_task(wait_for_index(runtime, chat_id))
     while not any(e.type is EventType.PROGRESS for e in await jobs.events(chat_id)):
         assert not waiting.done()
@@ -59,7 +59,7 @@ async def test_a_question_waits_for_the_first_index_and_says_so(state: AppState)
     events = await jobs.events(chat_id)
     assert {"status": "indexing", "ingest_job_id": ingest.id} in [e.data for e in events]
     assert (await jobs.get(chat_id)).progress["message"] == "Indexing the site…"  # type: ignore[union-attr]
-    await mark_ready(jobs.redis, "default")
+    await mark_ready(state.redis, "default")
     await jobs.succeed(ingest.id, {"chunks_total": 3})
     await asyncio.wait_for(waiting, 5)
     assert (await jobs.get(chat_id)).progress["stage"] == "indexed"  # type: ignore[union-attr]
@@ -68,10 +68,10 @@ async def test_a_question_waits_for_the_first_index_and_says_so(state: AppState)
 async def test_the_wait_is_bounded_and_fails_with_index_building(state: AppState) -> None:
     jobs = state.jobs
     ingest = await jobs.create(JobKind.INGEST)
-    await note_ingest_queued(jobs, "default", ingest.id)
+    await note_ingest_queued(state.redis, jobs, "default", ingest.id)
     chat_id = await _chat_job(jobs)
     settings = state.settings.model_copy(update={"index_wait_s": 0.2})
-    runtime = SimpleNamespace(jobs=jobs, settings=settings)
+    runtime = SimpleNamespace(jobs=jobs, redis=state.redis, settings=settings)
     with pytest.raises(BookchatError) as raised:
         await wait_for_index(runtime, chat_id)
     assert raised.value.code is ErrorCode.INDEX_BUILDING
@@ -86,7 +86,7 @@ async def test_retrieve_and_readyz_say_index_building(
     client: httpx.AsyncClient, state: AppState
 ) -> None:
     ingest = await state.jobs.create(JobKind.INGEST)
-    await note_ingest_queued(state.jobs, state.settings.site_name, ingest.id)
+    await note_ingest_queued(state.redis, state.jobs, state.settings.site_name, ingest.id)
     refused = await client.post("/v1/retrieve", json={"query": "home pose"})
     assert refused.status_code == 503
     assert refused.json()["code"] == "index_building"

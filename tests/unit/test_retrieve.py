@@ -179,3 +179,23 @@ def test_plain_function_matches_retriever_search(retriever: Retriever) -> None:
     hits = retriever.search(request.query, limit=3, site="default")
     assert [r.path for r in rows] == [h.path for h in hits]
     assert rows[0].path == "docs/guides/deploy.md"
+
+
+async def test_a_bug_in_the_search_is_no_index_unavailable(state: AppState) -> None:
+    """A `TypeError` in the search is raised to the task (which logs it and fails the job with
+    `internal_error`), not reported as the index being down."""
+
+    class BuggyStore:
+        def search(self, collection: str, queries: object) -> object:
+            raise TypeError("search() got an unexpected keyword argument 'prefetch'")
+
+    job = await state.jobs.create(
+        JobKind.RETRIEVE, meta={"request": RetrieveRequest(query="anything").model_dump()}
+    )
+    broken = Retriever(BuggyStore(), HashEmbedder(64), ALIAS)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        await process_retrieve_job(Runtime(state.settings, state.jobs, broken), job.id)
+    stored = await state.jobs.get(job.id)
+    assert stored is not None
+    assert stored.status is JobStatus.RUNNING  # left for the task to fail as internal_error
+    assert stored.error is None
