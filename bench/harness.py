@@ -321,10 +321,17 @@ def start_sync_baseline(procs: Procs, *, data_dir: Path, env: dict[str, str]) ->
 
 
 def machine() -> dict[str, Any]:
+    """The machine, and the code measured: the commit (+ "dirty" with uncommitted changes)."""
+    git = ["git", "-C", str(ROOT)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+    )
     return {
         "cores": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
+        "commit": commit.stdout.strip() + (" dirty" if dirty.stdout.strip() else ""),
     }
 
 
