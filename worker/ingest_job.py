@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
-from qdrant_client.http.exceptions import ResponseHandlingException
 
 from ingestion_jobs.indexer import IngestProgress, IngestReport, index_site
 from shared.errors import BookchatError, ErrorCode
@@ -63,8 +63,19 @@ class IndexUnreachableError(BookchatError):
     """The vector store could not be reached: the ingestion should be retried later."""
 
 
-#: The store is down, restarting, or (local mode) held by another process for now.
-_UNREACHABLE = (ResponseHandlingException, httpx.TransportError, ConnectionError, StoreLockedError)
+def _unreachable() -> tuple[type[BaseException], ...]:
+    """The errors that mean the store is down, restarting, or (embedded) held by another process
+    for now. qdrant-client's own can only be raised once qdrant-client is imported (a Qdrant
+    server is configured): a worker on the embedded store never loads it (~50 MB of RSS)."""
+    kinds: tuple[type[BaseException], ...] = (
+        httpx.TransportError,
+        ConnectionError,
+        StoreLockedError,
+    )
+    qdrant_errors = sys.modules.get("qdrant_client.http.exceptions")
+    if qdrant_errors is not None:
+        kinds += (qdrant_errors.ResponseHandlingException,)
+    return kinds
 
 
 async def process_ingest_job(runtime: IngestRuntime, job_id: str) -> None:
@@ -122,7 +133,7 @@ async def _index(
             full_rebuild=request.full_rebuild,
             progress=on_progress,
         )
-    except _UNREACHABLE as error:
+    except _unreachable() as error:
         # Qdrant is down or restarting: not this job's fault. The task retries it later.
         raise IndexUnreachableError(
             ErrorCode.INDEX_UNAVAILABLE, f"The vector store is unreachable ({error!r})."
