@@ -141,12 +141,11 @@ class JobStore(JobReader):
             "attempts": 0,
             "meta": _dumps(job.meta),
         }
+        # One round trip: the job, its first event and its entry in the recent-jobs index.
         pipe: Any = self.redis.pipeline(transaction=True)
         pipe.hset(self.key(job.id), mapping=fields)
         pipe.expire(self.key(job.id), self.ttl_s)
         self._queue_event(pipe, job.id, EventType.STATUS, {"status": str(job.status)})
-        await pipe.execute()
-        pipe = self.redis.pipeline(transaction=False)
         pipe.zadd(RECENT_JOBS_KEY, {job.id: now})
         pipe.zremrangebyrank(RECENT_JOBS_KEY, 0, -_RECENT_MAX - 1)
         await pipe.execute()

@@ -120,13 +120,18 @@ async def job_events(
     """
     job = await _readable_job(state, job_id, token, session)
     start = _position(last_event_id or after or "0-0")
-    end = parse_event_id(await state.jobs.last_event_id(job.id))
-    if job.status.terminal and parse_event_id(start) >= end:
-        return Response(status_code=204, headers={"Cache-Control": "no-cache"})
-    if parse_event_id(start) > end:
-        raise ApiError(
-            422, ErrorCode.INVALID_EVENT_ID, "Last-Event-ID is past the end of this job's events."
-        )
+    # A stream from the start of a running job (every first connection) can be neither past
+    # the end nor finished: the end is read only to judge a resumed or finished one.
+    if parse_event_id(start) != (0, 0) or job.status.terminal:
+        end = parse_event_id(await state.jobs.last_event_id(job.id))
+        if job.status.terminal and parse_event_id(start) >= end:
+            return Response(status_code=204, headers={"Cache-Control": "no-cache"})
+        if parse_event_id(start) > end:
+            raise ApiError(
+                422,
+                ErrorCode.INVALID_EVENT_ID,
+                "Last-Event-ID is past the end of this job's events.",
+            )
 
     async def connected() -> bool:
         return not await request.is_disconnected()
