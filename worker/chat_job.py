@@ -112,14 +112,17 @@ class TokenRelay:
     """Relays the answer's token deltas to the job's event stream, coalesced: the first delta
     at once, then at most one event per `interval_s` carrying all deltas since. Readers see
     the same text, and a fast model costs a few Redis writes (and SSE wake-ups in the API) per
-    answer instead of one per token (bench/chat_load.py measured the difference).
+    answer instead of one per token (bench/chat_load.py measured the difference). Each event
+    costs the worker a script call, the API a stream read and an SSE frame, the reader a
+    parse: 100 ms (ten updates a second, still smooth reading) halved them against 50 ms
+    (docs/benchmarks.md, "Queue path CPU").
 
     Every delta passes the link policy first (`links`, shared/link_policy.py): a link split
     across deltas is held back until it can be judged whole, so no external link is ever
     streamed to a client."""
 
     def __init__(
-        self, jobs: JobStore, job_id: str, interval_s: float = 0.05, links: LinkPolicy | None = None
+        self, jobs: JobStore, job_id: str, interval_s: float = 0.1, links: LinkPolicy | None = None
     ) -> None:
         self._jobs, self._job_id, self._interval_s = jobs, job_id, interval_s
         self._links = (links or LinkPolicy()).stream()
@@ -143,8 +146,10 @@ class TokenRelay:
             self._pending.clear()
             await self._jobs.emit(self._job_id, EventType.TOKEN, {"delta": text})
             if not self._closing.is_set():
+                # asyncio.timeout, not wait_for: no extra task per interval.
                 with suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), self._interval_s)
+                    async with asyncio.timeout(self._interval_s):
+                        await self._closing.wait()
 
     async def restart(self) -> None:
         """The attempt that streamed so far failed and another starts: drop what is pending and

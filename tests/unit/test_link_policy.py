@@ -185,6 +185,28 @@ def test_the_token_relay_filters_deltas_before_they_leave_the_worker() -> None:
     assert streamed.startswith("Log in at the portal or ")
 
 
+def test_coalesced_token_events_carry_every_character_in_order() -> None:
+    """The first delta goes at once; what arrives within the interval waits for the next event
+    (or the close, which never waits the interval out); joined, the events are the answer."""
+    deltas = [f"word{i} " for i in range(40)]
+
+    async def run() -> list[str]:
+        sink = _Events()
+        relay = TokenRelay(sink, "job", interval_s=3600, links=POLICY)
+        await relay.add(deltas[0])
+        await asyncio.sleep(0)  # one turn of the loop: the relay writes the first delta at once
+        assert len(sink.events) == 1
+        for delta in deltas[1:]:
+            await relay.add(delta)
+            await asyncio.sleep(0)
+        await relay.close()
+        assert all(t is EventType.TOKEN for t, _ in sink.events)
+        return [str(d["delta"]) for _, d in sink.events]
+
+    events = asyncio.run(run())
+    assert events == [deltas[0], "".join(deltas[1:])]
+
+
 @pytest.mark.parametrize(("text", "fragment"), HOSTILE)
 def test_the_final_answer_path_removes_hostile_links(text: str, fragment: str) -> None:
     from shared.passages import Passage
