@@ -11,6 +11,7 @@ only needs one never loads the other.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from shared.errors import BookchatError, ErrorCode
@@ -93,11 +94,18 @@ def is_store_error(error: BaseException) -> bool:
     (`BookchatError`s, `StoreLockedError` included, carry their own code and are not asked.)
     """
     import httpx
-    from qdrant_client.common.client_exceptions import QdrantException
-    from qdrant_client.http.exceptions import ApiException
 
-    if isinstance(error, ApiException | QdrantException | httpx.TransportError | OSError):
+    if isinstance(error, httpx.TransportError | OSError):
         return True
+    # qdrant-client's errors can only have been raised once it is imported (a Qdrant server is
+    # configured): asking must not load it (~50 MB) into a worker on the embedded store.
+    for module, name in (
+        ("qdrant_client.http.exceptions", "ApiException"),
+        ("qdrant_client.common.client_exceptions", "QdrantException"),
+    ):
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(error, getattr(loaded, name)):
+            return True
     return type(error) is Exception  # Qdrant Edge's errors
 
 

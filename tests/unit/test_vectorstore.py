@@ -274,3 +274,24 @@ def test_a_missing_collection_is_index_unavailable(store: VectorStore) -> None:
     with pytest.raises(BookchatError) as missing:
         store.search("nothing", queries(8)[:1])
     assert missing.value.code is ErrorCode.INDEX_UNAVAILABLE
+
+
+def test_only_the_stores_own_failures_are_store_errors() -> None:
+    """What may be reported as `index_unavailable` (shared.vectorstore.is_store_error)."""
+    import httpx
+    from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+    from shared.vectorstore import is_store_error
+
+    unexpected = UnexpectedResponse(500, "Internal Server Error", b"", httpx.Headers())
+    for failure in (
+        Exception("Vector dimension error: expected dim: 4, got 2"),  # Qdrant Edge
+        ResponseHandlingException(httpx.ConnectError("refused")),
+        unexpected,
+        httpx.ReadTimeout("timed out"),
+        ConnectionRefusedError(111, "Connection refused"),
+        FileNotFoundError("meta.json"),
+    ):
+        assert is_store_error(failure), failure
+    for bug in (TypeError("bad argument"), KeyError("dense"), AttributeError("x"), ValueError()):
+        assert not is_store_error(bug), bug
