@@ -1,6 +1,7 @@
-"""The embedded default's services: a private redis-server under BOOKCHAT_DATA_DIR, and the
+"""The embedded default's services: a private redis-server under BOOKCHAT_DATA_DIR, the
 record (`<data_dir>/dev.json`) of where a running `bookchat dev` serves them, which the
-operator commands (`bookchat jobs`, `bookchat sites`, ...) read to find it."""
+operator commands (`bookchat jobs`, `bookchat sites`, ...) read to find it, and the embedded
+SQLite database, migrated on first use."""
 
 from __future__ import annotations
 
@@ -14,11 +15,16 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
 
+if TYPE_CHECKING:
+    from shared.settings import Settings
+
 __all__ = [
     "DevServices",
+    "migrate_embedded",
     "PrivateRedis",
     "pid_alive",
     "process_start",
@@ -202,3 +208,12 @@ def start_private_redis(data_dir: Path) -> PrivateRedis:
             time.sleep(0.05)
     client.close()
     return PrivateRedis(process, url)
+
+
+def migrate_embedded(settings: Settings) -> None:
+    """The embedded SQLite database is created and migrated on first use."""
+    if settings.database_url is None:
+        from shared.migrate import upgrade_database
+
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade_database(settings.effective_database_url)

@@ -1,30 +1,25 @@
 """The `bookchat` command line: ingest, search, ask, report, dev, migrate (and the operator
 commands in cli/admin.py). `main` is the entry point: it runs the command and turns any failure
-into one line and an exit code (cli/errors.py)."""
+into one line and an exit code (cli/errors.py). The commands' work lives beside them: search and
+ask in cli/queries.py, report in cli/report.py, dev in cli/dev.py."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
-import pydantic
 import typer
 
 from cli import admin
 from cli.errors import USAGE_ERROR, CliError, ExitCode, report_failure
 from cli.report import ReportFormat
 from shared.errors import BookchatError, ErrorCode
-from shared.settings import Settings, get_settings
-
-if TYPE_CHECKING:
-    from shared.job_models import ChatRequest
+from shared.settings import get_settings
 
 app = typer.Typer(
     name="bookchat",
@@ -69,20 +64,6 @@ def _usage(message: str) -> CliError:
     return CliError(USAGE_ERROR, message, ExitCode.USAGE)
 
 
-def _lines(batch: str) -> Iterator[str]:
-    stream = sys.stdin if batch == "-" else Path(batch).open(encoding="utf-8")  # noqa: SIM115
-    with stream:
-        for line in stream:
-            line = line.rstrip("\n")
-            if line.strip():
-                yield line
-
-
-def _emit(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
-
-
 @app.command()
 def ingest(
     site_dir: Annotated[
@@ -122,37 +103,6 @@ def ingest(
         )
 
 
-def _retriever(settings: Settings) -> Any:
-    """The retriever over the index `bookchat ingest` wrote; a missing index is a one-line
-    failure that says how to build it (not the store's `Collection not found`)."""
-    from cli.embedded import running_dev
-    from ingestion_jobs.embedding import get_embedder
-    from shared.vectorstore import StoreLockedError, open_store
-    from worker.retrieval import Retriever
-
-    try:
-        store = open_store(settings)
-    except StoreLockedError as error:
-        dev = running_dev(settings.data_dir)
-        if dev is None:
-            raise
-        raise CliError(
-            ErrorCode.INDEX_UNAVAILABLE,
-            f"bookchat dev (pid {dev.pid}) holds the local index in {settings.qdrant_path}: "
-            f"stop it first, or ask it: curl -X POST {dev.api_url}/v1/retrieve "
-            "-H 'Content-Type: application/json' -d '{\"query\": \"...\"}'",
-        ) from error
-    if store.current(settings.collection) is None:
-        store.close()
-        where = settings.qdrant_url or str(settings.qdrant_path)
-        raise CliError(
-            ErrorCode.INDEX_EMPTY,
-            f"no index yet in {where}: run `bookchat ingest SITE_DIR` first "
-            "(with the same BOOKCHAT_DATA_DIR or QDRANT_URL)",
-        )
-    return Retriever(store, get_embedder(settings), settings.collection)
-
-
 @app.command()
 def search(
     query: Annotated[str | None, typer.Argument(help="The search query")] = None,
@@ -163,28 +113,9 @@ def search(
     """Search the index; best passages first."""
     if (query is None) == (batch is None):
         raise _usage("give a QUERY or --batch FILE")
-    from worker.retrieve_job import public_passage
+    from cli.queries import search_index
 
-    settings = get_settings()
-    retriever = _retriever(settings)
-
-    def run(q: str) -> list[dict[str, Any]]:
-        hits = retriever.search(q, limit=limit, site=settings.site_name)
-        return [public_passage(hit).model_dump() for hit in hits]
-
-    if batch is not None:
-        for line in _lines(batch):
-            _emit(run(line))
-        return
-    assert query is not None
-    results = run(query)
-    if as_json:
-        _emit(results)
-        return
-    for rank, hit in enumerate(results, 1):
-        typer.echo(
-            f"{rank}. [{hit['score']:.3f}] {hit['title']} > {hit['heading']}\n   {hit['url']}"
-        )
+    search_index(get_settings(), query, batch=batch, limit=limit, as_json=as_json)
 
 
 @app.command()
@@ -204,97 +135,20 @@ def ask(
             uuid.UUID(session)
         except ValueError as error:
             raise _usage("--session must be a session id (UUID)") from error
+    from cli.embedded import migrate_embedded
+    from cli.queries import ask_all, chat_request, read_lines
+
     if question is not None:
-        _chat_request(question, session, selection, page_url)  # refuse bad input before any work
+        chat_request(question, session, selection, page_url)  # refuse bad input before any work
     settings = get_settings()
-    questions = [question] if question is not None else list(_lines(batch or "-"))
+    questions = [question] if question is not None else list(read_lines(batch or "-"))
     logging.basicConfig(level=logging.WARNING)
-    _migrate_embedded(settings)
+    migrate_embedded(settings)
     failed = asyncio.run(
-        _ask_all(settings, questions, batch is not None, as_json, selection, page_url, session)
+        ask_all(settings, questions, batch is not None, as_json, selection, page_url, session)
     )
     if failed:
         raise typer.Exit(int(failed))
-
-
-def _chat_request(
-    text: str, session: str | None, selection: str | None, page_url: str | None
-) -> ChatRequest:
-    """The job request `bookchat ask` answers, validated like the API's body (pydantic
-    ValidationError: a blank or oversized question, a bad page URL…)."""
-    from shared.job_models import ChatRequest
-
-    return ChatRequest(
-        message=text,
-        session_id=uuid.UUID(session) if session else uuid.uuid4(),
-        selection=selection,
-        page_url=page_url,
-    )
-
-
-async def _ask_all(
-    settings: Settings,
-    questions: list[str],
-    batch: bool,
-    as_json: bool,
-    selection: str | None,
-    page_url: str | None,
-    session: str | None,
-) -> ExitCode | None:
-    """Answers each question in turn. A failed question of a batch prints its error in place of
-    its result and the batch goes on; returns the exit code of the last failure (None: none)."""
-    from cli.errors import describe, error_object
-    from shared.db import make_engine, make_sessionmaker
-    from shared.history import History
-    from worker.chat_job import answer_and_record
-    from worker.llm import configure_tracing
-
-    configure_tracing(settings)
-    failed: ExitCode | None = None
-    retriever = _retriever(settings)
-    engine = make_engine(settings.effective_database_url, settings)
-    sessionmaker = make_sessionmaker(engine)
-    try:
-        for text in questions:
-            try:
-                request = _chat_request(text, session, selection, page_url)
-                answer, _ = await answer_and_record(
-                    request, settings=settings, retriever=retriever, history=History(sessionmaker)
-                )
-            except (BookchatError, pydantic.ValidationError) as error:
-                if not batch:
-                    raise  # `main` reports it (JSON under --json)
-                failure = describe(error)
-                failed = failure.exit_code
-                _emit(error_object(failure))
-                continue
-            if as_json or batch:
-                _emit(
-                    {
-                        "answer": answer.answer,
-                        "citations": answer.citations,
-                        "refused": answer.refused,
-                        "session_id": str(request.session_id),
-                    }
-                )
-            else:
-                typer.echo(answer.answer)
-                for citation in answer.citations:
-                    typer.echo(
-                        f"  - {citation['title']} > {citation['heading']}: {citation['url']}"
-                    )
-    finally:
-        await engine.dispose()
-    return failed
-
-
-def _migrate_embedded(settings: Settings) -> None:
-    """The embedded SQLite database is created and migrated on first use."""
-    if settings.database_url is None:
-        from shared.migrate import upgrade_database
-
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        upgrade_database(settings.effective_database_url)
 
 
 @app.command()
@@ -317,6 +171,7 @@ def report(
     ] = ReportFormat.TABLE,
 ) -> None:
     """The maintainer's report: knowledge gaps, feedback and usage over a period."""
+    from cli.embedded import migrate_embedded
     from cli.report import build_local_report, render
     from shared.report_model import parse_since
 
@@ -326,7 +181,7 @@ def report(
         raise _usage(str(error)) from error
     settings = get_settings()
     logging.basicConfig(level=logging.WARNING)
-    _migrate_embedded(settings)
+    migrate_embedded(settings)
     text = render(build_local_report(settings, look_back, site), fmt)
     if text is not None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")

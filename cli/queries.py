@@ -1,0 +1,168 @@
+"""`bookchat search` and `bookchat ask` here, in this process: the retriever over the index
+`bookchat ingest` wrote, answering (and recording) questions one by one, and their output (text,
+or one JSON object a line with --json / --batch). cli/main.py parses the commands' arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pydantic
+import typer
+
+from cli.errors import CliError, ExitCode
+from shared.errors import BookchatError, ErrorCode
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.job_models import ChatRequest
+
+__all__ = ["ask_all", "chat_request", "emit", "local_retriever", "read_lines", "search_index"]
+
+
+def read_lines(batch: str) -> Iterator[str]:
+    stream = sys.stdin if batch == "-" else Path(batch).open(encoding="utf-8")  # noqa: SIM115
+    with stream:
+        for line in stream:
+            line = line.rstrip("\n")
+            if line.strip():
+                yield line
+
+
+def emit(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def local_retriever(settings: Settings) -> Any:
+    """The retriever over the index `bookchat ingest` wrote; a missing index is a one-line
+    failure that says how to build it (not the store's `Collection not found`)."""
+    from cli.embedded import running_dev
+    from ingestion_jobs.embedding import get_embedder
+    from shared.vectorstore import StoreLockedError, open_store
+    from worker.retrieval import Retriever
+
+    try:
+        store = open_store(settings)
+    except StoreLockedError as error:
+        dev = running_dev(settings.data_dir)
+        if dev is None:
+            raise
+        raise CliError(
+            ErrorCode.INDEX_UNAVAILABLE,
+            f"bookchat dev (pid {dev.pid}) holds the local index in {settings.qdrant_path}: "
+            f"stop it first, or ask it: curl -X POST {dev.api_url}/v1/retrieve "
+            "-H 'Content-Type: application/json' -d '{\"query\": \"...\"}'",
+        ) from error
+    if store.current(settings.collection) is None:
+        store.close()
+        where = settings.qdrant_url or str(settings.qdrant_path)
+        raise CliError(
+            ErrorCode.INDEX_EMPTY,
+            f"no index yet in {where}: run `bookchat ingest SITE_DIR` first "
+            "(with the same BOOKCHAT_DATA_DIR or QDRANT_URL)",
+        )
+    return Retriever(store, get_embedder(settings), settings.collection)
+
+
+def search_index(
+    settings: Settings, query: str | None, *, batch: str | None, limit: int, as_json: bool
+) -> None:
+    """Prints the best passages for `query`, or for each line of `batch` (one JSON list a line)."""
+    from worker.retrieve_job import public_passage
+
+    retriever = local_retriever(settings)
+
+    def run(q: str) -> list[dict[str, Any]]:
+        hits = retriever.search(q, limit=limit, site=settings.site_name)
+        return [public_passage(hit).model_dump() for hit in hits]
+
+    if batch is not None:
+        for line in read_lines(batch):
+            emit(run(line))
+        return
+    assert query is not None
+    results = run(query)
+    if as_json:
+        emit(results)
+        return
+    for rank, hit in enumerate(results, 1):
+        typer.echo(
+            f"{rank}. [{hit['score']:.3f}] {hit['title']} > {hit['heading']}\n   {hit['url']}"
+        )
+
+
+def chat_request(
+    text: str, session: str | None, selection: str | None, page_url: str | None
+) -> ChatRequest:
+    """The job request `bookchat ask` answers, validated like the API's body (pydantic
+    ValidationError: a blank or oversized question, a bad page URL…)."""
+    from shared.job_models import ChatRequest
+
+    return ChatRequest(
+        message=text,
+        session_id=uuid.UUID(session) if session else uuid.uuid4(),
+        selection=selection,
+        page_url=page_url,
+    )
+
+
+async def ask_all(
+    settings: Settings,
+    questions: list[str],
+    batch: bool,
+    as_json: bool,
+    selection: str | None,
+    page_url: str | None,
+    session: str | None,
+) -> ExitCode | None:
+    """Answers each question in turn. A failed question of a batch prints its error in place of
+    its result and the batch goes on; returns the exit code of the last failure (None: none)."""
+    from cli.errors import describe, error_object
+    from shared.db import make_engine, make_sessionmaker
+    from shared.history import History
+    from worker.chat_job import answer_and_record
+    from worker.llm import configure_tracing
+
+    configure_tracing(settings)
+    failed: ExitCode | None = None
+    retriever = local_retriever(settings)
+    engine = make_engine(settings.effective_database_url, settings)
+    sessionmaker = make_sessionmaker(engine)
+    try:
+        for text in questions:
+            try:
+                request = chat_request(text, session, selection, page_url)
+                answer, _ = await answer_and_record(
+                    request, settings=settings, retriever=retriever, history=History(sessionmaker)
+                )
+            except (BookchatError, pydantic.ValidationError) as error:
+                if not batch:
+                    raise  # `main` reports it (JSON under --json)
+                failure = describe(error)
+                failed = failure.exit_code
+                emit(error_object(failure))
+                continue
+            if as_json or batch:
+                emit(
+                    {
+                        "answer": answer.answer,
+                        "citations": answer.citations,
+                        "refused": answer.refused,
+                        "session_id": str(request.session_id),
+                    }
+                )
+            else:
+                typer.echo(answer.answer)
+                for citation in answer.citations:
+                    typer.echo(
+                        f"  - {citation['title']} > {citation['heading']}: {citation['url']}"
+                    )
+    finally:
+        await engine.dispose()
+    return failed
