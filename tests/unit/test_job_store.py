@@ -88,6 +88,22 @@ async def test_follow_reads_to_the_end_and_stops(jobs: JobStore) -> None:
     assert types == ["status", "status", "token", "status", "done"]
 
 
+async def test_succeed_writes_its_leading_events_in_the_same_write(jobs: JobStore) -> None:
+    job = await jobs.create(JobKind.CHAT, session_id="s")
+    await jobs.mark_running(job.id)
+    last = [(EventType.TOKEN, {"delta": "end."}), (EventType.CITATIONS, {"citations": []})]
+    assert await jobs.succeed(job.id, {"answer": "the end."}, events=last)
+    events = await jobs.events(job.id)
+    assert [(e.type, e.data) for e in events[-4:]] == [
+        *last,
+        (EventType.STATUS, {"status": "succeeded"}),
+        (EventType.DONE, {"answer": "the end."}),
+    ]
+    # Refused as a whole once the job has ended: no event after its `done`.
+    assert not await jobs.succeed(job.id, {"answer": "again"}, events=last)
+    assert len(await jobs.events(job.id)) == len(events)
+
+
 async def test_follow_of_a_finished_job_from_its_end_returns_at_once(jobs: JobStore) -> None:
     job = await jobs.create(JobKind.CHAT, session_id="s")
     await jobs.succeed(job.id, {"answer": "a"})

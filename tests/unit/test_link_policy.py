@@ -207,6 +207,26 @@ def test_coalesced_token_events_carry_every_character_in_order() -> None:
     assert events == [deltas[0], "".join(deltas[1:])]
 
 
+def test_finish_hands_back_the_unwritten_rest_in_order() -> None:
+    """`finish` stops the relay without writing: what it returns follows every event written,
+    and joined they are the answer (the chat job writes the rest with its `done`)."""
+    deltas = [f"w{i} " for i in range(10)]
+
+    async def run() -> tuple[list[str], str]:
+        sink = _Events()
+        relay = TokenRelay(sink, "job", interval_s=3600, links=POLICY)
+        for delta in deltas:
+            await relay.add(delta)
+            await asyncio.sleep(0)
+        rest = await relay.finish()
+        await asyncio.sleep(0)
+        return [str(d["delta"]) for _, d in sink.events], rest
+
+    written, rest = asyncio.run(run())
+    assert written == [deltas[0]]
+    assert "".join(written) + rest == "".join(deltas)
+
+
 @pytest.mark.parametrize(("text", "fragment"), HOSTILE)
 def test_the_final_answer_path_removes_hostile_links(text: str, fragment: str) -> None:
     from shared.passages import Passage
