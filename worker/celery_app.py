@@ -17,6 +17,7 @@ from typing import Any
 from celery import Celery, signals
 from kombu import Exchange, Queue
 
+from shared.jobs import Job
 from shared.logging import bind_job_context, configure_logging
 from shared.queues import TASK_QUEUES, QueueName, TaskName
 from shared.redis_client import DEFAULT_REDIS_URL
@@ -126,12 +127,18 @@ def _setup_logging(**_: Any) -> None:
 # (thread pool: several at once). A redelivered task of a finished job is not counted twice.
 _started: dict[str, float] = {}
 _started_lock = threading.Lock()
+# job id -> the chat job as its task's prerun read it, taken by the task itself
+# (`job_read_at_start`): one job read per answer instead of two.
+_read_at_start: dict[str, Job] = {}
 
 
 @signals.task_prerun.connect
-def _job_context_on_start(task_id: str, kwargs: dict[str, Any] | None = None, **_: Any) -> None:
+def _job_context_on_start(
+    task_id: str, task: Any = None, kwargs: dict[str, Any] | None = None, **_: Any
+) -> None:
     """Every log line of the task carries the job's id and session (read from the job store,
-    which the API wrote before enqueueing; the task's kwargs carry the job id)."""
+    which the API wrote before enqueueing; the task's kwargs carry the job id). A chat task
+    takes the job read here rather than reading it again (`job_read_at_start`)."""
     job_id = (kwargs or {}).get("job_id")
     session_id = None
     if job_id:
@@ -143,9 +150,11 @@ def _job_context_on_start(task_id: str, kwargs: dict[str, Any] | None = None, **
             job = runtime.run(runtime.jobs.get(job_id), 5)
             if job is not None:
                 session_id = job.session_id
-                if not job.status.terminal:
-                    with _started_lock:
+                with _started_lock:
+                    if not job.status.terminal:
                         _started[task_id] = time.monotonic()
+                    if getattr(task, "name", None) == TaskName.CHAT:
+                        _read_at_start[job_id] = job
         except Exception:
             log.warning("could not read job %s", job_id, exc_info=True)
     bind_job_context(job_id, session_id)
@@ -153,12 +162,20 @@ def _job_context_on_start(task_id: str, kwargs: dict[str, Any] | None = None, **
 
 @signals.task_postrun.connect
 def _metrics_on_end(task_id: str, kwargs: dict[str, Any] | None = None, **_: Any) -> None:
+    job_id = (kwargs or {}).get("job_id")
     with _started_lock:
         started = _started.pop(task_id, None)
-    job_id = (kwargs or {}).get("job_id")
+        if job_id:
+            _read_at_start.pop(job_id, None)  # not taken (the task failed before reading it)
     if job_id and started is not None:
         record_job_metrics(job_id, time.monotonic() - started)
     bind_job_context(None, None)
+
+
+def job_read_at_start(job_id: str) -> Job | None:
+    """The chat job as this task's prerun read it (None: not read, or already taken)."""
+    with _started_lock:
+        return _read_at_start.pop(job_id, None)
 
 
 def record_job_metrics(job_id: str, run_seconds: float | None = None) -> None:

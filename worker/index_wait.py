@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from shared.errors import BookchatError, ErrorCode
 from shared.index_state import building_job
-from shared.jobs import EventType
+from shared.jobs import EventType, Job
 from worker.chat_job import process_chat_job
 
 if TYPE_CHECKING:
@@ -57,10 +57,12 @@ async def wait_for_index(runtime: ChatRuntime, job_id: str) -> bool:
     )
 
 
-async def answer_when_indexed(runtime: ChatRuntime, job_id: str) -> None:
-    """`process_chat_job`, after the site's first index exists. The job read here is handed on
-    unless waiting for the index changed it (one read fewer per answer)."""
-    job = await runtime.jobs.get(job_id)
+async def answer_when_indexed(runtime: ChatRuntime, job_id: str, *, job: Job | None = None) -> None:
+    """`process_chat_job`, after the site's first index exists. `job`: the job as the task
+    just read it (None: read here). It is handed on unless waiting for the index changed it
+    (one read per answer)."""
+    if job is None:
+        job = await runtime.jobs.get(job_id)
     if job is not None and not job.status.terminal:
         try:
             if await wait_for_index(runtime, job_id):

@@ -21,7 +21,7 @@ from shared.jobs import Job
 from shared.logging import job_context
 from shared.queues import TaskName, task_of_kind
 from shared.retention import delete_history_before, retention_cutoff
-from worker.celery_app import app
+from worker.celery_app import app, job_read_at_start
 from worker.cleanup import cleanup_jobs
 from worker.index_wait import answer_when_indexed
 from worker.ingest_job import IndexUnreachableError, create_ingest_job, process_ingest_job
@@ -69,9 +69,13 @@ def send_job(job: Job) -> None:
 @app.task(name=TaskName.CHAT)
 def answer_chat(*, job_id: str) -> None:
     """Answer a reader's question (job state, events and history written by the pipeline)."""
+
+    def answer(runtime: WorkerRuntime, job_id: str) -> Coroutine[Any, Any, None]:
+        return answer_when_indexed(runtime, job_id, job=job_read_at_start(job_id))
+
     _run_job(
         job_id,
-        answer_when_indexed,
+        answer,
         timeout_message="The answer took too long and was abandoned.",
         crash_code=ErrorCode.INTERNAL_ERROR,
         crash_message="The chat worker hit an unexpected error.",
