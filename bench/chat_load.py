@@ -406,6 +406,7 @@ def main(argv: list[str] | None = None) -> None:
     site = SITES[args.site]
     questions = questions_for(args.site)
     command = "uv run python -m bench.chat_load " + " ".join(sys.argv[1:] if argv is None else argv)
+    measured = machine()  # the commit as the processes start (a rebase during a run moves HEAD)
 
     with (
         throwaway_postgres() as database_url,
@@ -473,7 +474,7 @@ def main(argv: list[str] | None = None) -> None:
     report = {
         "benchmark": "chat_load",
         "command": command,
-        "machine": machine(),
+        "machine": measured,
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "llm": {"latency_first_token_s": LATENCY_FIRST_TOKEN, "tokens_per_s": TOKENS_PER_S},
         "setup": {

@@ -123,11 +123,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     from ingestion_jobs.embedding import get_embedder
 
+    measured = machine()
     texts = texts_of(args.site)
     report: dict[str, Any] = {
         "benchmark": "ingest_throughput",
         "command": command,
-        "machine": machine(),
+        "machine": measured,
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "site": args.site.name,
         "chunks": len(texts),
