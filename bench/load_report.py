@@ -162,6 +162,43 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def side_by_side(report: dict[str, Any]) -> str:
+    """One row per concurrency: the ways side by side (answers/s, overhead p50 / p95 ms), the
+    stack's throughput against the synchronous endpoint's, and the load average."""
+    ways = [
+        w for w in ("floor", "sync", "stack") if any(w in lv for lv in report["results"].values())
+    ]
+    head = (
+        " | ".join(f"{w} answers/s" for w in ways)
+        + " | "
+        + " | ".join(f"{w} overhead p50 / p95" for w in ways)
+    )
+    lines = [
+        f"| readers | {head} | stack / sync | load avg |",
+        "|---|" + "---|" * (2 * len(ways) + 2),
+    ]
+    for readers, level in report["results"].items():
+        rates = " | ".join(str(level[w]["answers_per_s"]) if w in level else "—" for w in ways)
+        over = " | ".join(
+            " / ".join(_ms(level[w]["overhead"]["total"][k]) for k in ("p50_ms", "p95_ms"))
+            if w in level
+            else "—"
+            for w in ways
+        )
+        ratio = (
+            f"{level['stack']['answers_per_s'] / level['sync']['answers_per_s']:.2f}"
+            if "stack" in level and "sync" in level
+            else "—"
+        )
+        loads = [info["load_before"] for info in level.values()] + [
+            info["load_after"] for info in level.values()
+        ]
+        lines.append(
+            f"| {readers} | {rates} | {over} | {ratio} | {min(loads):.1f}–{max(loads):.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def rss_markdown(report: dict[str, Any]) -> str:
     """Resident memory (MiB) of each process: idle as started, idle once warmed up, and under
     the `stack` phase at each concurrency (median / peak of the samples), then VmHWM."""
@@ -194,7 +231,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     for path in args.results:
         report = json.loads(path.read_text())
-        sys.stdout.write(markdown(report) + "\n\n" + rss_markdown(report) + "\n\n")
+        parts = [markdown(report), side_by_side(report), rss_markdown(report)]
+        sys.stdout.write("\n\n".join(parts) + "\n\n")
 
 
 __all__ = [
@@ -205,6 +243,7 @@ __all__ = [
     "phase_info",
     "phase_line",
     "rss_markdown",
+    "side_by_side",
     "summary",
 ]
 
