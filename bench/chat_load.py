@@ -1,6 +1,7 @@
 """End-to-end chat under load: what bookchat adds on top of the LLM, against the alternatives.
 
     uv run python -m bench.chat_load [--concurrency 1,10,100] [--rounds 3]
+        [--think 10-20] [--site sample|docusaurus] [--embedder hash|bundled]
         [--worker-concurrency 100] [--api-workers 1] [--profile]
 
 One run brings up, on this machine:
@@ -10,10 +11,13 @@ One run brings up, on this machine:
 - the real stack: a uvicorn API process (uvloop + httptools), a Celery worker for the `chat`
   queue (threads pool), a private redis-server and a throwaway Postgres database;
 - `bench/sync_baseline.py`: the same agent run inside a synchronous request;
-- the sample site indexed with the `hash` embedder, so the embedder does not dominate.
+- the sample site (or `--site docusaurus`: ../shared/corpora/docusaurus-docs, read in place)
+  indexed once with the `hash` embedder, so the embedder does not dominate (`--embedder
+  bundled`: the offline model, in the index and the worker).
 
-Then, for each concurrency (simulated readers, each asking `--rounds` questions one after the
-other), side by side in the same run:
+Then, for each concurrency (simulated readers, each asking `--rounds` questions: back to back,
+the saturating closed loop, or with `--think LOW-HIGH` reading each answer for a seeded random
+LOW-HIGH seconds first), side by side in the same run:
 
 - `llm`: the fake LLM's own time for the same work: the two streamed completions the agent makes
   (tool call, then the answer over the same tool output), with the plain openai client;
@@ -24,7 +28,8 @@ other), side by side in the same run:
 
 Overhead of a request = its time minus the `llm` median for the same question at the same
 concurrency. With `--profile`, py-spy samples the API and the worker during the `stack` phase
-at the highest concurrency and the top frames go into the results. Results:
+at the highest concurrency and the top frames go into the results. The API's, the worker's and
+the sync baseline's RSS are sampled through the run (`"rss"`). Results:
 `bench/results/chat_load.json`; `python -m bench.load_report` prints them as a table.
 
 The parts: `bench/harness.py` starts and measures the processes, `bench/load_models.py` is how
