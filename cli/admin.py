@@ -182,9 +182,12 @@ def worker(
             while True:
                 signal.pause()
         raise typer.Exit(0)
+    # Task events only with BOOKCHAT_CELERY_TASK_EVENTS=true (a running Flower switches them on
+    # by itself): they cost the chat worker CPU on every answer.
+    events = ["-E"] if settings.celery_task_events else []
     argv = [
         celery, "-A", "worker.celery_app", "worker", "-Q", served, "-n", f"{queues}@%h",
-        "-E", "--loglevel", loglevel, *pool,
+        *events, "--loglevel", loglevel, *pool,
     ]  # fmt: skip
     typer.echo(f"starting: {' '.join(argv[1:])}", err=True)
     sys.stderr.flush()

@@ -235,3 +235,36 @@ def test_ingest_of_a_folder_that_is_no_site_leaves_the_index(
     assert "is not a Docusaurus site" in err
     found = runner.invoke(app, ["search", "home pose", "--limit", "1", "--json"])
     assert json.loads(found.stdout), "the index of the real site was emptied"
+
+
+class _Exec(Exception):
+    """Raised by the stand-in for os.execvp, carrying the command it was given."""
+
+
+def _worker_argv(runner: CliRunner, monkeypatch: pytest.MonkeyPatch, *args: str) -> list[str]:
+    def fake_execvp(file: str, argv: list[str]) -> None:
+        raise _Exec(argv)
+
+    monkeypatch.setattr("cli.admin.os.execvp", fake_execvp)
+    for name in ("BOOKCHAT_QDRANT_URL", "QDRANT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["worker", *args])
+    assert isinstance(result.exception, _Exec), result.output
+    argv: list[str] = result.exception.args[0]
+    return argv
+
+
+@pytest.mark.parametrize(
+    ("setting", "with_events"), [(None, False), ("false", False), ("true", True)]
+)
+def test_the_worker_sends_task_events_only_when_the_setting_says_so(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, setting: str | None, with_events: bool
+) -> None:
+    if setting is None:
+        monkeypatch.delenv("BOOKCHAT_CELERY_TASK_EVENTS", raising=False)
+    else:
+        monkeypatch.setenv("BOOKCHAT_CELERY_TASK_EVENTS", setting)
+    argv = _worker_argv(runner, monkeypatch, "--queues", "chat")
+    assert ("-E" in argv) is with_events
+    assert argv[argv.index("-Q") + 1] == "chat,ingest"
