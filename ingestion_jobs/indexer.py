@@ -1,7 +1,8 @@
 """Indexes a Docusaurus site into Qdrant, incrementally: only new or changed chunks are embedded.
 
-Each chunk's ``content_hash`` (of what is embedded) is compared with what the store holds for the
-site; unchanged chunks cost nothing but reading the page, changed ones are re-embedded and
+Each chunk's ``content_hash`` (of what is embedded) and the payload a reader sees of it (URL,
+title, heading, version, locale: ``COMPARED_FIELDS``) are compared with what the store holds for
+the site; unchanged chunks cost nothing but reading the page, changed ones are re-embedded and
 upserted under their deterministic ids, and points of chunks or pages that are gone are deleted
 (after the upserts, so a page never vanishes from search mid-run).
 
@@ -108,13 +109,23 @@ def _site_filter(site: str) -> PointFilter:
     return PointFilter(equal=(("site", site),))
 
 
-def _stored_hashes(store: VectorStore, collection: str, site: str) -> dict[str, tuple[str, str]]:
-    """point id -> (path, content_hash) of every point the site has in the collection."""
+#: The payload fields whose change rewrites a point: what is embedded (``content_hash``) and what
+#: a citation shows (a new ``slug``, ``--site-url`` or heading id changes only the URL). Not
+#: ``page_hash``: any edit of a page changes it, and unchanged chunks are not rewritten for it.
+COMPARED_FIELDS = ("path", "content_hash", "url", "title", "heading", "version", "locale")
+
+
+def _identity(payload: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(payload.get(name) for name in COMPARED_FIELDS)
+
+
+def _stored_identities(
+    store: VectorStore, collection: str, site: str
+) -> dict[str, tuple[Any, ...]]:
+    """point id -> the ``COMPARED_FIELDS`` (path first) of every point the site has stored."""
     return {
-        point.id: (str(point.payload.get("path")), str(point.payload.get("content_hash")))
-        for point in store.scroll(
-            collection, filter=_site_filter(site), fields=["path", "content_hash"]
-        )
+        point.id: _identity(point.payload)
+        for point in store.scroll(collection, filter=_site_filter(site), fields=COMPARED_FIELDS)
     }
 
 
@@ -183,11 +194,11 @@ def index_chunks(
         target = store.create(collection, dim=embedder.dim, embedder=embedder.name)
         if current is not None and _same_space(store, current, embedder):
             _copy_other_sites(store, current, target, site)
-        stored: dict[str, tuple[str, str]] = {}
+        stored: dict[str, tuple[Any, ...]] = {}
     else:
         assert current is not None  # _needs_rebuild is True without a collection
         target = current
-        stored = _stored_hashes(store, target, site)
+        stored = _stored_identities(store, target, site)
     report.full_rebuild = rebuild
 
     wanted: dict[str, Chunk] = {}
@@ -195,14 +206,14 @@ def index_chunks(
     for path, chunks in chunks_by_page.items():
         for chunk in chunks:
             wanted[chunk.id] = chunk
-            if stored.get(chunk.id) != (chunk.path, chunk.content_hash):
+            if stored.get(chunk.id) != _identity(chunk_payload(chunk, site)):
                 changed_pages.add(path)
-    to_embed = [c for c in wanted.values() if stored.get(c.id) != (c.path, c.content_hash)]
+    to_embed = [c for c in wanted.values() if stored.get(c.id) != _identity(chunk_payload(c, site))]
 
     failed_paths = {error.path for error in errors}
     stale = [
         point_id
-        for point_id, (path, _) in stored.items()
+        for point_id, (path, *_) in stored.items()
         if point_id not in wanted and path not in failed_paths
     ]
     for path in {stored[point_id][0] for point_id in stale}:

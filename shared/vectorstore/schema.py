@@ -21,6 +21,7 @@ either engine.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -184,14 +185,19 @@ def new_collection_name(alias: str) -> str:
     return f"{alias}_{stamp}_{now_ns % 1_000_000_000:09d}"
 
 
+_STAMP = re.compile(r"\d{14}_\d{9}")  # what `new_collection_name` puts after "<alias>_"
+
+
 def is_older_sibling(name: str, alias: str, current: str) -> bool:
-    """Whether ``name`` is a physical collection of ``alias`` created before ``current``."""
+    """Whether ``name`` is a physical collection of ``alias`` created before ``current``: the
+    alias, then exactly a ``new_collection_name`` stamp (so alias ``book`` never claims the
+    collections of an alias ``book_1``)."""
     prefix = f"{alias}_"
     stamp = name[len(prefix) :]
     return (
         name.startswith(prefix)
         and name != current
-        and stamp.replace("_", "").isdigit()
+        and _STAMP.fullmatch(stamp) is not None
         and stamp < current[len(prefix) :]
     )
 

@@ -216,6 +216,33 @@ def test_index_site_reads_chunks_and_indexes_the_sample(
 
 
 @pytest.mark.unit
+def test_a_new_url_rewrites_the_points_though_the_text_is_the_same(
+    any_store: VectorStore, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(Path(__file__).parents[2] / "examples" / "sample-site", site)
+    embedder = CountingEmbedder()
+    index_site(site, store=any_store, embedder=embedder, collection=ALIAS)
+
+    def urls() -> set[str]:
+        return {str(p.payload["url"]) for p in any_store.scroll(ALIAS, fields=["url"])}
+
+    page = site / "docs" / "02-guides" / "02-safety.md"
+    page.write_text(page.read_text().replace("slug: /safety\n", "slug: /safety-rules\n"))
+    moved = index_site(site, store=any_store, embedder=embedder, collection=ALIAS)
+    assert moved.pages_changed == 1
+    assert moved.chunks_embedded > 0
+    assert any("/safety-rules#" in url for url in urls())
+    assert not any("/safety#" in url for url in urls())
+
+    elsewhere = index_site(
+        site, store=any_store, embedder=embedder, collection=ALIAS, site_url="https://new.example"
+    )
+    assert elsewhere.chunks_embedded == elsewhere.chunks_total
+    assert all(url.startswith("https://new.example/") for url in urls())
+
+
+@pytest.mark.unit
 def test_a_rebuild_killed_before_its_switch_leaves_nothing_behind_after_the_next(
     any_store: VectorStore,
 ) -> None:

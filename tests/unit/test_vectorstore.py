@@ -295,3 +295,20 @@ def test_only_the_stores_own_failures_are_store_errors() -> None:
         assert is_store_error(failure), failure
     for bug in (TypeError("bad argument"), KeyError("dense"), AttributeError("x"), ValueError()):
         assert not is_store_error(bug), bug
+
+
+def test_a_rebuild_of_one_alias_keeps_the_collections_of_an_alias_that_extends_its_name(
+    tmp_path: Path,
+) -> None:
+    store = EdgeStore(tmp_path)
+    try:
+        points = corpus(20, 8)
+        other = store.create("book_1", dim=8, embedder="hash-8")
+        store.upsert(other, points)
+        store.publish("book_1", other)
+        fill(store, points, 8)
+        rebuilt = fill(store, points, 8)  # drops the older "book" collections only
+        assert store.collections() == sorted([other, rebuilt])
+        assert store.count("book_1") == 20
+    finally:
+        store.close()
