@@ -312,3 +312,26 @@ def test_a_rebuild_of_one_alias_keeps_the_collections_of_an_alias_that_extends_i
         assert store.count("book_1") == 20
     finally:
         store.close()
+
+
+def test_what_a_killed_holder_left_half_done_is_cleaned_up_and_its_writes_still_count(
+    tmp_path: Path,
+) -> None:
+    points = corpus(120, 16)
+    store = EdgeStore(tmp_path, optimize_min_points=50, reindex_min_written=100)
+    try:
+        fill(store, points, 16)
+        store.upsert("book", points[:110])
+        # The re-index fails; a holder killed outright would also leave the copy's directory.
+        store._run_child = lambda *_: (_ for _ in ()).throw(RuntimeError("killed"))  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError):
+            store.maintain("book")
+        (tmp_path / "collections" / "book_20990101000000_000000000" / "shard").mkdir(parents=True)
+    finally:
+        store.close()
+    store = EdgeStore(tmp_path, optimize_min_points=50, reindex_min_written=100)
+    try:
+        assert len(list((tmp_path / "collections").iterdir())) == 1  # only the live one
+        assert store.maintain("book") is not None  # the 110 writes were kept in meta.json
+    finally:
+        store.close()
