@@ -149,6 +149,15 @@ class EdgeStore:
         self._shards: dict[str, edge.EdgeShard] = {}
         self._aliases: dict[str, str] = {}
         self._written: dict[str, int] = {}  # collection -> points upserted, not yet in meta.json
+        self._remove_unfinished()
+
+    def _remove_unfinished(self) -> None:
+        """Removes collection directories without a sidecar: a ``create``, ``drop`` or
+        re-index copy cut short (a crash, a kill) by an earlier holder of the store."""
+        for entry in (self.root / "collections").iterdir():
+            if entry.is_dir() and not (entry / "meta.json").is_file():
+                log.info("removing the unfinished collection %s", entry.name)
+                shutil.rmtree(entry, ignore_errors=True)
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -262,11 +271,11 @@ class EdgeStore:
             meta_path = self._dir(collection) / "meta.json"
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
             written = int(meta.get(_WRITTEN, 0)) + self._written.pop(collection, 0)
+            if written != meta.get(_WRITTEN, 0):  # first, so a re-index cut short is redone
+                _write_json_atomically(meta_path, {**meta, _WRITTEN: written})
             if written < self.reindex_min_written or (
                 self.count(collection) < self.optimize_min_points
             ):
-                if written != meta.get(_WRITTEN, 0):
-                    _write_json_atomically(meta_path, {**meta, _WRITTEN: written})
                 return None
             self._open(collection).flush()
             copy = new_collection_name(alias)

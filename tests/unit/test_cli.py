@@ -268,28 +268,3 @@ def test_the_worker_sends_task_events_only_when_the_setting_says_so(
     argv = _worker_argv(runner, monkeypatch, "--queues", "chat")
     assert ("-E" in argv) is with_events
     assert argv[argv.index("-Q") + 1] == "chat,ingest"
-
-
-def test_a_batch_file_is_read_line_by_line_like_stdin(
-    runner: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert runner.invoke(app, ["ingest", str(SAMPLE_SITE)]).exit_code == 0
-    batch = tmp_path / "queries.txt"
-    batch.write_bytes(b"home pose\n\n  \nbad \xff\xfe line\r\nemergency stop\r\n")
-    for command in ("search", "ask"):
-        for source in (str(batch), "-"):
-            stdin = batch.read_bytes() if source == "-" else None
-            result = runner.invoke(app, [command, "--batch", source], input=stdin)
-            assert result.exit_code == ExitCode.USAGE, (command, source, result.output)
-            outputs = [json.loads(line) for line in result.stdout.splitlines()]
-            assert len(outputs) == 3, (command, source, outputs)
-            assert outputs[1]["error"]["code"] == "validation_error"
-            assert "line 4" in outputs[1]["error"]["message"]
-            for ok in (outputs[0], outputs[2]):
-                assert "error" not in ok
-    code, out, err = _run_main(["search", "--batch", str(tmp_path)], capsys)
-    assert code == ExitCode.USAGE, (out, err)
-    assert len(err.strip().splitlines()) == 1 and "folder" in err
-    code, out, err = _run_main(["ask", "--batch", str(tmp_path), "--json"], capsys)
-    assert code == ExitCode.USAGE, (out, err)
-    assert json.loads(out)["error"]["code"] == "usage_error"
