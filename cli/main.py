@@ -108,14 +108,22 @@ def search(
     query: Annotated[str | None, typer.Argument(help="The search query")] = None,
     limit: Annotated[int, typer.Option(min=1, max=100)] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
-    batch: Annotated[str | None, typer.Option(help="FILE or - : one query per line")] = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            help="FILE or - : one query a line; one JSON output line per non-blank line "
+            "(blank lines are skipped)"
+        ),
+    ] = None,
 ) -> None:
     """Search the index; best passages first."""
     if (query is None) == (batch is None):
         raise _usage("give a QUERY or --batch FILE")
     from cli.queries import search_index
 
-    search_index(get_settings(), query, batch=batch, limit=limit, as_json=as_json)
+    failed = search_index(get_settings(), query, batch=batch, limit=limit, as_json=as_json)
+    if failed:
+        raise typer.Exit(int(failed))
 
 
 @app.command()
@@ -125,7 +133,13 @@ def ask(
     selection: Annotated[str | None, typer.Option(help="Highlighted text")] = None,
     page_url: Annotated[str | None, typer.Option(help="The page the reader is on")] = None,
     session: Annotated[str | None, typer.Option(help="Continue this session id")] = None,
-    batch: Annotated[str | None, typer.Option(help="FILE or - : one question per line")] = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            help="FILE or - : one question a line; one JSON output line per non-blank line "
+            "(blank lines are skipped)"
+        ),
+    ] = None,
 ) -> None:
     """Answer a question from the site, with citations (or decline)."""
     if (question is None) == (batch is None):
@@ -141,7 +155,9 @@ def ask(
     if question is not None:
         chat_request(question, session, selection, page_url)  # refuse bad input before any work
     settings = get_settings()
-    questions = [question] if question is not None else list(read_lines(batch or "-"))
+    questions: list[str | CliError] = (
+        [question] if question is not None else list(read_lines(batch or "-"))
+    )
     logging.basicConfig(level=logging.WARNING)
     migrate_embedded(settings)
     failed = asyncio.run(

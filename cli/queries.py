@@ -8,14 +8,14 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pydantic
 import typer
 
-from cli.errors import CliError, ExitCode
+from cli.errors import USAGE_ERROR, CliError, ExitCode
 from shared.errors import BookchatError, ErrorCode
 from shared.settings import Settings
 
@@ -25,13 +25,58 @@ if TYPE_CHECKING:
 __all__ = ["ask_all", "chat_request", "emit", "local_retriever", "read_lines", "search_index"]
 
 
-def read_lines(batch: str) -> Iterator[str]:
-    stream = sys.stdin if batch == "-" else Path(batch).open(encoding="utf-8")  # noqa: SIM115
-    with stream:
-        for line in stream:
-            line = line.rstrip("\n")
-            if line.strip():
-                yield line
+def read_lines(batch: str) -> Iterator[str | CliError]:
+    """The lines of FILE (stdin for `-`) a `--batch` answers, in order, one output line each.
+
+    Blank and whitespace-only lines are skipped (so the output maps 1:1 to the non-blank input
+    lines). A line that is not UTF-8 comes as a `validation_error` in its place, and the batch
+    goes on. The file is opened here, before any work: a missing file is `not_found`, a folder
+    a usage error."""
+    if batch == "-":
+        stream: IO[bytes] | None = getattr(sys.stdin, "buffer", None)
+        if stream is None:  # a text-only stdin (tests, embedding): it is already decoded
+            return _non_blank(enumerate(sys.stdin, 1))
+        return _decoded(stream, close=False)
+    path = Path(batch)
+    if path.is_dir():
+        raise CliError(
+            USAGE_ERROR,
+            f"--batch {batch} is a folder: give a file of one query a line, or - for stdin",
+            ExitCode.USAGE,
+        )
+    return _decoded(path.open("rb"), close=True)
+
+
+def _decoded(stream: IO[bytes], *, close: bool) -> Iterator[str | CliError]:
+    def lines() -> Iterator[tuple[int, str | CliError]]:
+        try:
+            for number, raw in enumerate(stream, 1):
+                try:
+                    yield number, raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    yield (
+                        number,
+                        CliError(
+                            ErrorCode.VALIDATION_ERROR,
+                            f"line {number}: not UTF-8 text ({error.reason} at byte {error.start})",
+                            ExitCode.USAGE,
+                        ),
+                    )
+        finally:
+            if close:
+                stream.close()
+
+    return _non_blank(lines())
+
+
+def _non_blank(lines: Iterable[tuple[int, str | CliError]]) -> Iterator[str | CliError]:
+    for _, line in lines:
+        if isinstance(line, CliError):
+            yield line
+            continue
+        line = line.rstrip("\r\n")
+        if line.strip():
+            yield line
 
 
 def emit(obj: Any) -> None:
@@ -72,29 +117,40 @@ def local_retriever(settings: Settings) -> Any:
 
 def search_index(
     settings: Settings, query: str | None, *, batch: str | None, limit: int, as_json: bool
-) -> None:
-    """Prints the best passages for `query`, or for each line of `batch` (one JSON list a line)."""
+) -> ExitCode | None:
+    """Prints the best passages for `query`, or for each line of `batch` (one JSON list a line;
+    a line that cannot be searched prints its error instead and the batch goes on). Returns the
+    exit code of the batch's last failed line (None: none)."""
+    from cli.errors import describe, error_object
     from worker.retrieve_job import public_passage
 
+    lines = read_lines(batch) if batch is not None else None
     retriever = local_retriever(settings)
 
     def run(q: str) -> list[dict[str, Any]]:
         hits = retriever.search(q, limit=limit, site=settings.site_name)
         return [public_passage(hit).model_dump() for hit in hits]
 
-    if batch is not None:
-        for line in read_lines(batch):
+    if lines is not None:
+        failed: ExitCode | None = None
+        for line in lines:
+            if isinstance(line, CliError):
+                failure = describe(line)
+                failed = failure.exit_code
+                emit(error_object(failure))
+                continue
             emit(run(line))
-        return
+        return failed
     assert query is not None
     results = run(query)
     if as_json:
         emit(results)
-        return
+        return None
     for rank, hit in enumerate(results, 1):
         typer.echo(
             f"{rank}. [{hit['score']:.3f}] {hit['title']} > {hit['heading']}\n   {hit['url']}"
         )
+    return None
 
 
 def chat_request(
@@ -114,7 +170,7 @@ def chat_request(
 
 async def ask_all(
     settings: Settings,
-    questions: list[str],
+    questions: list[str | CliError],
     batch: bool,
     as_json: bool,
     selection: str | None,
@@ -137,11 +193,13 @@ async def ask_all(
     try:
         for text in questions:
             try:
+                if isinstance(text, CliError):
+                    raise text  # a line of the batch that is no question (not UTF-8)
                 request = chat_request(text, session, selection, page_url)
                 answer, _ = await answer_and_record(
                     request, settings=settings, retriever=retriever, history=History(sessionmaker)
                 )
-            except (BookchatError, pydantic.ValidationError) as error:
+            except (BookchatError, CliError, pydantic.ValidationError) as error:
                 if not batch:
                     raise  # `main` reports it (JSON under --json)
                 failure = describe(error)

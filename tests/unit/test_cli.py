@@ -268,3 +268,35 @@ def test_the_worker_sends_task_events_only_when_the_setting_says_so(
     argv = _worker_argv(runner, monkeypatch, "--queues", "chat")
     assert ("-E" in argv) is with_events
     assert argv[argv.index("-Q") + 1] == "chat,ingest"
+
+
+@pytest.mark.parametrize("command", ["search", "ask"])
+@pytest.mark.parametrize("from_file", [True, False])
+def test_a_batch_file_is_read_line_by_line_like_stdin(
+    runner: CliRunner, tmp_path: Path, command: str, from_file: bool
+) -> None:
+    assert runner.invoke(app, ["ingest", str(SAMPLE_SITE)]).exit_code == 0
+    batch = tmp_path / "queries.txt"
+    batch.write_bytes(b"home pose\n\n  \nbad \xff\xfe line\r\nemergency stop\r\n")
+    source, stdin = (str(batch), None) if from_file else ("-", batch.read_bytes())
+    result = runner.invoke(app, [command, "--batch", source], input=stdin)
+    assert result.exit_code == ExitCode.USAGE, result.output
+    # Blank lines are skipped; every other line has its output line, in order.
+    outputs = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(outputs) == 3, outputs
+    assert outputs[1]["error"]["code"] == "validation_error"
+    assert "line 4" in outputs[1]["error"]["message"]
+    assert "error" not in outputs[0]
+    assert "error" not in outputs[2]
+
+
+def test_a_folder_as_batch_file_is_a_usage_error(
+    runner: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Like a missing file: one JSON error line (--batch prints JSON), before any other work.
+    for command in ("search", "ask"):
+        code, out, err = _run_main([command, "--batch", str(tmp_path)], capsys)
+        assert code == ExitCode.USAGE, (out, err)
+        (line,) = out.splitlines()
+        assert json.loads(line)["error"]["code"] == "usage_error"
+        assert "folder" in line
