@@ -107,3 +107,34 @@ def test_docker_compose_config_validates(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def _procfile_command(name: str, env: dict[str, str]) -> list[str]:
+    """The argv of a Procfile process as honcho runs it (through /bin/sh, with `env`)."""
+    procfile = (ROOT / "Procfile").read_text()
+    (command,) = (
+        line.split(":", 1)[1].strip()
+        for line in procfile.splitlines()
+        if line.startswith(f"{name}:")
+    )
+    shown = subprocess.run(
+        ["/bin/sh", "-c", f"printf '%s\\n' {command}"],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return shown.stdout.splitlines()
+
+
+def test_procfile_flower_listens_on_loopback_unless_told(compose: dict[str, Any]) -> None:
+    argv = _procfile_command("flower", {})
+    assert argv[:4] == ["celery", "-A", "worker.celery_app", "flower"]
+    assert "--address=127.0.0.1" in argv
+    assert "--port=5555" in argv
+    argv = _procfile_command("flower", {"FLOWER_ADDRESS": "0.0.0.0", "FLOWER_PORT": "5601"})
+    assert "--address=0.0.0.0" in argv
+    assert "--port=5601" in argv
+    # Compose publishes the container's port: there Flower listens on every interface of its
+    # container, whatever FLOWER_ADDRESS .env holds for the Procfile.
+    assert "--address=0.0.0.0" in compose["services"]["flower"]["command"]
