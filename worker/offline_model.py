@@ -177,13 +177,14 @@ def _message(text: str) -> ResponseOutputMessage:
 
 
 def _pieces(text: str, size: int = 24) -> list[str]:
-    """Split text into small deltas on word boundaries, as a streaming LLM would send it."""
+    """Split text into small deltas on word boundaries, as a streaming LLM would send it. The
+    deltas join to exactly `text` (every space and newline kept where it was)."""
     pieces: list[str] = []
     current = ""
-    for word in text.split(" "):
-        current = f"{current} {word}" if current else word
+    for word in re.findall(r"\s+|\S+\s*", text):
+        current += word
         if len(current) >= size:
-            pieces.append(current + " ")
+            pieces.append(current)
             current = ""
     if current:
         pieces.append(current)
