@@ -45,6 +45,8 @@ from shared.link_syntax import (
     AUTOLINK,
     BARE_LINK,
     CODE,
+    CODE_FENCE,
+    CODE_SPAN,
     CODE_TAIL,
     MD_LINK,
     TRAILING_PUNCT,
@@ -214,61 +216,132 @@ class LinkPolicy:
 #: Held text is let out anyway past this many characters (a label that never closes).
 _MAX_HOLD = 2000
 
+# Where a code span or fence could start (as `CODE` reads the text): a backtick, or a line that
+# opens with up to three spaces and a backtick or tilde (or has nothing more yet).
+_CODE_START = re.compile(r"`|^[ \t]{0,3}(?:[`~]|\Z)", re.M)
+# The start of a fence opener, complete or still growing at the end of the text.
+_FENCE_OPENER = re.compile(r"[ \t]{0,3}(?:`{3,}|~{3,}|`{0,2}\Z|~{0,2}\Z)")
+_WAIT = -1
+
 
 @dataclass(slots=True)
 class LinkStream:
     """Filters text arriving in pieces: `feed` returns what may be shown now, `flush` the rest.
 
-    A piece is cut only at whitespace outside an unfinished `[label]`, `](destination)` or
-    `<autolink>` (so a link or URL split across deltas is always judged whole), and each part
-    is cleaned with `keep_code=False`: streamed text is provisional (the final answer replaces
-    it), so a URL in code is removed there too rather than risk a fence split across deltas."""
+    The pieces returned join to exactly `policy.clean(whole text)`: code spans and fences are
+    found as `clean` finds them on the whole text (a piece is held while a backtick or fence
+    could still open a code span, until it closes or the text ends) and let out as written;
+    prose is cut only where no link could span the cut (at whitespace before a letter or digit,
+    outside an unfinished `[label]`, `](destination)` or `<autolink>`, on the decoded view), so
+    a link or URL split across deltas is always judged whole."""
 
     policy: LinkPolicy
-    _pending: str = field(default="")
+    _text: str = field(default="")  # everything fed since the start (or the last reset)
+    _done: int = 0  # how much of `_text` has been let out
+    _code_end: int = 0  # the end of the last code span or fence (where `clean`'s tail starts)
 
     def feed(self, delta: str) -> str:
-        self._pending += delta
-        cut = self._safe_cut(self._pending)
-        if cut <= 0:
-            return ""
-        ready, self._pending = self._pending[:cut], self._pending[cut:]
-        return self.policy.clean(ready, keep_code=False)
+        self._text += delta
+        return self._advance(final=False)
 
     def flush(self) -> str:
-        ready, self._pending = self._pending, ""
-        return self.policy.clean(ready, keep_code=False)
+        rest = self._advance(final=True)
+        self.reset()
+        return rest
 
     def reset(self) -> None:
-        self._pending = ""
+        self._text, self._done, self._code_end = "", 0, 0
 
-    @staticmethod
-    def _safe_cut(text: str) -> int:
-        """The end of the longest prefix that ends in whitespace outside an unfinished link."""
-        label = dest = angle = False
-        cut = any_space = 0
-        previous = ""
-        for i, ch in enumerate(text):
-            if ch == "\n":
-                label = dest = angle = False
-            if angle:
-                angle = not (ch == ">" or ch.isspace())
-            elif dest:
-                dest = ch != ")"
-            elif label:
-                label = ch != "]"
-            elif ch == "[":
-                label = True
-            elif ch == "(" and previous == "]":
-                dest = True
-            elif ch == "<":
-                angle = True
-            if ch.isspace():
-                any_space = i + 1
-                if not (label or dest or angle):
-                    cut = i + 1
-            previous = ch
-        if len(text) - cut > _MAX_HOLD:
-            # Never hold for ever: cut at the last whitespace (a URL has none), else anywhere.
-            return any_space if any_space > cut else len(text)
-        return cut
+    def _advance(self, *, final: bool) -> str:
+        text, n = self._text, len(self._text)
+        prose = self.policy._clean_prose
+        out: list[str] = []
+        done = scan = self._done
+        limit = n
+        while (start := _CODE_START.search(text, scan)) is not None:
+            c = start.start()
+            end = _code_at(text, c, final=final)
+            if end == _WAIT:
+                limit = c
+                break
+            if end is None:
+                if c >= n:
+                    break
+                scan = c + 1
+                continue
+            out += (prose(text[done:c]), text[c:end])
+            done = scan = self._code_end = end
+        if final:
+            # `clean` reads an unclosed fence in the tail (after the last code) as code to the end.
+            fence = CODE_TAIL.search(text[self._code_end :])
+            split = n if fence is None else max(done, self._code_end + fence.start())
+            out += (prose(text[done:split]), text[split:])
+            self._done = n
+            return "".join(out)
+        if done == self._code_end and _FENCE_OPENER.match(text, done):
+            limit = done  # `clean`'s tail starts here, and could open with a fence
+        cut = done + _safe_cut(text[done:limit])
+        out.append(prose(text[done:cut]))
+        self._done = cut
+        return "".join(out)
+
+
+def _code_at(text: str, c: int, *, final: bool) -> int | None:
+    """Where the code span or fence `CODE` would match at `c` ends; None: none starts there,
+    whatever follows; `_WAIT`: that depends on text not yet seen (never when `final`)."""
+    n = len(text)
+    if c == 0 or text[c - 1] == "\n":
+        if (match := CODE_FENCE.match(text, c)) is not None:
+            return match.end() if final or match.end() < n else _WAIT
+        if not final and _FENCE_OPENER.match(text, c):
+            return _WAIT  # a fence opened (or opening) and not closed yet
+    if c < n and text[c] == "`":
+        if (match := CODE_SPAN.match(text, c)) is not None:
+            return match.end() if final or match.end() < n else _WAIT
+        return None if final else _WAIT
+    return None
+
+
+def _safe_cut(text: str) -> int:
+    """The end of the longest prefix of `text` (prose) that no link can span: it ends in
+    whitespace followed by a letter or digit (so no `scheme :` or `: //` spans it), outside an
+    unfinished `[label]`, `](destination "title")` or `<autolink>`, all read on the decoded
+    view as the link patterns read it."""
+    view = decoded_view(text)
+    decoded = view.text
+    depth = dest = 0
+    angle = False
+    quote = previous = ""
+    cut = any_space = 0
+    for i, ch in enumerate(decoded):
+        if i and previous.isspace():
+            any_space = i
+            if ch.isalnum() and not (depth or dest or angle):
+                cut = i
+        if ch == "\n":
+            depth, angle = 0, False  # a label or autolink never spans lines; a destination may
+        if ch == "<":
+            angle = True
+        elif angle and (ch == ">" or ch.isspace()):
+            angle = False
+        if dest:
+            if quote:
+                quote = "" if ch == quote else quote
+            elif ch in "\"'" and previous.isspace():
+                quote = ch  # a link title, which may hold spaces and parentheses
+            elif ch == "(":
+                dest += 1
+            elif ch == ")":
+                dest -= 1
+        elif depth:
+            depth += {"[": 1, "]": -1}.get(ch, 0)
+        elif ch == "[":
+            depth = 1
+        elif ch == "(" and previous == "]":
+            dest = 1
+        previous = ch
+    raw_cut = view.starts[cut] if cut else 0
+    if len(text) - raw_cut > _MAX_HOLD:
+        # Never hold for ever: cut at the last whitespace (a URL has none), else anywhere.
+        return view.starts[any_space] if any_space > cut else len(text)
+    return raw_cut

@@ -20,6 +20,8 @@ __all__ = [
     "AUTOLINK",
     "BARE_LINK",
     "CODE",
+    "CODE_FENCE",
+    "CODE_SPAN",
     "CODE_TAIL",
     "MD_LINK",
     "TRAILING_PUNCT",
@@ -152,10 +154,11 @@ BARE_LINK = re.compile(
     ),
     re.I,
 )
-CODE = re.compile(
-    r"(?m)^[ \t]{0,3}(`{3,}|~{3,})[^\n]*\n(?:.*?\n)??[ \t]{0,3}\1[`~]*[ \t]*$"
-    r"|(`+)(?!`).+?(?<!`)\2(?!`)",
-    re.S,
-)
+_FENCE = r"^[ \t]{0,3}(?P<fence>`{3,}|~{3,})[^\n]*\n(?:.*?\n)??[ \t]{0,3}(?P=fence)[`~]*[ \t]*$"
+_SPAN = r"(?P<ticks>`+)(?!`).+?(?<!`)(?P=ticks)(?!`)"
+CODE = re.compile(rf"(?m){_FENCE}|{_SPAN}", re.S)
+# Its two alternatives apart, for the streaming filter (which tries them where CODE would).
+CODE_FENCE = re.compile(rf"(?m){_FENCE}", re.S)
+CODE_SPAN = re.compile(_SPAN, re.S)
 CODE_TAIL = re.compile(r"(?m)^[ \t]{0,3}(?:`{3,}|~{3,})[^\n]*(?:\n|$)", re.S)
 TRAILING_PUNCT = ".,;:!?"
