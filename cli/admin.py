@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import signal
 import sys
 from datetime import UTC, datetime
@@ -164,7 +163,6 @@ def worker(
     queues in one threads-pool process and `--queues ingest` idles, saying so.
     """
     settings = get_settings()
-    celery = shutil.which("celery") or "celery"
     if settings.qdrant_url:
         pool = ["--concurrency", str(concurrency or (4 if queues is WorkerQueue.CHAT else 1))]
         served = str(queues)
@@ -185,10 +183,12 @@ def worker(
     # Task events only with BOOKCHAT_CELERY_TASK_EVENTS=true (a running Flower switches them on
     # by itself): they cost the chat worker CPU on every answer.
     events = ["-E"] if settings.celery_task_events else []
+    # This interpreter's celery, not one found on PATH: `.venv/bin/bookchat worker` run by its
+    # path (no activated venv) has no `celery` on PATH.
     argv = [
-        celery, "-A", "worker.celery_app", "worker", "-Q", served, "-n", f"{queues}@%h",
-        *events, "--loglevel", loglevel, *pool,
+        sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+        "-Q", served, "-n", f"{queues}@%h", *events, "--loglevel", loglevel, *pool,
     ]  # fmt: skip
-    typer.echo(f"starting: {' '.join(argv[1:])}", err=True)
+    typer.echo(f"starting: {' '.join(argv[2:])}", err=True)
     sys.stderr.flush()
-    os.execvp(argv[0], argv)
+    os.execv(argv[0], argv)

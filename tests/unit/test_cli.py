@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -238,14 +239,16 @@ def test_ingest_of_a_folder_that_is_no_site_leaves_the_index(
 
 
 class _Exec(Exception):
-    """Raised by the stand-in for os.execvp, carrying the command it was given."""
+    """Raised by the stand-in for os.execv(p), carrying the command it was given."""
 
 
 def _worker_argv(runner: CliRunner, monkeypatch: pytest.MonkeyPatch, *args: str) -> list[str]:
-    def fake_execvp(file: str, argv: list[str]) -> None:
+    def fake_exec(file: str, argv: list[str]) -> None:
+        assert file == argv[0]
         raise _Exec(argv)
 
-    monkeypatch.setattr("cli.admin.os.execvp", fake_execvp)
+    monkeypatch.setattr("cli.admin.os.execv", fake_exec)
+    monkeypatch.setattr("cli.admin.os.execvp", fake_exec)
     for name in ("BOOKCHAT_QDRANT_URL", "QDRANT_URL"):
         monkeypatch.delenv(name, raising=False)
     get_settings.cache_clear()
@@ -300,3 +303,12 @@ def test_a_folder_as_batch_file_is_a_usage_error(
         (line,) = out.splitlines()
         assert json.loads(line)["error"]["code"] == "usage_error"
         assert "folder" in line
+
+
+def test_the_worker_runs_this_interpreters_celery_not_one_on_path(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `.venv/bin/bookchat worker` run by its path: the venv's bin is not on PATH.
+    monkeypatch.setenv("PATH", "/nonexistent")
+    argv = _worker_argv(runner, monkeypatch, "--queues", "chat")
+    assert argv[:5] == [sys.executable, "-m", "celery", "-A", "worker.celery_app"]
