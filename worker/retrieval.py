@@ -21,6 +21,7 @@ from typing import Any
 
 from ingestion_jobs import sparse
 from ingestion_jobs.embedding import Embedder
+from shared.errors import BookchatError, ErrorCode
 from shared.passages import Passage
 from shared.vectorstore import Hit, HybridQuery, PointFilter, SparseTerms, VectorStore, page_url_key
 
@@ -71,6 +72,24 @@ class Retriever:
         self._store = store
         self._embedder = embedder
         self._collection = collection
+        self._space_checked = False
+
+    def _check_space(self) -> None:
+        """Once: the index's vectors must come from this process's embedder (an index built
+        with another `BOOKCHAT_EMBEDDER` fails every search with a dimension error, or worse,
+        answers from meaningless scores). Raises BookchatError(index_unavailable)."""
+        if self._space_checked:
+            return
+        current = self._store.current(self._collection)
+        stored = self._store.space(current).embedder if current is not None else None
+        if stored is not None and stored != self._embedder.name:
+            raise BookchatError(
+                ErrorCode.INDEX_UNAVAILABLE,
+                f"the index {self._collection!r} was built with the embedder {stored!r}, but "
+                f"this process embeds with {self._embedder.name!r} (BOOKCHAT_EMBEDDER): set it "
+                "back, or rebuild the index with `bookchat ingest SITE_DIR --full`",
+            )
+        self._space_checked = True
 
     def _request(
         self,
@@ -141,6 +160,7 @@ class Retriever:
         """Searches many queries in one batch to the store; one result list per query."""
         if not queries:
             return []
+        self._check_space()
         filters = filters or SearchFilters()
         query_filter = filters.to_filter()
         dense_vectors = [self._embedder.embed_query(query) for query in queries]

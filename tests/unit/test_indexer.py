@@ -13,6 +13,7 @@ import pytest
 from ingestion_jobs.documents import Chunk, PageError
 from ingestion_jobs.embedding import HashEmbedder
 from ingestion_jobs.indexer import IngestProgress, index_chunks, index_site
+from shared.errors import BookchatError, ErrorCode
 from shared.vectorstore import VectorStore, ensure_collection
 from worker.retrieval import Retriever
 
@@ -213,6 +214,18 @@ def test_index_site_reads_chunks_and_indexes_the_sample(
     again = index_site(site, store=any_store, embedder=embedder, collection=ALIAS)
     assert (again.pages_removed, again.chunks_embedded) == (1, 0)
     assert again.chunks_total < first.chunks_total
+
+
+@pytest.mark.unit
+def test_searching_with_another_embedder_than_the_index_was_built_with_says_so(
+    any_store: VectorStore,
+) -> None:
+    index_chunks(make_site(), store=any_store, embedder=HashEmbedder(64), collection=ALIAS)
+    with pytest.raises(BookchatError) as raised:
+        Retriever(any_store, HashEmbedder(32), ALIAS).search("deploy")
+    assert raised.value.code == ErrorCode.INDEX_UNAVAILABLE
+    assert "built with the embedder 'hash-64'" in str(raised.value)
+    assert Retriever(any_store, HashEmbedder(64), ALIAS).search("deploy")
 
 
 @pytest.mark.unit
