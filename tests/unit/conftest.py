@@ -95,3 +95,16 @@ def any_store(request: pytest.FixtureRequest, store: VectorStore) -> VectorStore
     if request.param == "edge":
         return store
     return QdrantServerStore(QdrantClient(location=":memory:"))
+
+
+@pytest.fixture
+def one_rate_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rate limiter's clock stopped at the test's start: the limits count per clock minute,
+    and a slow run crossing a minute boundary would start a fresh count midway."""
+    import time
+    from types import SimpleNamespace
+
+    from api import limits
+
+    started = time.time()
+    monkeypatch.setattr(limits, "time", SimpleNamespace(time=lambda: started))

@@ -200,6 +200,7 @@ async def test_idempotency_key_returns_the_same_job(
     assert other.json()["code"] == "idempotency_key_reused"
 
 
+@pytest.mark.usefixtures("one_rate_window")
 async def test_rate_limit_per_session_is_429_with_retry_after(
     client: httpx.AsyncClient, state: AppState
 ) -> None:

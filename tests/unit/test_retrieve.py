@@ -161,6 +161,7 @@ async def test_bad_input_is_422(client: httpx.AsyncClient, body: dict[str, Any])
     assert response.json()["code"] == "validation_error"
 
 
+@pytest.mark.usefixtures("one_rate_window")
 async def test_rate_limit_applies(
     client: httpx.AsyncClient,
     state: AppState,
