@@ -110,11 +110,25 @@ async def session_of(state: AppState, token: str | None) -> str | None:
     return claims.session_id
 
 
+def _forbidden() -> ApiError:
+    return ApiError(403, ErrorCode.FORBIDDEN, "A valid session token is required to read this.")
+
+
 async def check_session_access(state: AppState, session_id: str | None, token: str | None) -> None:
     """Refuse unless the caller holds this session's token (same answer for unknown and
     foreign sessions, and for expired or revoked tokens, so ids cannot be probed)."""
     if session_id is None or await session_of(state, token) != session_id:
-        raise ApiError(403, ErrorCode.FORBIDDEN, "A valid session token is required to read this.")
+        raise _forbidden()
+
+
+async def require_session(state: AppState, token: str | None) -> str:
+    """The session the caller's token opens; the 403 of `check_session_access` without a valid
+    token. For a route whose path names something of a session (a message) rather than the
+    session: checked before looking the thing up, so the answer cannot tell whether it exists."""
+    session_id = await session_of(state, token)
+    if session_id is None:
+        raise _forbidden()
+    return session_id
 
 
 def check_admin(state: AppState, authorization: str | None) -> None:

@@ -6,15 +6,21 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, StringConstraints
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.deps import HistoryDep, SessionTokenDep, StateDep, check_session_access
+from api.deps import (
+    HistoryDep,
+    SessionTokenDep,
+    StateDep,
+    check_session_access,
+    require_session,
+)
 from api.errors import ApiError
 from api.schemas import ErrorBody
 from shared.access_tokens import revoke_session
 from shared.errors import ErrorCode
-from shared.input_rules import PlainText
+from shared.input_rules import check_plain_text
 from shared.models import FeedbackRating, MessagePublic, MessageRole
 
 router = APIRouter(tags=["history"])
@@ -71,7 +77,11 @@ async def revoke(
 
 class FeedbackIn(BaseModel):
     rating: FeedbackRating
-    comment: PlainText | None = Field(default=None, max_length=2000)
+    # The bound before the text check, so a long comment is "at most 2000 characters" (on
+    # `PlainText | None` pydantic's max_length said "items after validation").
+    comment: (
+        Annotated[str, StringConstraints(max_length=2000), AfterValidator(check_plain_text)] | None
+    ) = None
 
 
 class FeedbackOut(BaseModel):
@@ -93,16 +103,17 @@ async def post_feedback(
     history: HistoryDep,
     token: SessionTokenDep,
 ) -> FeedbackOut:
-    """Thumbs up or down on an answer (with an optional comment); 404 `message_not_found` for
-    the id of anything but an answer."""
+    """Thumbs up or down on an answer (with an optional comment). 403 without a valid session
+    token; 404 `message_not_found` for the id of anything but an answer of that session (an
+    unknown id and another session's message alike, so ids cannot be probed)."""
+    session_id = await require_session(state, token)
     try:
         message = await history.message(message_id)
-        if message is None:
+        if message is None or str(message.session_id) != session_id:
             raise ApiError(404, ErrorCode.MESSAGE_NOT_FOUND, "No such message.")
-        await check_session_access(state, str(message.session_id), token)
         if message.role != MessageRole.ASSISTANT:
             # Ratings are on answers (the report counts them per answer); the reader's own
-            # question is no answer to rate. Checked after the token so it tells nothing more.
+            # question is no answer to rate.
             raise ApiError(404, ErrorCode.MESSAGE_NOT_FOUND, "No such answer: rate an answer.")
         [feedback] = await history.add_feedback([message], body.rating, body.comment)
     except (SQLAlchemyError, OSError) as error:

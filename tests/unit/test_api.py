@@ -297,7 +297,22 @@ async def test_feedback_is_stored_for_the_sessions_own_message(
     url = f"/v1/messages/{message_id}/feedback"
     mine = {"X-Session-Token": issue_session_token(SECRET, session_id, ttl_s=600)}
     other = {"X-Session-Token": issue_session_token(SECRET, str(uuid.uuid4()), ttl_s=600)}
-    assert (await client.post(url, json={"rating": "up"}, headers=other)).status_code == 403
+    # Without a valid token: 403, whether or not the message exists. With another session's
+    # token: the 404 of an unknown id. Either way the answer tells nothing of the id.
+    unknown = f"/v1/messages/{uuid.uuid4()}/feedback"
+    for headers in ({}, {"X-Session-Token": "not-a-token"}):
+        for target in (url, unknown):
+            refused = await client.post(target, json={"rating": "up"}, headers=headers)
+            assert (refused.status_code, refused.json()["code"]) == (403, "forbidden"), target
+    foreign = await client.post(url, json={"rating": "up"}, headers=other)
+    assert (foreign.status_code, foreign.json()) == (
+        404,
+        (await client.post(unknown, json={"rating": "up"}, headers=other)).json(),
+    )
+    assert foreign.json()["code"] == "message_not_found"
+    too_long = await client.post(url, json={"rating": "up", "comment": "x" * 2001}, headers=mine)
+    assert too_long.status_code == 422
+    assert "at most 2000 characters" in too_long.text, too_long.text
     bad = await client.post(url, json={"rating": "meh"}, headers=mine)
     assert bad.status_code == 422
     missing = await client.post(
