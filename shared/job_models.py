@@ -16,11 +16,18 @@ OpenAPI schema at /docs shows each answer's full shape. Nothing here is built fr
 from __future__ import annotations
 
 import uuid
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
-from shared.input_rules import PageUrl, PlainText, check_plain_text
+from shared.input_rules import PageUrl, check_plain_text
 from shared.settings import Settings
 
 __all__ = [
@@ -111,14 +118,21 @@ class ChatResult(BaseModel):
 # --- retrieve ------------------------------------------------------------------------------
 
 
+_Text500 = Annotated[str, StringConstraints(max_length=500), AfterValidator(check_plain_text)]
+_Text100 = Annotated[str, StringConstraints(max_length=100), AfterValidator(check_plain_text)]
+_Text35 = Annotated[str, StringConstraints(max_length=35), AfterValidator(check_plain_text)]
+
+
 class RetrieveFilters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path_prefix: PlainText | None = Field(
-        default=None, max_length=500, description="Only pages under this folder (`docs/guides`)"
+    # Each bound sits on the str before the text check, so a long value is "at most N
+    # characters" (max_length on `PlainText | None` said "items after validation").
+    path_prefix: _Text500 | None = Field(
+        default=None, description="Only pages under this folder (`docs/guides`)"
     )
-    version: PlainText | None = Field(default=None, max_length=100, description="Docs version")
-    locale: PlainText | None = Field(default=None, max_length=35, description="Locale (`en`, `fr`)")
+    version: _Text100 | None = Field(default=None, description="Docs version")
+    locale: _Text35 | None = Field(default=None, description="Locale (`en`, `fr`)")
 
 
 class RetrieveRequest(BaseModel):

@@ -127,3 +127,18 @@ async def test_a_stored_result_is_served_as_written(
     assert body["kind"] == kind
     assert body["status"] == "succeeded"
     assert body["result"] == written
+
+
+@pytest.mark.parametrize(
+    ("field", "limit"), [("path_prefix", 500), ("version", 100), ("locale", 35)]
+)
+def test_a_too_long_filter_says_characters(field: str, limit: int) -> None:
+    import pydantic
+
+    from shared.job_models import RetrieveFilters
+
+    assert getattr(RetrieveFilters(**{field: "x" * limit}), field) == "x" * limit
+    with pytest.raises(pydantic.ValidationError, match=f"at most {limit} characters"):
+        RetrieveFilters(**{field: "x" * (limit + 1)})
+    with pytest.raises(pydantic.ValidationError, match="control characters"):
+        RetrieveFilters(**{field: "a\x00"})
