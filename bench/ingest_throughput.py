@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import DOCUSAURUS_SITE, PY, RESULTS, ROOT, loadavg, machine, rss_kib
-from bench.profiling import top_frames
+from bench.profiling import py_spy_record, top_frames
 
 
 def texts_of(site: Path) -> list[str]:
@@ -225,27 +225,8 @@ def profile_in_process(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     out = tmp / "ingest.collapsed"
     data = tmp / "profiled"
     data.mkdir()
-    spy = shutil.which("py-spy", path=str(Path(PY).parent)) or "py-spy"
     proc = subprocess.run(
-        [
-            spy,
-            "record",
-            "--subprocesses",
-            "--format",
-            "raw",
-            "--rate",
-            "50",
-            "--nonblocking",
-            "-o",
-            str(out),
-            "--",
-            PY,
-            "-c",
-            PROFILED,
-            str(args.site),
-            str(data),
-            args.embedder,
-        ],
+        py_spy_record(out, "--", PY, "-c", PROFILED, str(args.site), str(data), args.embedder),
         cwd=ROOT,
         capture_output=True,
         text=True,

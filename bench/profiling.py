@@ -13,7 +13,26 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Procs
+from bench.harness import PY, Procs
+
+
+def py_spy_record(out: Path, *target: str) -> list[str]:
+    """The py-spy command sampling ``target`` (``--pid N`` or ``-- COMMAND...``) and its
+    children 50 times a second without pausing them, raw collapsed stacks to ``out``."""
+    spy = shutil.which("py-spy", path=str(Path(PY).parent)) or "py-spy"
+    return [
+        spy,
+        "record",
+        "--subprocesses",
+        "--format",
+        "raw",
+        "--rate",
+        "50",
+        "--nonblocking",
+        "-o",
+        str(out),
+        *target,
+    ]
 
 
 @contextmanager
@@ -23,20 +42,7 @@ def profiling(procs: Procs, names: list[str], out_dir: Path) -> Iterator[dict[st
     for name in names:
         path = out_dir / f"{name}.collapsed"
         spy = subprocess.Popen(
-            [
-                shutil.which("py-spy") or "py-spy",
-                "record",
-                "--pid",
-                str(procs.started[name].pid),
-                "--subprocesses",
-                "--format",
-                "raw",
-                "--rate",
-                "50",
-                "--nonblocking",
-                "-o",
-                str(path),
-            ],
+            py_spy_record(path, "--pid", str(procs.started[name].pid)),
             stdout=subprocess.DEVNULL,
             stderr=(out_dir / f"{name}.py-spy.log").open("wb"),
         )
