@@ -28,6 +28,7 @@ import uvicorn
 
 from cli.embedded import (
     DevServices,
+    migrate_embedded,
     process_start,
     running_dev,
     start_private_redis,
@@ -103,10 +104,7 @@ def run_dev(site: Path | None, *, host: str, port: int) -> int:
 
 
 def _serve(settings: Settings, site_dir: Path, *, host: str, port: int, api_url: str) -> int:
-    from shared.migrate import upgrade_database
-
-    if settings.database_url is None:
-        upgrade_database(settings.effective_database_url)
+    migrate_embedded(settings)
 
     # Imported only now: the Celery app reads its settings (the broker URL) when first used.
     from celery import signals

@@ -134,12 +134,14 @@ def search_index(
     if lines is not None:
         failed: ExitCode | None = None
         for line in lines:
-            if isinstance(line, CliError):
-                failure = describe(line)
+            try:
+                if isinstance(line, CliError):
+                    raise line
+                emit(run(line))
+            except (CliError, BookchatError) as error:
+                failure = describe(error)
                 failed = failure.exit_code
                 emit(error_object(failure))
-                continue
-            emit(run(line))
         return failed
     assert query is not None
     results = run(query)

@@ -202,13 +202,13 @@ def index_chunks(
     report.full_rebuild = rebuild
 
     wanted: dict[str, Chunk] = {}
-    changed_pages: set[str] = set()
+    page_of: dict[str, str] = {}
     for path, chunks in chunks_by_page.items():
         for chunk in chunks:
             wanted[chunk.id] = chunk
-            if stored.get(chunk.id) != _identity(chunk_payload(chunk, site)):
-                changed_pages.add(path)
+            page_of[chunk.id] = path
     to_embed = [c for c in wanted.values() if stored.get(c.id) != _identity(chunk_payload(c, site))]
+    changed_pages = {page_of[c.id] for c in to_embed}
 
     failed_paths = {error.path for error in errors}
     stale = [

@@ -128,7 +128,8 @@ def _setup_logging(**_: Any) -> None:
 _started: dict[str, float] = {}
 _started_lock = threading.Lock()
 # job id -> the chat job as its task's prerun read it, taken by the task itself
-# (`job_read_at_start`): one job read per answer instead of two.
+# (`job_read_at_start`): the task does not read it again (postrun's metrics still read the
+# finished job once).
 _read_at_start: dict[str, Job] = {}
 
 

@@ -81,7 +81,9 @@ class Retriever:
         if self._space_checked:
             return
         current = self._store.current(self._collection)
-        stored = self._store.space(current).embedder if current is not None else None
+        if current is None:
+            return  # no index yet: the search says so; checked once there is one
+        stored = self._store.space(current).embedder
         if stored is not None and stored != self._embedder.name:
             raise BookchatError(
                 ErrorCode.INDEX_UNAVAILABLE,
