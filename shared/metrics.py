@@ -157,8 +157,8 @@ def _labels_field(spec: MetricSpec, labels: dict[str, str]) -> str:
 
 class MetricsBatch:
     """Metric updates written together: one MULTI/EXEC, so one round trip however many there
-    are (a chat answer's end touches up to eight metrics). Add with `inc`/`observe`, then
-    `await write()`."""
+    are. A chat answer writes two batches: its timings (the job) and its end (the task's
+    postrun). Add with `inc`/`observe`, then `await write()`."""
 
     def __init__(self, redis: Redis) -> None:
         self._pipe = redis.pipeline(transaction=True)

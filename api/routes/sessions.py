@@ -108,8 +108,8 @@ async def post_feedback(
     unknown id and another session's message alike, so ids cannot be probed)."""
     session_id = await require_session(state, token)
     try:
-        message = await history.message(message_id)
-        if message is None or str(message.session_id) != session_id:
+        message = await history.message(message_id, session_id=uuid.UUID(session_id))
+        if message is None:
             raise ApiError(404, ErrorCode.MESSAGE_NOT_FOUND, "No such message.")
         if message.role != MessageRole.ASSISTANT:
             # Ratings are on answers (the report counts them per answer); the reader's own
