@@ -86,6 +86,13 @@ class CachedEmbedder:
     def dim(self) -> int:
         return self.inner.dim
 
+    @property
+    def max_tokens(self) -> int | None:
+        return self.inner.max_tokens
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
     def _key(self, kind: str, text: str) -> str:
         return hashlib.sha256(f"{self.inner.name}|{kind}|{text}".encode()).hexdigest()
 

@@ -10,12 +10,17 @@ Decisions, and why:
   A heading with no text of its own (directly followed by a sub-heading) gets one chunk made
   of its first sub-section, so it stays citable (see ``_units``); a page with no text at all
   still yields one chunk (title and description) so it can be found.
-- Size is bounded by an estimate of tokens: the count of ``\\w+`` runs plus single punctuation
-  marks. It costs one regex pass, needs no tokenizer, and tracks WordPiece/BPE counts of
-  English prose within ~20% (they split rare words further, so it slightly under-counts).
+- Size is bounded in the embedder's own tokens when it has a tokenizer and an input limit
+  (``Embedder.max_tokens`` / ``count_tokens``: MiniLM reads 256 WordPiece tokens, e5 512
+  SentencePiece ones), so no chunk is cut short when it is embedded; the indexer passes both.
+  Otherwise by an estimate: the count of ``\\w+`` runs plus single punctuation marks, each CJK
+  character counted as one token (WordPiece splits Han into single characters, SentencePiece
+  rarely does better). It costs one regex pass, needs no tokenizer, and tracks WordPiece/BPE
+  counts of English prose within ~20% (they split rare words further, so it under-counts).
   The breadcrumb counts against the bound, since it is embedded with the text.
-- A long section is split at blank-line blocks; a fenced code block is one block and is only
-  split (at line boundaries) when it alone exceeds the bound. A Markdown table is split
+- A long section is split at blank-line blocks, prose then at sentence ends (``。！？``
+  included); a fenced code block is one block and is only split (at line boundaries) when it
+  alone exceeds the bound. A Markdown table is split
   between rows, one row per line, and every piece starts with the table's header row and its
   separator, so a chunk holding row 40 still says which column is which. Consecutive chunks
   of one section overlap by up to ``overlap_tokens`` of trailing prose sentences, so a fact
@@ -32,14 +37,17 @@ import uuid
 from collections.abc import Callable
 
 from ingestion_jobs.documents import Chunk, Page, Section
+from ingestion_jobs.languages import CJK_CHARACTERS
 
 __all__ = ["CHUNK_NAMESPACE", "chunk_page", "embedding_text", "estimate_tokens"]
 
 CHUNK_NAMESPACE = uuid.UUID("5b0c7f8e-3a51-4d0e-9a4c-2f1e6d7b9c10")
-_TOKEN = re.compile(r"\w+|[^\w\s]")
+_TOKEN = re.compile(rf"[{CJK_CHARACTERS}]|(?:(?![{CJK_CHARACTERS}])\w)+|[^\w\s]")
 _BLOCK_SPLIT = re.compile(r"\n[ \t]*\n")
 _FENCE = re.compile(r"^(`{3,}|~{3,})")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n")
+#: A token counter: the embedder's tokenizer, or ``estimate_tokens``.
+TokenCount = Callable[[str], int]
 _MIN_BODY_TOKENS = 64  # never squeeze the text budget below this, however deep the breadcrumb
 _TABLE_SEPARATOR = re.compile(r"^\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?$")
 
@@ -55,18 +63,22 @@ def _is_table(block: str) -> bool:
     )
 
 
-def _split_table(block: str, budget: int) -> list[str]:
+def _split_table(block: str, budget: int, count: TokenCount) -> list[str]:
     """Pieces of a table, each its header + separator + as many whole rows as fit."""
     lines = block.split("\n")
     header, rows = lines[:2], lines[2:]
     pieces = _pack_lines(
-        rows, budget, estimate_tokens("\n".join(header)), lambda part: [*header, *part]
+        rows, budget, count("\n".join(header)), lambda part: [*header, *part], count
     )
     return pieces or ["\n".join(header)]
 
 
 def _pack_lines(
-    lines: list[str], budget: int, overhead: int, wrap: Callable[[list[str]], list[str]]
+    lines: list[str],
+    budget: int,
+    overhead: int,
+    wrap: Callable[[list[str]], list[str]],
+    count: TokenCount,
 ) -> list[str]:
     """`lines` in order, as pieces of whole lines within `budget` tokens (a longer line is a
     piece of its own); each piece is `wrap(lines)` joined, where `wrap` adds what every piece
@@ -75,7 +87,7 @@ def _pack_lines(
     current: list[str] = []
     size = overhead
     for line in lines:
-        tokens = estimate_tokens(line)
+        tokens = count(line)
         if current and size + tokens > budget:
             pieces.append("\n".join(wrap(current)))
             current, size = [], overhead
@@ -149,42 +161,81 @@ def _blocks(text: str) -> list[tuple[str, bool]]:
     return blocks
 
 
-def _split_oversized(block: str, is_code: bool, budget: int) -> list[str]:
+def _windows(text: str, budget: int, count: TokenCount) -> list[str]:
+    """A sentence longer than the budget as windows of words, each within the budget; a word
+    longer than the budget (CJK text has no spaces) as windows of characters."""
+    windows: list[str] = []
+    current = ""
+    for word in text.split():
+        if count(word) > budget:
+            if current:
+                windows.append(current)
+            windows.extend(_windows_of(list(word), "", budget, count))
+            current = ""
+        elif current and count(f"{current} {word}") > budget:
+            windows.append(current)
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    if current:
+        windows.append(current)
+    return windows
+
+
+def _windows_of(parts: list[str], joiner: str, budget: int, count: TokenCount) -> list[str]:
+    windows: list[str] = []
+    current: list[str] = []
+    for part in parts:
+        if current and count(joiner.join([*current, part])) > budget:
+            windows.append(joiner.join(current))
+            current = []
+        current.append(part)
+    if current:
+        windows.append(joiner.join(current))
+    return windows
+
+
+def _split_oversized(block: str, is_code: bool, budget: int, count: TokenCount) -> list[str]:
     """Cut one block that exceeds the budget: code at lines, tables at rows (each piece with
     the header), prose at sentences, then words."""
     if not is_code and _is_table(block):
-        return _split_table(block, budget)
+        return _split_table(block, budget, count)
     if is_code:
         lines = block.split("\n")
         opener, closer, body = lines[0], lines[-1], lines[1:-1]
-        overhead = estimate_tokens(opener) + estimate_tokens(closer)  # each piece re-fences
-        return _pack_lines(body, budget, overhead, lambda part: [opener, *part, closer])
+        overhead = count(opener) + count(closer)  # each piece re-fences
+        return _pack_lines(body, budget, overhead, lambda part: [opener, *part, closer], count)
     units = [u for u in _SENTENCE_END.split(block) if u.strip()]
     pieces: list[str] = []
     current: list[str] = []
     size = 0
     for unit in units:
-        tokens = estimate_tokens(unit)
+        tokens = count(unit)
         if tokens > budget:  # a monster sentence: fall back to word windows
-            words = unit.split()
-            step = max(1, budget * 2 // 3)  # words carry ~1.5 tokens with their punctuation
-            units_words = [" ".join(words[i : i + step]) for i in range(0, len(words), step)]
             if current:
-                pieces.append(" ".join(current))
+                pieces.append(_joined(current))
                 current, size = [], 0
-            pieces.extend(units_words)
+            pieces.extend(_windows(unit, budget, count))
             continue
         if current and size + tokens > budget:
-            pieces.append(" ".join(current))
+            pieces.append(_joined(current))
             current, size = [], 0
         current.append(unit.strip())
         size += tokens
     if current:
-        pieces.append(" ".join(current))
+        pieces.append(_joined(current))
     return pieces
 
 
-def _overlap_tail(block: str, is_code: bool, overlap_tokens: int) -> str:
+def _joined(sentences: list[str]) -> str:
+    """Sentences joined as they were written: CJK sentences without a space between them."""
+    text = sentences[0]
+    for sentence in sentences[1:]:
+        text += sentence if text.endswith(("。", "！", "？")) else " " + sentence
+    return text
+
+
+def _overlap_tail(block: str, is_code: bool, overlap_tokens: int, count: TokenCount) -> str:
     """The last whole sentences of a prose block that fit in the overlap budget."""
     if is_code or overlap_tokens <= 0 or _is_table(block):
         return ""
@@ -192,22 +243,22 @@ def _overlap_tail(block: str, is_code: bool, overlap_tokens: int) -> str:
     tail: list[str] = []
     size = 0
     for sentence in reversed(sentences):
-        tokens = estimate_tokens(sentence)
+        tokens = count(sentence)
         if size + tokens > overlap_tokens:
             break
         tail.insert(0, sentence)
         size += tokens
-    return " ".join(tail)
+    return _joined(tail) if tail else ""
 
 
-def _section_texts(text: str, budget: int, overlap_tokens: int) -> list[str]:
+def _section_texts(text: str, budget: int, overlap_tokens: int, count: TokenCount) -> list[str]:
     """Pack a section's blocks into texts of at most ``budget`` tokens, with overlap."""
     pieces: list[tuple[str, bool]] = []
     for block, is_code in _blocks(text):
-        if estimate_tokens(block) > budget:
+        if count(block) > budget:
             # Prose pieces leave room for the overlap carried into the next chunk.
             room = budget if is_code else max(budget // 2, budget - overlap_tokens)
-            pieces.extend((part, is_code) for part in _split_oversized(block, is_code, room))
+            pieces.extend((part, is_code) for part in _split_oversized(block, is_code, room, count))
         else:
             pieces.append((block, is_code))
 
@@ -216,14 +267,15 @@ def _section_texts(text: str, budget: int, overlap_tokens: int) -> list[str]:
     size = 0
     last: tuple[str, bool] | None = None
     for piece, is_code in pieces:
-        tokens = estimate_tokens(piece)
+        tokens = count(piece)
         if current and size + tokens > budget:
             texts.append("\n\n".join(current))
             current, size = [], 0
             if last is not None:
-                tail = _overlap_tail(last[0], last[1], min(overlap_tokens, budget - tokens))
+                room = min(overlap_tokens, budget - tokens)
+                tail = _overlap_tail(last[0], last[1], room, count)
                 if tail:
-                    current, size = [tail], estimate_tokens(tail)
+                    current, size = [tail], count(tail)
         current.append(piece)
         size += tokens
         last = (piece, is_code)
@@ -248,6 +300,7 @@ def _make_chunk(page: Page, section: Section, text: str, ordinal: int, site: str
         page_hash=page.content_hash,
         version=page.version,
         locale=page.locale,
+        language=page.language,
     )
 
 
@@ -283,14 +336,24 @@ def _units(sections: tuple[Section, ...]) -> list[tuple[Section, bool]]:
 
 
 def chunk_page(
-    page: Page, *, site: str = "default", max_tokens: int = 350, overlap_tokens: int = 50
+    page: Page,
+    *,
+    site: str = "default",
+    max_tokens: int = 350,
+    overlap_tokens: int = 50,
+    count_tokens: TokenCount = estimate_tokens,
 ) -> list[Chunk]:
-    """Chunks of one page, in reading order; every page yields at least one chunk."""
+    """Chunks of one page, in reading order; every page yields at least one chunk.
+
+    ``max_tokens`` bounds what is embedded of each chunk (breadcrumb line and text) as
+    ``count_tokens`` counts it (the embedder's tokenizer, or the estimate), except a chunk whose
+    breadcrumb alone leaves less than ``_MIN_BODY_TOKENS`` for its text."""
     chunks: list[Chunk] = []
     ordinals: dict[str, int] = {}
     for unit, first_only in _units(page.sections):
-        budget = max(_MIN_BODY_TOKENS, max_tokens - estimate_tokens(" > ".join(unit.breadcrumb)))
-        texts = _section_texts(unit.text, budget, overlap_tokens)
+        crumb = count_tokens(" > ".join(unit.breadcrumb))
+        budget = max(_MIN_BODY_TOKENS, max_tokens - crumb)
+        texts = _section_texts(unit.text, budget, overlap_tokens, count_tokens)
         for text in texts[:1] if first_only else texts:
             key = unit.anchor or ""
             ordinal = ordinals.get(key, 0)

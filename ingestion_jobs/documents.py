@@ -47,6 +47,7 @@ class Page:
     tags: tuple[str, ...] = ()
     version: str | None = None  # docs version for versioned_docs, else None
     locale: str | None = None  # i18n locale for i18n/<locale>/..., else None
+    language: str = "en"  # ISO 639-1 of the page's locale (the default locale's for None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +95,4 @@ class Chunk:
     page_hash: str
     version: str | None = None
     locale: str | None = None
+    language: str = "en"  # ISO 639-1: how the text is tokenized (ingestion_jobs/languages.py)

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ingestion_jobs.documents import Page, PageError, ReadWarning, Section, SiteConfig, SiteRead
+from ingestion_jobs.languages import language_of
 from ingestion_jobs.markdown import FrontmatterError, Include, parse_page
 from ingestion_jobs.routes import (
     ContentRoot,
@@ -231,6 +232,7 @@ def _read_page(
         tags=_as_strings(frontmatter.get("tags")),
         version=root.version,
         locale=root.locale,
+        language=language_of(root.locale or options.default_locale),
     )
 
 

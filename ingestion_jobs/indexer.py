@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ingestion_jobs import sparse
-from ingestion_jobs.chunking import chunk_page, embedding_text
+from ingestion_jobs.chunking import TokenCount, chunk_page, embedding_text, estimate_tokens
 from ingestion_jobs.documents import Chunk, PageError, ReadWarning
 from ingestion_jobs.docusaurus import read_site
 from ingestion_jobs.embedding import Embedder
@@ -38,6 +38,7 @@ from shared.vectorstore import (
 __all__ = [
     "IngestProgress",
     "IngestReport",
+    "chunk_limits",
     "chunk_payload",
     "chunk_text_for_embedding",
     "index_chunks",
@@ -86,6 +87,23 @@ def chunk_text_for_embedding(chunk: Chunk) -> str:
     return embedding_text(chunk)
 
 
+#: Chunk size when the embedder reads more (or says no limit), in its tokens: the chunker's
+#: default, which the retrieval benchmark chose.
+CHUNK_TOKENS = 350
+#: What is embedded beyond the breadcrumb and the text: the blank line between them and the
+#: tokenizer's special tokens ([CLS] ... [SEP], <s> ... </s>).
+FRAME_TOKENS = 4
+
+
+def chunk_limits(embedder: Embedder) -> tuple[int, TokenCount]:
+    """The chunker's size bound for this embedder and how it counts: ``CHUNK_TOKENS`` of the
+    embedder's own tokens, or less when it reads less (MiniLM: 256), so no chunk is cut short
+    when embedded; for an embedder that states no limit, ``CHUNK_TOKENS`` as estimated."""
+    if embedder.max_tokens is None:
+        return CHUNK_TOKENS, estimate_tokens
+    return min(CHUNK_TOKENS, embedder.max_tokens - FRAME_TOKENS), embedder.count_tokens
+
+
 def chunk_payload(chunk: Chunk, site: str) -> dict[str, Any]:
     """The stored payload of a chunk (the fields of ``shared.vectorstore.PAYLOAD_FIELDS``)."""
     return {
@@ -101,6 +119,7 @@ def chunk_payload(chunk: Chunk, site: str) -> dict[str, Any]:
         "page_hash": chunk.page_hash,
         "version": chunk.version,
         "locale": chunk.locale,
+        "language": chunk.language,
         "path_prefixes": path_prefixes(chunk.path),
     }
 
@@ -112,7 +131,16 @@ def _site_filter(site: str) -> PointFilter:
 #: The payload fields whose change rewrites a point: what is embedded (``content_hash``) and what
 #: a citation shows (a new ``slug``, ``--site-url`` or heading id changes only the URL). Not
 #: ``page_hash``: any edit of a page changes it, and unchanged chunks are not rewritten for it.
-COMPARED_FIELDS = ("path", "content_hash", "url", "title", "heading", "version", "locale")
+COMPARED_FIELDS = (
+    "path",
+    "content_hash",
+    "url",
+    "title",
+    "heading",
+    "version",
+    "locale",
+    "language",
+)
 
 
 def _identity(payload: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -142,7 +170,7 @@ def _copy_other_sites(store: VectorStore, source: str, target: str, site: str) -
 
 
 def _point(chunk: Chunk, site: str, dense: list[float]) -> StoredPoint:
-    keywords = sparse.document_vector(chunk_text_for_embedding(chunk))
+    keywords = sparse.document_vector(chunk_text_for_embedding(chunk), chunk.language)
     return StoredPoint(
         id=chunk.id,
         payload=chunk_payload(chunk, site),
@@ -267,7 +295,11 @@ def index_site(
     """
     started = time.perf_counter()
     read = read_site(site_dir, site_url=site_url)
-    chunks_by_page = {page.path: chunk_page(page, site=site) for page in read.pages}
+    max_tokens, count_tokens = chunk_limits(embedder)
+    chunks_by_page = {
+        page.path: chunk_page(page, site=site, max_tokens=max_tokens, count_tokens=count_tokens)
+        for page in read.pages
+    }
     report = index_chunks(
         chunks_by_page,
         store=store,

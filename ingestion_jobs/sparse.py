@@ -7,8 +7,12 @@ carries only the saturated term frequency and a query vector only which terms it
 
 Tokens: lowercase; identifiers are kept whole AND split into their parts (camelCase, snake_case,
 kebab-case, ``a:b``, ``a.b``, ``a/b``), so ``trailingSlash`` matches both the query
-``trailingSlash`` and ``trailing slash``. Words are Snowball-stemmed (English); stopwords go.
-Terms are hashed to a stable uint32 (blake2b), the same in every process and release.
+``trailingSlash`` and ``trailing slash``. Words are Snowball-stemmed and stop words dropped in
+the text's language, and Chinese, Japanese and Korean text is indexed as character bigrams
+(``languages.py`` says how, and how a question's language is told). A document is tokenized in
+its page's language; a query in the language it is written in, or in every language when
+nothing tells. Terms are hashed to a stable uint32 (blake2b), the same in every process and
+release.
 """
 
 from __future__ import annotations
@@ -18,11 +22,24 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 
-import Stemmer
+from ingestion_jobs.languages import (
+    ALL_ALPHABETIC,
+    CJK_CHARACTERS,
+    ENGLISH_STOPWORDS,
+    analysis,
+    cjk_bigrams,
+    detect_language,
+)
 
-__all__ = ["SparseVector", "document_vector", "query_vector", "term_index", "tokenize"]
+__all__ = [
+    "SparseVector",
+    "document_vector",
+    "query_languages",
+    "query_vector",
+    "term_index",
+    "tokenize",
+]
 
 # BM25 constants. Qdrant knows no document length, so length normalisation happens here against
 # a typical chunk length (in tokens after stopwords, identifiers counted with their parts).
@@ -30,20 +47,14 @@ K1 = 1.2
 B = 0.75
 AVG_DOC_TOKENS = 160.0
 
-# A compound token: word characters joined by the punctuation identifiers use.
-_TOKEN = re.compile(r"[A-Za-z0-9_]+(?:[:./\-][A-Za-z0-9_]+)*")
+# A run of CJK characters, or a compound token: word characters joined by the punctuation
+# identifiers use. Word characters are any letters (``größe``, ``café``) but CJK ones.
+_WORD = rf"(?:(?![{CJK_CHARACTERS}])\w)+"
+_TOKEN = re.compile(rf"(?P<cjk>[{CJK_CHARACTERS}]+)|{_WORD}(?:[:./\-]{_WORD})*")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
-_STOPWORD_TEXT = """
-    a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers herself him himself his how i if in into is it
-    its itself just me more most my myself no nor not now of off on once only or other our ours
-    ourselves out over own same she should so some such than that the their theirs them
-    themselves then there these they this those through to too under until up very was we were
-    what when where which while who whom why will with would you your yours yourself yourselves
-    s t d ll m re ve"""
-STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+#: English stop words (kept here under their old name for callers).
+STOPWORDS = ENGLISH_STOPWORDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,24 +63,24 @@ class SparseVector:
     values: list[float]
 
 
-@lru_cache(maxsize=1)
-def _stemmer() -> Stemmer.Stemmer:
-    return Stemmer.Stemmer("english")
-
-
 def _parts(token: str) -> list[str]:
-    """The pieces of an identifier: split on punctuation, then on camelCase / digits."""
+    """The pieces of an identifier: split on punctuation, then on camelCase / digits (a piece
+    with letters beyond ASCII is one word: ``Größe``)."""
     pieces: list[str] = []
     for piece in re.split(r"[:./\-_]+", token):
-        pieces.extend(_CAMEL.findall(piece))
+        pieces.extend(_CAMEL.findall(piece) if piece.isascii() else [piece] if piece else [])
     return pieces
 
 
-def tokenize(text: str) -> list[str]:
-    """Index terms of ``text``, in order, with repeats (repeats are the term frequency)."""
-    stem = _stemmer().stemWord
+def tokenize(text: str, language: str = "en") -> list[str]:
+    """Index terms of ``text`` read as ``language`` (ISO 639-1), in order, with repeats
+    (repeats are the term frequency)."""
+    words = analysis(language)
     terms: list[str] = []
     for match in _TOKEN.finditer(text):
+        if match.group("cjk"):
+            terms.extend(cjk_bigrams(match.group("cjk")))
+            continue
         raw = match.group()
         parts = _parts(raw)
         whole = raw.lower().strip("_")
@@ -78,10 +89,17 @@ def tokenize(text: str) -> list[str]:
             terms.append(whole)
         for part in parts:
             word = part.lower()
-            if word in STOPWORDS or (len(word) == 1 and not word.isdigit()):
+            if word in words.stopwords or (len(word) == 1 and not word.isdigit()):
                 continue
-            terms.append(stem(word) if word.isalpha() else word)
+            terms.append(words.stem(word) if word.isalpha() else word)
     return terms
+
+
+def query_languages(text: str) -> tuple[str, ...]:
+    """The languages a query is tokenized in: the one it is written in, or every alphabetic
+    language when nothing tells (a query of names alone)."""
+    language = detect_language(text)
+    return (language,) if language is not None else ALL_ALPHABETIC
 
 
 def term_index(term: str) -> int:
@@ -98,14 +116,16 @@ def _vector(weights: Iterable[tuple[str, float]]) -> SparseVector:
     return SparseVector([i for i, _ in ordered], [w for _, w in ordered])
 
 
-def document_vector(text: str) -> SparseVector:
-    """BM25 term-frequency part for a passage: saturating in tf, normalised by length."""
-    counts = Counter(tokenize(text))
+def document_vector(text: str, language: str = "en") -> SparseVector:
+    """BM25 term-frequency part for a passage in ``language``: saturating in tf, normalised by
+    length."""
+    counts = Counter(tokenize(text, language))
     length = sum(counts.values())
     norm = K1 * (1.0 - B + B * length / AVG_DOC_TOKENS)
     return _vector((term, tf * (K1 + 1.0) / (tf + norm)) for term, tf in counts.items())
 
 
 def query_vector(text: str) -> SparseVector:
-    """A query's terms, each weighted 1: Qdrant multiplies in the IDF."""
-    return _vector((term, 1.0) for term in dict.fromkeys(tokenize(text)))
+    """A query's terms (``query_languages``), each weighted 1: Qdrant multiplies in the IDF."""
+    terms = [term for language in query_languages(text) for term in tokenize(text, language)]
+    return _vector((term, 1.0) for term in dict.fromkeys(terms))

@@ -19,6 +19,7 @@ class Passage(BaseModel):
     site: str = "default"
     version: str | None = None
     locale: str | None = None
+    language: str = Field("en", description="ISO 639-1 language of the page (its locale's)")
     # Cosine between the query and this passage (retrieval.py). `score` is the fused hybrid
     # score, which only reflects rank; this one means the same across queries, for declining.
     dense_score: float | None = None

@@ -7,14 +7,24 @@ The rule asks for evidence, not coincidence: most of the question's topic words 
 or one-letter tokens) must appear in what was retrieved, every name the question turns on
 ("ROS", "WordPress", `ros1_bridge`) must appear there too, and (with a calibrated embedder)
 the best passage must be close in meaning, unless the question names a section outright.
+
+Every reading is in a language (ingestion_jobs/languages.py): a passage's words in its page's
+language, a question's in the language it is written in, or when nothing tells, in the
+language of the best passage retrieved (``question_language``).
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
 
+from ingestion_jobs.languages import (
+    CJK_CHARACTERS,
+    analysis,
+    cjk_bigrams,
+    detect_language,
+    stop_characters,
+)
 from ingestion_jobs.sparse import tokenize
 from shared.passages import Passage
 
@@ -25,6 +35,7 @@ __all__ = [
     "names_heading",
     "passage_terms",
     "question_coverage",
+    "question_language",
     "specific_terms",
     "stemmed_words",
     "terms",
@@ -34,13 +45,28 @@ __all__ = [
 MIN_COVERAGE = 0.5  # share of the question's topic words the retrieved passages must contain
 
 
-def terms(text: str) -> set[str]:
-    return set(tokenize(text))
+def terms(text: str, language: str = "en") -> set[str]:
+    return set(tokenize(text, language))
 
 
-def topic_terms(text: str) -> set[str]:
-    """Topic words: terms that say what is asked about; not numbers, not question phrasing."""
-    return {t for t in terms(text) - _GENERIC if len(t) > 1 and not t.isdigit()}
+def question_language(question: str, passages: dict[int, Passage]) -> str:
+    """The language a question is read in: the one it is written in, else the best retrieved
+    passage's (a question of names alone is asked of the site as it is)."""
+    detected = detect_language(question)
+    if detected is not None or not passages:
+        return detected or "en"
+    return passages[min(passages)].language
+
+
+def topic_terms(text: str, language: str = "en") -> set[str]:
+    """Topic words: terms that say what is asked about; not numbers, not question phrasing.
+    Of a CJK question's bigrams, those holding a function character (``在哪``, ``什么``)
+    are phrasing too, unless nothing else is left."""
+    found = {t for t in terms(text, language) - _GENERIC if len(t) > 1 and not t.isdigit()}
+    stops = stop_characters()
+    cjk = {t for t in found if _CJK_TERM.fullmatch(t)}
+    phrasing = {t for t in cjk if stops.intersection(t)}
+    return found - phrasing if cjk - phrasing else found
 
 
 def question_coverage(question_terms: set[str], passage: Passage) -> float:
@@ -51,7 +77,8 @@ def question_coverage(question_terms: set[str], passage: Passage) -> float:
 
 
 def passage_terms(passage: Passage) -> set[str]:
-    return terms(" ".join([passage.text, passage.heading, passage.title, *passage.breadcrumb]))
+    text = " ".join([passage.text, passage.heading, passage.title, *passage.breadcrumb])
+    return terms(text, passage.language)
 
 
 # Words that say how something is asked, not what about: they carry no topic.
@@ -65,14 +92,19 @@ _GENERIC = frozenset(
     )
 )
 _SPECIFIC = re.compile(r"(?:--?)?[\w][\w/.+#-]*")
+_CJK_TERM = re.compile(f"[{CJK_CHARACTERS}]+")
+#: Languages that capitalise every noun: a capital there marks no name.
+_NOUNS_CAPITALISED = frozenset({"de", "lb"})
 
 
-def specific_terms(question: str) -> list[str]:
+def specific_terms(question: str, language: str = "en") -> list[str]:
     """Names and identifiers in the question: `WordPress`, `FIFA`, `ros1_bridge`, `A/B`, `ROS`.
     If the site never mentions one of these, it is not what the site is about. A bare number
-    is no name ("ROS 2": the "2" proves nothing)."""
+    is no name ("ROS 2": the "2" proves nothing), nor a capitalised word in German, where
+    every noun is capitalised."""
+    capitals = language not in _NOUNS_CAPITALISED
     found = []
-    for index, word in enumerate(_SPECIFIC.findall(question)):
+    for index, word in enumerate(_SPECIFIC.findall(_CJK_TERM.sub(" ", question))):
         flag = word.startswith("-")  # a command-line option: `--turbo`
         word = word.strip(".-")
         if len(word) < 2 or "://" in word or word.isdigit():
@@ -84,7 +116,7 @@ def specific_terms(question: str) -> list[str]:
             or "_" in word
             or "/" in word
             or (word.isupper() and word.isalpha())
-            or (index > 0 and word[0].isupper())
+            or (capitals and index > 0 and word[0].isupper())
             or any(c.isupper() for c in word[1:])
         )
         if marked:
@@ -92,8 +124,8 @@ def specific_terms(question: str) -> list[str]:
     return found
 
 
-def mentioned(word: str, vocabulary: set[str]) -> bool:
-    word_terms = {t for t in terms(word) if not t.isdigit()}
+def mentioned(word: str, vocabulary: set[str], language: str = "en") -> bool:
+    word_terms = {t for t in terms(word, language) if not t.isdigit()}
     if not word_terms:
         return True
     # A near miss counts (a typo of a name the site does use), but only for words long enough
@@ -115,49 +147,57 @@ def decline_reason(
     """
     if not passages:
         return "nothing retrieved"
+    language = question_language(question, passages)
     vocabulary = set().union(*(passage_terms(p) for p in passages.values()))
-    topic = topic_terms(question)
+    topic = topic_terms(question, language)
     if topic and len(topic & vocabulary) / len(topic) < MIN_COVERAGE:
         return "topic words not found"
-    missing = [w for w in specific_terms(question) if not mentioned(w, vocabulary)]
+    missing = [
+        w for w in specific_terms(question, language) if not mentioned(w, vocabulary, language)
+    ]
     if missing:
         return f"not mentioned: {', '.join(missing)}"
     if min_cosine is not None:
         best = max((p.dense_score or 0.0) for p in passages.values())
-        if best < min_cosine and not _named_outright(question, topic, passages):
+        if best < min_cosine and not _named_outright(question, topic, passages, language):
             return f"best passage too far in meaning ({best:.2f})"
     return None
 
 
-def _named_outright(question: str, topic: set[str], passages: dict[int, Passage]) -> bool:
+def _named_outright(
+    question: str, topic: set[str], passages: dict[int, Passage], language: str
+) -> bool:
     """Lexical evidence strong enough to stand without the cosine (short questions embed
     poorly: "How do I verify the install?" is 0.28 from its own section with MiniLM): the
     question names a retrieved section's heading as a phrase, or the top passage holds every
     one of at least two topic words."""
-    words = stemmed_words(question)
+    words = stemmed_words(question, language)
     if any(names_heading(words, p) for p in passages.values()):
         return True
     first = passages[min(passages)]
     return len(topic) >= 2 and topic <= passage_terms(first)
 
 
-def stemmed_words(text: str) -> list[str]:
-    """Lower-case stemmed words, stop words kept: for matching a heading as a phrase."""
-    stem = _stem()
-    return [stem(w) for w in re.findall(r"[a-z0-9]+", text.lower())]
+_PHRASE_WORD = re.compile(rf"[{CJK_CHARACTERS}]+|(?:(?![{CJK_CHARACTERS}])[^\W_])+")
 
 
-def _stem() -> Callable[[str], str]:
-    from ingestion_jobs.sparse import _stemmer
-
-    stemmer = _stemmer()
-    return lambda word: str(stemmer.stemWord(word))
+def stemmed_words(text: str, language: str = "en") -> list[str]:
+    """Lower-case stemmed words, stop words kept, CJK as its bigrams: for matching a heading
+    as a phrase."""
+    stem = analysis(language).stem
+    words: list[str] = []
+    for word in _PHRASE_WORD.findall(text.lower()):
+        if _CJK_TERM.fullmatch(word):
+            words.extend(cjk_bigrams(word))
+        else:
+            words.append(stem(word))
+    return words
 
 
 def names_heading(question_words: list[str], passage: Passage) -> bool:
     """The question says the section's heading as a phrase ("How do I *power on* the robot?",
     "How do I *verify the install*?"): a heading of at least two words, in order."""
-    heading = stemmed_words(passage.heading)
+    heading = stemmed_words(passage.heading, passage.language)
     if len(heading) < 2:
         return False
     n = len(heading)

@@ -32,6 +32,7 @@ from worker.decline_rule import (
     names_heading,
     passage_terms,
     question_coverage,
+    question_language,
     specific_terms,
     stemmed_words,
     terms,
@@ -42,7 +43,7 @@ from worker.guard import addresses_assistant
 __all__ = ["compose_answer"]
 
 _FENCE = re.compile(r"^(```|~~~).*?^\1[^\S\n]*$", re.S | re.M)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`*\"'(\[])")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`*\"'(\[])|(?<=[。！？])\s*(?=\S)")
 _LIST_LINE = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _HOW = re.compile(r"\b(how|example|command|code|snippet|configure|install|run|write|set)\b", re.I)
 
@@ -99,13 +100,13 @@ def _units(number: int, passage: Passage) -> list[_Unit]:
                 continue
             if addresses_assistant(piece):
                 continue  # a page talking to the assistant (or phishing) is not an answer
-            units.append(_Unit(number, len(units), piece, terms(piece), kind))
+            units.append(_Unit(number, len(units), piece, terms(piece, passage.language), kind))
     return units
 
 
 def _heading_terms(passage: Passage) -> set[str]:
     inner = re.findall(r"^#{1,6}\s+(.+)$", passage.text, re.M)
-    return terms(" ".join([passage.heading, *passage.breadcrumb[-2:], *inner]))
+    return terms(" ".join([passage.heading, *passage.breadcrumb[-2:], *inner]), passage.language)
 
 
 def _section_scores(
@@ -193,12 +194,13 @@ def compose_answer(
     itself: the selected sentences are not quoted back."""
     if not passages:
         return None
-    topic = topic_terms(question)
+    language = question_language(question, passages)
+    topic = topic_terms(question, language)
     avoid: set[str] = set()
     if selection:
         # "what does this mean?": the highlighted text carries the topic, and saying it back is
         # no answer.
-        topic |= topic_terms(selection)
+        topic |= topic_terms(selection, language)
         avoid = {_key(s) for s in _SENTENCE_END.split(" ".join(selection.split())) if s}
     elif decline_reason(question, passages, min_cosine=min_cosine) is not None:
         return None
@@ -214,14 +216,16 @@ def compose_answer(
     # enough); the retrieved set as a whole already passed the decline rule.
     sections = [
         s
-        for s in _section_scores(topic, ranked, weight, stemmed_words(question))
+        for s in _section_scores(topic, ranked, weight, stemmed_words(question, language))
         if question_coverage(topic, s[2]) >= SECTION_COVERAGE
     ]
     if not selection:
         # The names the question turns on must be in the section that answers, not merely
         # somewhere in what was retrieved.
-        names = specific_terms(question)
-        sections = [s for s in sections if all(mentioned(n, passage_terms(s[2])) for n in names)]
+        names = specific_terms(question, language)
+        sections = [
+            s for s in sections if all(mentioned(n, passage_terms(s[2]), language) for n in names)
+        ]
     if not sections:
         return None
     best_score, best_number, best = sections[0]

@@ -128,6 +128,7 @@ class Retriever:
                     site=payload.get("site", "default"),
                     version=payload.get("version"),
                     locale=payload.get("locale"),
+                    language=payload.get("language") or "en",
                 )
             )
         return passages

@@ -69,6 +69,7 @@ PAYLOAD_FIELDS: Final = (
     "page_hash",
     "version",
     "locale",
+    "language",  # ISO 639-1 of the page's locale: how its text was tokenized
     "path_prefixes",  # the path's folders and the path itself: lets search filter by folder
 )
 INDEXED_FIELDS: Final = (
@@ -81,7 +82,9 @@ INDEXED_FIELDS: Final = (
     "path_prefixes",
 )
 #: Bumped when the payload or vector layout changes; the indexer rebuilds on a mismatch.
-SCHEMA_VERSION: Final = 2  # 2 added `page_url`, so the reader's current page can rank first
+# 2 added `page_url`, so the reader's current page can rank first; 3 tokenizes the sparse vectors
+# in the page's language (CJK bigrams, per-language stems) and stores `language`.
+SCHEMA_VERSION: Final = 3
 
 #: RRF's constant: a hit at 0-based rank r in one list adds 1 / (r + RRF_K). 2 is the Qdrant
 #: server's default (and qdrant-client's `DEFAULT_RANKING_CONSTANT_K`); Qdrant Edge has no
