@@ -60,12 +60,13 @@ def question_language(question: str, passages: dict[int, Passage]) -> str:
 
 def topic_terms(text: str, language: str = "en") -> set[str]:
     """Topic words: terms that say what is asked about; not numbers, not question phrasing.
-    Of a CJK question's bigrams, those holding a function character (``在哪``, ``什么``)
-    are phrasing too, unless nothing else is left."""
+    Of a CJK question's bigrams, those holding a function character (``在哪``, ``什么``, ``を教``)
+    and those of hiragana alone (Japanese writes its grammar in hiragana: ``ください``,
+    ``ですか``) are phrasing too, unless nothing else is left."""
     found = {t for t in terms(text, language) - _GENERIC if len(t) > 1 and not t.isdigit()}
     stops = stop_characters()
     cjk = {t for t in found if _CJK_TERM.fullmatch(t)}
-    phrasing = {t for t in cjk if stops.intersection(t)}
+    phrasing = {t for t in cjk if stops.intersection(t) or _HIRAGANA.fullmatch(t)}
     return found - phrasing if cjk - phrasing else found
 
 
@@ -93,6 +94,7 @@ _GENERIC = frozenset(
 )
 _SPECIFIC = re.compile(r"(?:--?)?[\w][\w/.+#-]*")
 _CJK_TERM = re.compile(f"[{CJK_CHARACTERS}]+")
+_HIRAGANA = re.compile("[\u3040-\u309f]+")
 #: Languages that capitalise every noun: a capital there marks no name.
 _NOUNS_CAPITALISED = frozenset({"de", "lb"})
 
