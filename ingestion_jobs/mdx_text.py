@@ -1,7 +1,8 @@
 """MDX to readable text: what a reader sees of a page's source, line structure kept.
 
 Line-oriented and fence-aware: ESM ``import``/``export`` blocks, JSX tags (keeping their text
-children, and a ``<TabItem label>`` as a line), HTML and ``{/* */}`` comments are removed;
+children, a ``<TabItem label>`` as a line, and the prose a component is given as string props,
+see ``prop_texts``), HTML and ``{/* */}`` comments are removed;
 an admonition fence shows its title, or its kind when untitled (``:::tip[Title]`` ->
 ``Title:``), as Docusaurus renders it; fenced code is kept whole with its info string
 (language, ``title="..."``) but without magic-comment lines; links are reduced to their text;
@@ -15,7 +16,7 @@ import re
 
 from ingestion_jobs.code_blocks import MagicComment, strip_magic_comments
 
-__all__ = ["LITERAL_CLOSE", "LITERAL_OPEN", "SLUG_SPACE", "clean_body"]
+__all__ = ["LITERAL_CLOSE", "LITERAL_OPEN", "PROSE_PROPS", "SLUG_SPACE", "clean_body", "prop_texts"]
 
 _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>`{3,}|~{3,})(?P<info>.*)$")
 _ESM_START = re.compile(r"^(?:import|export)[\s{*]")
@@ -33,6 +34,67 @@ _JSX_TAG = re.compile(
 )
 _FRAGMENT = re.compile(r"</?>")
 _LABEL_ATTR = re.compile(r"""\blabel=(?:"([^"]*)"|'([^']*)'|\{["'`]([^"'`]*)["'`]\})""")
+# name="text", name='text', name={"text"}, name={'text'}, name={`text`} (no ${} in the last).
+_STRING_ATTR = re.compile(
+    r"""(?<![\w.-])(?P<name>[A-Za-z_][\w-]*)=(?:"(?P<d>[^"]*)"|'(?P<s>[^']*)'"""
+    r"""|\{\s*(?:"(?P<ed>[^"]*)"|'(?P<es>[^']*)'|`(?P<et>[^`$]*)`)\s*\})"""
+)
+#: Props whose string is text the component shows (cards, callouts, feature grids, heroes).
+PROSE_PROPS = frozenset(
+    {
+        "title",
+        "description",
+        "children",
+        "summary",
+        "caption",
+        "heading",
+        "subheading",
+        "subtitle",
+        "tagline",
+        "text",
+        "content",
+        "message",
+        "question",
+        "answer",
+        "body",
+        "details",
+    }
+)
+#: Props that never hold shown text, however many words: links, styling, ids, media.
+_NOT_PROSE = frozenset(
+    {
+        "alt",
+        "class",
+        "classname",
+        "style",
+        "href",
+        "src",
+        "to",
+        "url",
+        "link",
+        "path",
+        "id",
+        "key",
+        "type",
+        "language",
+        "lang",
+        "icon",
+        "image",
+        "img",
+        "variant",
+        "size",
+        "color",
+        "theme",
+        "groupid",
+        "value",
+        "target",
+        "rel",
+        "width",
+        "height",
+        "aria-label",
+        "tooltip",
+    }
+)
 _ADMONITION = re.compile(r"^\s*:{3,}\s*(?P<kind>[A-Za-z][\w-]*)?\s*(?:\[(?P<t1>.*)\]|(?P<t2>.*))$")
 _IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]+)\]\((?:[^()]|\([^)]*\))*\)")
@@ -49,6 +111,28 @@ def _keep_lines(match: re.Match[str]) -> str:
     return "\n" * match.group(0).count("\n")
 
 
+def prop_texts(name: str, attrs: str) -> list[str]:
+    """The text a component (a capitalised JSX tag, ``<Card>``) is given as string props, in
+    the order they are written: a prop of ``PROSE_PROPS`` (``title=``, ``description=``), or
+    any other string prop of three words or more (prose, not a token such as a colour or an
+    id), except props that hold links, styles, ids or media (``href``, ``className``, ``alt``).
+    HTML elements (lowercase) are left alone: their attributes are tooltips and metadata, not
+    page text. ``label`` is not here: it is a line of its own (see ``_replace_tag``)."""
+    if not name[:1].isupper():
+        return []
+    texts: list[str] = []
+    for match in _STRING_ATTR.finditer(attrs):
+        prop = match.group("name")
+        value = next(g for g in match.group("d", "s", "ed", "es", "et") if g is not None)
+        value = " ".join(value.split())
+        lowered = prop.lower()
+        if not value or lowered == "label" or lowered in _NOT_PROSE:
+            continue
+        if lowered in PROSE_PROPS or (len(value.split()) >= 3 and "://" not in value):
+            texts.append(value)
+    return texts
+
+
 def _replace_tag(match: re.Match[str]) -> str:
     newlines = "\n" * match.group(0).count("\n")
     if not match.group("close"):
@@ -56,6 +140,10 @@ def _replace_tag(match: re.Match[str]) -> str:
         if label:
             text = next(group for group in label.groups() if group is not None)
             return f"\n{text}:\n{newlines}"
+        props = prop_texts(match.group("name"), match.group("attrs") or "")
+        if props:
+            joined = "\n".join(props)
+            return f"\n\n{joined}\n\n{newlines}"
     if match.group("name").lower() == "br":
         return " " + newlines
     return newlines

@@ -132,6 +132,27 @@ def _section_scores(
     return sorted(scored, key=lambda s: (-s[0], s[1]))
 
 
+def _on_topic(
+    sections: list[tuple[float, int, Passage]], earlier: set[str]
+) -> list[tuple[float, int, Passage]]:
+    """Sections re-ranked by how much of the conversation's earlier topic words each holds (in
+    its text, and more so in its heading): "an example with flag3" after "what does acme sub7
+    manage?" is sub7's example, though sub3's section shows `--flag3` too."""
+    if not earlier:
+        return sections
+    rescored = [
+        (
+            score
+            + 2.0 * len(earlier & passage_terms(passage)) / len(earlier)
+            + 1.5 * len(earlier & _heading_terms(passage)) / len(earlier),
+            number,
+            passage,
+        )
+        for score, number, passage in sections
+    ]
+    return sorted(rescored, key=lambda s: (-s[0], s[1]))
+
+
 def _pick_units(
     units: list[_Unit],
     topic: set[str],
@@ -187,11 +208,14 @@ def compose_answer(
     *,
     selection: str | None = None,
     min_cosine: float | None = None,
+    conversation: str | None = None,
 ) -> str | None:
     """An answer quoted from the section that answers `question`, each part cited, or None when
     the passages do not cover it. With a `selection` (the reader highlighted text and asks about
     it) the selection supplies the topic, and the answer says more about it than the selection
-    itself: the selected sentences are not quoted back."""
+    itself: the selected sentences are not quoted back. With a `conversation` (the reader's
+    previous question, which `question` follows up), of the sections that answer `question` the
+    one about the conversation's topic is chosen, as search read it with that question too."""
     if not passages:
         return None
     language = question_language(question, passages)
@@ -226,6 +250,8 @@ def compose_answer(
         sections = [
             s for s in sections if all(mentioned(n, passage_terms(s[2]), language) for n in names)
         ]
+    if conversation:
+        sections = _on_topic(sections, topic_terms(conversation, language) - topic)
     if not sections:
         return None
     best_score, best_number, best = sections[0]

@@ -31,7 +31,9 @@ from openai.types.responses import (
     ResponseTextDeltaEvent,
 )
 
+from ingestion_jobs.languages import detect_language
 from worker.agent import NOT_COVERED, ChatContext
+from worker.decline_rule import terms, topic_terms
 from worker.extractive import compose_answer
 
 __all__ = ["OFFLINE_MODEL_NAME", "OfflineModel"]
@@ -52,8 +54,9 @@ class OfflineModel(Model):
 
     def _output(self, items: str | list[TResponseInputItem]) -> list[ResponseOutputItem]:
         chat = self.context
+        earlier, last_answer = _earlier_messages(items)
         if not self._has_searched(items):
-            query = standalone_query(chat.question, _earlier_user_messages(items))
+            query = standalone_query(chat.question, earlier, last_answer)
             if chat.selection:
                 query = f"{query}\n{chat.selection[:500]}"
             return [
@@ -67,7 +70,11 @@ class OfflineModel(Model):
                 )
             ]
         text = compose_answer(
-            chat.question, chat.passages, selection=chat.selection, min_cosine=chat.min_cosine
+            chat.question,
+            chat.passages,
+            selection=chat.selection,
+            min_cosine=chat.min_cosine,
+            conversation=follow_up_topic(chat.question, earlier, last_answer),
         )
         return [_message(text or NOT_COVERED)]
 
@@ -139,31 +146,57 @@ class OfflineModel(Model):
 
 _FOLLOW_UP = re.compile(
     r"^(and|but|also|so|then|what about|how about|why|ok|okay)\b"
-    r"|\b(it|its|it's|that|this|those|these|they|them|there|one|ones|same|above|undo|instead)\b",
+    r"|\b(it|its|it's|that|this|those|these|they|them|there|one|ones|same|above|undo|instead"
+    r"|too|either|as well)\b",
     re.I,
 )
+_CITATION_MARK = re.compile(r"\[\d+\]")
 
 
-def standalone_query(question: str, earlier: list[str]) -> str:
-    """A search query that stands on its own: a short follow-up ("and how do I undo that?")
-    borrows the topic of the reader's previous question."""
-    if not earlier:
-        return question
-    words = question.split()
-    if len(words) <= 12 and _FOLLOW_UP.search(question):
-        return f"{earlier[-1]} {question}"
-    return question
+def follow_up_topic(
+    question: str, earlier: list[str], last_answer: str | None = None
+) -> str | None:
+    """The reader's previous question when ``question`` continues it, else None.
+
+    A question continues the conversation when it is short (12 words at most) and either says
+    so ("and how do I undo that?", "is a bucket name needed too?") or asks about something the
+    previous answer spoke of ("Show an example with flag3" after an answer that quoted
+    ``--flag3``): then it is about the previous question's topic, and search and the answer both
+    read it with that question. A question with none of the previous answer's words is a new
+    topic ("How do I delete a bucket?" after an answer about queues)."""
+    if not earlier or len(question.split()) > 12:
+        return None
+    if _FOLLOW_UP.search(question):
+        return earlier[-1]
+    if last_answer:
+        language = detect_language(question) or "en"
+        said = terms(_CITATION_MARK.sub(" ", last_answer), language)
+        if topic_terms(question, language) & said:
+            return earlier[-1]
+    return None
 
 
-def _earlier_user_messages(items: str | list[TResponseInputItem]) -> list[str]:
+def standalone_query(question: str, earlier: list[str], last_answer: str | None = None) -> str:
+    """A search query that stands on its own: a follow-up (``follow_up_topic``) borrows the
+    topic of the reader's previous question."""
+    topic = follow_up_topic(question, earlier, last_answer)
+    return f"{topic} {question}" if topic else question
+
+
+def _earlier_messages(items: str | list[TResponseInputItem]) -> tuple[list[str], str | None]:
+    """The reader's earlier questions of this conversation, and the last answer given."""
     if isinstance(items, str):
-        return []
+        return [], None
     texts: list[str] = []
+    answer: str | None = None
     for item in items:
         fields = cast(dict[str, Any], item)
-        if fields.get("role") == "user" and isinstance(fields.get("content"), str):
-            texts.append(fields["content"])
-    return texts[:-1]
+        content = fields.get("content")
+        if fields.get("role") == "user" and isinstance(content, str):
+            texts.append(content)
+        elif fields.get("role") == "assistant" and isinstance(content, str):
+            answer = content
+    return texts[:-1], answer
 
 
 def _message(text: str) -> ResponseOutputMessage:

@@ -173,3 +173,26 @@ def test_commonmark_files_keep_mdx_comments_as_heading_text() -> None:
         ("Braces {/* #not-an-id */}", "braces--not-an-id-"),
         ("Note", "note-"),
     ]
+
+
+def test_string_props_of_components_are_page_text() -> None:
+    """Issue 33, item 3: a component's prose props are its text, in the order written; the
+    attributes of HTML elements, links, styles and single-word tokens are not."""
+    from ingestion_jobs.mdx_text import clean_body, prop_texts
+
+    body = (
+        '<Card title="Offline mode" description="Set ACME_OFFLINE=1 to work offline." '
+        'href="/docs/offline" />\n'
+        "<Hero\n  tagline={'Fast by default'}\n  className=\"hero hero--primary big\"\n/>\n"
+        '<Lamp color="amber" note="shines in the fog at night" />\n'
+        '<img alt="a diagram of the pipeline" src="x.png" title="A tooltip of the image" />\n'
+    )
+    text = clean_body(body, ())
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert lines == [
+        "Offline mode",
+        "Set ACME_OFFLINE=1 to work offline.",
+        "Fast by default",
+        "shines in the fog at night",
+    ]
+    assert prop_texts("TabItem", 'value="apt" label="Debian"') == []  # label: a line of its own
