@@ -4,8 +4,11 @@
 
 Pipelines, all in the same run, with the same embedder:
 
-- ``ours-hybrid``: structure-aware chunks (``chunking.chunk_page``), dense + sparse fused by RRF
-  in Qdrant (``worker.retrieval.Retriever``): what the product runs.
+- ``ours-hybrid``: structure-aware chunks (``chunking.chunk_page``, sized as ingestion sizes them:
+  ``indexer.chunk_limits``, the embedder's own tokens within its input limit), dense + sparse
+  fused by RRF in Qdrant (``worker.retrieval.Retriever``): what the product runs.
+- ``est350-hybrid`` (with ``--est350``): the same, chunks bounded by 350 estimated tokens, as
+  ingestion sized them before issue 33 (MiniLM truncated their tails).
 - ``ours-dense``: the same chunks, dense search only (what the sparse side adds).
 - ``fixed-dense``: fixed windows of 1,000 characters with 200 of overlap over each page's text,
   dense only (what structure-aware chunking adds).
@@ -45,7 +48,7 @@ from ingestion_jobs.chunking import chunk_page
 from ingestion_jobs.documents import Chunk, Page
 from ingestion_jobs.docusaurus import read_site
 from ingestion_jobs.embedding import E5Embedder, Embedder, HashEmbedder, MiniLMEmbedder
-from ingestion_jobs.indexer import index_chunks
+from ingestion_jobs.indexer import chunk_limits, index_chunks
 from shared.passages import Passage
 from shared.vectorstore import HybridQuery, VectorStore
 from shared.vectorstore.edge import EdgeStore
@@ -277,14 +280,25 @@ def summarise(rows: list[tuple[Question, dict[str, float]]]) -> dict[str, Any]:
 
 
 def run_corpus(
-    corpus: str, embedder: CachedEmbedder, store: VectorStore, *, baselines: bool = True
+    corpus: str,
+    embedder: CachedEmbedder,
+    store: VectorStore,
+    *,
+    baselines: bool = True,
+    est350: bool = False,
 ) -> dict[str, Any]:
     site_dir, questions_file = CORPORA[corpus]
     read = read_site(site_dir)
     questions = load_questions(questions_file)
+    max_tokens, count_tokens = chunk_limits(embedder)
     chunk_sets: dict[str, dict[str, list[Chunk]]] = {
-        "ours": {p.path: chunk_page(p, site=corpus) for p in read.pages},
+        "ours": {
+            p.path: chunk_page(p, site=corpus, max_tokens=max_tokens, count_tokens=count_tokens)
+            for p in read.pages
+        },
     }
+    if est350:
+        chunk_sets["est350"] = {p.path: chunk_page(p, site=corpus) for p in read.pages}
     if baselines:
         chunk_sets["fixed"] = {p.path: fixed_chunks(p) for p in read.pages}
         try:
@@ -332,6 +346,10 @@ def run_corpus(
         "ours-hybrid": lambda q: retriever.search(q, limit=10),
         "ours-dense": dense_only(collections["ours"][0]),
     }
+    if "est350" in collections:
+        est350 = Retriever(store, embedder, collections["est350"][0])
+        pipelines["est350-hybrid"] = lambda q: est350.search(q, limit=10)
+        pipelines["est350-dense"] = dense_only(collections["est350"][0])
     if "fixed" in collections:
         pipelines["fixed-dense"] = dense_only(collections["fixed"][0])
     if "llamaindex" in collections:
@@ -397,6 +415,9 @@ def main() -> None:
         help="embedders to run the baselines with too (comma-separated; 'all' for every one)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "retrieval_quality.json")
+    parser.add_argument(
+        "--est350", action="store_true", help="also chunks of 350 estimated tokens (before 33)"
+    )
     args = parser.parse_args()
 
     out: dict[str, Any] = {
@@ -416,6 +437,7 @@ def main() -> None:
                 embedder,
                 store,
                 baselines=args.baselines == "all" or embedder_name in args.baselines.split(","),
+                est350=args.est350,
             )
         out["results"][embedder_name]["passages_embedded_uncached"] = embedder.computed
         if embedder.computed:

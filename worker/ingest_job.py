@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from ingestion_jobs.embedding import site_embedder
 from ingestion_jobs.indexer import IngestProgress, IngestReport, index_site
 from shared.errors import BookchatError, ErrorCode
 from shared.index_state import hand_over, mark_ready, note_ingest_queued
@@ -126,7 +127,7 @@ async def _index(
             index_site,
             site_dir,
             store=runtime.store,
-            embedder=runtime.embedder,
+            embedder=site_embedder(runtime.settings),
             collection=runtime.settings.collection,
             site=site,
             site_url=request.site_url or runtime.settings.site_url,

@@ -15,7 +15,7 @@ while a question about something else still gets the right page.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,9 +68,20 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
 class Retriever:
     """Searches one collection (an alias) with one embedder. Sync: callers use a thread."""
 
-    def __init__(self, store: VectorStore, embedder: Embedder, collection: str) -> None:
+    def __init__(
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        collection: str,
+        *,
+        follow_index: Callable[[str], Embedder | None] | None = None,
+    ) -> None:
+        """``follow_index`` gives the embedder for an index built with another one (by its
+        name), or None: ingestion chose the bundled model by the site's languages
+        (``embedding.embedder_for_index``)."""
         self._store = store
         self._embedder = embedder
+        self._follow_index = follow_index
         self._collection = collection
         self._space_checked = False
 
@@ -84,6 +95,8 @@ class Retriever:
         if current is None:
             return  # no index yet: the search says so; checked once there is one
         stored = self._store.space(current).embedder
+        if stored is not None and stored != self._embedder.name and self._follow_index:
+            self._embedder = self._follow_index(stored) or self._embedder
         if stored is not None and stored != self._embedder.name:
             raise BookchatError(
                 ErrorCode.INDEX_UNAVAILABLE,

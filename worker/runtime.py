@@ -151,9 +151,15 @@ class WorkerRuntime:
 
     @cached_property
     def retriever(self) -> Retriever:
+        from ingestion_jobs.embedding import embedder_for_index
         from worker.retrieval import Retriever
 
-        return Retriever(self.store, self.embedder, self.settings.collection)
+        return Retriever(
+            self.store,
+            self.embedder,
+            self.settings.collection,
+            follow_index=lambda stored: embedder_for_index(self.settings, stored),
+        )
 
 
 _runtime: WorkerRuntime | None = None
