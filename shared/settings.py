@@ -134,8 +134,8 @@ class Settings(BaseSettings):
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)  # how long Idempotency-Keys hold
 
     # Retrieval/indexing (embedding.py, vectorstore.py). Which model the `bundled` embedder
-    # runs: "minilm" (all-MiniLM-L6-v2 int8) or "e5" (multilingual-e5-small 4-bit); None = the
-    # default chosen by bench/retrieval_quality.py (see docs/benchmarks.md).
+    # runs: "minilm" (all-MiniLM-L6-v2 int8) or "e5" (multilingual-e5-small 4-bit); None = by
+    # the site's languages: MiniLM for English only, e5 otherwise (embedding.bundled_model).
     embedding_bundled_model: str | None = None
 
     # Operations (docs/operations.md). Cron (minute hour day month weekday, in the beat's
