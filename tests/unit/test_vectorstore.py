@@ -16,6 +16,7 @@ from qdrant_client import QdrantClient
 from ingestion_jobs import sparse
 from shared.errors import BookchatError, ErrorCode
 from shared.vectorstore import (
+    SCHEMA_VERSION,
     Hit,
     HybridQuery,
     PointFilter,
@@ -144,7 +145,7 @@ def test_a_rebuild_is_optimized_in_a_child_and_answers_the_same(tmp_path: Path) 
     try:
         assert reopened.current("book") == rebuilt
         space = reopened.space(rebuilt)
-        assert (space.embedder, space.dim, space.schema) == ("hash-16", 16, 2)
+        assert (space.embedder, space.dim, space.schema) == ("hash-16", 16, SCHEMA_VERSION)
         assert reopened.count("book") == 120
     finally:
         reopened.close()
