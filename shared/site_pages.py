@@ -155,24 +155,27 @@ class PageCatalog:
         async with self._sessionmaker() as db:
             return sorted(str(v) for v in (await db.exec(query)).all() if v)
 
-    async def find(self, site: str, reference: str) -> SitePage | None:
+    async def find(self, site: str, reference: str, *, source_path: bool = True) -> SitePage | None:
         """The page a URL or source path names, or None.
 
         A source path (`docs/intro.md`, `docs/intro.mdx`) matches exactly; otherwise the URL's
         path (`url_path_key`), the host ignored. Should both match different pages, the source
-        path wins, then the reader's default version.
+        path wins, then the reader's default version. With `source_path=False` only URLs match
+        (a `.md` URL that happens to spell another page's source path, e.g. `/docs/codes.md`
+        of the page served at `/docs/codes` while `docs/codes.md` is the unreleased one).
         """
         source = reference.strip().lstrip("/")
         key = url_path_key(reference)
+        by_url = col(SitePage.url_path) == key
         query = (
             select(SitePage)
             .where(col(SitePage.site) == site)
-            .where(or_(col(SitePage.path) == source, col(SitePage.url_path) == key))
+            .where(or_(col(SitePage.path) == source, by_url) if source_path else by_url)
             .order_by(col(SitePage.last_version).desc(), col(SitePage.position))
         )
         async with self._sessionmaker() as db:
             rows = list((await db.exec(query)).all())
-        exact = [row for row in rows if row.path == source]
+        exact = [row for row in rows if source_path and row.path == source]
         return next(iter(exact or rows), None)
 
     async def count(self, site: str) -> int:

@@ -97,13 +97,16 @@ async def _summary(state: AppState) -> SiteSummary:
     return summary
 
 
-async def read_page(state: AppState, base: str, reference: str) -> PageMarkdown:
+async def read_page(
+    state: AppState, base: str, reference: str, *, source_path: bool = True
+) -> PageMarkdown:
     """The page a URL or source path names (`PageCatalog.find`), as Markdown.
 
     Raises ApiError 503 `index_building` before the first ingestion, 404 `page_not_found`
     when no page matches."""
     await _summary(state)
-    page = await PageCatalog(state.sessionmaker).find(state.settings.site_name, reference)
+    catalog = PageCatalog(state.sessionmaker)
+    page = await catalog.find(state.settings.site_name, reference, source_path=source_path)
     if page is None:
         raise ApiError(404, ErrorCode.PAGE_NOT_FOUND, f"No page of the site at {reference!r}.")
     return _public(base, page)
@@ -194,7 +197,7 @@ async def page_markdown(reference: str, request: Request, state: StateDep) -> Pl
     """One page as Markdown: `/llms` + the page's URL path + `.md` (as llms.txt links it)."""
     if not reference.endswith(".md") or len(reference) > 2048:
         raise ApiError(404, ErrorCode.PAGE_NOT_FOUND, "Page Markdown URLs end in `.md`.")
-    page = await read_page(state, _base(state, request), "/" + reference)
+    page = await read_page(state, _base(state, request), "/" + reference, source_path=False)
     return PlainTextResponse(page.markdown, media_type=MARKDOWN, headers={"Cache-Control": CACHE})
 
 
