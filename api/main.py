@@ -19,7 +19,7 @@ from fastapi_offline import FastAPIOffline
 from api.cors import WidgetCORS
 from api.deps import AppState
 from api.errors import install_error_handlers
-from api.mcp import InProcessDocs, build_mcp_server, mcp_route
+from api.mcp import InProcessDocs, McpTransport, build_mcp_server
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.middleware import BodySizeLimit
 from api.routes import (
@@ -53,8 +53,11 @@ def create_app(settings: Settings) -> FastAPI:
         level=settings.log_level, json=settings.log_json, secrets=settings.secret_values()
     )
 
-    mcp_server = build_mcp_server(InProcessDocs(lambda: app.state.bookchat))
-    mcp_token = settings.mcp_token.get_secret_value() if settings.mcp_token else None
+    mcp = McpTransport(
+        build_mcp_server(InProcessDocs(lambda: app.state.bookchat)),
+        token=settings.mcp_token.get_secret_value() if settings.mcp_token else None,
+        origins=settings.cors_origins,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,7 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
             secret=secret,
         )
         try:
-            async with mcp_server.session_manager.run():
+            async with mcp.running():
                 yield
         finally:
             await redis.aclose()
@@ -97,7 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
     routers = (chat, jobs, sessions, ingest, admin, health, widget, hooks, retrieve, chatkit, pages)
     for module in routers:
         app.include_router(module.router)
-    app.router.routes.append(mcp_route(mcp_server, token=mcp_token, origins=settings.cors_origins))
+    app.router.routes.append(mcp.route)
     return app
 
 

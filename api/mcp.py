@@ -26,7 +26,8 @@ from __future__ import annotations
 import hmac
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, Protocol
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -60,9 +61,9 @@ __all__ = [
     "DocsBackend",
     "InProcessDocs",
     "SearchResults",
+    "McpTransport",
     "build_mcp_server",
     "known_code",
-    "mcp_route",
 ]
 
 INSTRUCTIONS = (
@@ -322,14 +323,34 @@ async def _reply(
     await send({"type": "http.response.body", "body": body})
 
 
-def mcp_route(server: MCPServer, *, token: str | None, origins: list[str]) -> Route:
-    """`/mcp` for the API's router. Its session manager must run in the app's lifespan
-    (`server.session_manager.run()`)."""
-    transport = server.streamable_http_app(
-        streamable_http_path="/mcp",
-        stateless_http=True,
-        # McpGuard checks the Origin; the Host a proxy forwards is not ours to predict.
-        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-    )
-    (route,) = [r for r in transport.routes if isinstance(r, Route) and r.path == "/mcp"]
-    return Route("/mcp", endpoint=McpGuard(route.app, token=token, origins=origins))
+class McpTransport:
+    """`/mcp`'s streamable HTTP transport, for the API's router (`route`) and its lifespan
+    (`running()`). Each run of the lifespan gets a fresh SDK session manager (the SDK's runs
+    once per instance; a test client may start an app's lifespan several times)."""
+
+    def __init__(self, server: MCPServer, *, token: str | None, origins: list[str]) -> None:
+        self._server = server
+        self._transport: ASGIApp | None = None
+        self.route = Route("/mcp", endpoint=McpGuard(self._serve, token=token, origins=origins))
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        app = self._server.streamable_http_app(
+            streamable_http_path="/mcp",
+            stateless_http=True,
+            # McpGuard checks the Origin; the Host a proxy forwards is not ours to predict.
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+        (route,) = [r for r in app.routes if isinstance(r, Route) and r.path == "/mcp"]
+        async with self._server.session_manager.run():
+            self._transport = route.app
+            try:
+                yield
+            finally:
+                self._transport = None
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._transport is None:
+            await _reply(send, 503, ErrorCode.QUEUE_UNAVAILABLE, "/mcp is starting or stopping.")
+            return
+        await self._transport(scope, receive, send)

@@ -8,8 +8,8 @@ URL with `.md` appended). `llms-full.txt` is every page's Markdown, each headed 
 
 Every listing is of one docs version and one locale: by default what a reader sees at the docs
 root (Docusaurus's `lastVersion`) in the default locale; `?version=<name>` (or `current` for the
-unreleased docs) and `?locale=<code>` pick another. Before the site's first ingestion these
-answer 503 `index_building`; an unknown page 404 `page_not_found`.
+unreleased docs) and `?locale=<code>` pick another. While the site's first ingestion runs these
+answer 503 `index_building`, before any 404 `index_empty`; an unknown page 404 `page_not_found`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from api.errors import ApiError
 from api.limits import check_rate_limits
 from api.schemas import ErrorBody
 from shared.errors import ErrorCode
+from shared.index_state import building_job
 from shared.site_pages import PageCatalog, SitePage, SiteSummary
 
 __all__ = ["PageMarkdown", "markdown_url", "read_page", "router"]
@@ -87,14 +88,22 @@ def _public(base: str, page: SitePage) -> PageMarkdown:
 
 async def _summary(state: AppState) -> SiteSummary:
     summary = await PageCatalog(state.sessionmaker).summary(state.settings.site_name)
-    if summary is None:
+    if summary is not None:
+        return summary
+    if await building_job(state.redis, state.jobs, state.settings.site_name) is not None:
         raise ApiError(
             503,
             ErrorCode.INDEX_BUILDING,
-            "The site's pages are listed after its first ingestion; retry shortly.",
+            "The site is being indexed for the first time; retry shortly.",
             headers={"Retry-After": "10"},
         )
-    return summary
+    # Also an index built before the catalog existed: its next ingestion writes the catalog.
+    raise ApiError(
+        404,
+        ErrorCode.INDEX_EMPTY,
+        "No ingestion has listed the site's pages yet (`bookchat ingest`, POST /v1/ingestions, "
+        "or the nightly re-index writes them).",
+    )
 
 
 async def read_page(
@@ -102,8 +111,8 @@ async def read_page(
 ) -> PageMarkdown:
     """The page a URL or source path names (`PageCatalog.find`), as Markdown.
 
-    Raises ApiError 503 `index_building` before the first ingestion, 404 `page_not_found`
-    when no page matches."""
+    Raises ApiError 503 `index_building` / 404 `index_empty` before the first ingestion,
+    404 `page_not_found` when no page matches."""
     await _summary(state)
     catalog = PageCatalog(state.sessionmaker)
     page = await catalog.find(state.settings.site_name, reference, source_path=source_path)

@@ -80,8 +80,8 @@ def test_llms_txt_lists_every_indexed_page_once_by_version(settings: Settings) -
         ingest_with_progress(settings, settings.site_dir, site_url=None, full_rebuild=False)
         after_removal = _links(http)
 
-    assert before.status_code == 503
-    assert before.json()["code"] == "index_building"
+    assert before.status_code == 404
+    assert before.json()["code"] == "index_empty"
 
     # What a reader sees by default: the docs root's version (2.0), the tools instance's only
     # version, the manual's current (its lastVersion). Each page once.
@@ -111,7 +111,7 @@ def test_llms_txt_lists_every_indexed_page_once_by_version(settings: Settings) -
         assert response.text.startswith(f"# {title}\n"), url
 
     # The catalog and the vector index hold the same pages (every version and instance).
-    listed = {url for url in (re.findall(r"^url: (\S+)$", full, re.MULTILINE))}
+    listed = set(re.findall(r"^url: (\S+)$", full, re.MULTILINE))
     assert len(re.findall(r"^url: ", full, re.MULTILINE)) == len(listed) == 4
     catalog_urls = {by_anchor.json()["url"], by_path.json()["url"], *listed}
     assert catalog_urls <= indexed
