@@ -28,6 +28,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -35,11 +36,12 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import AppState
-from api.enqueue import enqueue
+from api.enqueue import enqueue, run_and_wait
 from api.errors import ApiError
 from api.limits import check_backpressure, check_rate_limits
 from api.routes.pages import PageMarkdown, read_page
@@ -58,6 +60,7 @@ from shared.queues import TaskName
 
 __all__ = [
     "Answer",
+    "Caller",
     "DocsBackend",
     "InProcessDocs",
     "SearchResults",
@@ -92,21 +95,31 @@ class Answer(BaseModel):
     session_id: str = Field(description="The conversation the question was recorded in")
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who called a tool: `address` keys the per-IP rate limit ("stdio" over stdio);
+    `base_url` is the API as the caller reached it ("" over stdio)."""
+
+    address: str
+    base_url: str = ""
+
+
 class DocsBackend(Protocol):
     """Where the tools' work runs. Raises BookchatError (its code reaches the caller)."""
 
-    async def search(self, request: RetrieveRequest, client: str) -> list[PublicPassage]: ...
+    async def search(self, request: RetrieveRequest, caller: Caller) -> list[PublicPassage]: ...
 
-    async def ask(self, request: ChatRequest, client: str, progress: Progress) -> ChatResult: ...
+    async def ask(self, request: ChatRequest, caller: Caller, progress: Progress) -> ChatResult: ...
 
-    async def page(self, reference: str, client: str) -> PageMarkdown: ...
+    async def page(self, reference: str, caller: Caller) -> PageMarkdown: ...
 
 
-def _client(ctx: Context) -> str:
-    """The caller's address on HTTP (the per-IP rate limit's key); "stdio" otherwise."""
+def _caller(ctx: Context) -> Caller:
     request = ctx.request_context.request
-    client = getattr(request, "client", None)
-    return str(getattr(client, "host", None) or "stdio")
+    if not isinstance(request, Request):
+        return Caller("stdio")
+    address = request.client.host if request.client else "unknown"
+    return Caller(address, str(request.base_url).rstrip("/"))
 
 
 async def _run(call: Awaitable[Any]) -> Any:
@@ -151,7 +164,7 @@ def build_mcp_server(backend: DocsBackend, *, name: str = "bookchat") -> MCPServ
         if version is not None or path_prefix is not None:
             filters = _validated(RetrieveFilters, version=version, path_prefix=path_prefix)
         request = _validated(RetrieveRequest, query=query, limit=limit, filters=filters)
-        passages = await _run(backend.search(request, _client(ctx)))
+        passages = await _run(backend.search(request, _caller(ctx)))
         return SearchResults(passages=passages)
 
     @server.tool()
@@ -172,7 +185,7 @@ def build_mcp_server(backend: DocsBackend, *, name: str = "bookchat") -> MCPServ
         async def progress(done: float, total: float | None, message: str | None) -> None:
             await ctx.report_progress(done, total, message)
 
-        result: ChatResult = await _run(backend.ask(request, _client(ctx), progress))
+        result: ChatResult = await _run(backend.ask(request, _caller(ctx), progress))
         return Answer(
             answer=result.answer,
             citations=result.citations,
@@ -196,7 +209,7 @@ def build_mcp_server(backend: DocsBackend, *, name: str = "bookchat") -> MCPServ
         `version` and `locale`."""
         if not url_or_path.strip() or len(url_or_path) > 2048:
             raise ToolError(f"{ErrorCode.VALIDATION_ERROR}: url_or_path: 1-2048 characters")
-        page: PageMarkdown = await _run(backend.page(url_or_path, _client(ctx)))
+        page: PageMarkdown = await _run(backend.page(url_or_path, _caller(ctx)))
         return page
 
     return server
@@ -208,11 +221,9 @@ class InProcessDocs:
     def __init__(self, state: Callable[[], AppState]) -> None:
         self._state = state  # read per call: the app's state exists once its lifespan started
 
-    async def search(self, request: RetrieveRequest, client: str) -> list[PublicPassage]:
-        from api.enqueue import run_and_wait
-
+    async def search(self, request: RetrieveRequest, caller: Caller) -> list[PublicPassage]:
         state = self._state()
-        await check_rate_limits(state, client_ip=client, session_id=None)
+        await check_rate_limits(state, client_ip=caller.address, session_id=None)
         await check_backpressure(state)
         result = await run_and_wait(
             state,
@@ -225,10 +236,10 @@ class InProcessDocs:
         )
         return RetrieveResult.model_validate(result).passages
 
-    async def ask(self, request: ChatRequest, client: str, progress: Progress) -> ChatResult:
+    async def ask(self, request: ChatRequest, caller: Caller, progress: Progress) -> ChatResult:
         state = self._state()
         session_id = uuid.uuid4()
-        await check_rate_limits(state, client_ip=client, session_id=str(session_id))
+        await check_rate_limits(state, client_ip=caller.address, session_id=str(session_id))
         await check_backpressure(state)
         job = await enqueue(
             state,
@@ -254,10 +265,10 @@ class InProcessDocs:
                 raise BookchatError(known_code(code), message)
         raise ApiError(504, ErrorCode.JOB_TIMEOUT, "No answer came in time; ask again.")
 
-    async def page(self, reference: str, client: str) -> PageMarkdown:
+    async def page(self, reference: str, caller: Caller) -> PageMarkdown:
         state = self._state()
-        await check_rate_limits(state, client_ip=client, session_id=None)
-        base = state.settings.public_base_url.rstrip("/")
+        await check_rate_limits(state, client_ip=caller.address, session_id=None)
+        base = state.settings.public_base_url.rstrip("/") or caller.base_url
         return await read_page(state, base, reference)
 
 

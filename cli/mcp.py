@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from api.mcp import Progress, build_mcp_server, known_code
+from api.mcp import Caller, Progress, build_mcp_server, known_code
 from api.routes.pages import PageMarkdown
 from shared.errors import BookchatError, ErrorCode
 from shared.job_models import ChatRequest, ChatResult, PublicPassage, RetrieveRequest
@@ -58,12 +58,12 @@ class HttpDocs:
                 "(`bookchat mcp --url` names another)",
             ) from error
 
-    async def search(self, request: RetrieveRequest, client: str) -> list[PublicPassage]:
+    async def search(self, request: RetrieveRequest, caller: Caller) -> list[PublicPassage]:
         body = request.model_dump(mode="json", exclude_none=True)
         passages = await self._call("POST", "/v1/retrieve", json=body)
         return [PublicPassage.model_validate(p) for p in passages]
 
-    async def ask(self, request: ChatRequest, client: str, progress: Progress) -> ChatResult:
+    async def ask(self, request: ChatRequest, caller: Caller, progress: Progress) -> ChatResult:
         body = request.model_dump(mode="json", exclude_none=True)
         accepted = await self._call("POST", "/v1/chat", json=body)
         deadline = time.monotonic() + self._answer_timeout_s
@@ -82,7 +82,7 @@ class HttpDocs:
             await progress(polls, None, f"the answer is {job['status']}")
         raise BookchatError(ErrorCode.JOB_TIMEOUT, "No answer came in time; ask again.")
 
-    async def page(self, reference: str, client: str) -> PageMarkdown:
+    async def page(self, reference: str, caller: Caller) -> PageMarkdown:
         page = await self._call("GET", "/v1/page", params={"ref": reference})
         return PageMarkdown.model_validate(page)
 

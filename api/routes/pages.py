@@ -140,8 +140,14 @@ async def _listing(
 
 
 def _sections(pages: Iterable[SitePage]) -> dict[str, list[SitePage]]:
+    """Pages by llms.txt section: shallowest URLs first (a docs root's pages before its
+    folders'), then the site's reading order; the same order within a section."""
+
+    def order(page: SitePage) -> tuple[int, int]:
+        return page.url_path.count("/"), page.position
+
     grouped: dict[str, list[SitePage]] = {}
-    for page in pages:
+    for page in sorted(pages, key=order):
         grouped.setdefault(page.section or "Pages", []).append(page)
     return grouped
 
