@@ -2,10 +2,11 @@
 
 Starts the README's command unmodified (`bookchat dev --site examples/sample-site --port P`,
 embedded default: the bundled embedder, Qdrant Edge, SQLite, its own redis-server; only the
-per-IP rate limit off) in a fresh data dir, waits for its first index, then asks the same queries both ways, interleaved (so
-load drifts hit both alike): the baseline `POST /v1/retrieve`, and `search_docs` through the
-official MCP SDK's client over streamable HTTP (`/mcp`, one session for the run). Both run a
-retrieve job on the chat queue; MCP adds its JSON-RPC framing and the SDK's validation.
+per-IP rate limit off) in a fresh data dir, waits for its first index, then asks the same
+queries both ways, interleaved (so load drifts hit both alike): the baseline
+`POST /v1/retrieve`, and `search_docs` through the official MCP SDK's client over streamable
+HTTP (`/mcp`, one session for the run). Both run a retrieve job on the chat queue; MCP adds
+its JSON-RPC framing and the SDK's validation.
 
     uv run python -m bench.mcp_search --rounds 100
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from cli.embedded import migrate_embedded
 from cli.progress import ingest_with_progress
@@ -44,6 +45,7 @@ def _indexed_pages(settings: Settings) -> set[str]:
 
 @pytest.fixture
 def settings(tmp_path: Path, redis_url: str) -> Settings:
+    redis.Redis.from_url(redis_url).flushdb()  # no rate-limit count left by an earlier test
     site = tmp_path / "site"
     shutil.copytree(SITE, site, ignore=shutil.ignore_patterns("node_modules", "build"))
     settings = Settings(

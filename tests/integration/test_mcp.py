@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx2
 import pytest
+import redis
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
@@ -171,6 +172,7 @@ def test_bookchat_mcp_over_stdio_calls_the_api(make_stack: Callable[..., Stack])
 def catalog_settings(tmp_path: Path, redis_url: str) -> Settings:
     """Settings of an API whose site (the sample site) has been ingested into the embedded
     database's page catalog; no worker runs."""
+    redis.Redis.from_url(redis_url).flushdb()  # no rate-limit count left by an earlier test
     settings = Settings(
         data_dir=tmp_path / "data",
         redis_url=redis_url,
