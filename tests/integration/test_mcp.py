@@ -45,7 +45,45 @@ def _error_text(result: Any) -> str:
     return text.split(": ", 1)[1] if text.startswith("Error executing tool ") else text
 
 
-def test_every_tool_over_streamable_http(make_stack: Callable[..., Stack]) -> None:
+def _check_stdio(stack: Stack) -> None:
+    """`bookchat mcp` (stdio), launched by the SDK's client as an assistant launches it."""
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "cli.main", "mcp", "--url", stack.base_url],
+        cwd=str(ROOT),
+        env={**os.environ, "BOOKCHAT_DATA_DIR": str(stack.settings.data_dir)},
+    )
+    over_http = stack.http.post("/v1/retrieve", json={"query": "soft limits", "limit": 2})
+
+    async def scenario() -> dict[str, Any]:
+        async with Client(params) as client:
+            names = {tool.name for tool in (await client.list_tools()).tools}
+            found = _structured(
+                await client.call_tool("search_docs", {"query": "soft limits", "limit": 2})
+            )
+            page = _structured(
+                await client.call_tool("get_page", {"url_or_path": found["passages"][0]["url"]})
+            )
+            answer = _structured(
+                await client.call_tool("ask_docs", {"question": "How do I set soft limits?"})
+            )
+            missing = _error_text(await client.call_tool("get_page", {"url_or_path": "nosuch"}))
+            return {"names": names, "found": found, "page": page, "answer": answer,
+                    "missing": missing}  # fmt: skip
+
+    got = asyncio.run(scenario())
+    assert got["names"] == {"search_docs", "ask_docs", "get_page"}
+    assert got["found"]["passages"] == over_http.json()
+    assert got["page"]["markdown"].startswith("# ")
+    assert not got["answer"]["declined"], got["answer"]
+    assert [row.role for row in stored_messages(stack, got["answer"]["session_id"])] == [
+        "user",
+        "assistant",
+    ]
+    assert got["missing"].startswith("page_not_found: ")
+
+
+def test_every_tool_over_http_and_stdio(make_stack: Callable[..., Stack]) -> None:
     stack = make_stack()
     url = f"{stack.base_url}/mcp"
     expected = stack.http.post("/v1/retrieve", json={"query": "home pose", "limit": 3})
@@ -128,44 +166,7 @@ def test_every_tool_over_streamable_http(make_stack: Callable[..., Stack]) -> No
     assert got["errors"]["limit"].startswith("validation_error: ")
     assert got["errors"]["page"].startswith("page_not_found: ")
 
-
-def test_bookchat_mcp_over_stdio_calls_the_api(make_stack: Callable[..., Stack]) -> None:
-    """`bookchat mcp` (stdio), launched by the SDK's client as an assistant launches it."""
-    stack = make_stack()
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "cli.main", "mcp", "--url", stack.base_url],
-        cwd=str(ROOT),
-        env={**os.environ, "BOOKCHAT_DATA_DIR": str(stack.settings.data_dir)},
-    )
-    over_http = stack.http.post("/v1/retrieve", json={"query": "soft limits", "limit": 2})
-
-    async def scenario() -> dict[str, Any]:
-        async with Client(params) as client:
-            names = {tool.name for tool in (await client.list_tools()).tools}
-            found = _structured(
-                await client.call_tool("search_docs", {"query": "soft limits", "limit": 2})
-            )
-            page = _structured(
-                await client.call_tool("get_page", {"url_or_path": found["passages"][0]["url"]})
-            )
-            answer = _structured(
-                await client.call_tool("ask_docs", {"question": "How do I set soft limits?"})
-            )
-            missing = _error_text(await client.call_tool("get_page", {"url_or_path": "nosuch"}))
-            return {"names": names, "found": found, "page": page, "answer": answer,
-                    "missing": missing}  # fmt: skip
-
-    got = asyncio.run(scenario())
-    assert got["names"] == {"search_docs", "ask_docs", "get_page"}
-    assert got["found"]["passages"] == over_http.json()
-    assert got["page"]["markdown"].startswith("# ")
-    assert not got["answer"]["declined"], got["answer"]
-    assert [row.role for row in stored_messages(stack, got["answer"]["session_id"])] == [
-        "user",
-        "assistant",
-    ]
-    assert got["missing"].startswith("page_not_found: ")
+    _check_stdio(stack)
 
 
 @pytest.fixture
