@@ -41,10 +41,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import AppState
-from api.enqueue import enqueue, run_and_wait
+from api.enqueue import enqueue
 from api.errors import ApiError
 from api.limits import check_backpressure, check_rate_limits
 from api.routes.pages import PageMarkdown, read_page
+from api.routes.retrieve import retrieve_passages
 from shared.errors import BookchatError, ErrorCode
 from shared.job_models import (
     ChatRequest,
@@ -53,7 +54,6 @@ from shared.job_models import (
     PublicPassage,
     RetrieveFilters,
     RetrieveRequest,
-    RetrieveResult,
 )
 from shared.jobs import EventType, JobKind
 from shared.queues import TaskName
@@ -222,19 +222,7 @@ class InProcessDocs:
         self._state = state  # read per call: the app's state exists once its lifespan started
 
     async def search(self, request: RetrieveRequest, caller: Caller) -> list[PublicPassage]:
-        state = self._state()
-        await check_rate_limits(state, client_ip=caller.address, session_id=None)
-        await check_backpressure(state)
-        result = await run_and_wait(
-            state,
-            JobKind.RETRIEVE,
-            TaskName.RETRIEVE,
-            request=request,
-            timeout_s=state.settings.retrieve_timeout_s,
-            timeout_code=ErrorCode.RETRIEVE_TIMEOUT,
-            timeout_message="The search did not finish in time; retry shortly.",
-        )
-        return RetrieveResult.model_validate(result).passages
+        return await retrieve_passages(self._state(), request, client_ip=caller.address)
 
     async def ask(self, request: ChatRequest, caller: Caller, progress: Progress) -> ChatResult:
         state = self._state()
