@@ -233,6 +233,7 @@ def _read_page(
         version=root.version,
         locale=root.locale,
         language=language_of(root.locale or options.default_locale),
+        last_version=root.last_version,
     )
 
 
@@ -244,6 +245,7 @@ def _with_site_url(options: SiteOptions, site_url: str) -> SiteOptions:
         trailing_slash=options.config.trailing_slash,
         docs_route_base_path=options.config.docs_route_base_path,
         title=options.config.title,
+        tagline=options.config.tagline,
     )
     return SiteOptions(
         config=config,
