@@ -159,11 +159,12 @@ def follow_up_topic(
     """The reader's previous question when ``question`` continues it, else None.
 
     A question continues the conversation when it is short (12 words at most) and either says
-    so ("and how do I undo that?", "is a bucket name needed too?") or asks about something the
-    previous answer spoke of ("Show an example with flag3" after an answer that quoted
-    ``--flag3``): then it is about the previous question's topic, and search and the answer both
-    read it with that question. A question with none of the previous answer's words is a new
-    topic ("How do I delete a bucket?" after an answer about queues)."""
+    so ("and how do I undo that?", "is a bucket name needed too?") or asks only about what the
+    previous answer spoke of: every topic word of it is in that answer ("Show an example with
+    flag3" after an answer that quoted ``--flag3``). Then it is about the previous question's
+    topic, and search and the answer both read it with that question. A question with a topic
+    word of its own is a new topic, even when it shares the site's main noun ("How do I stop
+    the arm in an emergency?" after an answer about sending the arm home)."""
     if not earlier or len(question.split()) > 12:
         return None
     if _FOLLOW_UP.search(question):
@@ -171,7 +172,7 @@ def follow_up_topic(
     if last_answer:
         language = detect_language(question) or "en"
         said = terms(_CITATION_MARK.sub(" ", last_answer), language)
-        if topic_terms(question, language) & said:
+        if topic_terms(question, language) <= said:
             return earlier[-1]
     return None
 
