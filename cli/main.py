@@ -1,11 +1,12 @@
-"""The `bookchat` command line: ingest, search, ask, report, dev, migrate (and the operator
+"""The `bookchat` command line: ingest, search, ask, eval, report, dev, migrate (and the operator
 commands in cli/admin.py). `main` is the entry point: it runs the command and turns any failure
 into one line and an exit code (cli/errors.py). The commands' work lives beside them: search and
-ask in cli/queries.py, report in cli/report.py, dev in cli/dev.py."""
+ask in cli/queries.py, eval in cli/eval.py, report in cli/report.py, dev in cli/dev.py."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -165,6 +166,41 @@ def ask(
     )
     if failed:
         raise typer.Exit(int(failed))
+
+
+@app.command("eval")
+def eval_questions(
+    questions: Annotated[Path, typer.Argument(help="Golden questions, one JSON object a line")],
+    baseline: Annotated[
+        Path | None, typer.Option(help="A saved result (--out): exit 9 on a regression")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the result (JSON) here")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+) -> None:
+    """Score golden questions against the index and model; compare with a baseline."""
+    from cli.eval import (
+        read_baseline,
+        read_questions,
+        regressions,
+        render_table,
+        run_eval,
+        write_result,
+    )
+
+    golden = read_questions(questions)
+    passed_before = read_baseline(baseline) if baseline is not None else None
+    settings = get_settings()
+    logging.basicConfig(level=logging.WARNING)
+    result = asyncio.run(run_eval(settings, golden))
+    regressed = regressions(result, passed_before) if passed_before is not None else None
+    if out is not None:
+        write_result(out, result.to_json(regressed))
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(regressed), ensure_ascii=False) + "\n")
+    else:
+        typer.echo(render_table(result, regressed))
+    if regressed:
+        raise typer.Exit(int(ExitCode.REGRESSION))
 
 
 @app.command()
