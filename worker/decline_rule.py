@@ -137,7 +137,7 @@ def _named_outright(question: str, topic: set[str], passages: dict[int, Passage]
     words = stemmed_words(question)
     if any(names_heading(words, p) for p in passages.values()):
         return True
-    first = passages[min(passages)]
+    first = next(iter(passages.values()))  # the search's best
     return len(topic) >= 2 and topic <= passage_terms(first)
 
 

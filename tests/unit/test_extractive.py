@@ -148,3 +148,27 @@ def test_a_sentence_held_by_two_overlapping_passages_is_said_once() -> None:
     answer = compose_answer("What if the arm does not move?", twice)
     assert answer is not None
     assert answer.count("emergency stop") == 1
+
+
+# An admonition's title (as the reader sees it: "Warning:", "Check the serial group:") says what
+# follows; it is never an answer sentence on its own (issue 29).
+
+
+def test_an_admonition_title_is_quoted_with_what_it_titles() -> None:
+    text = (
+        "Check the serial group:\n\nYour user must belong to the dialout group, or the daemon "
+        "cannot open the serial port. " + "The daemon logs every port it opens. " * 12
+    )
+    answer = compose_answer(
+        "Which serial group must my user belong to?", {1: passage(text, heading="Serial port")}
+    )
+    assert answer is not None
+    assert "Check the serial group: Your user must belong" in answer
+    assert "group: [1]" not in answer
+
+
+def test_an_admonition_title_that_ends_a_passage_is_left_out() -> None:
+    text = "Run `npm run build` to produce the static site in the build folder.\n\nWarning:"
+    answer = compose_answer("How do I build the static site?", {1: passage(text)})
+    assert answer is not None
+    assert "Warning" not in answer
