@@ -65,6 +65,9 @@ _GENERIC = frozenset(
     )
 )
 _SPECIFIC = re.compile(r"(?:--?)?[\w][\w/.+#-]*")
+# A number with a plural or a qualifier is still a number: "404s", "1060-class", "13-week".
+_COUNTED = re.compile(r"\d+(?:\.\d+)?(?:s|-[a-z]+)")
+_SENTENCE_START = re.compile(r"[.!?]\s+$")
 
 
 def specific_terms(question: str) -> list[str]:
@@ -72,11 +75,15 @@ def specific_terms(question: str) -> list[str]:
     If the site never mentions one of these, it is not what the site is about. A bare number
     is no name ("ROS 2": the "2" proves nothing)."""
     found = []
-    for index, word in enumerate(_SPECIFIC.findall(question)):
+    for index, match in enumerate(_SPECIFIC.finditer(question)):
+        word = match.group()
         flag = word.startswith("-")  # a command-line option: `--turbo`
         word = word.strip(".-")
-        if len(word) < 2 or "://" in word or word.isdigit():
+        if len(word) < 2 or "://" in word or word.isdigit() or _COUNTED.fullmatch(word):
             continue
+        # A capital after a sentence's end starts the sentence ("... 404s. What should I
+        # change?"): it marks no name.
+        starts_sentence = _SENTENCE_START.search(question[: match.start()]) is not None
         marked = (
             flag
             or re.search(r"\w\.\w", word) is not None  # a file name: `.gitlab-ci.yml`
@@ -84,7 +91,7 @@ def specific_terms(question: str) -> list[str]:
             or "_" in word
             or "/" in word
             or (word.isupper() and word.isalpha())
-            or (index > 0 and word[0].isupper())
+            or (index > 0 and word[0].isupper() and not starts_sentence)
             or any(c.isupper() for c in word[1:])
         )
         if marked:
@@ -93,6 +100,12 @@ def specific_terms(question: str) -> list[str]:
 
 
 def mentioned(word: str, vocabulary: set[str]) -> bool:
+    """Whether the site's `vocabulary` (passage_terms) holds the name `word`: every one of its
+    terms, each maybe with a typo; a list of words joined by "/" ("OS/RAM/disk") when each of
+    them is there (a name such as "A/B" or a path is matched whole)."""
+    alternatives = word.split("/")
+    if len(alternatives) > 1 and all(len(a) >= 2 and a.isalpha() for a in alternatives):
+        return all(mentioned(a, vocabulary) for a in alternatives)
     word_terms = {t for t in terms(word) if not t.isdigit()}
     if not word_terms:
         return True

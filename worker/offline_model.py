@@ -87,6 +87,9 @@ class OfflineModel(Model):
         found = [{n: chat.passages[n] for n in numbers} for numbers in chat.found]
         pieces: list[str] = []
         answered = False
+        # A part is searched and read in its own words, even one that refers back ("what
+        # sensors does that robot have?"): its own words are what find its page; the whole
+        # question's passages are the fallback.
         for part, own in zip(question_parts(chat.question), found[1:], strict=True):
             text = compose_answer(part, own, min_cosine=chat.min_cosine) or compose_answer(
                 part, found[0], min_cosine=chat.min_cosine

@@ -172,3 +172,20 @@ def test_an_admonition_title_that_ends_a_passage_is_left_out() -> None:
     answer = compose_answer("How do I build the static site?", {1: passage(text)})
     assert answer is not None
     assert "Warning" not in answer
+
+
+# Names are judged as a reader means them (issue 29): a counted number is no name, a capital
+# that starts a sentence marks none, and a "/" list of words is each of its words.
+
+
+def test_a_counted_number_and_a_sentence_start_are_no_names() -> None:
+    from worker.decline_rule import specific_terms
+
+    question = "My pages hit 404s on the 1060-class box. What should I change?"
+    assert specific_terms(question) == []
+
+
+def test_a_slash_list_of_words_is_mentioned_when_each_word_is() -> None:
+    docs = {1: passage("To test, you need 16 GB of RAM, a recent OS and 50 GB of disk space.")}
+    assert decline_reason("What OS/RAM/disk do I need?", docs) is None
+    assert "A/B" in str(decline_reason("Which OS do I need to test with A/B?", docs))
