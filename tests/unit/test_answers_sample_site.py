@@ -146,3 +146,15 @@ async def test_a_part_the_site_does_not_cover_is_said_and_the_rest_answered(
     )
     uncovered = answer.answer.split("\n\n")[0]
     assert "[" not in uncovered  # nothing cited for the part the docs do not cover
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["How much memory does the computer need?", "What are the RAM requirements?"],
+)
+async def test_a_question_and_its_paraphrase_get_one_decision(
+    bundled: Retriever, question: str
+) -> None:
+    answer = await ask(bundled, question)  # the page says "memory", not "RAM"
+    assert not answer.refused
+    assert headings(answer) == ["What you need"]

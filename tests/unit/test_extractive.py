@@ -175,7 +175,7 @@ def test_an_admonition_title_that_ends_a_passage_is_left_out() -> None:
 
 
 # Names are judged as a reader means them (issue 29): a counted number is no name, a capital
-# that starts a sentence marks none, and a "/" list of words is each of its words.
+# that starts a sentence marks none, and a "/" list of words is topic words.
 
 
 def test_a_counted_number_and_a_sentence_start_are_no_names() -> None:
@@ -185,7 +185,13 @@ def test_a_counted_number_and_a_sentence_start_are_no_names() -> None:
     assert specific_terms(question) == []
 
 
-def test_a_slash_list_of_words_is_mentioned_when_each_word_is() -> None:
+def test_a_slash_list_of_words_is_topic_words_not_a_name() -> None:
     docs = {1: passage("To test, you need 16 GB of RAM, a recent OS and 50 GB of disk space.")}
     assert decline_reason("What OS/RAM/disk do I need?", docs) is None
     assert "A/B" in str(decline_reason("Which OS do I need to test with A/B?", docs))
+
+
+def test_another_name_for_a_word_counts_as_the_word() -> None:
+    docs = {1: passage("The controller needs a power supply of 7.4 V and 1 GB of memory.")}
+    assert decline_reason("Which PSU and how much RAM?", docs) is None
+    assert decline_reason("Which GPU does the controller need?", docs) is not None
