@@ -18,6 +18,14 @@
  *                                   "ctrl+shift+k"-style chord, or "false" for none. Ctrl/⌘+K is
  *                                   left to the site's search (Docusaurus' DocSearch owns it).
  *   selectionButton (data-selection-button)  "false" hides the "Ask about this" button
+ *   siteUrl (data-site-url)         the site's public URL as the index knows it (docusaurus.config's
+ *                                   url + baseUrl); citations under it open on the origin the reader
+ *                                   is on (localhost, a preview deploy). Without it, the page's
+ *                                   <link rel="canonical"> (Docusaurus writes one) tells the same.
+ * All options may also come as one JSON object in data-config (what docusaurus-plugin-bookchat
+ * writes: no inline script, so a strict Content-Security-Policy needs no exception).
+ * Events for analytics: bookchat:open, bookchat:close, bookchat:ask, bookchat:answer,
+ * bookchat:cite-click, bookchat:feedback, bookchat:error, dispatched on window (detail: an object).
  * Everything the server sends is text: it is escaped before any markup is added.
  */
 (function () {
@@ -28,6 +36,9 @@
 
   var STORAGE_KEY = "bookchat:session";
   var FEEDBACK_KEY = "bookchat:feedback";
+  // The question whose answer is on its way (sessionStorage: this tab only). A reload, or a
+  // navigation that loads the page afresh, finds it and follows the same job to its end.
+  var PENDING_KEY = "bookchat:pending";
   var POLL_WAIT_S = 25;
   var MAX_SELECTION = 4000;
   var MAX_SUGGESTIONS = 6;
@@ -48,6 +59,9 @@
   function readConfig(script) {
     var data = (script && script.dataset) || {};
     var fromWindow = window.BookchatConfig || {};
+    if (data.config) {
+      try { fromWindow = Object.assign(JSON.parse(data.config), fromWindow); } catch (e) { /* ignore a bad one */ }
+    }
     var origin = location.origin;
     if (script && script.src) {
       try { origin = new URL(script.src, location.href).origin; } catch (e) { /* keep page origin */ }
@@ -69,7 +83,8 @@
         "Hi! Ask me anything about these docs. I answer only from the documentation and link to the pages I used.")),
       suggestedQuestions: readQuestions(pick("suggestedQuestions", [])),
       shortcut: parseShortcut(pick("shortcut", "mod+i")),
-      selectionButton: String(pick("selectionButton", "true")) !== "false"
+      selectionButton: String(pick("selectionButton", "true")) !== "false",
+      siteUrl: String(pick("siteUrl", ""))
     };
   }
 
@@ -133,6 +148,45 @@
     }
   }
 
+  /**
+   * Where a citation opens: on the site the reader is on. The index holds the site's public
+   * URLs (docusaurus.config's `url`), but the same pages are served from localhost too (`npm run
+   * start`, `docusaurus serve`) and from preview deploys, where a link to the public host leaves
+   * the reader's copy of the site (or names a placeholder host that does not exist). A URL under
+   * the site's public base moves to this page's origin, its path and #anchor kept.
+   */
+  function readerUrl(url) {
+    var href = safeUrl(url);
+    var base = href && publicBase();
+    if (!base || base.origin === location.origin) return href;
+    var target = new URL(href);
+    if (target.origin !== base.origin || (target.pathname + "/").indexOf(base.path) !== 0) return href;
+    return location.origin + target.pathname + target.search + target.hash;
+  }
+
+  /** {origin, path} of the site's public URL: config.siteUrl, else the page's canonical link
+   * when it names this very page (Docusaurus writes `url` + the page's path there). */
+  function publicBase() {
+    try {
+      if (config.siteUrl) {
+        var site = new URL(config.siteUrl);
+        return { origin: site.origin, path: site.pathname.replace(/\/*$/, "/") };
+      }
+      var link = document.querySelector('link[rel="canonical"]');
+      if (!link || !link.href) return null;
+      var canonical = new URL(link.href);
+      var trim = function (path) { return path.replace(/\/+$/, ""); };
+      return trim(canonical.pathname) === trim(location.pathname) ? { origin: canonical.origin, path: "/" } : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  /** A `bookchat:<name>` event on window, for the site's analytics (documented in docs/widget.md). */
+  function emit(name, detail) {
+    try { window.dispatchEvent(new CustomEvent("bookchat:" + name, { detail: detail || {} })); } catch (e) { /* old browser */ }
+  }
+
   function apiUrl(pathOrUrl) {
     return new URL(pathOrUrl, config.apiUrl + "/").href;
   }
@@ -154,11 +208,18 @@
   function storageGet(key) {
     try { return JSON.parse(localStorage.getItem(key) || "null"); } catch (e) { return null; }
   }
-  function storageSet(key, value) {
+  function storageSet(key, value, store) {
     try {
-      if (value === null) localStorage.removeItem(key);
-      else localStorage.setItem(key, JSON.stringify(value));
+      store = store || localStorage;
+      if (value === null) store.removeItem(key);
+      else store.setItem(key, JSON.stringify(value));
     } catch (e) { /* private mode: the session simply does not persist */ }
+  }
+  function pendingGet() {
+    try { return JSON.parse(sessionStorage.getItem(PENDING_KEY) || "null"); } catch (e) { return null; }
+  }
+  function pendingSet(value) {
+    try { storageSet(PENDING_KEY, value, sessionStorage); } catch (e) { /* no sessionStorage */ }
   }
 
   function retryAfterSeconds(response) {
@@ -236,14 +297,27 @@
       if (fence) {
         flushParagraph(); flushList();
         var lang = (/^[\w+#.-]{1,24}/.exec(fence[2].trim()) || [""])[0]; // ```py title="x" → py
+        var title = /title=(?:"([^"]*)"|'([^']*)')/.exec(fence[2]);
         var body = [];
         i++;
         while (i < lines.length && lines[i].trim().indexOf(fence[1]) !== 0) { body.push(lines[i]); i++; }
-        blocks.push({ code: body.join("\n"), lang: lang, cites: [] });
+        blocks.push({ code: body.join("\n"), lang: lang, title: title ? title[1] || title[2] : "", cites: [] });
         continue;
       }
       if (!line.trim()) { flushParagraph(); flushList(); continue; }
       if (MARKERS_ONLY.test(line) && attachMarkers(line)) continue;
+      if (line.indexOf("|") >= 0 && i + 1 < lines.length && TABLE_RULE.test(lines[i + 1])) {
+        flushParagraph(); flushList();
+        var header = tableCells(line);
+        var aligns = tableCells(lines[i + 1]).map(function (cell) {
+          return /^:-+:$/.test(cell) ? "center" : /-:$/.test(cell) ? "right" : "";
+        });
+        var rows = [];
+        for (i += 2; i < lines.length && lines[i].trim() && lines[i].indexOf("|") >= 0; i++) rows.push(tableCells(lines[i]));
+        i--;
+        blocks.push(renderTable(header, aligns, rows, citationHref));
+        continue;
+      }
       var bullet = /^\s*[-*+]\s+(.*)$/.exec(line);
       var numbered = /^\s*\d{1,3}[.)]\s+(.*)$/.exec(line);
       if (bullet || numbered) {
@@ -270,11 +344,32 @@
     flushParagraph(); flushList();
     return blocks.map(function (block) {
       if (typeof block === "string") return block;
-      return '<div class="code"><div class="code-bar"><span class="lang">' + escapeHtml(block.lang || "text") +
-        "</span>" + (block.cites.length ? '<span class="code-cites">' + block.cites.join(" ") + "</span>" : "") +
+      return '<div class="code"><div class="code-bar"><span class="lang' + (block.title ? ' title">' +
+        escapeHtml(block.title) : '">' + escapeHtml(block.lang || "text")) + "</span>" + (block.cites.length ? '<span class="code-cites">' + block.cites.join(" ") + "</span>" : "") +
         '<button class="copy-code" type="button" aria-label="Copy code">Copy</button></div>' +
         "<pre><code>" + escapeHtml(block.code) + "</code></pre></div>";
     }).join("");
+  }
+
+  // A GFM table's delimiter row: | --- | :-: | ---: | (outer pipes optional).
+  var TABLE_RULE = /^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)+\|?\s*$|^\s*\|\s*:?-+:?\s*\|\s*$/;
+
+  /** "| a | b |" → ["a", "b"]; "\|" is a pipe inside a cell. */
+  function tableCells(line) {
+    var text = line.trim().replace(/\\\|/g, "\u0001").replace(/^\|/, "").replace(/\|$/, "");
+    return text.split("|").map(function (cell) { return cell.trim().replace(/\u0001/g, "|"); });
+  }
+
+  /** A table in a scrolling box (wide tables scroll sideways on a phone, the page does not). */
+  function renderTable(header, aligns, rows, citationHref) {
+    function row(cells, tag) {
+      return "<tr>" + header.map(function (_, k) {
+        var cls = aligns[k] ? ' class="al-' + aligns[k] + '"' : "";
+        return "<" + tag + cls + ">" + inline(cells[k] || "", citationHref) + "</" + tag + ">";
+      }).join("") + "</tr>";
+    }
+    return '<div class="table" tabindex="0"><table><thead>' + row(header, "th") + "</thead><tbody>" +
+      rows.map(function (cells) { return row(cells, "td"); }).join("") + "</tbody></table></div>";
   }
 
   function inline(source, citationHref) {
@@ -289,7 +384,7 @@
     text = text.replace(/(^|[^*\w])\*(?=\S)([^*]*?\S)\*(?!\w)/g, "$1<em>$2</em>");
     // [label](http...) — the label and URL were escaped above; the URL is re-checked.
     text = text.replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, function (match, label, url) {
-      var href = safeUrl(url.replace(/&amp;/g, "&"));
+      var href = readerUrl(url.replace(/&amp;/g, "&"));
       if (!href) return label;
       return '<a href="' + escapeHtml(href) + '" target="_blank" rel="noopener noreferrer">' + label + "</a>";
     });
@@ -325,7 +420,7 @@
     }
     return function (n) {
       var hit = byNumber[n];
-      var href = hit && safeUrl(hit.c.url);
+      var href = hit && readerUrl(hit.c.url);
       return href ? { href: href, label: citationLabel(hit.c), n: hit.n } : null;
     };
   }
@@ -367,6 +462,7 @@
     close: svg('<path d="M6 6l12 12M18 6L6 18" ' + STROKE + "/>"),
     send: svg('<path d="M12 19V5M6 11l6-6 6 6" ' + STROKE + "/>"),
     stop: svg('<rect x="7" y="7" width="10" height="10" rx="1.5" fill="currentColor"/>'),
+    save: svg('<path d="M12 4v11M7 10l5 5 5-5M5 20h14" ' + STROKE + "/>"),
     plus: svg('<path d="M12 5v14M5 12h14" ' + STROKE + "/>"),
     up: svg('<path d="M7 11v9H4.5a.5.5 0 0 1-.5-.5v-8a.5.5 0 0 1 .5-.5zm0 0l4-7.5c1.4 0 2.5 1.2 2.2 2.6L12.6 9H18a2 2 0 0 1 2 2.3l-1.1 6.5A2.6 2.6 0 0 1 16.3 20H7" ' + STROKE + "/>"),
     down: svg('<path d="M7 13V4H4.5a.5.5 0 0 0-.5.5v8a.5.5 0 0 0 .5.5zm0 0l4 7.5c1.4 0 2.5-1.2 2.2-2.6L12.6 15H18a2 2 0 0 0 2-2.3l-1.1-6.5A2.6 2.6 0 0 0 16.3 4H7" ' + STROKE + "/>"),
@@ -434,6 +530,12 @@
     ".msg pre{margin:0;padding:10px 12px;overflow-x:auto;background:transparent}",
     ".msg pre code{background:none;padding:0;font-size:.84em;white-space:pre}",
     ".msg a{color:var(--bc-accent);text-underline-offset:2px}",
+    ".table{margin:0 0 .65em;overflow-x:auto;max-width:100%;border:1px solid var(--bc-border);border-radius:8px}",
+    ".table table{border-collapse:collapse;font-size:.9em;min-width:100%}",
+    ".table th,.table td{padding:6px 10px;border-bottom:1px solid var(--bc-border);text-align:left;vertical-align:top;overflow-wrap:normal}",
+    ".table th{background:var(--bc-surface);font-weight:650;white-space:nowrap}.table tr:last-child td{border-bottom:0}",
+    ".table td+td,.table th+th{border-left:1px solid var(--bc-border)}.table .al-center{text-align:center}.table .al-right{text-align:right}",
+    ".code-bar .lang.title{text-transform:none}",
     ".user{align-self:flex-end;max-width:88%;background:var(--bc-user);color:var(--bc-on-user);padding:9px 13px;",
     "border-radius:16px 16px 4px 16px;white-space:pre-wrap}",
     ".user .quote{display:block;margin:0 0 6px;padding:4px 0 4px 8px;border-left:3px solid currentColor;opacity:.85;font-size:13px;",
@@ -478,6 +580,8 @@
     ".feedback .hint{font-size:13px;color:var(--bc-muted)}",
     ".feedback .icon-btn{min-width:36px}",
     ".feedback .icon-btn[aria-pressed=true]{color:var(--bc-on-accent);background:var(--bc-accent);border-color:var(--bc-accent)}",
+    ".reason{display:flex;gap:8px;align-items:flex-end;margin-top:8px}.reason textarea{min-height:0;font-size:14px}",
+    ".reason .retry{margin:0;color:var(--bc-text)}",
     ".stopped-note{margin-top:6px;font-size:13px;color:var(--bc-muted);font-style:italic}",
     ".status{display:flex;align-items:center;gap:8px;color:var(--bc-muted);font-size:13px;min-height:22px}",
     ".dots{display:inline-flex;gap:3px}.dots i{width:6px;height:6px;border-radius:50%;background:currentColor;",
@@ -513,11 +617,22 @@
   // ---------------------------------------------------------------- the widget
 
   var host = document.createElement("bookchat-widget");
-  host.setAttribute("style", "all:initial !important;position:static !important;display:contents !important");
+  // Styles through the CSSOM only (a constructed sheet, element.style): a page with a strict
+  // Content-Security-Policy (style-src without 'unsafe-inline') blocks <style> and style="".
+  ["all:initial", "position:static", "display:contents"].forEach(function (rule) {
+    var at = rule.indexOf(":");
+    host.style.setProperty(rule.slice(0, at), rule.slice(at + 1), "important");
+  });
   var shadow = host.attachShadow({ mode: "open" });
-  var style = document.createElement("style");
-  style.textContent = CSS;
-  shadow.appendChild(style);
+  try {
+    var sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+    shadow.adoptedStyleSheets = [sheet];
+  } catch (e) { // no constructable sheets (Safari < 16.4): a <style>, which such a CSP blocks
+    var style = document.createElement("style");
+    style.textContent = CSS;
+    shadow.appendChild(style);
+  }
 
   var root = el("div", { className: "root " + (config.position === "bottom-left" ? "left" : "right") });
   var shortcut = config.shortcut;
@@ -537,6 +652,10 @@
   logo.innerHTML = ICONS.launcher;
   var newButton = el("button", { className: "icon-btn", type: "button", title: "New conversation", "aria-label": "New conversation" });
   newButton.innerHTML = ICONS.plus + '<span class="label">New</span>';
+  var exportButton = el("button", {
+    className: "icon-btn", type: "button", title: "Export the conversation as Markdown", "aria-label": "Export conversation"
+  });
+  exportButton.innerHTML = ICONS.save;
   var closeButton = el("button", {
     className: "icon-btn", type: "button", title: "Close" + (shortcut ? " (Esc or " + shortcut.label + ")" : " (Esc)"),
     "aria-label": "Close chat"
@@ -555,7 +674,7 @@
   var announcer = el("div", { className: "sr-only", role: "status", "aria-live": "polite" });
   var panel = el("div", {
     className: "panel", id: "bookchat-panel", role: "dialog", "aria-modal": "true", "aria-labelledby": titleId, hidden: ""
-  }, [el("header", null, [logo, heading, newButton, closeButton]), log, form, footer, announcer]);
+  }, [el("header", null, [logo, heading, exportButton, newButton, closeButton]), log, form, footer, announcer]);
   var askButton = el("button", { className: "ask", type: "button", hidden: "" });
   askButton.innerHTML = ICONS.quote + "<span>Ask about this</span>";
 
@@ -610,6 +729,8 @@
 
   // Copy buttons live inside rendered Markdown (innerHTML), so one delegated listener serves all.
   log.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a.marker, .cites a");
+    if (link) emit("cite-click", { url: link.href, label: link.getAttribute("title") || "" });
     var button = event.target.closest && event.target.closest(".copy-code");
     if (!button) return;
     var code = button.closest(".code").querySelector("pre code");
@@ -651,6 +772,7 @@
     launcher.setAttribute("aria-expanded", "true");
     if (!log.childElementCount) showGreeting();
     input.focus();
+    emit("open");
   }
   function close() {
     if (!isOpen()) return;
@@ -658,6 +780,7 @@
     root.classList.remove("open");
     launcher.setAttribute("aria-expanded", "false");
     launcher.focus();
+    emit("close");
   }
   function focusables() {
     return Array.prototype.filter.call(
@@ -772,6 +895,7 @@
     }
     session = null;
     storageSet(STORAGE_KEY, null);
+    pendingSet(null);
     log.textContent = "";
     showGreeting();
     input.value = "";
@@ -780,8 +904,24 @@
   }
   newButton.addEventListener("click", resetConversation);
 
+  /** The conversation as Markdown (questions, answers with numbered sources), downloaded. */
+  function conversationMarkdown() {
+    var parts = ["# " + config.title, "", "From " + location.href + ", " + new Date().toISOString().slice(0, 10), ""];
+    Array.prototype.forEach.call(log.children, function (node) { if (node.bcMarkdown) parts.push(node.bcMarkdown, ""); });
+    return parts.join("\n");
+  }
+  exportButton.addEventListener("click", function () {
+    var link = el("a", { download: "conversation.md" });
+    link.href = URL.createObjectURL(new Blob([conversationMarkdown()], { type: "text/markdown" }));
+    shadow.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(function () { URL.revokeObjectURL(link.href); }, 10000);
+    emit("export", { messages: log.querySelectorAll(".user").length });
+  });
+
   function restoreHistory() {
-    if (!session || !session.id || !session.token) return;
+    if (!session || !session.id || !session.token) { resumePending([]); return; }
     fetch(apiUrl("/v1/sessions/" + encodeURIComponent(session.id) + "/messages"), {
       headers: { "X-Session-Token": session.token }
     }).then(function (response) {
@@ -792,19 +932,40 @@
       }
       return response.ok ? response.json() : null;
     }).then(function (messages) {
-      if (!messages || !messages.length || busy) return;
-      log.textContent = "";
-      var lastBot = null;
-      messages.forEach(function (m) {
-        if (m.role === "user") addUserMessage(m.content, m.selection);
-        else if (m.role === "assistant") {
-          lastBot = addBotBubble();
-          finishAnswer(lastBot, { answer: m.content, citations: m.citations || [], refused: !!m.refused, message_id: m.id });
-        }
-      });
-      pinned = true;
-      if (lastBot) reveal(lastBot);
-    }).catch(function () { /* offline: keep the empty conversation, questions still work later */ });
+      messages = messages || [];
+      if (messages.length && !busy) {
+        log.textContent = "";
+        var lastBot = null;
+        messages.forEach(function (m) {
+          if (m.role === "user") addUserMessage(m.content, m.selection);
+          else if (m.role === "assistant") {
+            lastBot = addBotBubble();
+            finishAnswer(lastBot, { answer: m.content, citations: m.citations || [], refused: !!m.refused, message_id: m.id });
+          }
+        });
+        pinned = true;
+        if (lastBot) reveal(lastBot);
+      }
+      resumePending(messages);
+    }).catch(function () { resumePending([]); }); // offline: questions still work later
+  }
+
+  /** An answer that was on its way when the page was left: show its question and follow its
+   * job (the server runs it to its end whether or not anyone listens). The history may hold
+   * the question already, or the finished answer too (then there is nothing to follow). */
+  function resumePending(messages) {
+    var pending = pendingGet();
+    if (!pending || !pending.accepted || !pending.accepted.status_url || busy) return;
+    var asked = -1;
+    messages.forEach(function (m, k) { if (m.role === "user" && m.content === pending.question) asked = k; });
+    var answered = asked >= 0 && messages.slice(asked + 1).some(function (m) { return m.role === "assistant"; });
+    if (answered) { pendingSet(null); return; }
+    open();
+    if (asked < 0) addUserMessage(pending.question, pending.selection);
+    pinned = true;
+    follow(pending.accepted, addBotBubble(), function (b) {
+      ask(pending.question, pending.selection, b, { key: newKey() });
+    });
   }
 
   // ---- rendering messages
@@ -818,6 +979,8 @@
       bubble.appendChild(quote);
     }
     bubble.appendChild(document.createTextNode(text));
+    bubble.bcMarkdown = "## " + text.replace(/\s*\n\s*/g, " ") +
+      (selection ? "\n\n> " + selection.replace(/\n/g, "\n> ") : "");
     log.appendChild(bubble);
     scrollToEnd();
     return bubble;
@@ -883,10 +1046,22 @@
     });
     if (citations.length) {
       text += "\n\nSources:\n" + citations.map(function (c, i) {
-        return "[" + (i + 1) + "] " + citationLabel(c) + " — " + safeUrl(c.url);
+        return "[" + (i + 1) + "] " + citationLabel(c) + " — " + readerUrl(c.url);
       }).join("\n");
     }
     return text;
+  }
+
+  /** An answer as Markdown: markers numbered as its sources, the sources as links. */
+  function answerMarkdown(answer, citations) {
+    var resolve = citationResolver(answer, citations);
+    var text = String(answer || "").replace(/\[(\d{1,3})\]/g, function (whole, n) {
+      var hit = resolve && resolve(Number(n));
+      return hit ? "[" + hit.n + "](" + hit.href + ")" : whole;
+    });
+    return text + (citations.length ? "\n\nSources:\n\n" + citations.map(function (c, i) {
+      return (i + 1) + ". [" + citationLabel(c).replace(/[[\]]/g, "") + "](" + readerUrl(c.url) + ")";
+    }).join("\n") : "");
   }
 
   function sourceCards(citations) {
@@ -895,7 +1070,7 @@
     box.appendChild(el("h3", { id: headingId, text: "Sources" }));
     var list = el("ol", { className: "cites", "aria-labelledby": headingId });
     citations.forEach(function (c, i) {
-      var href = safeUrl(c.url);
+      var href = readerUrl(c.url);
       var page = c.title || c.path || href;
       var section = c.heading && c.heading !== page ? c.heading : "";
       var where = el("span", { className: "where" }, [
@@ -933,6 +1108,7 @@
     bubble.appendChild(body);
     if (stopped) bubble.appendChild(el("div", { className: "stopped-note", text: "Stopped." }));
     if (citations.length && !result.refused) bubble.appendChild(sourceCards(citations));
+    if (!stopped) bubble.bcMarkdown = answerMarkdown(result.answer, result.refused ? [] : citations);
     if (!stopped && (result.answer || result.message_id)) {
       var actions = el("div", { className: "actions" });
       var copy = el("button", { className: "icon-btn copy-answer", type: "button", "aria-label": "Copy answer", title: "Copy answer" });
@@ -959,14 +1135,41 @@
         "aria-pressed": feedbackState[messageId] === rating ? "true" : "false"
       });
       button.innerHTML = ICONS[rating];
-      button.addEventListener("click", function () { sendFeedback(messageId, rating, buttons); });
+      button.addEventListener("click", function () {
+        sendFeedback(messageId, rating, buttons, null, function () {
+          var old = row.parentNode && row.parentNode.parentNode.querySelector(".reason");
+          if (old) old.remove();
+          if (rating === "down") row.parentNode.after(reasonForm(messageId, buttons));
+        });
+      });
       buttons[rating] = button;
       row.appendChild(button);
     });
     return row;
   }
 
-  function sendFeedback(messageId, rating, buttons) {
+  /** After a thumbs-down: an optional line on what was wrong (stored with the rating). */
+  function reasonForm(messageId, buttons) {
+    var field = el("textarea", {
+      rows: "2", maxlength: "2000", "aria-label": "What was wrong or missing? (optional)",
+      placeholder: "What was wrong or missing? (optional)"
+    });
+    var send = el("button", { className: "retry", type: "submit", text: "Send" });
+    var box = el("form", { className: "reason", "aria-label": "Why was this not helpful?" }, [field, send]);
+    box.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var comment = field.value.trim();
+      if (!comment) { box.remove(); return; }
+      send.disabled = true;
+      sendFeedback(messageId, "down", buttons, comment, function () {
+        box.replaceWith(el("p", { className: "stopped-note", text: "Thanks, that helps us fix the docs." }));
+      }, function () { send.disabled = false; });
+    });
+    setTimeout(function () { field.focus(); }, 0);
+    return box;
+  }
+
+  function sendFeedback(messageId, rating, buttons, comment, onSaved, onFailed) {
     var previous = feedbackState[messageId];
     function show(value) {
       Object.keys(buttons).forEach(function (r) { buttons[r].setAttribute("aria-pressed", r === value ? "true" : "false"); });
@@ -975,18 +1178,22 @@
     var headers = { "Content-Type": "application/json" };
     if (session && session.token) headers["X-Session-Token"] = session.token;
     fetch(apiUrl("/v1/messages/" + encodeURIComponent(messageId) + "/feedback"), {
-      method: "POST", headers: headers, body: JSON.stringify({ rating: rating })
+      method: "POST", headers: headers, body: JSON.stringify(comment ? { rating: rating, comment: comment } : { rating: rating })
     }).then(function (response) {
       if (!response.ok) throw new Error("feedback " + response.status);
       feedbackState[messageId] = rating;
       storageSet(FEEDBACK_KEY, feedbackState);
       announce("Thanks for the feedback");
+      emit("feedback", { messageId: messageId, rating: rating, comment: comment || null });
+      if (onSaved) onSaved();
     }).catch(function () {
       show(previous); // not recorded: do not pretend it was
+      if (onFailed) onFailed();
     });
   }
 
-  function showError(bubble, message, retry, retryAfter) {
+  function showError(bubble, message, retry, retryAfter, code) {
+    emit("error", { code: code || null, message: message });
     bubble.className = "msg error";
     bubble.removeAttribute("aria-busy");
     bubble.setAttribute("role", "alert");
@@ -1068,7 +1275,12 @@
         if (response.status === 202) {
           return response.json().then(function (accepted) {
             saveSession(accepted.session_id, accepted.session_token);
-            if (!stopped) follow(accepted, bubble, retry);
+            if (stopped) return;
+            pendingSet({
+              accepted: { job_id: accepted.job_id, status_url: accepted.status_url, events_url: accepted.events_url },
+              question: question, selection: selection || null
+            });
+            follow(accepted, bubble, retry);
           });
         }
         return response.json().catch(function () { return {}; }).then(function (error) {
@@ -1128,13 +1340,19 @@
     function onDone(result) {
       if (finished) return;
       finished = true;
-      if (result && result.session_id && session && result.session_id !== session.id) {
+      if (result && result.session_id && session && result.session_id !== session.id && accepted.session_token) {
         // Defensive: the server is the authority on which session this was.
         saveSession(result.session_id, accepted.session_token);
       }
+      pendingSet(null);
       finishAnswer(bubble, result || { answer: text });
       setBusy(false);
       input.focus();
+      result = result || {};
+      emit("answer", {
+        jobId: accepted.job_id, messageId: result.message_id || null, refused: !!result.refused,
+        citations: (result.citations || []).length
+      });
     }
     function onFailure(error) {
       if (finished) return;
@@ -1144,7 +1362,8 @@
       if (code === "llm_unavailable" || code === "queue_unavailable") {
         message = "The assistant is busy right now — please try again in a moment.";
       }
-      showError(bubble, message, resend);
+      pendingSet(null);
+      showError(bubble, message, resend, null, code);
     }
     function onStatus(data) {
       if (data && (data.requeued || data.restarted)) {
@@ -1177,6 +1396,7 @@
       if (finished) return;
       finished = true;
       if (source) source.close();
+      pendingSet(null);
       finishAnswer(bubble, { answer: text }, true);
       setBusy(false);
       input.focus();
@@ -1261,6 +1481,7 @@
     open();
     pinned = true;
     addUserMessage(question, selection);
+    emit("ask", { question: question, selection: selection || null, pageUrl: location.href });
     ask(question, selection || null);
   }
 
