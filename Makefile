@@ -24,7 +24,11 @@ dev: install
 services:
 	.ci/services
 
-test: install services
+# `make test PYTEST_ARGS="-m unit"`: the unit tier needs no service, so none is started or
+# installed (the integration and e2e tiers need Redis, PostgreSQL and chromium: .ci/services).
+UNIT_ONLY := $(if $(filter unit,$(word 2,$(PYTEST_ARGS))),$(filter -m,$(word 1,$(PYTEST_ARGS))))
+
+test: install $(if $(UNIT_ONLY),,services)
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run mypy

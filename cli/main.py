@@ -144,6 +144,13 @@ def ask(
     """Answer a question from the site, with citations (or decline)."""
     if (question is None) == (batch is None):
         raise _usage("give a QUESTION or --batch FILE")
+    if question is not None and not question.strip():
+        # The API's 422 code, in words a person at a terminal acts on (not pydantic's).
+        raise CliError(
+            ErrorCode.VALIDATION_ERROR,
+            'the question is empty: bookchat ask "How do I ...?"',
+            ExitCode.USAGE,
+        )
     if session is not None:
         try:
             uuid.UUID(session)

@@ -18,6 +18,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.report_model import Report, report_period
 from shared.settings import Settings
@@ -55,6 +57,8 @@ def build_local_report(settings: Settings, since: timedelta, site: str | None) -
     async def run() -> Report:
         engine = make_engine(settings.effective_database_url, settings)
         try:
+            if site is not None:
+                await _check_site(make_sessionmaker(engine), site, settings.site_name)
             return await build_report(
                 make_sessionmaker(engine),
                 report_period(since, site),
@@ -66,6 +70,28 @@ def build_local_report(settings: Settings, since: timedelta, site: str | None) -
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+async def _check_site(
+    sessionmaker: async_sessionmaker[AsyncSession], site: str, configured: str
+) -> None:
+    """A `--site` that neither is configured nor has any session in the history is a typo:
+    `site_not_found` naming the sites there are (an empty report would look like no usage)."""
+    from sqlmodel import select
+
+    from cli.errors import CliError
+    from shared.errors import ErrorCode
+    from shared.models import ChatSession
+
+    async with sessionmaker() as db:
+        known = set((await db.exec(select(ChatSession.site).distinct())).all())
+    known.add(configured)
+    if site not in known:
+        raise CliError(
+            ErrorCode.SITE_NOT_FOUND,
+            f"no site {site!r} here (sites: {', '.join(sorted(known))}); "
+            "--site takes a BOOKCHAT_SITE_NAME",
+        )
 
 
 def _pct(value: float | None) -> str:

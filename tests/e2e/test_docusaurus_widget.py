@@ -14,6 +14,7 @@ Screenshots land in test-artifacts/docusaurus-*.png; docs/widget.md shows them.
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
 import re
 import shutil
@@ -53,12 +54,12 @@ SUGGESTED = ["How do I send the arm home from Python?", "What if the arm jerks?"
 @dataclass(frozen=True)
 class Sites:
     api_port: int
-    plugin_origin: str  # the site with docusaurus-plugin-bookchat; citations point here
+    plugin_origin: str  # the site with docusaurus-plugin-bookchat (on localhost)
     scripts_origin: str  # the same site with a `scripts` entry instead
     stranger_origin: str  # a page not in the API's CORS allow-list
-    indexed_src: (
-        Path  # the pages the stack indexes, with `url` = plugin_origin (citations go there)
-    )
+    # The pages the stack indexes, with the config's production `url`: citations name that
+    # host, and the widget opens them on the origin the reader is on.
+    indexed_src: Path
 
     @property
     def allowed(self) -> list[str]:
@@ -71,13 +72,10 @@ def redis_url(redis_url: str) -> str:
     return redis_url.rsplit("/", 1)[0] + "/13"
 
 
-def _site_source(dest: Path, extra: str = "", url: str | None = None) -> Path:
-    """A copy of the sample site with `extra` config keys (and its `url` replaced, if given)."""
+def _site_source(dest: Path, extra: str = "") -> Path:
+    """A copy of the sample site with `extra` config keys."""
     shutil.copytree(SAMPLE_SITE, dest, ignore=shutil.ignore_patterns("build", ".docusaurus"))
     config = (SAMPLE_SITE / "docusaurus.config.js").read_text()
-    if url is not None:
-        config = config.replace("url: 'https://lumen.example.org',", f"url: '{url}',")
-        assert url in config, "the sample config changed shape"
     # The sample site has no home page (its navbar title links to one): not our concern here.
     # Rspack/SWC (@docusaurus/faster, in the harness's lock): the same pages for a third of the
     # CPU of the default webpack build (tests/docusaurus_build.py).
@@ -126,8 +124,12 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
     api = f"http://127.0.0.1:{api_port}"
     plugin_origin = f"http://127.0.0.1:{plugin_port}"
     questions = ", ".join(f"'{q}'" for q in SUGGESTED)
+    # The build cache is keyed by the site's files: the plugin's own code is named in the config
+    # so that a change to it rebuilds the site.
+    plugin_hash = hashlib.sha256((PLUGIN / "index.js").read_bytes()).hexdigest()[:16]
     plugin_src = _site_source(
         tmp / "plugin-site",
+        f"  // docusaurus-plugin-bookchat {plugin_hash}\n"
         f"  plugins: ['{PLUGIN}'],\n"
         f"  themeConfig: {{bookchat: {{apiUrl: '{api}', title: '{TITLE}',"
         f" suggestedQuestions: [{questions}]}}}},\n",
@@ -156,7 +158,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
             plugin_origin=plugin_origin,
             scripts_origin=f"http://127.0.0.1:{scripts_port}",
             stranger_origin=f"http://127.0.0.1:{stranger_port}",
-            indexed_src=_site_source(tmp / "indexed-site", url=plugin_origin),
+            indexed_src=_site_source(tmp / "indexed-site"),
         )
     finally:
         stranger.shutdown()
@@ -217,7 +219,9 @@ def test_plugin_site_answers_with_numbered_sources_that_open_their_section(
     # The answer is the page's code block: its citation sits in the block's bar, next to the
     # language label and the copy button, not alone on a line under it.
     code = answer.locator(".text .code")
-    expect(code.locator(".lang")).to_have_text("python")
+    expect(code.locator(".lang")).to_have_text(
+        "home.py"
+    )  # the block's title, as Docusaurus shows it
     expect(code.get_by_role("button", name="Copy code")).to_be_visible()
     expect(code.locator(".code-bar a.marker")).to_have_text("1")
     expect(answer.locator(".text > p")).to_have_count(0)
@@ -288,8 +292,11 @@ def test_scripts_entry_works_and_an_origin_outside_the_allow_list_is_refused(
     open_widget(page, sites.scripts_origin + "/lumen/manual/getting-started/first-move")
     expect(page.get_by_role("button", name="Ask the manual")).to_be_hidden()  # open: no launcher
     answer = ask(page, QUESTION)
+    # No siteUrl here: the page's canonical link (the production url) tells the widget to
+    # open citations on this origin.
     expect(answer.locator(".cites a").first).to_have_attribute(
-        "href", re.compile(r"/manual/getting-started/first-move(#|$)")
+        "href",
+        re.compile(re.escape(sites.scripts_origin) + r"/lumen/manual/getting-started/first-move#"),
     )
     shot(page, "scripts-entry-answer")
 

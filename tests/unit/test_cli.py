@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,9 +15,10 @@ from typer.testing import CliRunner
 
 from cli.errors import ExitCode, describe, error_object
 from cli.main import app, main
+from cli.queries import numbered_answer
 from shared.errors import BookchatError, ErrorCode
 from shared.settings import get_settings
-from tests.conftest import SAMPLE_SITE
+from tests.conftest import ROOT, SAMPLE_SITE
 from tests.fake_llm import FakeLLM, Reply, error
 
 pytestmark = pytest.mark.unit
@@ -96,6 +99,62 @@ def test_a_question_the_api_would_refuse_is_a_usage_error_before_any_work(
     first, second = (json.loads(line) for line in asked.stdout.splitlines())
     assert first["error"]["code"] == "validation_error"
     assert second["refused"] is False
+
+
+def test_an_empty_question_is_refused_in_plain_words(
+    runner: CliRunner, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for empty in ("", "   "):
+        code, out, err = _run_main(["ask", empty], capsys)
+        assert code == ExitCode.USAGE
+        assert err.strip() == 'error: the question is empty: bookchat ask "How do I ...?"', err
+        assert "String should have" not in err
+
+
+def test_plain_text_answers_number_their_markers_as_the_sources_listed(
+    runner: CliRunner,
+) -> None:
+    assert runner.invoke(app, ["ingest", str(SAMPLE_SITE)]).exit_code == 0
+    asked = runner.invoke(app, ["ask", "How do I stop the arm in an emergency?"])
+    assert asked.exit_code == 0, asked.output
+    text, _, sources = asked.stdout.partition("\nSources:\n")
+    listed = re.findall(r"^\[(\d+)\] .+ > .+: https?://\S+$", sources, flags=re.M)
+    assert listed == [str(n) for n in range(1, len(listed) + 1)], sources
+    assert len(listed) >= 2, asked.stdout
+    assert set(re.findall(r"\[(\d+)\]", text)) == set(listed), asked.stdout
+
+
+def test_numbered_answer_maps_passage_numbers_to_list_places() -> None:
+    citations = [
+        {"number": 4, "title": "A", "heading": "x", "url": "https://d.example/a"},
+        {"number": 2, "title": "B", "heading": "y", "url": "https://d.example/b"},
+    ]
+    assert numbered_answer("One [4]. Two [2][4]. Not cited [9].", citations) == (
+        "One [1]. Two [2][1]. Not cited [9].\n\nSources:\n"
+        "[1] A > x: https://d.example/a\n[2] B > y: https://d.example/b"
+    )
+
+
+def test_a_report_of_a_site_that_is_not_there_fails_naming_the_sites(
+    runner: CliRunner, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run_main(["report", "--site", "nosuch"], capsys)
+    assert code == ExitCode.NOT_FOUND, err
+    assert "no site 'nosuch' here (sites: default)" in err
+    assert _run_main(["report", "--site", "default", "--format", "json"], capsys)[0] == 0
+
+
+def test_make_test_of_the_unit_tier_starts_no_service() -> None:
+    def planned(*args: str) -> str:
+        done = subprocess.run(
+            ["make", "-n", "-C", str(ROOT), "test", *args], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert ".ci/services" not in planned("PYTEST_ARGS=-m unit")
+    assert ".ci/services" in planned()
+    assert ".ci/services" in planned("PYTEST_ARGS=-m integration")
 
 
 def _run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
