@@ -3,10 +3,11 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 PYTEST_ARGS ?=
-# `make dev PORT=8001 SITE=path/to/docusaurus-site HOST=0.0.0.0`
+# `make dev PORT=8001 SITE=path/to/docusaurus-site HOST=0.0.0.0 SITE_URL=http://localhost:3000/`
 PORT ?= 8000
 HOST ?= 127.0.0.1
 SITE ?=
+SITE_URL ?=
 
 .PHONY: dev test install services lint bench
 
@@ -19,7 +20,8 @@ dev: install
 	@command -v redis-server >/dev/null 2>&1 || { \
 		echo "bookchat dev needs the redis-server binary; installing it (apt)"; \
 		$$( [ "$$(id -u)" -ne 0 ] && echo sudo ) apt-get install -y -qq redis-server; }
-	$(UV) run bookchat dev --port $(PORT) --host $(HOST) $(if $(SITE),--site "$(SITE)")
+	$(UV) run bookchat dev --port $(PORT) --host $(HOST) $(if $(SITE),--site "$(SITE)") \
+		$(if $(SITE_URL),--site-url "$(SITE_URL)")
 
 services:
 	.ci/services

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -217,11 +218,17 @@ def dev(
     ] = None,
     port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    site_url: Annotated[
+        str | None,
+        typer.Option(help="Public URL citations link to (default: the config's url + baseUrl)"),
+    ] = None,
 ) -> None:
     """Run everything in one process with no service, key or network: API, worker, index."""
     from cli.dev import run_dev
 
-    raise typer.Exit(run_dev(site, host=host, port=port))
+    if site_url is not None and not re.match(r"^https?://[^/\s]+", site_url):
+        raise _usage("--site-url must be an absolute http(s) URL, e.g. http://localhost:3000/")
+    raise typer.Exit(run_dev(site, host=host, port=port, site_url=site_url))
 
 
 app.add_typer(admin.app)  # sites, jobs, worker

@@ -371,3 +371,25 @@ def test_the_worker_runs_this_interpreters_celery_not_one_on_path(
     monkeypatch.setenv("PATH", "/nonexistent")
     argv = _worker_argv(runner, monkeypatch, "--queues", "chat")
     assert argv[:5] == [sys.executable, "-m", "celery", "-A", "worker.celery_app"]
+
+
+def test_dev_says_where_citations_link(
+    runner: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli.dev import citation_target
+
+    settings = get_settings()
+    assert citation_target(settings, SAMPLE_SITE).startswith(
+        "https://lumen.example.org/lumen/ (docusaurus.config's url + baseUrl"
+    )
+    local = settings.model_copy(update={"site_url": "http://localhost:3000/lumen/"})
+    assert citation_target(local, SAMPLE_SITE).startswith(
+        "http://localhost:3000/lumen/ (--site-url"
+    )
+    bare = tmp_path / "bare"
+    (bare / "docs").mkdir(parents=True)
+    assert "relative" in citation_target(settings, bare)
+
+    code, _, err = _run_main(["dev", "--site-url", "localhost:3000"], capsys)
+    assert code == ExitCode.USAGE
+    assert "--site-url must be an absolute http(s) URL" in err
