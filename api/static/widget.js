@@ -1,38 +1,19 @@
-/*! bookchat widget — grounded answers about this documentation site.
+/*! bookchat widget — grounded answers about this documentation site: the chat itself.
  *
- * One self-contained script: no build step, no external requests. Include it with
- *   <script src="https://chat.example.com/widget.js" defer data-title="Ask the docs"></script>
- * or, on Docusaurus, with the `docusaurus-plugin-bookchat` package (clients/ in the bookchat repo).
- * Options (data-* on the script tag, or window.BookchatConfig = {...}, which wins):
- *   apiUrl (data-api-url)           API origin; default: the origin this script was served from
- *   title (data-title)              panel heading
- *   placeholder (data-placeholder)  input placeholder
- *   launcherLabel (data-launcher-label)  text on the launcher button; default "Ask AI"
- *   accentColor (data-accent-color) any CSS color; default: the site's --ifm-color-primary
- *   position (data-position)        "bottom-right" (default) or "bottom-left"
- *   greeting (data-greeting)        first line shown in an empty conversation
- *   suggestedQuestions (data-suggested-questions)  questions offered on an empty conversation:
- *                                   an array, or in the attribute a JSON array or "one|two|three"
- *   shortcut (data-shortcut)        key that opens/closes the chat: "mod+i" (default: ⌘I on Apple
- *                                   systems, Ctrl+I elsewhere, as Mintlify's assistant), any
- *                                   "ctrl+shift+k"-style chord, or "false" for none. Ctrl/⌘+K is
- *                                   left to the site's search (Docusaurus' DocSearch owns it).
- *   selectionButton (data-selection-button)  "false" hides the "Ask about this" button
- *   siteUrl (data-site-url)         the site's public URL as the index knows it (docusaurus.config's
- *                                   url + baseUrl); citations under it open on the origin the reader
- *                                   is on (localhost, a preview deploy). Without it, the page's
- *                                   <link rel="canonical"> (Docusaurus writes one) tells the same.
- * All options may also come as one JSON object in data-config (what docusaurus-plugin-bookchat
- * writes: no inline script, so a strict Content-Security-Policy needs no exception).
+ * Loaded by loader.js (served as /widget.js: what a site includes, and where its options are
+ * listed) on first use, from /widget/<version>/widget.js, with widget.css beside it. It builds
+ * the panel inside the loader's shadow root and takes over its launcher.
  * Events for analytics: bookchat:open, bookchat:close, bookchat:ask, bookchat:answer,
- * bookchat:cite-click, bookchat:feedback, bookchat:error, dispatched on window (detail: an object).
+ * bookchat:cite-click, bookchat:feedback, bookchat:export, bookchat:error, dispatched on window
+ * (detail: an object; docs/widget.md lists the fields).
  * Everything the server sends is text: it is escaped before any markup is added.
  */
 (function () {
   "use strict";
 
-  var VERSION = "0.2.4";
-  if (window.Bookchat && window.Bookchat.version) return; // included twice: keep the first
+  var VERSION = "0.3.0"; // the same in loader.js (a test checks it)
+  var loader = window.Bookchat && window.Bookchat.loader;
+  if (!loader || window.Bookchat.version) return; // no loader, or loaded already
 
   var STORAGE_KEY = "bookchat:session";
   var FEEDBACK_KEY = "bookchat:feedback";
@@ -42,51 +23,20 @@
   var POLL_WAIT_S = 25;
   var MAX_SELECTION = 4000;
   var MAX_SUGGESTIONS = 6;
-  var IS_APPLE = /Mac|iPhone|iPad|iPod/.test((navigator.userAgentData && navigator.userAgentData.platform) ||
-    navigator.platform || "");
+  var config = loader.config;
+  var pick = config.pick;
+  config.placeholder = String(pick("placeholder", "Ask a question about the docs…"));
+  config.greeting = String(pick("greeting",
+    "Hi! Ask me anything about these docs. I answer only from the documentation and link to the pages I used."));
+  config.suggestedQuestions = readQuestions(pick("suggestedQuestions", []));
+  config.siteUrl = String(pick("siteUrl", ""));
+  var host = loader.host;
+  var shadow = loader.shadow;
+  var root = loader.root;
+  var launcher = loader.launcher;
+  var shortcut = config.shortcut;
 
-  // ---------------------------------------------------------------- configuration
-
-  function findOwnScript() {
-    if (document.currentScript) return document.currentScript;
-    var scripts = document.getElementsByTagName("script");
-    for (var i = scripts.length - 1; i >= 0; i--) {
-      if (/\/widget(\/[^/?#]+)?\.js(\?|#|$)/.test(scripts[i].src || "")) return scripts[i];
-    }
-    return null;
-  }
-
-  function readConfig(script) {
-    var data = (script && script.dataset) || {};
-    var fromWindow = window.BookchatConfig || {};
-    if (data.config) {
-      try { fromWindow = Object.assign(JSON.parse(data.config), fromWindow); } catch (e) { /* ignore a bad one */ }
-    }
-    var origin = location.origin;
-    if (script && script.src) {
-      try { origin = new URL(script.src, location.href).origin; } catch (e) { /* keep page origin */ }
-    }
-    function pick(name, fallback) {
-      if (fromWindow[name] !== undefined && fromWindow[name] !== null) return fromWindow[name];
-      if (data[name] !== undefined && data[name] !== "") return data[name];
-      return fallback;
-    }
-    var position = String(pick("position", "bottom-right"));
-    return {
-      apiUrl: String(pick("apiUrl", origin)).replace(/\/+$/, ""),
-      title: String(pick("title", "Ask the docs")),
-      placeholder: String(pick("placeholder", "Ask a question about the docs…")),
-      launcherLabel: String(pick("launcherLabel", "Ask AI")),
-      accentColor: pick("accentColor", ""),
-      position: position === "bottom-left" ? "bottom-left" : "bottom-right",
-      greeting: String(pick("greeting",
-        "Hi! Ask me anything about these docs. I answer only from the documentation and link to the pages I used.")),
-      suggestedQuestions: readQuestions(pick("suggestedQuestions", [])),
-      shortcut: parseShortcut(pick("shortcut", "mod+i")),
-      selectionButton: String(pick("selectionButton", "true")) !== "false",
-      siteUrl: String(pick("siteUrl", ""))
-    };
-  }
+  // ---------------------------------------------------------------- small utilities
 
   /** An array, a JSON array string, or "one|two": at most MAX_SUGGESTIONS non-empty strings. */
   function readQuestions(value) {
@@ -101,35 +51,6 @@
       .filter(Boolean).slice(0, MAX_SUGGESTIONS);
   }
 
-  /** "mod+i", "ctrl+shift+k", "/" → {key, ctrl, meta, shift, alt, label, aria}; null for none. */
-  function parseShortcut(value) {
-    var text = String(value == null ? "" : value).trim().toLowerCase();
-    if (!text || text === "false" || text === "none") return null;
-    var parts = text === "+" ? ["+"] : text.split("+");
-    var key = parts.pop();
-    if (!key) return null;
-    var s = { key: key, ctrl: false, meta: false, shift: false, alt: false };
-    parts.forEach(function (p) {
-      if (p === "mod") { if (IS_APPLE) s.meta = true; else s.ctrl = true; }
-      else if (p === "ctrl" || p === "control") s.ctrl = true;
-      else if (p === "cmd" || p === "meta" || p === "command") s.meta = true;
-      else if (p === "shift") s.shift = true;
-      else if (p === "alt" || p === "option") s.alt = true;
-    });
-    var shown = key.length === 1 ? key.toUpperCase() : key.charAt(0).toUpperCase() + key.slice(1);
-    var label = [], aria = [];
-    if (s.ctrl) { label.push(IS_APPLE ? "⌃" : "Ctrl+"); aria.push("Control"); }
-    if (s.alt) { label.push(IS_APPLE ? "⌥" : "Alt+"); aria.push("Alt"); }
-    if (s.shift) { label.push(IS_APPLE ? "⇧" : "Shift+"); aria.push("Shift"); }
-    if (s.meta) { label.push(IS_APPLE ? "⌘" : "Meta+"); aria.push("Meta"); }
-    s.label = label.join("") + shown;
-    aria.push(shown);
-    s.aria = aria.join("+");
-    return s;
-  }
-
-  var config = readConfig(findOwnScript());
-  // ---------------------------------------------------------------- small utilities
 
   function escapeHtml(text) {
     return String(text)
@@ -474,177 +395,16 @@
     quote: svg('<path d="M5 18c3-1 4-3.5 4-6H5V6h6v6c0 4-2 7-6 8zm9 0c3-1 4-3.5 4-6h-4V6h6v6c0 4-2 7-6 8z" fill="currentColor"/>')
   };
 
-  // Colours and fonts come from Docusaurus' Infima variables when the page has them (so the
-  // widget follows any theme, light or dark); the fallbacks are Infima's own defaults.
-  var CSS = [
-    ":host{--bc-accent:var(--ifm-color-primary,#2e8555);--bc-on-accent:#fff;",
-    "--bc-bg:var(--ifm-background-surface-color,#fff);--bc-surface:var(--ifm-color-emphasis-100,#f5f6f7);",
-    "--bc-text:var(--ifm-font-color-base,#1c1e21);--bc-muted:var(--ifm-color-emphasis-700,#606770);",
-    "--bc-border:var(--ifm-color-emphasis-300,#dadde1);--bc-code-bg:var(--ifm-code-background,#f6f7f8);",
-    "--bc-font:var(--ifm-font-family-base,system-ui,-apple-system,'Segoe UI',Roboto,Ubuntu,Cantarell,'Noto Sans',sans-serif);",
-    "--bc-mono:var(--ifm-font-family-monospace,ui-monospace,SFMono-Regular,Menlo,Consolas,monospace);",
-    "--bc-user:var(--bc-accent);--bc-on-user:var(--bc-on-accent);--bc-error:#b3261e;--bc-error-bg:#fdecea;",
-    "--bc-refused-bg:color-mix(in srgb,var(--ifm-color-warning,#e6a700) 9%,var(--bc-bg));--bc-refused-border:color-mix(in srgb,var(--ifm-color-warning,#e6a700) 55%,transparent);",
-    "--bc-shadow:0 12px 40px rgba(0,0,0,.18),0 2px 8px rgba(0,0,0,.08);color-scheme:light}",
-    ":host([data-theme=dark]){--bc-bg:var(--ifm-background-surface-color,#242526);--bc-surface:var(--ifm-color-emphasis-200,#444950);",
-    "--bc-text:var(--ifm-font-color-base,#e3e3e3);--bc-muted:var(--ifm-color-emphasis-700,#dadde1);",
-    "--bc-border:var(--ifm-color-emphasis-300,#606770);--bc-code-bg:var(--ifm-code-background,rgba(255,255,255,.1));",
-    "--bc-error:#ffb4ab;--bc-error-bg:#3b1c1a;",
-    "--bc-shadow:0 12px 40px rgba(0,0,0,.55),0 2px 8px rgba(0,0,0,.4);color-scheme:dark}",
-    "*,*::before,*::after{box-sizing:border-box}",
-    ".root{font:15px/1.55 var(--bc-font);color:var(--bc-text);-webkit-font-smoothing:antialiased;text-align:left;letter-spacing:normal}",
-    "svg{width:20px;height:20px;flex:none}",
-    "button{font:inherit;color:inherit;cursor:pointer}",
-    ":focus-visible{outline:2px solid var(--bc-accent);outline-offset:2px}",
-    // launcher: an icon and a label; hidden while the panel is open (the header's × closes it)
-    ".launcher{position:fixed;bottom:20px;z-index:2147483000;display:flex;align-items:center;gap:8px;",
-    "height:48px;padding:0 16px 0 14px;border:0;border-radius:24px;background:var(--bc-accent);color:var(--bc-on-accent);",
-    "box-shadow:var(--bc-shadow);font-weight:650;font-size:15px;transition:transform .15s ease,box-shadow .15s ease}",
-    ".launcher:hover{transform:translateY(-2px)}",
-    ".launcher svg{width:24px;height:24px}",
-    ".launcher kbd{font:600 12px/1 var(--bc-font);padding:3px 6px;border-radius:6px;background:rgba(255,255,255,.22);opacity:.9}",
-    ".open .launcher{display:none}",
-    ".right .launcher,.right .panel{right:20px}.left .launcher,.left .panel{left:20px}",
-    ".panel{position:fixed;bottom:20px;z-index:2147483001;width:420px;height:min(680px,calc(100vh - 40px));",
-    "display:flex;flex-direction:column;background:var(--bc-bg);border:1px solid var(--bc-border);border-radius:16px;",
-    "box-shadow:var(--bc-shadow);overflow:hidden}",
-    ".panel[hidden]{display:none}",
-    "header{display:flex;align-items:center;gap:6px;padding:10px 10px 10px 16px;border-bottom:1px solid var(--bc-border)}",
-    "header .logo{color:var(--bc-accent);display:flex}",
-    "header h2{flex:1;margin:0;font-size:16px;font-weight:650;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
-    ".icon-btn{display:inline-flex;align-items:center;justify-content:center;gap:5px;min-width:36px;height:36px;padding:0 8px;",
-    "border:0;border-radius:8px;background:transparent;color:var(--bc-muted)}",
-    ".icon-btn:hover{background:var(--bc-surface);color:var(--bc-text)}",
-    ".icon-btn .label{font-size:13px}",
-    ".log{position:relative;flex:1;overflow-x:hidden;overflow-y:auto;overflow-anchor:none;padding:16px;display:flex;flex-direction:column;gap:16px;overscroll-behavior:contain}",
-    ".msg{max-width:100%;min-width:0;overflow-wrap:anywhere}",
-    ".msg p{margin:0 0 .65em}.msg p:last-child{margin-bottom:0}",
-    ".msg ul,.msg ol{margin:0 0 .65em;padding-left:1.3em}.msg li{margin:.2em 0}",
-    ".msg code{font-family:var(--bc-mono);font-size:.86em;background:var(--bc-code-bg);padding:.1em .35em;border-radius:4px}",
-    ".code{margin:0 0 .65em;border:1px solid var(--bc-border);border-radius:8px;overflow:hidden;background:var(--bc-code-bg)}",
-    ".code-bar{display:flex;align-items:center;gap:8px;padding:3px 4px 3px 10px;border-bottom:1px solid var(--bc-border);font-size:12px;color:var(--bc-muted)}",
-    ".code-bar .lang{flex:1;font-family:var(--bc-mono);text-transform:lowercase}",
-    ".code-bar .code-cites{font-size:13px}.code-bar a.marker{vertical-align:baseline;font-size:12px;line-height:1.2;padding:2px 7px}",
-    ".copy-code{border:0;background:transparent;color:var(--bc-muted);font-size:12px;font-weight:600;padding:3px 8px;border-radius:6px}",
-    ".copy-code:hover{background:var(--bc-bg);color:var(--bc-text)}",
-    ".msg pre{margin:0;padding:10px 12px;overflow-x:auto;background:transparent}",
-    ".msg pre code{background:none;padding:0;font-size:.84em;white-space:pre}",
-    ".msg a{color:var(--bc-accent);text-underline-offset:2px}",
-    ".table{margin:0 0 .65em;overflow-x:auto;max-width:100%;border:1px solid var(--bc-border);border-radius:8px}",
-    ".table table{border-collapse:collapse;font-size:.9em;min-width:100%}",
-    ".table th,.table td{padding:6px 10px;border-bottom:1px solid var(--bc-border);text-align:left;vertical-align:top;overflow-wrap:normal}",
-    ".table th{background:var(--bc-surface);font-weight:650;white-space:nowrap}.table tr:last-child td{border-bottom:0}",
-    ".table td+td,.table th+th{border-left:1px solid var(--bc-border)}.table .al-center{text-align:center}.table .al-right{text-align:right}",
-    ".code-bar .lang.title{text-transform:none}",
-    ".user{align-self:flex-end;max-width:88%;background:var(--bc-user);color:var(--bc-on-user);padding:9px 13px;",
-    "border-radius:16px 16px 4px 16px;white-space:pre-wrap}",
-    ".user .quote{display:block;margin:0 0 6px;padding:4px 0 4px 8px;border-left:3px solid currentColor;opacity:.85;font-size:13px;",
-    "white-space:normal;display:-webkit-box;-webkit-line-clamp:3;-webkit-box-orient:vertical;overflow:hidden}",
-    ".bot{align-self:stretch}",
-    ".bot.greeting{color:var(--bc-muted)}",
-    ".suggestions{display:flex;flex-direction:column;align-items:flex-start;gap:8px;margin-top:12px}",
-    ".suggestions .hint{font-size:12px;font-weight:650;text-transform:uppercase;letter-spacing:.04em}",
-    ".suggestion{text-align:left;padding:7px 12px;border:1px solid var(--bc-border);border-radius:18px;background:var(--bc-bg);",
-    "color:var(--bc-text);font-size:14px;line-height:1.35}",
-    ".suggestion:hover{border-color:var(--bc-accent);color:var(--bc-accent)}",
-    ".bot.refused{background:var(--bc-refused-bg);border:1px solid var(--bc-refused-border);border-radius:12px;padding:10px 14px}",
-    ".badge{display:inline-flex;align-items:center;gap:5px;margin-bottom:6px;font-size:12px;font-weight:650;text-transform:uppercase;",
-    "letter-spacing:.04em;color:var(--bc-muted)}.badge svg{width:15px;height:15px}",
-    ".marker{font-size:.75em;vertical-align:super;line-height:0;padding:0 .1em;font-weight:700}",
-    "a.marker{text-decoration:none;display:inline-block;min-width:1.45em;text-align:center;padding:.15em .3em;border-radius:1em;",
-    "background:color-mix(in srgb,var(--bc-accent) 14%,transparent)}",
-    "a.marker:hover{background:var(--bc-accent);color:var(--bc-on-accent)}",
-    // sources: one card per cited page ("Page › Section"), numbered as the markers are
-    ".sources{margin-top:12px}",
-    ".sources h3{margin:0 0 6px;font-size:12px;font-weight:650;text-transform:uppercase;letter-spacing:.04em;color:var(--bc-muted)}",
-    ".msg .cites{margin:0;padding:0;list-style:none;display:grid;grid-template-columns:minmax(0,1fr);gap:6px}",
-    ".cites a{display:flex;align-items:flex-start;gap:10px;padding:8px 10px;border:1px solid var(--bc-border);border-radius:10px;",
-    "color:var(--bc-text);text-decoration:none;background:var(--bc-bg)}",
-    ".cites a:hover{border-color:var(--bc-accent)}",
-    ".cites .n{flex:none;min-width:22px;height:22px;border-radius:11px;display:inline-flex;align-items:center;justify-content:center;",
-    "font-size:12px;font-weight:700;background:color-mix(in srgb,var(--bc-accent) 14%,transparent);color:var(--bc-accent)}",
-    ".cites .where{display:flex;flex-direction:column;min-width:0;flex:1}",
-    ".cites .page{font-weight:600;font-size:14px;line-height:1.3}",
-    ".cites .section{font-weight:400;color:var(--bc-muted)}",
-    ".cites .url{font-size:12px;color:var(--bc-muted);white-space:nowrap;overflow:hidden;text-overflow:ellipsis;margin-top:2px}",
-    // the pages being read, shown before the text arrives
-    ".reading{margin:0 0 8px;font-size:13px;color:var(--bc-muted)}",
-    ".reading ul{display:flex;flex-wrap:wrap;gap:6px;margin:6px 0 0;padding:0;list-style:none}",
-    ".reading li{display:inline-flex;align-items:center;gap:5px;max-width:100%;padding:3px 9px 3px 7px;border:1px solid var(--bc-border);",
-    "border-radius:14px;background:var(--bc-bg);white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
-    ".reading svg{width:14px;height:14px}",
-    ".actions{display:flex;flex-wrap:wrap;align-items:center;gap:6px;margin-top:10px}",
-    ".actions .icon-btn{height:32px;padding:0 9px;border:1px solid var(--bc-border);color:var(--bc-text)}",
-    ".actions svg{width:17px;height:17px}",
-    ".feedback{display:inline-flex;align-items:center;gap:6px;margin-left:auto}",
-    ".feedback .hint{font-size:13px;color:var(--bc-muted)}",
-    ".feedback .icon-btn{min-width:36px}",
-    ".feedback .icon-btn[aria-pressed=true]{color:var(--bc-on-accent);background:var(--bc-accent);border-color:var(--bc-accent)}",
-    ".reason{display:flex;gap:8px;align-items:flex-end;margin-top:8px}.reason textarea{min-height:0;font-size:14px}",
-    ".reason .retry{margin:0;color:var(--bc-text)}",
-    ".stopped-note{margin-top:6px;font-size:13px;color:var(--bc-muted);font-style:italic}",
-    ".status{display:flex;align-items:center;gap:8px;color:var(--bc-muted);font-size:13px;min-height:22px}",
-    ".dots{display:inline-flex;gap:3px}.dots i{width:6px;height:6px;border-radius:50%;background:currentColor;",
-    "animation:bc-blink 1.2s infinite ease-in-out both}.dots i:nth-child(2){animation-delay:.15s}.dots i:nth-child(3){animation-delay:.3s}",
-    "@keyframes bc-blink{0%,80%,100%{opacity:.25}40%{opacity:1}}",
-    ".streaming .text>:last-child::after{content:'';display:inline-block;width:7px;height:1em;margin-left:2px;vertical-align:text-bottom;",
-    "background:var(--bc-accent);animation:bc-blink 1s infinite}",
-    ".error{align-self:stretch;max-width:none;display:flex;gap:10px;align-items:flex-start;background:var(--bc-error-bg);",
-    "color:var(--bc-error);padding:10px 12px;border-radius:10px;font-size:14px}",
-    ".error .body{flex:1}.error .body p{margin:0}",
-    ".retry{margin-top:8px;padding:5px 12px;border-radius:8px;border:1px solid currentColor;background:transparent;font-size:13px;font-weight:600}",
-    "form{display:flex;gap:8px;align-items:flex-end;padding:10px 12px 12px;border-top:1px solid var(--bc-border)}",
-    "textarea{flex:1;resize:none;min-height:42px;max-height:140px;padding:10px 12px;border:1px solid var(--bc-border);border-radius:12px;",
-    "background:var(--bc-bg);color:var(--bc-text);font:inherit;line-height:1.4}",
-    "textarea:focus{outline:none;border-color:var(--bc-accent);box-shadow:0 0 0 3px color-mix(in srgb,var(--bc-accent) 25%,transparent)}",
-    "textarea::placeholder{color:var(--bc-muted)}",
-    ".send,.stop{width:42px;height:42px;border:0;border-radius:12px;background:var(--bc-accent);color:var(--bc-on-accent);",
-    "display:flex;align-items:center;justify-content:center}",
-    ".stop{background:var(--bc-text);color:var(--bc-bg)}",
-    ".send[hidden],.stop[hidden]{display:none}",
-    ".send:disabled{opacity:.45;cursor:default}",
-    ".footer{padding:0 12px 8px;font-size:11px;color:var(--bc-muted);text-align:center}",
-    ".ask{position:fixed;z-index:2147483002;display:flex;align-items:center;gap:6px;padding:6px 11px;border:0;border-radius:18px;",
-    "background:var(--bc-accent);color:var(--bc-on-accent);font-size:13px;font-weight:600;box-shadow:var(--bc-shadow)}",
-    ".ask[hidden]{display:none}.ask svg{width:15px;height:15px}",
-    ".sr-only{position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;clip:rect(0,0,0,0);border:0}",
-    "@media (max-width:600px){.panel{inset:0;width:100%;height:100%;height:100dvh;border-radius:0;border:0}",
-    ".launcher{bottom:16px}.right .launcher{right:16px}.left .launcher{left:16px}.launcher kbd{display:none}}",
-    "@media (prefers-reduced-motion:reduce){*{animation:none!important;transition:none!important;scroll-behavior:auto!important}",
-    ".launcher:hover{transform:none}}"
-  ].join("");
-
   // ---------------------------------------------------------------- the widget
 
-  var host = document.createElement("bookchat-widget");
-  // Styles through the CSSOM only (a constructed sheet, element.style): a page with a strict
-  // Content-Security-Policy (style-src without 'unsafe-inline') blocks <style> and style="".
-  ["all:initial", "position:static", "display:contents"].forEach(function (rule) {
-    var at = rule.indexOf(":");
-    host.style.setProperty(rule.slice(0, at), rule.slice(at + 1), "important");
+  // widget.css, through the CSSOM (a strict CSP allows a constructed sheet, not a <style>);
+  // the panel stays hidden until it is applied.
+  var styled = fetch(config.apiUrl + "/widget/" + VERSION + "/widget.css").then(function (response) {
+    if (!response.ok) throw new Error("widget.css " + response.status);
+    return response.text();
+  }).then(function (css) { loader.addSheet(shadow, css); }, function (error) {
+    if (window.console) console.warn("bookchat: no styles (" + error + ")");
   });
-  var shadow = host.attachShadow({ mode: "open" });
-  try {
-    var sheet = new CSSStyleSheet();
-    sheet.replaceSync(CSS);
-    shadow.adoptedStyleSheets = [sheet];
-  } catch (e) { // no constructable sheets (Safari < 16.4): a <style>, which such a CSP blocks
-    var style = document.createElement("style");
-    style.textContent = CSS;
-    shadow.appendChild(style);
-  }
-
-  var root = el("div", { className: "root " + (config.position === "bottom-left" ? "left" : "right") });
-  var shortcut = config.shortcut;
-  var launcher = el("button", {
-    className: "launcher", type: "button", "aria-haspopup": "dialog", "aria-expanded": "false",
-    "aria-controls": "bookchat-panel", "aria-label": "Open chat: " + config.title,
-    "aria-keyshortcuts": shortcut ? shortcut.aria : null,
-    title: config.title + (shortcut ? " (" + shortcut.label + ")" : "")
-  });
-  launcher.innerHTML = ICONS.launcher;
-  launcher.appendChild(el("span", { className: "label", text: config.launcherLabel }));
-  if (shortcut) launcher.appendChild(el("kbd", { "aria-hidden": "true", text: shortcut.label }));
 
   var titleId = "bookchat-title";
   var heading = el("h2", { id: titleId, text: config.title });
@@ -678,12 +438,8 @@
   var askButton = el("button", { className: "ask", type: "button", hidden: "" });
   askButton.innerHTML = ICONS.quote + "<span>Ask about this</span>";
 
-  root.appendChild(panel);
-  root.appendChild(launcher);
+  root.insertBefore(panel, launcher);
   root.appendChild(askButton);
-  shadow.appendChild(root);
-
-  if (config.accentColor) host.style.setProperty("--bc-accent", String(config.accentColor));
 
   function announce(text) {
     announcer.textContent = "";
@@ -737,36 +493,16 @@
     copyText(code ? code.textContent : "", button, "Code copied");
   });
 
-  // ---- theme: follow Docusaurus' data-theme on <html>, else the OS preference
-
-  var darkQuery = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
-  function applyTheme() {
-    var siteTheme = document.documentElement.getAttribute("data-theme");
-    var dark = siteTheme ? siteTheme === "dark" : !!(darkQuery && darkQuery.matches);
-    host.setAttribute("data-theme", dark ? "dark" : "light");
-    // Text on the accent color: dark on light accents (Docusaurus' dark-mode teal), else white.
-    var probe = getComputedStyle(sendButton).backgroundColor;
-    var rgb = /rgba?\((\d+),\s*(\d+),\s*(\d+)/.exec(probe || "");
-    if (rgb) {
-      var lum = [1, 2, 3].map(function (i) {
-        var c = Number(rgb[i]) / 255;
-        return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
-      });
-      var l = 0.2126 * lum[0] + 0.7152 * lum[1] + 0.0722 * lum[2];
-      host.style.setProperty("--bc-on-accent", l > 0.4 ? "#111418" : "#ffffff");
-    }
-  }
-  new MutationObserver(applyTheme).observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme", "style", "class"] });
-  if (darkQuery) {
-    if (darkQuery.addEventListener) darkQuery.addEventListener("change", applyTheme);
-    else if (darkQuery.addListener) darkQuery.addListener(applyTheme);
-  }
-
   // ---- open / close, focus trap, keyboard shortcut
 
   function isOpen() { return !panel.hidden; }
+  function toggle() { if (isOpen()) close(); else open(); }
   function open() {
     if (isOpen()) { input.focus(); return; }
+    styled.then(showPanel);
+  }
+  function showPanel() {
+    if (isOpen()) return;
     panel.hidden = false;
     root.classList.add("open");
     launcher.setAttribute("aria-expanded", "true");
@@ -787,7 +523,7 @@
       panel.querySelectorAll("button, a[href], textarea, input, [tabindex]:not([tabindex='-1'])"),
       function (node) { return !node.disabled && node.getClientRects().length > 0; });
   }
-  launcher.addEventListener("click", function () { if (isOpen()) close(); else open(); });
+  launcher.addEventListener("click", toggle);
   closeButton.addEventListener("click", close);
   panel.addEventListener("keydown", function (event) {
     if (event.key === "Escape") {
@@ -808,22 +544,6 @@
     } else if (!event.shiftKey && (active === last || !panel.contains(active))) {
       event.preventDefault(); first.focus();
     }
-  });
-
-  function matchesShortcut(event) {
-    if (!shortcut || event.defaultPrevented || event.repeat) return false;
-    var key = String(event.key || "").toLowerCase();
-    return key === shortcut.key && event.ctrlKey === shortcut.ctrl && event.metaKey === shortcut.meta &&
-      event.altKey === shortcut.alt && (event.shiftKey === shortcut.shift || key.length === 1 && !/[a-z0-9]/.test(key));
-  }
-  document.addEventListener("keydown", function (event) {
-    if (!matchesShortcut(event)) return;
-    var target = event.composedPath ? event.composedPath()[0] : event.target;
-    var typing = target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName || ""));
-    var chord = shortcut.ctrl || shortcut.meta || shortcut.alt;
-    if (typing && !chord && !host.contains(target) && !shadow.contains(target)) return; // a plain key while typing is text
-    event.preventDefault();
-    if (isOpen()) close(); else open();
   });
 
   // ---- scrolling: a new answer is read from its first line, not from its end
@@ -1551,21 +1271,18 @@
 
   // ---------------------------------------------------------------- start
 
-  function mount() {
-    document.body.appendChild(host);
-    applyTheme();
-    restoreHistory();
-  }
-  if (document.body) mount();
-  else document.addEventListener("DOMContentLoaded", mount);
-
   window.Bookchat = {
     version: VERSION,
     config: config,
     open: open,
     close: close,
+    toggle: toggle,
     ask: function (question, options) { submit(question, options && options.selection); },
     reset: resetConversation,
-    renderMarkdown: renderMarkdown
+    renderMarkdown: renderMarkdown,
+    loader: loader
   };
+  restoreHistory();
+  updateAsk(); // text was selected before the chat loaded
+  loader.loaded();
 })();
