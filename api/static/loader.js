@@ -20,6 +20,8 @@
  *                                   "ctrl+shift+k"-style chord, or "false" for none. Ctrl/⌘+K is
  *                                   left to the site's search (Docusaurus' DocSearch owns it).
  *   selectionButton (data-selection-button)  "false" hides the "Ask about this" button
+ *   mode (data-mode)                "chat" (default) or "search": what the panel opens on (search:
+ *                                   passages as the reader types, "Ask AI" first in the list)
  *   siteUrl (data-site-url)         the site's public URL as the index knows it (docusaurus.config's
  *                                   url + baseUrl); citations under it open on the origin the reader
  *                                   is on (localhost, a preview deploy). Without it, the page's
@@ -79,29 +81,25 @@
   }
 
   /** "mod+i", "ctrl+shift+k", "/" → {key, ctrl, meta, shift, alt, label, aria}; null for none. */
+  var MODIFIERS = [ // [flag, names in a shortcut, Apple label, other label, aria name], in label order
+    ["ctrl", /^(ctrl|control)$/, "⌃", "Ctrl+", "Control"], ["alt", /^(alt|option)$/, "⌥", "Alt+", "Alt"],
+    ["shift", /^shift$/, "⇧", "Shift+", "Shift"], ["meta", /^(cmd|meta|command)$/, "⌘", "Meta+", "Meta"]
+  ];
   function parseShortcut(value) {
     var text = String(value == null ? "" : value).trim().toLowerCase();
     if (!text || text === "false" || text === "none") return null;
     var parts = text === "+" ? ["+"] : text.split("+");
     var key = parts.pop();
     if (!key) return null;
-    var s = { key: key, ctrl: false, meta: false, shift: false, alt: false };
-    parts.forEach(function (p) {
-      if (p === "mod") { if (IS_APPLE) s.meta = true; else s.ctrl = true; }
-      else if (p === "ctrl" || p === "control") s.ctrl = true;
-      else if (p === "cmd" || p === "meta" || p === "command") s.meta = true;
-      else if (p === "shift") s.shift = true;
-      else if (p === "alt" || p === "option") s.alt = true;
+    var s = { key: key };
+    var shown = key.charAt(0).toUpperCase() + key.slice(1);
+    var label = "", aria = [];
+    MODIFIERS.forEach(function (m) {
+      s[m[0]] = parts.some(function (p) { return m[1].test(p) || p === "mod" && m[0] === (IS_APPLE ? "meta" : "ctrl"); });
+      if (s[m[0]]) { label += IS_APPLE ? m[2] : m[3]; aria.push(m[4]); }
     });
-    var shown = key.length === 1 ? key.toUpperCase() : key.charAt(0).toUpperCase() + key.slice(1);
-    var label = [], aria = [];
-    if (s.ctrl) { label.push(IS_APPLE ? "⌃" : "Ctrl+"); aria.push("Control"); }
-    if (s.alt) { label.push(IS_APPLE ? "⌥" : "Alt+"); aria.push("Alt"); }
-    if (s.shift) { label.push(IS_APPLE ? "⇧" : "Shift+"); aria.push("Shift"); }
-    if (s.meta) { label.push(IS_APPLE ? "⌘" : "Meta+"); aria.push("Meta"); }
-    s.label = label.join("") + shown;
-    aria.push(shown);
-    s.aria = aria.join("+");
+    s.label = label + shown;
+    s.aria = aria.concat(shown).join("+");
     return s;
   }
 
@@ -111,7 +109,7 @@
   // The launcher's styles and the colours the panel shares; widget.css styles the rest.
   var CSS = [
     ":host{--bc-accent:var(--ifm-color-primary,#2e8555);--bc-on-accent:#fff;",
-    "--bc-font:var(--ifm-font-family-base,system-ui,-apple-system,'Segoe UI',Roboto,Ubuntu,Cantarell,'Noto Sans',sans-serif);",
+    "--bc-font:var(--ifm-font-family-base,system-ui,-apple-system,'Segoe UI',Roboto,sans-serif);",
     "--bc-shadow:0 12px 40px rgba(0,0,0,.18),0 2px 8px rgba(0,0,0,.08);color-scheme:light}",
     ":host([data-theme=dark]){--bc-shadow:0 12px 40px rgba(0,0,0,.55),0 2px 8px rgba(0,0,0,.4);color-scheme:dark}",
     "*,*::before,*::after{box-sizing:border-box}",

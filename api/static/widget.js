@@ -30,6 +30,7 @@
     "Hi! Ask me anything about these docs. I answer only from the documentation and link to the pages I used."));
   config.suggestedQuestions = readQuestions(pick("suggestedQuestions", []));
   config.siteUrl = String(pick("siteUrl", ""));
+  config.mode = String(pick("mode", "chat")) === "search" ? "search" : "chat"; // what the panel opens on
   var host = loader.host;
   var shadow = loader.shadow;
   var root = loader.root;
@@ -435,6 +436,24 @@
   var panel = el("div", {
     className: "panel", id: "bookchat-panel", role: "dialog", "aria-modal": "true", "aria-labelledby": titleId, hidden: ""
   }, [el("header", null, [logo, heading, exportButton, newButton, closeButton]), log, form, footer, announcer]);
+
+  // Search mode: passages from the index as the reader types, "Ask AI" one keystroke away.
+  var tabs = el("div", { className: "tabs", role: "tablist", "aria-label": "Mode" });
+  var modeTabs = {};
+  [["search", "Search"], ["chat", "Ask AI"]].forEach(function (m) {
+    modeTabs[m[0]] = el("button", { className: "tab", type: "button", role: "tab", "aria-selected": "false", text: m[1] });
+    modeTabs[m[0]].addEventListener("click", function () { setMode(m[0]); });
+    tabs.appendChild(modeTabs[m[0]]);
+  });
+  var searchInput = el("input", {
+    type: "search", className: "search-input", placeholder: "Search the docs…", "aria-label": "Search the docs",
+    role: "combobox", "aria-expanded": "false", "aria-controls": "bookchat-results", "aria-autocomplete": "list",
+    autocomplete: "off", maxlength: "2000"
+  });
+  var results = el("ul", { id: "bookchat-results", className: "results", role: "listbox", "aria-label": "Search results" });
+  var searchView = el("div", { className: "search-view", hidden: "" }, [searchInput, results]);
+  panel.insertBefore(tabs, log);
+  panel.insertBefore(searchView, log);
   var askButton = el("button", { className: "ask", type: "button", hidden: "" });
   askButton.innerHTML = ICONS.quote + "<span>Ask about this</span>";
 
@@ -507,7 +526,7 @@
     root.classList.add("open");
     launcher.setAttribute("aria-expanded", "true");
     if (!log.childElementCount) showGreeting();
-    input.focus();
+    setMode(mode);
     emit("open");
   }
   function close() {
@@ -680,6 +699,7 @@
     messages.forEach(function (m, k) { if (m.role === "user" && m.content === pending.question) asked = k; });
     var answered = asked >= 0 && messages.slice(asked + 1).some(function (m) { return m.role === "assistant"; });
     if (answered) { pendingSet(null); return; }
+    setMode("chat");
     open();
     if (asked < 0) addUserMessage(pending.question, pending.selection);
     pinned = true;
@@ -1195,9 +1215,107 @@
     });
   }
 
+  // ---- search mode
+
+  var mode = config.mode;
+  var searchSeq = 0;
+  var searchTimer = 0;
+  var activeResult = -1;
+  function setMode(next) {
+    mode = next === "search" ? "search" : "chat";
+    Object.keys(modeTabs).forEach(function (m) { modeTabs[m].setAttribute("aria-selected", String(m === mode)); });
+    searchView.hidden = mode !== "search";
+    log.hidden = form.hidden = footer.hidden = mode === "search";
+    if (!isOpen()) return;
+    if (mode === "search") searchInput.focus();
+    else input.focus();
+  }
+  function resultItems() { return results.querySelectorAll("[role=option]"); }
+  function setActive(index) {
+    var items = resultItems();
+    activeResult = Math.max(-1, Math.min(index, items.length - 1));
+    Array.prototype.forEach.call(items, function (item, k) { item.setAttribute("aria-selected", String(k === activeResult)); });
+    if (activeResult >= 0) {
+      searchInput.setAttribute("aria-activedescendant", items[activeResult].id);
+      items[activeResult].scrollIntoView({ block: "nearest" });
+    } else searchInput.removeAttribute("aria-activedescendant");
+  }
+  function choose(item) {
+    var query = searchInput.value.trim();
+    if (!item || item.classList.contains("ask-ai")) {
+      if (!query) return;
+      setMode("chat");
+      submit(query, null);
+      return;
+    }
+    emit("cite-click", { url: item.getAttribute("data-url"), label: item.getAttribute("data-label"), search: true });
+    location.href = item.getAttribute("data-url");
+  }
+  /** The result list: "Ask AI: <query>" first, then the passages (page › section, a snippet). */
+  function showResults(query, passages) {
+    results.textContent = "";
+    activeResult = -1;
+    searchInput.setAttribute("aria-expanded", query ? "true" : "false");
+    if (!query) return;
+    var askItem = el("li", { id: "bc-result-ask", className: "result ask-ai", role: "option", "aria-selected": "false" }, [
+      el("span", { className: "page", text: "Ask AI: " }), el("span", { className: "query", text: "“" + query + "”" })
+    ]);
+    results.appendChild(askItem);
+    (passages || []).forEach(function (p, k) {
+      var url = readerUrl(p.url);
+      if (!url) return;
+      var label = citationLabel(p);
+      results.appendChild(el("li", {
+        id: "bc-result-" + k, className: "result", role: "option", "aria-selected": "false", "data-url": url, "data-label": label
+      }, [
+        el("span", { className: "page", text: label }),
+        el("span", { className: "snippet", text: snippet(p.text) })
+      ]));
+    });
+    if (passages && !passages.length) results.appendChild(el("li", { className: "empty", text: "No page matches; ask AI instead." }));
+  }
+  /** A passage's first words as plain text (no fence lines, backticks or heading marks). */
+  function snippet(text) {
+    return String(text || "").replace(/^\s*(```|~~~).*$/gm, "").replace(/[`#*]+/g, "").replace(/\s+/g, " ").trim().slice(0, 160);
+  }
+  function runSearch() {
+    var query = searchInput.value.trim();
+    var seq = ++searchSeq;
+    if (query.length < 2) { showResults(query, query ? [] : null); return; }
+    showResults(query, null); // "Ask AI" at once; the passages when they come
+    fetch(apiUrl("/v1/retrieve"), {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ query: query, limit: 6 })
+    }).then(function (response) {
+      return response.ok ? response.json() : null;
+    }).then(function (passages) {
+      if (seq !== searchSeq || !passages) return; // a newer query is on its way, or this one failed
+      showResults(query, passages);
+      emit("search", { query: query, results: passages.length });
+    }).catch(function () { /* offline: "Ask AI" still works */ });
+  }
+  searchInput.addEventListener("input", function () {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(runSearch, 200);
+  });
+  searchInput.addEventListener("keydown", function (event) {
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      setActive(activeResult + (event.key === "ArrowDown" ? 1 : -1));
+    } else if (event.key === "Enter" && !event.isComposing) {
+      event.preventDefault();
+      choose(resultItems()[activeResult]); // none chosen: ask AI
+    }
+  });
+  results.addEventListener("mousedown", function (event) { event.preventDefault(); }); // keep the input's focus
+  results.addEventListener("click", function (event) {
+    var item = event.target.closest && event.target.closest("[role=option]");
+    if (item) choose(item);
+  });
+
   function submit(question, selection) {
     question = String(question || "").trim();
     if (!question || busy) return;
+    setMode("chat");
     open();
     pinned = true;
     addUserMessage(question, selection);
@@ -1277,7 +1395,14 @@
     open: open,
     close: close,
     toggle: toggle,
-    ask: function (question, options) { submit(question, options && options.selection); },
+    ask: function (question, options) { setMode("chat"); submit(question, options && options.selection); },
+    /** Open in search mode with `query` typed (e.g. handed over by the site's own search). */
+    search: function (query) {
+      setMode("search");
+      open();
+      searchInput.value = String(query || "");
+      runSearch();
+    },
     reset: resetConversation,
     renderMarkdown: renderMarkdown,
     loader: loader

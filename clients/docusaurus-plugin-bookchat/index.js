@@ -34,6 +34,7 @@ const KNOWN_OPTIONS = [
   'apiUrl',
   ...STRING_OPTIONS,
   'position',
+  'mode',
   'suggestedQuestions',
   'selectionButton',
   'siteUrl',
@@ -92,6 +93,12 @@ function normalizeOptions(raw) {
       fail('`position` must be "bottom-right" or "bottom-left".');
     }
     widget.position = options.position;
+  }
+  if (options.mode !== undefined) {
+    if (options.mode !== 'chat' && options.mode !== 'search') {
+      fail('`mode` must be "chat" or "search" (what the panel opens on).');
+    }
+    widget.mode = options.mode;
   }
   if (options.suggestedQuestions !== undefined) {
     const questions = options.suggestedQuestions;

@@ -475,6 +475,58 @@ def test_a_reload_mid_answer_shows_the_question_and_the_answer_completes(
     expect(page.locator(".msg.bot:not(.greeting)")).to_have_count(1)
 
 
+def test_search_mode_finds_a_page_as_you_type_and_hands_the_query_to_ask_ai(
+    make_stack: Callable[..., Stack], new_page: Callable[..., Page]
+) -> None:
+    stack = make_stack()
+    page = new_page()
+    page.add_init_script(EVENTS)
+    opened: list[str] = []
+
+    def landed(route: Route) -> None:
+        opened.append(route.request.url)
+        route.fulfill(body="<h1>Safety</h1>", content_type="text/html")
+
+    page.route("https://lumen.example.org/**", landed)  # the sample site's public host
+    open_demo(page, stack)
+    page.get_by_role("tab", name="Search").click()
+    box = page.get_by_role("combobox", name="Search the docs")
+    expect(box).to_be_focused()
+    box.press_sequentially("soft limits", delay=30)
+    options = page.get_by_role("listbox", name="Search results").get_by_role("option")
+    expect(options.first).to_have_text("Ask AI: “soft limits”")
+    hit = options.filter(has_text="Safety › Soft limits")
+    expect(hit.first).to_be_visible(timeout=30_000)
+    shot(page, "search")
+
+    # Keyboard: down to the first page, Enter opens it (this tab, like a search result).
+    box.press("ArrowDown")
+    box.press("ArrowDown")
+    expect(options.nth(1)).to_have_attribute("aria-selected", "true")
+    url = options.nth(1).get_attribute("data-url")
+    with page.expect_navigation():
+        box.press("Enter")
+    assert opened, "the result was opened"
+    assert page.url == url  # page and #anchor
+
+    # Back on the demo: Enter with nothing chosen asks AI with the typed query.
+    open_demo(page, stack)
+    page.get_by_role("tab", name="Search").click()
+    box.fill("How do I send the arm to its home pose?")
+    box.press("Enter")
+    expect(page.get_by_role("tab", name="Ask AI")).to_have_attribute("aria-selected", "true")
+    expect(page.locator(".msg.user")).to_have_text(["How do I send the arm to its home pose?"])
+    answer = wait_answered(page, stack)
+    expect(answer.locator(".cites a").first).to_be_visible()
+
+    # The site's own search can hand its query over: Bookchat.search(query).
+    page.evaluate("Bookchat.search('emergency stop')")
+    expect(page.get_by_role("combobox", name="Search the docs")).to_have_value("emergency stop")
+    expect(options.filter(has_text="Safety").first).to_be_visible(timeout=30_000)
+    names = [name for name, _ in page.evaluate("window.__events")]
+    assert "search" in names, names
+
+
 CSP_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Soft limits</title>
 <link rel="canonical" href="https://lumen.example.org/lumen/manual/safety">
 <link rel="stylesheet" href="/site.css"></head><body><h1>Safety</h1>
@@ -483,7 +535,7 @@ CSP_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Soft limit
 EVENTS = """window.__events = []; window.__csp = [];
 document.addEventListener('securitypolicyviolation',
   e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
-['open', 'close', 'ask', 'answer', 'cite-click', 'feedback', 'export', 'error'].forEach(
+['open', 'close', 'ask', 'answer', 'cite-click', 'feedback', 'export', 'error', 'search'].forEach(
   n => window.addEventListener('bookchat:' + n, e => window.__events.push([n, e.detail])));"""
 
 
