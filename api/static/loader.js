@@ -20,6 +20,8 @@
  *                                   "ctrl+shift+k"-style chord, or "false" for none. Ctrl/⌘+K is
  *                                   left to the site's search (Docusaurus' DocSearch owns it).
  *   selectionButton (data-selection-button)  "false" hides the "Ask about this" button
+ *   pageActions (data-page-actions)  "true" adds "Copy page as Markdown", "Ask about this page",
+ *                                   "Open in ChatGPT" and "Open in Claude" under the page's title
  *   mode (data-mode)                "chat" (default) or "search": what the panel opens on (search:
  *                                   passages as the reader types, "Ask AI" first in the list)
  *   siteUrl (data-site-url)         the site's public URL as the index knows it (docusaurus.config's
@@ -248,7 +250,7 @@
 
   window.Bookchat = {
     loader: {
-      version: VERSION, config: config, host: host, shadow: shadow, root: root, launcher: launcher,
+      version: VERSION, config: config, host: host, shadow: shadow, root: root, launcher: launcher, css: CSS,
       addSheet: addSheet, applyTheme: applyTheme,
       /** Called by widget.js once it runs: the queued calls go to it. */
       loaded: function () { queued.splice(0).forEach(function (fn) { fn(window.Bookchat); }); }
@@ -263,6 +265,7 @@
     applyTheme();
     // An answer was on its way when this page was left (a reload): resume it now.
     try { if (sessionStorage.getItem("bookchat:pending")) whenLoaded(function () {}); } catch (e) { /* no storage */ }
+    if (String(config.pick("pageActions", "false")) === "true") whenLoaded(function () {}); // its buttons are on the page
   }
   if (document.body) mount();
   else document.addEventListener("DOMContentLoaded", mount);

@@ -86,6 +86,14 @@
     return location.origin + target.pathname + target.search + target.hash;
   }
 
+  /** This page under the site's public URL (as the index names it, so the server can prefer
+   * its passages): the inverse of readerUrl. */
+  function publicPageUrl() {
+    var base = publicBase();
+    if (!base || base.origin === location.origin) return location.href;
+    return base.origin + location.pathname + location.search + location.hash;
+  }
+
   /** {origin, path} of the site's public URL: config.siteUrl, else the page's canonical link
    * when it names this very page (Docusaurus writes `url` + the page's path there). */
   function publicBase() {
@@ -403,7 +411,10 @@
   var styled = fetch(config.apiUrl + "/widget/" + VERSION + "/widget.css").then(function (response) {
     if (!response.ok) throw new Error("widget.css " + response.status);
     return response.text();
-  }).then(function (css) { loader.addSheet(shadow, css); }, function (error) {
+  }).then(function (css) {
+    loader.addSheet(shadow, css);
+    return css;
+  }, function (error) {
     if (window.console) console.warn("bookchat: no styles (" + error + ")");
   });
 
@@ -473,6 +484,7 @@
       if (button.classList.contains("copy-code")) button.textContent = ok ? "Copied" : "Copy failed";
       else {
         var label = button.querySelector(".label");
+        if (label && !label.getAttribute("data-text")) label.setAttribute("data-text", label.textContent);
         if (label) label.textContent = ok ? "Copied" : "Copy failed";
       }
       announce(ok ? doneLabel : "Could not copy");
@@ -480,7 +492,7 @@
         if (button.classList.contains("copy-code")) button.textContent = previous;
         else {
           var l = button.querySelector(".label");
-          if (l) l.textContent = "Copy";
+          if (l) l.textContent = l.getAttribute("data-text") || "Copy";
         }
       }, 1600);
     }
@@ -999,7 +1011,7 @@
       setBusy(false);
       input.focus();
     });
-    var body = { message: question, page_url: location.href };
+    var body = { message: question, page_url: publicPageUrl() };
     if (selection) body.selection = selection;
     var headers = { "Content-Type": "application/json", "Idempotency-Key": attempt.key };
     if (session && session.id && session.token) {
@@ -1311,6 +1323,111 @@
     var item = event.target.closest && event.target.closest("[role=option]");
     if (item) choose(item);
   });
+
+  // ---- page actions (opt-in `pageActions`): buttons under the page's title
+
+  /** The page's article as Markdown: headings, paragraphs, lists, code (with its language),
+   * tables, links, emphasis; the heading anchors and buttons Docusaurus adds are left out. */
+  function pageMarkdown(node) {
+    function inlineOf(n) {
+      return Array.prototype.map.call(n.childNodes, function (c) {
+        if (c.nodeType === 3) return c.nodeValue.replace(/\s+/g, " ");
+        if (c.nodeType !== 1 || /^(BUTTON|SCRIPT|STYLE|SVG)$/i.test(c.tagName) || c.classList.contains("hash-link")) return "";
+        var inner = inlineOf(c);
+        switch (c.tagName) {
+          case "CODE": return "`" + c.textContent + "`";
+          case "STRONG": case "B": return "**" + inner.trim() + "**";
+          case "EM": case "I": return "*" + inner.trim() + "*";
+          case "A": return c.href && !/^\s*$/.test(inner) ? "[" + inner.trim() + "](" + c.href + ")" : inner;
+          case "BR": return "\n";
+          default: return inner;
+        }
+      }).join("");
+    }
+    function blocksOf(n, depth) {
+      var out = [];
+      Array.prototype.forEach.call(n.children, function (c) {
+        var tag = c.tagName;
+        if (/^(BUTTON|SCRIPT|STYLE|NAV|BOOKCHAT-PAGE-ACTIONS)$/.test(tag)) return;
+        if (/^H[1-6]$/.test(tag)) out.push(new Array(Number(tag[1]) + 1).join("#") + " " + inlineOf(c).trim());
+        else if (tag === "P") out.push(inlineOf(c).trim());
+        else if (tag === "PRE") {
+          var code = c.querySelector("code") || c;
+          var lang = (/language-([\w+#.-]+)/.exec((code.className || "") + " " + (c.className || "")) || ["", ""])[1];
+          var lines = code.querySelectorAll(".token-line");
+          var text = lines.length ? Array.prototype.map.call(lines, function (l) { return l.textContent; }).join("\n") : code.textContent;
+          out.push("```" + lang + "\n" + text.replace(/\n$/, "") + "\n```");
+        } else if (tag === "UL" || tag === "OL") {
+          out.push(Array.prototype.filter.call(c.children, function (li) { return li.tagName === "LI"; }).map(function (li, k) {
+            var pad = new Array(depth + 1).join("  ");
+            var nested = Array.prototype.filter.call(li.children, function (x) { return /^(UL|OL)$/.test(x.tagName); });
+            var own = li.cloneNode(true);
+            Array.prototype.forEach.call(own.querySelectorAll("ul,ol"), function (x) { x.remove(); });
+            return pad + (tag === "OL" ? k + 1 + ". " : "- ") + inlineOf(own).trim() +
+              nested.map(function (x) { return "\n" + blocksOf({ children: [x] }, depth + 1).join("\n"); }).join("");
+          }).join("\n"));
+        } else if (tag === "TABLE") {
+          var rows = Array.prototype.map.call(c.querySelectorAll("tr"), function (tr) {
+            return "| " + Array.prototype.map.call(tr.children, function (td) { return inlineOf(td).trim().replace(/\|/g, "\\|"); }).join(" | ") + " |";
+          });
+          if (rows.length) rows.splice(1, 0, rows[0].replace(/[^|]+/g, " --- "));
+          out.push(rows.join("\n"));
+        } else if (tag === "BLOCKQUOTE" || c.classList.contains("theme-admonition")) {
+          out.push(blocksOf(c, depth).join("\n\n").replace(/^/gm, "> "));
+        } else out.push.apply(out, blocksOf(c, depth));
+      });
+      return out.filter(function (b) { return b && b.trim(); });
+    }
+    return blocksOf(node, 0).join("\n\n") + "\n\nSource: " + location.href.split("#")[0] + "\n";
+  }
+
+  function mountPageActions(css) {
+    var bar = document.createElement("bookchat-page-actions");
+    var barShadow = bar.attachShadow({ mode: "open" });
+    loader.addSheet(barShadow, loader.css);
+    loader.addSheet(barShadow, css || "");
+    var row = el("div", { className: "page-actions", role: "group", "aria-label": "This page" });
+    var copyPage = el("button", { className: "icon-btn", type: "button" });
+    copyPage.innerHTML = ICONS.copy + '<span class="label">Copy page as Markdown</span>';
+    copyPage.addEventListener("click", function () {
+      var article = document.querySelector("article");
+      copyText(article ? pageMarkdown(article) : "", copyPage, "Page copied as Markdown");
+      emit("page-action", { action: "copy" });
+    });
+    var askPage = el("button", { className: "icon-btn", type: "button" });
+    askPage.innerHTML = ICONS.launcher + '<span class="label">Ask about this page</span>';
+    askPage.addEventListener("click", function () {
+      emit("page-action", { action: "ask" });
+      submit("Summarize this page.", null); // sent with page_url: the answer prefers this page
+    });
+    row.appendChild(copyPage);
+    row.appendChild(askPage);
+    var prompt = "Read " + location.href.split("#")[0] + " so I can ask questions about it.";
+    [["ChatGPT", "https://chatgpt.com/?q="], ["Claude", "https://claude.ai/new?q="]].forEach(function (t) {
+      var link = el("a", {
+        className: "icon-btn", target: "_blank", rel: "noopener noreferrer", href: t[1] + encodeURIComponent(prompt)
+      });
+      link.innerHTML = '<span class="label">Open in ' + t[0] + "</span>";
+      link.addEventListener("click", function () {
+        link.href = t[1] + encodeURIComponent("Read " + location.href.split("#")[0] + " so I can ask questions about it.");
+        emit("page-action", { action: t[0].toLowerCase() });
+      });
+      row.appendChild(link);
+    });
+    barShadow.appendChild(row);
+    // Docusaurus replaces the article on each navigation: keep the bar under its title.
+    var scheduled = false;
+    function place() {
+      scheduled = false;
+      var title = document.querySelector("article h1");
+      if (title && bar.previousElementSibling !== title) title.after(bar);
+    }
+    new MutationObserver(function () {
+      if (!scheduled) { scheduled = true; nextFrame(place); }
+    }).observe(document.body, { childList: true, subtree: true });
+    place();
+  }
+  if (String(pick("pageActions", "false")) === "true") styled.then(mountPageActions);
 
   function submit(question, selection) {
     question = String(question || "").trim();

@@ -37,6 +37,7 @@ const KNOWN_OPTIONS = [
   'mode',
   'suggestedQuestions',
   'selectionButton',
+  'pageActions',
   'siteUrl',
   'widgetVersion',
 ];
@@ -107,9 +108,10 @@ function normalizeOptions(raw) {
     }
     widget.suggestedQuestions = questions;
   }
-  if (options.selectionButton !== undefined) {
-    if (typeof options.selectionButton !== 'boolean') fail('`selectionButton` must be true or false.');
-    widget.selectionButton = String(options.selectionButton);
+  for (const key of ['selectionButton', 'pageActions']) {
+    if (options[key] === undefined) continue;
+    if (typeof options[key] !== 'boolean') fail(`\`${key}\` must be true or false.`);
+    widget[key] = String(options[key]);
   }
   if (options.siteUrl !== undefined) {
     if (typeof options.siteUrl !== 'string' || !/^https?:\/\/[^/]+/.test(options.siteUrl)) {

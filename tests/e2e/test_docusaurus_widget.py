@@ -132,7 +132,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
         f"  // docusaurus-plugin-bookchat {plugin_hash}\n"
         f"  plugins: ['{PLUGIN}'],\n"
         f"  themeConfig: {{bookchat: {{apiUrl: '{api}', title: '{TITLE}',"
-        f" suggestedQuestions: [{questions}]}}}},\n",
+        f" suggestedQuestions: [{questions}], pageActions: true}}}},\n",
     )
     scripts_src = _site_source(
         tmp / "scripts-site",
@@ -324,3 +324,51 @@ def test_scripts_entry_works_and_an_origin_outside_the_allow_list_is_refused(
     assert failed, "the browser should have blocked the cross-origin request"
     assert stack.http.get("/healthz").status_code == 200  # the API is up: CORS refused it
     shot(stranger, "refused-origin")
+
+
+def test_page_actions_copy_the_page_as_markdown_and_ask_about_it(
+    make_stack: Callable[..., Stack], sites: Sites, new_page: Callable[..., Page]
+) -> None:
+    stack = start_stack(make_stack, sites)
+    page = new_page(permissions=["clipboard-read", "clipboard-write"])
+    page.goto(sites.plugin_origin + "/lumen/manual/getting-started/first-move")
+    actions = page.get_by_role("group", name="This page")
+    expect(actions).to_be_visible()
+    # Under the page's title, in the article.
+    assert (
+        page.evaluate("document.querySelector('article h1').nextElementSibling.tagName")
+        == "BOOKCHAT-PAGE-ACTIONS"
+    )
+    actions.get_by_role("button", name="Copy page as Markdown").click()
+    expect(actions.get_by_role("button", name="Copied")).to_be_visible()
+    markdown = page.evaluate("navigator.clipboard.readText()")
+    assert markdown.startswith("# Your first move\n"), markdown[:200]
+    assert "\n## Send the arm home\n" in markdown
+    assert "\n```python\nfrom lumen import Arm\n" in markdown, markdown
+    assert "Copy page" not in markdown  # the page's buttons are not its text
+    assert markdown.rstrip().endswith(
+        f"Source: {sites.plugin_origin}/lumen/manual/getting-started/first-move"
+    )
+    chatgpt = actions.get_by_role("link", name="Open in ChatGPT").get_attribute("href") or ""
+    assert chatgpt.startswith("https://chatgpt.com/?q=Read%20http")
+    shot(page, "page-actions")
+
+    page.get_by_role("group", name="This page").get_by_role(
+        "button", name="Ask about this page"
+    ).click()
+    answer = page.locator(".msg.bot:not(.greeting)").last
+    try:
+        expect(answer).not_to_have_attribute("aria-busy", "true", timeout=90_000)
+    except AssertionError:
+        raise AssertionError(f"no answer; worker log:\n{stack.log()}") from None
+    expect(answer.locator(".cites a").first).to_have_attribute(
+        "href",
+        re.compile(re.escape(sites.plugin_origin) + r"/lumen/manual/getting-started/first-move"),
+    )
+    page.get_by_role("button", name="Close chat").click()
+
+    # A client-side navigation replaces the article: the buttons follow to the new title.
+    page.locator("a.pagination-nav__link--next").click()
+    expect(page).not_to_have_url(re.compile(r"first-move$"))
+    expect(page.locator("article h1 + bookchat-page-actions")).to_have_count(1)
+    expect(page.locator("bookchat-page-actions")).to_have_count(1)
