@@ -318,8 +318,8 @@
       if (!href) return label;
       return '<a href="' + escapeHtml(href) + '" target="_blank" rel="noopener noreferrer">' + label + "</a>";
     });
-    text = text.replace(/ ?\[(\d{1,3})\]/g, function (_, n) {
-      var target = citationHref ? citationHref(Number(n)) : null;
+    text = text.replace(/ ?\[(\d{1,3})\]/g, function (_, n, at, whole) {
+      var target = citationHref ? citationHref(Number(n), function () { return sentenceBefore(whole.slice(0, at), codes); }) : null;
       if (!target) return '<sup class="marker">' + n + "</sup>";
       var shown = target.n || n;
       if (!target.href) return '<sup class="marker">' + shown + "</sup>";
@@ -328,6 +328,27 @@
         shown + "</a>";
     });
     return text.replace(/\u0000(\d+)\u0000/g, function (_, i) { return codes[Number(i)]; });
+  }
+
+  /** The plain text of the sentence that ends where a marker stands (the escaped, marked-up
+   * text before it: tags, entities, code placeholders and earlier markers undone). */
+  function sentenceBefore(html, codes) {
+    var text = html.replace(/\u0000(\d+)\u0000/g, function (_, i) { return codes[Number(i)]; })
+      .replace(/<[^>]*>/g, "").replace(/ ?\[\d{1,3}\]/g, "")
+      .replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, "&");
+    var parts = text.split(/(?:[.!?:]\s+)/);
+    return parts[parts.length - 1].trim();
+  }
+
+  /** A text fragment (#:~:text=start,end) for `sentence`, so the page opens on it where the
+   * answer quotes the page word for word; where it does not, browsers fall back to the
+   * #anchor. "" for a sentence under 4 words. */
+  function textFragment(sentence) {
+    var words = String(sentence || "").split(/\s+/).filter(Boolean);
+    if (words.length < 4) return "";
+    function enc(part) { return encodeURIComponent(part).replace(/-/g, "%2D").replace(/,/g, "%2C"); }
+    var text = words.length <= 8 ? enc(words.join(" ")) : enc(words.slice(0, 4).join(" ")) + "," + enc(words.slice(-4).join(" "));
+    return ":~:text=" + text;
   }
 
   /**
@@ -348,9 +369,13 @@
       if (seen.length !== citations.length) return null;
       seen.forEach(function (n, i) { byNumber[n] = { c: citations[i], n: i + 1 }; });
     }
-    return function (n) {
+    return function (n, sentence) {
       var hit = byNumber[n];
       var href = hit && readerUrl(hit.c.url);
+      if (href && sentence) {
+        var fragment = textFragment(sentence());
+        if (fragment) href += (href.indexOf("#") < 0 ? "#" : "") + fragment;
+      }
       return href ? { href: href, label: citationLabel(hit.c), n: hit.n } : null;
     };
   }
