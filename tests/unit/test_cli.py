@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
@@ -17,7 +18,7 @@ from cli.errors import ExitCode, describe, error_object
 from cli.main import app, main
 from cli.queries import numbered_answer
 from shared.errors import BookchatError, ErrorCode
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 from tests.conftest import ROOT, SAMPLE_SITE
 from tests.fake_llm import FakeLLM, Reply, error
 
@@ -393,3 +394,34 @@ def test_dev_says_where_citations_link(
     code, _, err = _run_main(["dev", "--site-url", "localhost:3000"], capsys)
     assert code == ExitCode.USAGE
     assert "--site-url must be an absolute http(s) URL" in err
+
+
+def test_a_report_over_a_history_of_two_sites_says_so(
+    runner: CliRunner, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert runner.invoke(app, ["ingest", str(SAMPLE_SITE)]).exit_code == 0
+    asked = runner.invoke(app, ["ask", "How do I send the arm to its home pose?"])
+    assert asked.exit_code == 0, asked.output
+    # Another site's reader in the same history (as a second `bookchat dev --site` leaves).
+    asyncio.run(_add_session(get_settings(), site="second"))
+
+    code, _, err = _run_main(["report", "--format", "json"], capsys)
+    assert code == 0, err
+    assert "this history holds 2 sites (default, second); the report adds them up" in err
+    code, out, err = _run_main(["report", "--site", "default", "--format", "json"], capsys)
+    assert code == 0, err
+    assert "holds 2 sites" not in err
+    assert json.loads(out)["usage"]["questions"] == 1, out
+
+
+async def _add_session(settings: Settings, *, site: str) -> None:
+    from shared.db import make_engine, make_sessionmaker
+    from shared.models import ChatSession
+
+    engine = make_engine(settings.effective_database_url, settings)
+    try:
+        async with make_sessionmaker(engine)() as db:
+            db.add(ChatSession(site=site))
+            await db.commit()
+    finally:
+        await engine.dispose()
