@@ -30,9 +30,7 @@
  *                                   <link rel="canonical"> (Docusaurus writes one) tells the same.
  * All options may also come as one JSON object in data-config (what docusaurus-plugin-bookchat
  * writes: no inline script, so a strict Content-Security-Policy needs no exception).
- * Events for analytics: bookchat:open, bookchat:close, bookchat:ask, bookchat:answer,
- * bookchat:cite-click, bookchat:feedback, bookchat:error, dispatched on window (detail: an object).
- * Everything the server sends is text: it is escaped before any markup is added.
+ * Events for analytics (bookchat:open, bookchat:ask, …): see widget.js and docs/widget.md.
  */
 (function () {
   "use strict";

@@ -4,8 +4,8 @@
  * listed) on first use, from /widget/<version>/widget.js, with widget.css beside it. It builds
  * the panel inside the loader's shadow root and takes over its launcher.
  * Events for analytics: bookchat:open, bookchat:close, bookchat:ask, bookchat:answer,
- * bookchat:cite-click, bookchat:feedback, bookchat:export, bookchat:error, dispatched on window
- * (detail: an object; docs/widget.md lists the fields).
+ * bookchat:cite-click, bookchat:feedback, bookchat:export, bookchat:search, bookchat:page-action,
+ * bookchat:error, dispatched on window (detail: an object; docs/widget.md lists the fields).
  * Everything the server sends is text: it is escaped before any markup is added.
  */
 (function () {
