@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -145,6 +146,13 @@ def ask(
     """Answer a question from the site, with citations (or decline)."""
     if (question is None) == (batch is None):
         raise _usage("give a QUESTION or --batch FILE")
+    if question is not None and not question.strip():
+        # The API's 422 code, in words a person at a terminal acts on (not pydantic's).
+        raise CliError(
+            ErrorCode.VALIDATION_ERROR,
+            'the question is empty: bookchat ask "How do I ...?"',
+            ExitCode.USAGE,
+        )
     if session is not None:
         try:
             uuid.UUID(session)
@@ -246,11 +254,17 @@ def dev(
     ] = None,
     port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    site_url: Annotated[
+        str | None,
+        typer.Option(help="Public URL citations link to (default: the config's url + baseUrl)"),
+    ] = None,
 ) -> None:
     """Run everything in one process with no service, key or network: API, worker, index."""
     from cli.dev import run_dev
 
-    raise typer.Exit(run_dev(site, host=host, port=port))
+    if site_url is not None and not re.match(r"^https?://[^/\s]+", site_url):
+        raise _usage("--site-url must be an absolute http(s) URL, e.g. http://localhost:3000/")
+    raise typer.Exit(run_dev(site, host=host, port=port, site_url=site_url))
 
 
 @app.command("mcp")
