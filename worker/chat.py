@@ -176,7 +176,9 @@ async def answer_question(
     or empty completions), `llm_bad_response` when every model refused the request (4xx),
     `index_unavailable` when the search tool could not run.
     """
-    if injection_reason(request.message, request.selection) is not None:
+    # Off the event loop: up to 12,000 characters of reader text (and what base64 in it decodes
+    # to) are screened while the loop goes on serving every other reader's answer.
+    if await asyncio.to_thread(injection_reason, request.message, request.selection) is not None:
         return Answer(INJECTION_MESSAGE, [], True, GUARD_MODEL_NAME)
     context = ChatContext(
         retriever=retriever,
