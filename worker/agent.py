@@ -193,7 +193,9 @@ _MARKER = re.compile(r"\[(\d{1,3})\]")
 # code is quoted exactly, so markers and spacing are only touched outside it.
 _CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.S)
 # A space left before punctuation where a dropped marker stood ("works [9]." -> "works.").
-_SPACE_BEFORE_PUNCTUATION = re.compile(r"[ \t]+([.,;:])(?=\s|$)")
+# Tried only where a run of spaces starts: from inside a run it cannot match either, and trying
+# every position of a long run took time quadratic in its length (issue 30).
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"(?<![ \t])[ \t]++([.,;:])(?=\s|$)")
 
 
 def _outside_code(text: str, edit: Callable[[str], str]) -> str:
