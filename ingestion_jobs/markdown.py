@@ -45,7 +45,7 @@ __all__ = [
 
 
 class FrontmatterError(ValueError):
-    """The leading YAML block is not valid YAML or not a mapping."""
+    """The leading YAML block is not valid YAML, not a mapping, or expands beyond a budget."""
 
 
 # Resolves an import specifier of the page being parsed to the imported file's text and a
@@ -78,15 +78,72 @@ _FRONTMATTER = re.compile(r"\A---[ \t]*\n(.*?)^---[ \t]*$\n?", re.DOTALL | re.MU
 _YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+# What YAML aliases may add to a front matter block, in nodes plus scalar characters, beyond the
+# block's own length: each `*alias` stands for a copy of what its anchor holds, so 0.5 KB of
+# nested aliases (a "billion laughs") stand for gigabytes once a title or a tag list is
+# written out (issue 30). Without aliases a block never expands beyond its length.
+ALIAS_EXPANSION_BUDGET = 100_000
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> int:
+    """The size of `root` with every alias expanded (1 per node plus its scalar's length),
+    counted over the node graph (each node once, iteratively: nesting may be deep); a value
+    over `limit` (a recursive alias counts as infinite) stops the count early."""
+    sizes: dict[int, int] = {}
+    pending: list[tuple[yaml.Node, bool]] = [(root, False)]
+    open_nodes: set[int] = set()
+    while pending:
+        node, children_done = pending.pop()
+        key = id(node)
+        if key in sizes:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            sizes[key] = 1 + len(node.value)
+            continue
+        children: list[yaml.Node] = (
+            [part for pair in node.value for part in pair]
+            if isinstance(node, yaml.MappingNode)
+            else list(node.value)
+        )
+        if children_done:
+            open_nodes.discard(key)
+            sizes[key] = min(limit + 1, 1 + sum(sizes[id(child)] for child in children))
+            if sizes[key] > limit:
+                return sizes[key]
+            continue
+        if key in open_nodes:
+            return limit + 1  # an alias to a node that holds it: infinite
+        open_nodes.add(key)
+        pending.append((node, True))
+        for child in children:
+            if id(child) in open_nodes:
+                return limit + 1
+            if id(child) not in sizes:
+                pending.append((child, False))
+    return sizes[id(root)]
+
+
 def split_frontmatter(raw: str) -> tuple[dict[str, Any], str]:
-    """Return (front matter, body). Raises FrontmatterError when the YAML block is invalid."""
+    """Return (front matter, body). Raises FrontmatterError when the YAML block is invalid, or
+    when its aliases expand it by more than ALIAS_EXPANSION_BUDGET."""
     match = _FRONTMATTER.match(raw)
     if match is None:
         return {}, raw
+    block = match.group(1)
+    loader = _YAML_LOADER(block)
     try:
-        data = yaml.load(match.group(1), Loader=_YAML_LOADER)  # noqa: S506 - safe loader
+        node = loader.get_single_node()
+        if node is not None:
+            limit = len(block) + ALIAS_EXPANSION_BUDGET
+            if _expanded_size(node, limit) > limit:
+                raise FrontmatterError(
+                    f"front matter aliases expand it beyond {limit} nodes and characters"
+                )
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         raise FrontmatterError(f"front matter is not valid YAML: {exc}") from exc
+    finally:
+        loader.dispose()
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -20,6 +20,14 @@ from shared.vectorstore.edge import EdgeStore
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(120)]
 
 SECRET = "OUTSIDE-THE-SITE-7f3a"
+# Front matter of 0.4 KB whose aliases stand for 10**9 strings ("billion laughs", issue 30).
+ALIAS_BOMB = (
+    "a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol,lol]\n"
+    + "".join(
+        f"{chr(98 + n)}: &{chr(98 + n)} [{', '.join(['*' + chr(97 + n)] * 10)}]\n" for n in range(8)
+    )
+    + "title: *i\n"
+)
 JSX_BITS = [
     "<Tabs>", "</Tabs>", "<TabItem value='a' label='A'>", "</TabItem>", "<Unknown prop={1} />",
     "<Foo.Bar baz='{'>", "{/* comment", "*/}", "```js", "```", ":::tip Title", ":::", "# Head",
@@ -74,6 +82,8 @@ def build_site(root: Path, outside: Path, *, fuzzed: int) -> dict[str, str]:
     bad["docs/listmatter.md"] = "bad_frontmatter"
     (docs / "slashid.md").write_text("---\nid: a/b\n---\n\nBody.\n")
     bad["docs/slashid.md"] = "bad_frontmatter"
+    (docs / "aliasbomb.md").write_text(f"---\n{ALIAS_BOMB}---\n\n# Bomb\n\nBody.\n")
+    bad["docs/aliasbomb.md"] = "bad_frontmatter"
     # Symlinks: a cycle of folders, a file linking to itself, a two-file loop, links leading out.
     (docs / "loop").symlink_to(docs, target_is_directory=True)
     (docs / "self.md").symlink_to(docs / "self.md")

@@ -173,3 +173,23 @@ def test_commonmark_files_keep_mdx_comments_as_heading_text() -> None:
         ("Braces {/* #not-an-id */}", "braces--not-an-id-"),
         ("Note", "note-"),
     ]
+
+
+def test_front_matter_aliases_are_expanded_within_a_budget() -> None:
+    """Issue 30: 0.5 KB of nested aliases stood for a 29 MB title. Aliases may add at most
+    ALIAS_EXPANSION_BUDGET to a block; ordinary anchors still work; a recursive alias is
+    refused, never followed."""
+    from tests.unit.test_fuzzed_site import ALIAS_BOMB
+
+    with pytest.raises(FrontmatterError, match="aliases"):
+        parse_page(f"---\n{ALIAS_BOMB}---\n\nBody.\n")
+    just_over = (
+        "a: &a [" + ", ".join(["x" * 100] * 100) + "]\n" + "b: [" + ", ".join(["*a"] * 11) + "]\n"
+    )
+    with pytest.raises(FrontmatterError, match="aliases"):
+        parse_page(f"---\n{just_over}---\n\nBody.\n")
+    with pytest.raises(FrontmatterError):
+        parse_page("---\na: &a [*a]\n---\n\nBody.\n")
+    page = parse_page("---\ntags: &t [robot, arm]\nkeywords: *t\ntitle: Arms\n---\n\nBody.\n")
+    arms = ["robot", "arm"]
+    assert page.frontmatter == {"tags": arms, "keywords": arms, "title": "Arms"}
