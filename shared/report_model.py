@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from shared.input_rules import check_plain_text
+
 __all__ = [
     "CitedPage",
     "CitedSection",
@@ -161,6 +163,10 @@ class Report(BaseModel):
 
 
 def report_period(since: timedelta, site: str | None, now: datetime | None = None) -> ReportPeriod:
+    """The period ending `now` (default: the current time). Raises ValueError when `site` holds
+    a control character (the database refuses a NUL in text: that was a 500, issue 30)."""
+    if site is not None:
+        check_plain_text(site)
     until = now or datetime.now(UTC)
     return ReportPeriod(since=until - since, until=until, site=site)
 

@@ -66,22 +66,23 @@ async def reindex_hook(
         Header(
             max_length=100,
             pattern=r"^[A-Za-z0-9._:-]+$",
-            description="The delivery id: a delivery seen before queues nothing again",
+            description="The delivery id (not signed: only echoed in a duplicate's answer)",
         ),
     ] = None,
 ) -> JobAccepted | JSONResponse:
     """Queue an incremental re-index of the configured site (signed webhook).
 
-    A delivery is handled once: the same `X-GitHub-Delivery` again (a replay, a sender's
-    retry) answers 200 `{"status": "duplicate"}` for `BOOKCHAT_IDEMPOTENCY_TTL_S`; and
-    re-index requests coalesce (one running, at most one waiting)."""
+    A signed body is handled once: the same body again (a replay, a sender's retry, whatever
+    its `X-GitHub-Delivery`, which is not signed) answers 200 `{"status": "duplicate"}` for
+    `BOOKCHAT_IDEMPOTENCY_TTL_S`; and re-index requests coalesce (one running, at most one
+    waiting)."""
     body = await request.body()
     verify_signature(state, body, x_hub_signature_256)
     if x_github_event == "ping":
         return JSONResponse({"status": "pong"})
-    if x_github_delivery is None:
-        return await enqueue_ingestion(state)
-    key = f"bookchat:hook:delivery:{x_github_delivery}"
+    # Keyed by what the signature covers (issue 30): a captured body sent again under new
+    # delivery ids used to re-index every time. Two pushes differ in their body (`after`).
+    key = f"bookchat:hook:body:{hashlib.sha256(body).hexdigest()}"
     if not await state.redis.set(key, "1", nx=True, ex=state.settings.idempotency_ttl_s):
         return JSONResponse({"status": "duplicate", "delivery": x_github_delivery})
     try:

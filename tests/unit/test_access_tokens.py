@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from api.deps import AppState
-from shared.access_tokens import issue_session_token, issue_stream_token
+from shared.access_tokens import CLOCK_LEEWAY_S, issue_session_token, issue_stream_token
 from tests.unit.conftest import SECRET
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
@@ -79,7 +79,9 @@ async def test_an_expired_session_token_is_refused(client: httpx.AsyncClient) ->
 
 async def test_an_expired_stream_token_is_refused(client: httpx.AsyncClient) -> None:
     accepted = await asked(client)
-    expired = issue_stream_token(SECRET, accepted["job_id"], expires_at=time.time() - 5)
+    expired = issue_stream_token(
+        SECRET, accepted["job_id"], expires_at=time.time() - CLOCK_LEEWAY_S - 5
+    )
     response = await client.get(f"/v1/jobs/{accepted['job_id']}", params={"token": expired})
     assert response.status_code == 403
 
@@ -108,3 +110,26 @@ async def test_a_revoked_session_opens_nothing_any_more(
         "/v1/chat", json={"message": "And then?", "session_id": sid}, headers=header
     )
     assert again.status_code == 403
+
+
+async def test_a_token_from_a_replica_whose_clock_is_ahead_is_read(
+    client: httpx.AsyncClient,
+) -> None:
+    """Issue 30: a replica 30 s ahead issues an `iat` in this one's future; PyJWT refused it."""
+    accepted = await asked(client)
+    sid = accepted["session_id"]
+    ahead = {"X-Session-Token": issue_session_token(SECRET, sid, ttl_s=600, now=time.time() + 30)}
+    assert (await client.get(f"/v1/sessions/{sid}/messages", headers=ahead)).status_code == 200
+
+
+async def test_a_revocation_covers_tokens_from_a_replica_whose_clock_is_ahead(
+    client: httpx.AsyncClient,
+) -> None:
+    """Issue 30: revoked by a replica whose clock is 30 s behind the issuing one, the token's
+    `iat` fell after the recorded revocation time and it kept opening the session."""
+    accepted = await asked(client)
+    sid = accepted["session_id"]
+    ahead = {"X-Session-Token": issue_session_token(SECRET, sid, ttl_s=600, now=time.time() + 30)}
+    header = {"X-Session-Token": accepted["session_token"]}
+    assert (await client.post(f"/v1/sessions/{sid}/revoke", headers=header)).status_code == 204
+    assert (await client.get(f"/v1/sessions/{sid}/messages", headers=ahead)).status_code == 403

@@ -26,6 +26,11 @@ SECRET = "webhook-secret-for-tests"
 BODY = b'{"ref": "refs/heads/main", "after": "0123abc"}'
 
 
+def push(n: int) -> bytes:
+    """The body of the n-th push (each push has its own `after` commit)."""
+    return b'{"ref": "refs/heads/main", "after": "%040x"}' % n
+
+
 @pytest.fixture
 async def state(settings: Settings) -> AsyncIterator[AppState]:
     settings.webhook_secret = SecretStr(SECRET)
@@ -155,10 +160,12 @@ async def test_reindex_requests_coalesce_into_one_pending_job(
     """Distinct deliveries while a re-index waits: they all get the waiting job; once it
     runs, the next request queues exactly one more."""
     before = queued_messages(state, "ingest")
-    signature = signature_of(SECRET.encode(), BODY)
     ids = set()
     for n in range(10):
-        response = await post(client, BODY, signature, **{"X-GitHub-Delivery": f"d-{n}"})
+        body = push(n)
+        response = await post(
+            client, body, signature_of(SECRET.encode(), body), **{"X-GitHub-Delivery": f"d-{n}"}
+        )
         assert response.status_code == 202, response.text
         ids.add(response.json()["job_id"])
     assert len(ids) == 1
@@ -167,8 +174,8 @@ async def test_reindex_requests_coalesce_into_one_pending_job(
     [running] = ids
     await state.jobs.mark_running(running)  # the worker took it: the next change must queue
     later = {
-        (await post(client, BODY, signature, **{"X-GitHub-Delivery": f"e-{n}"})).json()["job_id"]
-        for n in range(5)
+        (await post(client, push(n), signature_of(SECRET.encode(), push(n)))).json()["job_id"]
+        for n in range(10, 15)
     }
     assert len(later) == 1
     assert running not in later
@@ -180,3 +187,21 @@ async def test_a_malformed_delivery_id_is_422(client: httpx.AsyncClient) -> None
     response = await post(client, BODY, signature, **{"X-GitHub-Delivery": "a b/../c"})
     assert response.status_code == 422
     assert response.json()["code"] == "validation_error"
+
+
+async def test_a_captured_body_under_new_delivery_ids_queues_nothing_again(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    """Issue 30: the delivery id is not signed, so a replay under a new id (or none) used to
+    re-index every time. The signed body is the key."""
+    before = queued_messages(state, "ingest")
+    signature = signature_of(SECRET.encode(), BODY)
+    first = await post(client, BODY, signature, **{"X-GitHub-Delivery": "original"})
+    assert first.status_code == 202, first.text
+    await state.jobs.mark_running(first.json()["job_id"])  # nothing left waiting to coalesce into
+    for n in range(20):
+        headers = {"X-GitHub-Delivery": f"forged-{n}"} if n % 2 else {}
+        again = await post(client, BODY, signature, **headers)
+        assert again.status_code == 200, again.text
+        assert again.json()["status"] == "duplicate"
+    assert queued_messages(state, "ingest") == before + 1

@@ -377,7 +377,7 @@ async def test_report_endpoint_needs_the_admin_token_and_a_valid_period(
         assert response.json()["code"] == "unauthorized"
         assert response.headers["WWW-Authenticate"] == "Bearer"
     good = {"Authorization": "Bearer unit-admin-token-0123456789"}
-    for params in ({"since": "7"}, {"since": "3y"}, {"since": ""}, {"site": ""}):
+    for params in ({"since": "7"}, {"since": "3y"}, {"since": ""}, {"site": ""}, {"site": "\x00"}):
         response = await admin_client.get("/v1/admin/report", params=params, headers=good)
         assert response.status_code == 422, (params, response.text)
         assert response.json()["code"] == "validation_error"
