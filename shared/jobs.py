@@ -108,9 +108,13 @@ class JobStore(JobReader):
     """Reads (see `JobReader`) and writes jobs. One instance per process, sharing one Redis
     connection pool."""
 
-    def __init__(self, redis: Redis, *, ttl_s: int) -> None:
+    def __init__(self, redis: Redis, *, ttl_s: int, keep_question_text: bool = True) -> None:
+        """`keep_question_text=False` (BOOKCHAT_HISTORY_STORE_QUESTION_TEXT=false): a job's
+        request keeps its `message` only until the job ends, then it is "" in Redis too (it
+        used to stay there for the job's whole TTL, issue 30)."""
         super().__init__(redis)
         self.ttl_s = ttl_s
+        self.keep_question_text = keep_question_text
         self._guarded_write = redis.register_script(_GUARDED_WRITE)
         self._claim_pending = redis.register_script(_CLAIM_PENDING)
 
@@ -321,6 +325,8 @@ class JobStore(JobReader):
         before: list[tuple[EventType, dict[str, Any]]] | None = None,
     ) -> bool:
         event = EventType.DONE if status is JobStatus.SUCCEEDED else EventType.ERROR
+        if not self.keep_question_text:
+            fields = {**fields, **await self._meta_without_question(job_id)}
         written = await self._write(
             job_id,
             {**fields, "status": str(status), "updated_at": time.time()},
@@ -330,6 +336,17 @@ class JobStore(JobReader):
         if not written:
             log.info("job %s already ended or gone: %s not recorded", job_id, status)
         return written
+
+    async def _meta_without_question(self, job_id: str) -> dict[str, str | bytes | float | int]:
+        """The `meta` field with its request's `message` emptied (nothing when there is none).
+        `meta` is written once, at `create`, so reading it before the guarded write is safe."""
+        raw = await self.redis.hget(self.key(job_id), "meta")
+        meta = orjson.loads(raw) if raw else None
+        request = meta.get("request") if isinstance(meta, dict) else None
+        if not isinstance(request, dict) or not request.get("message"):
+            return {}
+        request["message"] = ""
+        return {"meta": _dumps(meta)}
 
     async def _write(
         self,

@@ -121,7 +121,11 @@ class WorkerRuntime:
         # Tasks share this pool on one loop; a burst of token events from many concurrent
         # jobs waits for a connection rather than failing the jobs ("Too many connections").
         self.redis = make_redis(settings.redis_url, max_connections=64, wait_for_connection_s=10)
-        self.jobs = JobStore(self.redis, ttl_s=settings.job_ttl_s)
+        self.jobs = JobStore(
+            self.redis,
+            ttl_s=settings.job_ttl_s,
+            keep_question_text=settings.history_store_question_text,
+        )
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run a coroutine on this process's loop from a (sync) task thread."""

@@ -19,10 +19,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import redis
 from sqlalchemy import text
 
 from cli.main import main
 from shared.db import make_engine
+from shared.job_records import events_key, job_key
 from shared.queues import TaskName, make_sender
 from shared.settings import get_settings
 from tests.conftest import throwaway_postgres
@@ -260,6 +262,15 @@ def test_no_question_text_mode(
     raw = json.dumps(report)
     assert ANSWERABLE[0][0] not in raw
     assert DECLINED[0][0] not in raw
+    # Nor in Redis once the jobs ended (issue 30): the job hashes and their event streams.
+    client = redis.Redis.from_url(stack.settings.redis_url)
+    questions = (ANSWERABLE[0][0].encode(), DECLINED[0][0].encode())
+    for asked_ in (answered, declined):
+        stored: list[bytes] = list(client.hgetall(job_key(asked_["job_id"])).values())
+        for _id, entry in client.xrange(events_key(asked_["job_id"])):
+            stored += entry.values()
+        assert stored
+        assert not [v for v in stored if any(q in v for q in questions)]
     assert declined["refused"] is True
 
 
