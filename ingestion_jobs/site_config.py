@@ -31,7 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from ingestion_jobs.code_blocks import DEFAULT_MAGIC_COMMENTS, MagicComment
-from ingestion_jobs.config_eval import UNDEFINED, UNKNOWN, ConfigEvaluator
+from ingestion_jobs.config_eval import (
+    MAX_STEPS,
+    MAX_STRING_CHARS,
+    UNDEFINED,
+    UNKNOWN,
+    ConfigEvaluator,
+)
 from ingestion_jobs.documents import ReadWarning, SiteConfig
 
 __all__ = [
@@ -276,6 +282,12 @@ def read_site_options(site_dir: Path) -> SiteOptions:
     if node is None:
         reader.warn("config.object", "no object with `baseUrl` found; Docusaurus defaults used")
     values = evaluator.object_value(node) if node is not None else {}
+    if evaluator.exhausted:
+        reader.warn(
+            "config.budget",
+            f"evaluating the config took over {MAX_STEPS} steps or built a string over "
+            f"{MAX_STRING_CHARS} characters; the values past that are read as unknown",
+        )
     docs, blogs = _content_instances(values, reader)
     if not reader.get(values, "presets", list, []) and not reader.get(values, "plugins", list, []):
         reader.warn(

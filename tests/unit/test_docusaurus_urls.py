@@ -341,3 +341,24 @@ def test_blog_slugs_follow_docusaurus(
     from ingestion_jobs.routes import blog_slug
 
     assert blog_slug(source, frontmatter) == expected
+
+
+def test_config_evaluation_is_bounded(tmp_path: Path) -> None:
+    """Issue 30: each `const` naming the one before twice doubled the work (40 of them: 2**40
+    evaluations). Past MAX_STEPS the rest is unknown and the reader says so."""
+    from ingestion_jobs.config_eval import MAX_STEPS
+    from ingestion_jobs.site_config import read_site_options
+
+    chain = "".join(
+        f"const c{n + 1} = c{n} + c{n};\nconst l{n + 1} = [...l{n}, ...l{n}];\n" for n in range(40)
+    )
+    (tmp_path / "docusaurus.config.js").write_text(
+        f"const c0 = 'x';\nconst l0 = ['x'];\n{chain}"
+        "module.exports = {title: c40, url: 'https://t.dev', baseUrl: '/b/', presets: [],"
+        " customFields: {l: l40}};\n"
+    )
+    options = read_site_options(tmp_path)
+    assert (options.config.url, options.config.base_url) == ("https://t.dev", "/b/")
+    assert options.config.title == ""  # unknown: past the budget
+    assert [w.rule for w in options.warnings if w.rule == "config.budget"] == ["config.budget"]
+    assert str(MAX_STEPS) in next(w.message for w in options.warnings if w.rule == "config.budget")
