@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit
 
 from ingestion_jobs.documents import Page, PageError, ReadWarning, Section, SiteConfig, SiteRead
 from ingestion_jobs.markdown import FrontmatterError, Include, parse_page
+from ingestion_jobs.partials import ExpansionTooLarge
 from ingestion_jobs.routes import (
     ContentRoot,
     apply_trailing_slash,
@@ -85,7 +87,11 @@ def _walk_markdown(
         seen.add(real)
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
+        except OSError as exc:
+            # Said, not skipped in silence: a folder deeper than PATH_MAX (ENAMETOOLONG) held
+            # pages that were dropped without a word (issue 30).
+            rel = folder.relative_to(site_dir).as_posix()
+            errors.append(PageError(rel, "unreadable", f"folder not read: {exc.strerror}"))
             return
         for entry in entries:
             if entry.name.startswith(("_", ".")):
@@ -118,8 +124,27 @@ def _as_strings(value: Any) -> tuple[str, ...]:
     return ()
 
 
+def _read_partial(path: Path, max_bytes: int) -> str:
+    """The text of a partial: a regular file of at most ``max_bytes``. Opened without blocking
+    and checked on the open file, so a FIFO (or a device) is never read, even one put in the
+    file's place after it was listed (a FIFO blocked ingestion for good, issue 30)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError("not a regular file")
+        if info.st_size > max_bytes:
+            raise OSError(f"{info.st_size} bytes exceeds {max_bytes}")
+        return file.read(max_bytes + 1).decode("utf-8")
+
+
 def _includer(
-    path: Path, site_dir: Path, site_real: Path, warnings: list[ReadWarning], depth: int = 0
+    path: Path,
+    site_dir: Path,
+    site_real: Path,
+    warnings: list[ReadWarning],
+    max_bytes: int,
+    depth: int = 0,
 ) -> Include:
     """Resolve ``import X from './_part.mdx'`` of ``path``: the file's text, inside the site."""
 
@@ -136,14 +161,14 @@ def _includer(
             real = target.resolve(strict=True)
             if not real.is_relative_to(site_real) or depth >= _MAX_PARTIAL_DEPTH:
                 raise OSError("outside the site folder or imports nested too deep")
-            text = real.read_text(encoding="utf-8")
+            text = _read_partial(real, max_bytes)
         except (OSError, RuntimeError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             warnings.append(
                 ReadWarning(rel_site, "mdx.import", f"{spec!r} not indexed on this page: {reason}")
             )
             return None
-        return text, _includer(target, site_dir, site_real, warnings, depth + 1)
+        return text, _includer(target, site_dir, site_real, warnings, max_bytes, depth + 1)
 
     return include
 
@@ -179,14 +204,17 @@ def _read_page(
     try:
         parsed = parse_page(
             raw,
-            include=_includer(path, site_dir, site_dir.resolve(), warnings),
+            include=_includer(path, site_dir, site_dir.resolve(), warnings, max_file_bytes),
             maintain_case=options.anchors_maintain_case,
             magic_comments=options.magic_comments,
             markdown_format=options.markdown_format,
             mdx_file=path.suffix == ".mdx",
+            max_chars=max_file_bytes,
         )
     except FrontmatterError as exc:
         return PageError(rel_site, "bad_frontmatter", str(exc))
+    except ExpansionTooLarge as exc:
+        return PageError(rel_site, "too_large", str(exc))
     frontmatter = parsed.frontmatter
     if frontmatter.get("draft") is True or frontmatter.get("unlisted") is True:
         return None

@@ -240,8 +240,11 @@ def parse_page(
     magic_comments: tuple[MagicComment, ...] = DEFAULT_MAGIC_COMMENTS,
     markdown_format: str = "mdx",
     mdx_file: bool = True,
+    max_chars: int | None = None,
 ) -> ParsedPage:
-    """Parse a Markdown/MDX file's text. Raises FrontmatterError for a bad YAML block.
+    """Parse a Markdown/MDX file's text. Raises FrontmatterError for a bad YAML block, and
+    ExpansionTooLarge when the page with its partials inlined (at every depth) would exceed
+    ``max_chars``.
 
     ``include`` reads the ``.md``/``.mdx`` files the page imports, whose content is then
     parsed (with a slugger of its own, as Docusaurus compiles each file on its own) and
@@ -271,10 +274,11 @@ def parse_page(
                 magic_comments=magic_comments,
                 markdown_format=markdown_format,
                 mdx_file=spec.endswith(".mdx"),
+                max_chars=max_chars,
             )
             return _as_markdown(partial)
 
-        body = expand_partials(body, fetch, render)
+        body = expand_partials(body, fetch, render, max_chars=max_chars)
     cleaned = clean_body(body, magic_comments, mdx=mdx)
     lines = cleaned.split("\n")
     headings = _find_headings(cleaned, maintain_case)

@@ -173,3 +173,55 @@ def test_ingestion_of_the_fuzzed_site_finishes_and_indexes_every_good_page(
         assert not any(SECRET in str(p.payload.get("text")) for p in points)
     finally:
         store.close()
+
+
+def test_partials_are_bounded_and_only_regular_files_are_read(tmp_path: Path) -> None:
+    """Issue 30: partials multiplied without a budget (a partial using another ten times, six
+    deep, is 10**6 copies) and past the page size limit; a FIFO as a partial blocked the
+    reader for good. The page with its partials must fit the limit (else it is a too_large
+    error); a FIFO or a partial over the limit is not read (a warning), and the page is."""
+    root = tmp_path / "site"
+    docs = root / "docs"
+    (docs / "_parts").mkdir(parents=True)
+    for n in range(6):
+        uses = "".join(f"<P{n + 1} />\n" for _ in range(10)) if n < 5 else "leaf text\n"
+        head = f"import P{n + 1} from './_p{n + 1}.md';\n\n" if n < 5 else ""
+        (docs / "_parts" / f"_p{n}.md").write_text(head + uses)
+    (docs / "bomb.mdx").write_text("import P0 from './_parts/_p0.md';\n\n# Bomb\n\n<P0 />\n")
+    os.mkfifo(docs / "_parts" / "_fifo.md")
+    (docs / "fifo.mdx").write_text(
+        "import F from './_parts/_fifo.md';\n\n# Fifo\n\nBefore.\n\n<F />\n\nAfter.\n"
+    )
+    (docs / "_parts" / "_big.md").write_text("word " * 400)
+    (docs / "big.mdx").write_text(
+        "import B from './_parts/_big.md';\n\n# Big\n\n" + "<B />\n" * 3 + "\nEnd.\n"
+    )
+    read = read_site(root, max_file_bytes=4000)
+    codes = {error.path: error.code for error in read.errors}
+    assert codes.get("docs/bomb.mdx") == "too_large", codes
+    assert codes.get("docs/big.mdx") == "too_large", codes
+    fifo = next(page for page in read.pages if page.path == "docs/fifo.mdx")
+    assert "After." in " ".join(section.text for section in fifo.sections)
+    assert any("_fifo.md" in w.message and "regular" in w.message for w in read.warnings)
+
+
+def test_a_folder_deeper_than_path_max_is_reported(tmp_path: Path) -> None:
+    """Issue 30: pages under a path longer than PATH_MAX were dropped without a word."""
+    root = tmp_path / "site"
+    (root / "docs").mkdir(parents=True)
+    (root / "docs" / "intro.md").write_text("# Intro\n\nText.\n")
+    fd = os.open(root / "docs", os.O_RDONLY)
+    try:
+        for _ in range(20):  # 20 * 250 characters: past PATH_MAX (4,096)
+            os.mkdir("d" * 250, dir_fd=fd)
+            inner = os.open("d" * 250, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        page = os.open("deep.md", os.O_WRONLY | os.O_CREAT, dir_fd=fd)
+        os.write(page, b"# Deep\n\nText.\n")
+        os.close(page)
+    finally:
+        os.close(fd)
+    read = read_site(root)
+    assert {page.path for page in read.pages} == {"docs/intro.md"}
+    assert [error.code for error in read.errors] == ["unreadable"], read.errors
