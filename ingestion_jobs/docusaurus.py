@@ -124,10 +124,11 @@ def _as_strings(value: Any) -> tuple[str, ...]:
     return ()
 
 
-def _read_partial(path: Path, max_bytes: int) -> str:
-    """The text of a partial: a regular file of at most ``max_bytes``. Opened without blocking
-    and checked on the open file, so a FIFO (or a device) is never read, even one put in the
-    file's place after it was listed (a FIFO blocked ingestion for good, issue 30)."""
+def _read_regular(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``. Opened without blocking and
+    checked on the open file, so a FIFO (or a device) is never read, even one put in the
+    file's place after it was listed (a FIFO as a partial blocked ingestion for good, issue
+    30). Raises OSError otherwise."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as file:
         info = os.fstat(file.fileno())
@@ -135,7 +136,12 @@ def _read_partial(path: Path, max_bytes: int) -> str:
             raise OSError("not a regular file")
         if info.st_size > max_bytes:
             raise OSError(f"{info.st_size} bytes exceeds {max_bytes}")
-        return file.read(max_bytes + 1).decode("utf-8")
+        return file.read(max_bytes + 1)
+
+
+def _read_partial(path: Path, max_bytes: int) -> str:
+    """The text of a partial (`_read_regular`, decoded as UTF-8)."""
+    return _read_regular(path, max_bytes).decode("utf-8")
 
 
 def _includer(
@@ -192,9 +198,10 @@ def _read_page(
         size = path.stat().st_size
         if size > max_file_bytes:
             return PageError(rel_site, "too_large", f"{size} bytes exceeds {max_file_bytes}")
-        data = path.read_bytes()
+        data = _read_regular(path, max_file_bytes)
     except OSError as exc:
-        return PageError(rel_site, "unreadable", f"cannot read the file: {exc.strerror}")
+        reason = exc.strerror or str(exc)
+        return PageError(rel_site, "unreadable", f"cannot read the file: {reason}")
     if b"\x00" in data:
         return PageError(rel_site, "binary", "the file holds binary data, not text")
     try:
