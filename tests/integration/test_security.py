@@ -7,6 +7,7 @@ in test_jobs_api.py; the ingester staying inside the site root in tests/unit/tes
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -22,7 +23,7 @@ import pytest
 import uvicorn
 
 from shared.settings import Settings
-from tests.fake_llm import FakeLLM, Hang, error
+from tests.fake_llm import FakeLLM, error
 from tests.faults import free_port, wait_for
 from tests.stack import Stack
 
@@ -253,8 +254,12 @@ def test_a_hostile_question_does_not_hold_up_another_readers_answer(
     def is_hostile(body: dict[str, Any]) -> bool:
         return "\n" * 1000 in "".join(str(m.get("content") or "") for m in body["messages"])
 
-    def hold_the_hostile_one(body: dict[str, Any]) -> Hang | None:
-        return Hang() if is_hostile(body) else None
+    release = threading.Event()
+
+    async def hold_the_hostile_one(body: dict[str, Any]) -> None:
+        if is_hostile(body):
+            await asyncio.to_thread(release.wait, 120)
+        # then the default reply
 
     with FakeLLM(respond=hold_the_hostile_one) as fake:
         stack = make_stack(llm_base_url=fake.base_url)
@@ -266,3 +271,6 @@ def test_a_hostile_question_does_not_hold_up_another_readers_answer(
         still = stack.http.get(hostile["status_url"]).json()
         assert still["status"] == "running", still  # screened, and waiting for its model
         assert sum(map(is_hostile, fake.requests)) == 1
+        release.set()
+        finished = stack.wait(hostile["status_url"], timeout=120)
+        assert finished["status"] == "succeeded", (finished, stack.log())
