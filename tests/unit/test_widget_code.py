@@ -29,7 +29,10 @@ SITE = "https://docs.example/book/"
 # The two sections of the widget that hold escapeHtml, safeUrl and renderMarkdown.
 _SECTIONS = re.compile(r"// -+ small utilities\n(?P<body>.*?)\n  // -+ styles", re.S)
 _RUNNER = """
-const location = {href: "https://docs.example/book/intro"};
+const location = {href: "https://docs.example/book/intro", origin: "https://docs.example",
+  pathname: "/book/intro"};
+const config = {};
+const document = {querySelector: () => null};
 WIDGET_MARKDOWN
 const texts = JSON.parse(require("fs").readFileSync(0, "utf8"));
 process.stdout.write(JSON.stringify(texts.map(t => renderMarkdown(t, () => null))));
