@@ -143,7 +143,7 @@ def _serve(settings: Settings, site_dir: Path, *, host: str, port: int, api_url:
     try:
         celery_app.Worker(
             pool="threads",
-            concurrency=4,
+            concurrency=settings.chat_concurrency,
             queues=["chat", "ingest"],
             loglevel=settings.log_level,
             hostname=f"bookchat-dev@{host}",

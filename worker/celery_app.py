@@ -1,8 +1,9 @@
 """The Celery application of the workers: queues, routes, reliability settings, the beat
 schedule, and the per-task job context (log fields, metrics).
 
-Start a worker per queue so a nightly re-index never delays a reader's answer:
-    celery -A worker.celery_app worker -Q chat --concurrency 4
+Start a worker per queue so a nightly re-index never delays a reader's answer (`bookchat
+worker` builds these command lines; the chat pool is BOOKCHAT_CHAT_CONCURRENCY threads):
+    celery -A worker.celery_app worker -Q chat --pool threads --concurrency 200
     celery -A worker.celery_app worker -Q ingest --concurrency 1
     celery -A worker.celery_app beat
 """
