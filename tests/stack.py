@@ -99,10 +99,13 @@ def make_stack(tmp_path: Path, redis_url: str, postgres_url: str) -> Iterator[Ca
         *,
         api_port: int | None = None,
         cors_origins: list[str] | None = None,
+        worker_command: list[str] | None = None,
         **env_extra: str,
     ) -> Stack:
         """`api_port`: serve the API there (a test that must know it beforehand, e.g. to build
-        a site pointing at it); `cors_origins`: the API's CORS allow-list, exactly."""
+        a site pointing at it); `cors_origins`: the API's CORS allow-list, exactly;
+        `worker_command`: the worker's command line instead of the tests' small threads pool
+        (e.g. the Procfile's own `bookchat worker --queues chat`)."""
         redis.Redis.from_url(redis_url).flushdb()
         env = {
             "BOOKCHAT_DATA_DIR": str(tmp_path / "data"),
@@ -136,7 +139,8 @@ def make_stack(tmp_path: Path, redis_url: str, postgres_url: str) -> Iterator[Ca
         }
         worker_env.update(env)
         worker = subprocess.Popen(
-            [
+            worker_command
+            or [
                 sys.executable,
                 "-m",
                 "celery",
