@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 
 from api.deps import AppState
 from api.errors import ApiError
 from shared.errors import ErrorCode
-from shared.queues import QueueName, queue_depths
+from shared.queues import QueueName, queue_state
 
 __all__ = ["check_backpressure", "check_rate_limits", "claim_idempotency_key", "release_key"]
+
+log = logging.getLogger(__name__)
 
 _WINDOW_S = 60
 
@@ -47,15 +50,33 @@ async def check_rate_limits(state: AppState, *, client_ip: str, session_id: str 
             )
 
 
+#: Retry-After of a `queue_full` 503, seconds.
+QUEUE_FULL_RETRY_AFTER_S = 10
+
+
 async def check_backpressure(state: AppState) -> None:
-    """Refuse new chat work while the chat queue is deeper than can be served in time."""
-    depths = await queue_depths(state.redis, [QueueName.CHAT])
-    if depths[QueueName.CHAT] >= state.settings.max_queued_chat_jobs:
+    """Refuse new chat work (503 `queue_full`, `Retry-After`) when the chat queue cannot start
+    it in time: `max_queued_chat_jobs` waiting, or the oldest waiting job has waited longer
+    than `chat_queue_deadline_s` (every worker is full, or none runs). A reader is told at
+    once instead of waiting a minute for an answer that was never started. A worker holds
+    `chat_concurrency` answers in flight and takes a message as soon as it has room, so a
+    message only waits while every worker is full."""
+    settings = state.settings
+    chat = await queue_state(state.redis, QueueName.CHAT)
+    late = 0 < settings.chat_queue_deadline_s < chat.oldest_wait_s
+    if chat.depth >= settings.max_queued_chat_jobs or late:
+        why = "too many questions are waiting" if not late else "no answer could start in time"
+        log.warning(
+            "chat queue full (%s): %d waiting, the oldest for %.1f s",
+            why,
+            chat.depth,
+            chat.oldest_wait_s,
+        )
         raise ApiError(
             503,
             ErrorCode.QUEUE_FULL,
             "The assistant is busy right now; please retry shortly.",
-            headers={"Retry-After": "10"},
+            headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)},
         )
 
 

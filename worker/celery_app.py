@@ -124,9 +124,10 @@ def _setup_logging(**_: Any) -> None:
     )
 
 
-# task id -> monotonic start of a task whose job was not yet finished, for the run-time metric
-# (thread pool: several at once). A redelivered task of a finished job is not counted twice.
-_started: dict[str, float] = {}
+# task id -> (monotonic start, seconds its job waited in the queue) of a task whose job was not
+# yet finished, for the run-time and queue-wait metrics (thread pool: several at once). A
+# redelivered task of a finished job is not counted twice.
+_started: dict[str, tuple[float, float]] = {}
 _started_lock = threading.Lock()
 # job id -> the chat job as its task's prerun read it, taken by the task itself
 # (`job_read_at_start`): the task does not read it again (postrun's metrics still read the
@@ -154,7 +155,8 @@ def _job_context_on_start(
                 session_id = job.session_id
                 with _started_lock:
                     if not job.status.terminal:
-                        _started[task_id] = time.monotonic()
+                        waited = max(0.0, time.time() - job.created_at)
+                        _started[task_id] = (time.monotonic(), waited)
                     if getattr(task, "name", None) == TaskName.CHAT:
                         _read_at_start[job_id] = job
         except Exception:
@@ -170,7 +172,8 @@ def _metrics_on_end(task_id: str, kwargs: dict[str, Any] | None = None, **_: Any
         if job_id:
             _read_at_start.pop(job_id, None)  # not taken (the task failed before reading it)
     if job_id and started is not None:
-        record_job_metrics(job_id, time.monotonic() - started)
+        began, waited = started
+        record_job_metrics(job_id, time.monotonic() - began, queue_wait_s=waited)
     bind_job_context(None, None)
 
 
@@ -180,9 +183,11 @@ def job_read_at_start(job_id: str) -> Job | None:
         return _read_at_start.pop(job_id, None)
 
 
-def record_job_metrics(job_id: str, run_seconds: float | None = None) -> None:
-    """Record a finished job's figures in Redis for the API's /metrics. Never raises: metrics
-    must not fail a job."""
+def record_job_metrics(
+    job_id: str, run_seconds: float | None = None, *, queue_wait_s: float | None = None
+) -> None:
+    """Record a finished job's figures in Redis for the API's /metrics (`run_seconds` and
+    `queue_wait_s` as the task measured them). Never raises: metrics must not fail a job."""
     from shared.metrics import record_job_end
     from worker.runtime import get_runtime
 
@@ -191,7 +196,9 @@ def record_job_metrics(job_id: str, run_seconds: float | None = None) -> None:
     async def record() -> None:
         job = await runtime.jobs.get(job_id)
         if job is not None and job.status.terminal:
-            await record_job_end(runtime.redis, job, run_seconds=run_seconds)
+            await record_job_end(
+                runtime.redis, job, run_seconds=run_seconds, queue_wait_s=queue_wait_s
+            )
 
     try:
         runtime.run(record(), 5)

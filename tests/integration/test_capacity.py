@@ -98,3 +98,29 @@ def test_the_procfile_chat_worker_holds_200_answers_in_flight_in_one_process(
     assert [job["status"] for job in jobs] == ["succeeded"] * IN_FLIGHT, stack.log()
     assert gate.most_held == IN_FLIGHT
     assert all(job["result"]["citations"] for job in jobs)
+
+
+async def test_the_chat_queues_oldest_wait_is_read_from_a_real_task_message(
+    redis_url: str,
+) -> None:
+    # The layout `queue_state` reads (kombu's Redis transport, Celery's message protocol), as
+    # the API's sender writes it; the unit tier uses a hand-made message.
+    from shared.jobs import JobKind, JobStore
+    from shared.queues import QueueName, QueueState, TaskName, make_sender, queue_state
+    from shared.redis_client import make_redis
+
+    redis = make_redis(redis_url)
+    sender = make_sender(redis_url)
+    try:
+        await redis.flushdb()
+        jobs = JobStore(redis, ttl_s=600)
+        assert await queue_state(redis, QueueName.CHAT) == QueueState(0, 0.0)
+        oldest, newest = await jobs.create(JobKind.CHAT), await jobs.create(JobKind.CHAT)
+        for job in (oldest, newest):
+            await asyncio.to_thread(sender.send_task, TaskName.CHAT, kwargs={"job_id": job.id})
+        state = await queue_state(redis, QueueName.CHAT, now=oldest.created_at + 42)
+        assert state == QueueState(2, 42.0)
+    finally:
+        sender.close()
+        await redis.flushdb()
+        await redis.aclose()

@@ -229,6 +229,35 @@ async def test_deep_queue_is_503_with_retry_after(
     assert await job_keys(state) == []
 
 
+async def _queue_chat_job(state: AppState, *, waited_s: float) -> None:
+    """A chat job waiting in the queue for `waited_s`, its message as kombu's Redis transport
+    lays it out (the integration tier checks the real layout: test_capacity.py)."""
+    import json
+    import time
+
+    job = await state.jobs.create(JobKind.CHAT)
+    await state.jobs.redis.hset(JobStore.key(job.id), "created_at", time.time() - waited_s)
+    message = {"body": "W10=", "headers": {"kwargsrepr": f"{{'job_id': '{job.id}'}}"}}
+    await state.jobs.redis.lpush("chat", json.dumps(message))
+
+
+async def test_a_question_no_worker_could_start_in_time_is_503_with_retry_after(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    state.settings.chat_queue_deadline_s = 10
+    await _queue_chat_job(state, waited_s=2)  # waiting, within the deadline
+    assert (await client.post("/v1/chat", json={"message": "one"})).status_code == 202
+    await state.jobs.redis.delete("chat")
+    await _queue_chat_job(state, waited_s=11)
+    await _queue_chat_job(state, waited_s=1)  # newer ones do not hide the oldest
+    response = await client.post("/v1/chat", json={"message": "anyone there?"})
+    assert response.status_code == 503
+    assert response.json()["code"] == "queue_full"
+    assert response.headers["retry-after"] == "10"
+    state.settings.chat_queue_deadline_s = 0  # off: the depth limit alone
+    assert (await client.post("/v1/chat", json={"message": "two"})).status_code == 202
+
+
 async def test_a_chat_job_that_waited_too_long_ends_expired(
     settings: Settings, state: AppState, client: httpx.AsyncClient
 ) -> None:
