@@ -1,7 +1,7 @@
 """Readers at once on what a user deploys: `bookchat dev` and the Procfile, as shipped.
 
     uv run python -m bench.deployed_load [--readers 100] [--rounds 3] [--ways dev,procfile,sync]
-        [--out bench/results/deployed_load.json]
+        [--out bench/results/deployed_load.json] [--profile]
 
 Unlike `bench/chat_load.py` (its own worker command line and pool size), this starts the
 commands a user runs, unmodified and with their shipped defaults (no BOOKCHAT_* setting but the
@@ -38,6 +38,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -67,6 +68,7 @@ from bench.harness import (
 )
 from bench.load_models import Sample
 from bench.load_report import pct
+from bench.profiling import py_spy_record
 from tests.conftest import throwaway_postgres
 
 BIN = Path(PY).parent
@@ -327,7 +329,19 @@ async def measure_way(
     alone_s = statistics.median(alone["total_s"]) if alone["total_s"] else None
     results = [figures(alone, alone_s)]
     results.append(figures(await phase("burst", one, root, args.readers, 1), alone_s))
-    results.append(figures(await phase("closed", one, root, args.readers, args.rounds), alone_s))
+    spy = None
+    if args.profile:
+        path = args.out.with_name(f"{args.out.stem}_{way}.collapsed")
+        argv = py_spy_record(path, "--pid", str(root))
+        spy = await asyncio.to_thread(subprocess.Popen, argv, stdout=subprocess.DEVNULL)
+        await asyncio.sleep(1.0)  # let py-spy attach
+    try:
+        closed = await phase("closed", one, root, args.readers, args.rounds)
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            await asyncio.to_thread(spy.wait, 60)
+    results.append(figures(closed, alone_s))
     for r in results:
         r["way"] = way
         print(
@@ -416,6 +430,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ways", default="dev,procfile,sync")
     parser.add_argument("--out", type=Path, default=RESULTS / "deployed_load.json")
     parser.add_argument("--keep", action="store_true", help="keep the logs")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the way's processes in the closed phase"
+    )
     parser.add_argument("--report", type=Path, help="print this results file as markdown")
     args = parser.parse_args(argv)
     if args.report:

@@ -73,16 +73,21 @@ class Gate:
                 self._loop.call_soon_threadsafe(self._open.set)
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
 def test_the_procfile_chat_worker_holds_200_answers_in_flight_in_one_process(
-    make_stack: Callable[..., Stack], monkeypatch: pytest.MonkeyPatch
+    make_stack: Callable[..., Stack], monkeypatch: pytest.MonkeyPatch, database: str
 ) -> None:
     for name in ("BOOKCHAT_RATE_LIMIT_IP_PER_MINUTE", "BOOKCHAT_RATE_LIMIT_SESSION_PER_MINUTE"):
         monkeypatch.setenv(name, "0")  # one loopback address stands for every reader
     gate = Gate()
     with FakeLLM(respond=gate) as fake:
-        # The embedded default (no QDRANT_URL): the worker serves both queues in one process.
+        # The embedded store (no QDRANT_URL): the worker serves both queues in one process;
+        # history in the embedded default's SQLite, or in Postgres. All 200 answers then end
+        # at once: 200 history writes together.
         stack = make_stack(
-            llm_base_url=fake.base_url, worker_command=procfile_command("worker_chat")
+            llm_base_url=fake.base_url,
+            worker_command=procfile_command("worker_chat"),
+            embedded_database=database == "sqlite",
         )
         try:
             accepted = [stack.chat(f"How do I calibrate the arm? ({n})") for n in range(IN_FLIGHT)]
