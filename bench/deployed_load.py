@@ -1,6 +1,7 @@
 """Readers at once on what a user deploys: `bookchat dev` and the Procfile, as shipped.
 
     uv run python -m bench.deployed_load [--readers 100] [--rounds 3] [--ways dev,procfile,sync]
+        [--think-readers 1000 --think 10-20 --think-s 60]
         [--out bench/results/deployed_load.json] [--profile]
 
 Unlike `bench/chat_load.py` (its own worker command line and pool size), this starts the
@@ -25,7 +26,9 @@ event); a sync reader POSTs and waits for the JSON.
 Phases per way, after one unmeasured warm-up question: `alone` (one reader, `--alone`
 questions one after the other: "one reader's answer time"), `burst` (`--readers` readers ask
 one question each at the same moment), `closed` (`--readers` readers ask `--rounds` questions
-back to back: answers/s). Reported per phase: answered, answers/s, p50/p95/p99 of the whole
+back to back: answers/s), and with `--think-readers N` a `think` phase (N readers, each reading
+every answer for a random `--think` seconds before the next, for `--think-s`). Reported per
+phase: answered, answers/s, p50/p95/p99 of the whole
 answer and of its overhead (the answer minus the way's own `alone` median), time to first
 token, CPU per answer of the way's process tree, peak RSS, the load average before and after.
 `python -m bench.deployed_load --report FILE` prints the results as markdown.
@@ -273,11 +276,34 @@ async def _ask(one: One, reader: int, q: int) -> Sample:
         return Sample(q, time.perf_counter() - started, None, ok=False, error=repr(error)[:120])
 
 
-async def phase(name: str, one: One, root: int, readers: int, rounds: int) -> dict[str, Any]:
-    """`readers` readers, each asking `rounds` questions back to back, all starting at once."""
+async def phase(
+    name: str,
+    one: One,
+    root: int,
+    readers: int,
+    rounds: int,
+    *,
+    think: tuple[float, float] | None = None,
+    seconds: float = 60.0,
+) -> dict[str, Any]:
+    """`readers` readers, each asking `rounds` questions back to back, all starting at once; or
+    with `think` (LOW, HIGH seconds), each reads every answer for a seeded random LOW-HIGH
+    seconds before the next question (starting at a random point of a first reading), for
+    `seconds` (questions still open then are waited for)."""
+    import random
 
     async def reader(i: int) -> list[Sample]:
-        return [await _ask(one, i, i + r) for r in range(rounds)]
+        if think is None:
+            return [await _ask(one, i, i + r) for r in range(rounds)]
+        draw = random.Random(i)
+        until = time.monotonic() + seconds
+        await asyncio.sleep(draw.uniform(0, think[1]))
+        samples, r = [], 0
+        while time.monotonic() < until:
+            samples.append(await _ask(one, i, i + r))
+            r += 1
+            await asyncio.sleep(draw.uniform(*think))
+        return samples
 
     load_before, cpu_before = loadavg(), tree_cpu_s(root)
     started = time.perf_counter()
@@ -342,6 +368,12 @@ async def measure_way(
             spy.send_signal(signal.SIGINT)
             await asyncio.to_thread(spy.wait, 60)
     results.append(figures(closed, alone_s))
+    if args.think_readers:
+        low, high = (float(x) for x in args.think.split("-"))
+        paced = await phase(
+            "think", one, root, args.think_readers, 0, think=(low, high), seconds=args.think_s
+        )
+        results.append(figures(paced, alone_s))
     for r in results:
         r["way"] = way
         print(
@@ -429,6 +461,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--alone", type=int, default=5)
     parser.add_argument("--ways", default="dev,procfile,sync")
     parser.add_argument("--out", type=Path, default=RESULTS / "deployed_load.json")
+    parser.add_argument(
+        "--think-readers", type=int, default=0, help="then this many readers with think time"
+    )
+    parser.add_argument("--think", default="10-20", help="their reading time, LOW-HIGH seconds")
+    parser.add_argument("--think-s", type=float, default=60.0, help="how long they ask")
     parser.add_argument("--keep", action="store_true", help="keep the logs")
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the way's processes in the closed phase"
