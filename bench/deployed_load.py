@@ -14,7 +14,8 @@ LLM endpoint and the data dir), one way after the other, over the same fake LLM:
   `honcho start web worker_chat` on the Procfile itself, against a private redis-server
   (REDIS_URL) and the embedded default (SQLite, the local store);
 - `sync`, the baseline of the same run: `bench/sync_baseline.py`, the same agent inside the
-  request (no queue), over an index of the same site with the same (bundled) embedder.
+  request (no queue), over an index of the same site with the same (bundled) embedder, its
+  history in SQLite as in the embedded default.
 
 The LLM is `tests.fake_llm` in its own process, paced like a hosted model: 400 ms to the first
 token, 50 tokens/s. Each reader asks from an address of its own (`X-Forwarded-For`, which both
@@ -72,6 +73,8 @@ from bench.harness import (
 from bench.load_models import Sample
 from bench.load_report import pct
 from bench.profiling import py_spy_record
+from shared.migrate import upgrade_database
+from shared.settings import Settings
 from tests.conftest import throwaway_postgres
 
 BIN = Path(PY).parent
@@ -421,10 +424,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if way == "sync":
                 data = procs.tmp / "sync-data"
                 index_site(data, SAMPLE_SITE, embedder="bundled")
-                sync_env = {**llm_env(llm_url), "BOOKCHAT_EMBEDDER": "bundled"}
+                # Like the shipped ways: the bundled embedder, history in SQLite in its data dir.
+                history = Settings(data_dir=data).effective_database_url
+                upgrade_database(history)
+                sync_env = {
+                    **llm_env(llm_url),
+                    "BOOKCHAT_EMBEDDER": "bundled",
+                    "BOOKCHAT_DATABASE_URL": history,
+                }
                 url = start_sync_baseline(procs, data_dir=data, env=sync_env)
                 root = procs.started["sync"].pid
-                report["commands"][way] = ["uvicorn bench.sync_baseline:app (bundled embedder)"]
+                report["commands"][way] = [
+                    "uvicorn bench.sync_baseline:app (bundled embedder, SQLite history)"
+                ]
             else:
                 starter = start_dev if way == "dev" else start_procfile
                 proc, url, commands = starter(procs, llm_url)
