@@ -30,6 +30,7 @@ from tests.faults import (
     PrivateRedis,
     child_pids,
     free_port,
+    start_procfile_worker,
     start_worker,
     stop_process,
     wait_for,
@@ -179,6 +180,43 @@ def test_a_redis_blip_never_turns_an_answered_job_into_a_failed_one(
             with stack.http.stream("GET", one["events_url"]) as events:
                 text = "".join(events.iter_text())
             assert text.rstrip().split("event: ")[-1].startswith("done"), text
+
+
+def test_a_redis_crash_with_a_free_pool_slot_leaves_the_worker_process_running(
+    make_stack: Callable[..., Stack], private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    """Issue 30, item 3: the Procfile's chat worker (pool of 4) runs 3 answers, so a BRPOP for
+    a fourth is in flight when Redis is killed and restarted. kombu's channel close used to
+    raise on that read and the worker process exited ("Unrecoverable error", 4 of 4 tries):
+    it must stay up, answer a new question, and every earlier job still ends."""
+    with FakeLLM(latency_first_token=4.0) as fake:
+        stack = make_stack(llm_base_url=fake.base_url)
+        stop_process(stack.worker)
+        log = tmp_path / "procfile-worker.log"
+        worker = start_procfile_worker(stack.env, log)
+        try:
+            wait_for(lambda: b" ready." in log.read_bytes(), timeout=120, what="worker ready")
+            accepted = [stack.chat(QUESTION) for _ in range(3)]
+            wait_for(lambda: running_jobs(stack, accepted), timeout=30, what="a running job")
+            private_redis.stop(kill=True)
+            time.sleep(3)  # the outage
+            private_redis.start()
+            later = wait_for(
+                lambda: (
+                    (r := stack.http.post("/v1/chat", json={"message": QUESTION})).status_code
+                    == 202
+                    and r.json()
+                ),
+                timeout=20,
+                what="the API accepting work after the restart",
+            )
+            assert stack.wait(later["status_url"], timeout=60)["status"] == "succeeded"
+            assert worker.poll() is None, log.read_text(errors="replace")[-4000:]
+            assert b"Unrecoverable error" not in log.read_bytes()
+            jobs = wait_all(stack, accepted, timeout=60)
+            assert all(job["status"] in TERMINAL for job in jobs), jobs
+        finally:
+            stop_process(worker)
 
 
 # --- Qdrant unreachable ----------------------------------------------------------------------
