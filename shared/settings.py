@@ -104,8 +104,9 @@ class Settings(BaseSettings):
     # Jobs.
     job_ttl_s: int = Field(default=24 * 3600, ge=60)
     chat_task_time_limit_s: int = Field(default=180, ge=5)
-    # A chat job still queued this long after it was asked ends `expired` instead of running:
-    # its reader has given up, and answering it would only delay the readers still waiting.
+    # A chat job still queued this long after it was asked (or requeued, after its worker was
+    # lost) ends `expired` instead of running: its reader has given up, and answering it would
+    # only delay the readers still waiting.
     chat_job_expire_s: int = Field(default=600, ge=10)
     ingest_task_time_limit_s: int = Field(default=6 * 3600, ge=60)
     # An ingestion that finds the vector store unreachable is retried by Celery after this many

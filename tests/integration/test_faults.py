@@ -339,6 +339,35 @@ def test_whole_worker_killed_mid_job_again_and_again_loses_nothing(
         assert_history_once(stack, one, job)
 
 
+def test_a_job_requeued_after_its_worker_was_killed_is_answered_not_expired(
+    make_stack: Callable[..., Stack], tmp_path: Path
+) -> None:
+    """Issue 30, item 10: the cleanup requeues a SIGKILLed worker's job only once it has been
+    silent past the stale threshold (10 min by default), which is past the queue-wait expiry
+    (also 10 min), so the redelivered job used to end `expired` every time. Here the expiry
+    is 10 s and the job is killed once it is older than that."""
+    with FakeLLM(latency_first_token=60.0) as fake:
+        stack = make_stack(llm_base_url=fake.base_url, BOOKCHAT_CHAT_JOB_EXPIRE_S="10")
+        asked = time.monotonic()
+        accepted = stack.chat(QUESTION)
+        wait_for(lambda: running_jobs(stack, [accepted]), timeout=40, what="the job running")
+        wait_for(lambda: time.monotonic() - asked > 11, timeout=20, what="the expiry passing")
+        stop_process(stack.worker, kill=True)
+        fake.latency_first_token = 0.2
+        log = tmp_path / "worker-after-kill.log"
+        worker = start_worker(stack.env, log)
+        try:
+            # Ready before the requeue, so the job's new wait is the queue hop alone.
+            wait_for(lambda: b" ready." in log.read_bytes(), timeout=120, what="worker ready")
+            report = run_cleanup(stack)
+            assert report.requeued == [accepted["job_id"]], report
+            (job,) = wait_all(stack, [accepted], timeout=60)
+        finally:
+            stop_process(worker)
+    assert job["status"] == "succeeded", job
+    assert_history_once(stack, accepted, job)
+
+
 def test_prefork_child_killed_mid_job_is_redelivered_at_once(
     make_stack: Callable[..., Stack], tmp_path: Path
 ) -> None:

@@ -237,7 +237,10 @@ async def test_a_chat_job_that_waited_too_long_ends_expired(
     from worker.chat_job import process_chat_job
 
     accepted = (await client.post("/v1/chat", json={"message": "still there?"})).json()
-    await state.jobs.redis.hset(JobStore.key(accepted["job_id"]), "created_at", 0)
+    # Queued (and not touched since) long ago.
+    await state.jobs.redis.hset(
+        JobStore.key(accepted["job_id"]), mapping={"created_at": 0, "updated_at": 0}
+    )
     runtime = SimpleNamespace(settings=settings, jobs=state.jobs)
     await process_chat_job(runtime, accepted["job_id"])
     job = (await client.get(accepted["status_url"])).json()
