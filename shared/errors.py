@@ -43,6 +43,9 @@ class ErrorCode(StrEnum):
     JOB_EXPIRED = "job_expired"
     WORKER_LOST = "worker_lost"
     INGEST_FAILED = "ingest_failed"
+    # The ingestion's site lock expired or was taken over mid-run: it stopped, and the run that
+    # holds the lock now brings the index up to date.
+    INGEST_LOCK_LOST = "ingest_lock_lost"
     SITE_NOT_FOUND = "site_not_found"
     # Drop-in deployments: /v1/retrieve waited too long for its job (504); a ChatKit operation
     # bookchat does not offer (attachments, widget actions, client tools: 400).
