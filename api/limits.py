@@ -65,14 +65,25 @@ def _idem_key(scope: str, key: str) -> str:
 
 
 async def claim_idempotency_key(
-    state: AppState, *, scope: str, key: str, job_id: str, session_id: str, fingerprint: str
-) -> tuple[str, str] | None:
-    """Bind `key` to this request's job and session. Returns the (job id, session id) an earlier
-    request with the same key got, or None if this request is the first. Claimed before the job
-    exists, so concurrent retries cannot both create one. The same key with a different body
-    is refused."""
+    state: AppState,
+    *,
+    scope: str,
+    key: str,
+    job_id: str,
+    session_id: str,
+    fingerprint: str,
+    claimed_at: float,
+) -> tuple[str, str, float] | None:
+    """Bind `key` to this request's job and session. Returns the (job id, session id, claim
+    time in epoch seconds) an earlier request with the same key got, or None if this request is
+    the first. Claimed before the job exists, so concurrent retries cannot both create one. The
+    same key with a different body is refused.
+
+    The claim time is what a replay's tokens are issued as of when the job itself is gone:
+    never the time of the replay, which would be newer than a revocation of the session
+    (issue 30). A record written before the time was stored gives 0 (tokens long expired)."""
     redis_key = _idem_key(scope, key)
-    value = f"{job_id}|{session_id}|{fingerprint}"
+    value = f"{job_id}|{session_id}|{fingerprint}|{claimed_at!r}"
     claimed = await state.redis.set(redis_key, value, nx=True, ex=state.settings.idempotency_ttl_s)
     if claimed:
         return None
@@ -80,14 +91,14 @@ async def claim_idempotency_key(
     if existing is None:  # expired between the two calls: treat as new
         return None
     text = existing.decode() if isinstance(existing, bytes) else str(existing)
-    earlier_job, earlier_session, earlier_fingerprint = text.split("|", 2)
+    earlier_job, earlier_session, earlier_fingerprint, *rest = text.split("|", 3)
     if earlier_fingerprint != fingerprint:
         raise ApiError(
             422,
             ErrorCode.IDEMPOTENCY_KEY_REUSED,
             "This Idempotency-Key was already used with a different request body.",
         )
-    return earlier_job, earlier_session
+    return earlier_job, earlier_session, float(rest[0]) if rest else 0.0
 
 
 async def release_key(state: AppState, *, scope: str, key: str) -> None:
