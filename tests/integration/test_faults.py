@@ -219,6 +219,71 @@ def test_a_redis_crash_with_a_free_pool_slot_leaves_the_worker_process_running(
             stop_process(worker)
 
 
+# --- malformed broker messages --------------------------------------------------------------
+
+
+def poison_messages(redis_url: str) -> dict[str, bytes]:
+    """Messages in the chat queue that are not task messages, each of a kind that used to end
+    the worker process (issue 30, item 7), built from a real one."""
+    import base64
+    import copy
+    import json
+
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    sender = make_sender(redis_url)
+    try:
+        sender.send_task(str(TaskName.CHAT), kwargs={"job_id": "template"}, queue="template")
+        raw = client.lpop("template")
+    finally:
+        sender.close()
+        client.close()
+    assert isinstance(raw, bytes)
+    template = json.loads(raw)
+
+    def changed(**fields: Any) -> bytes:
+        message = copy.deepcopy(template)
+        for path, value in fields.items():
+            *parents, leaf = path.split("__")
+            target = message
+            for key in parents:
+                target = target[key]
+            target[leaf] = value
+        return json.dumps(message).encode()
+
+    return {
+        "not_json": b"\xff not json",
+        "json_list": b"[1, 2]",
+        "json_string": b'"hello"',
+        "headers_a_list": changed(headers=[1]),
+        "body_not_base64": changed(body="%%%"),
+        "timelimit_a_string": changed(headers__timelimit="x"),
+        "body_not_a_triple": changed(body=base64.b64encode(b'"abc"').decode()),
+    }
+
+
+def test_malformed_broker_messages_leave_the_worker_running(
+    make_stack: Callable[..., Stack], private_redis: PrivateRedis
+) -> None:
+    """Issue 30, item 7: every one of these ended the worker process, and being given back at
+    shutdown, the next worker's too. Each is dropped (logged); the worker then answers."""
+    import redis
+
+    stack = make_stack()
+    client = redis.Redis.from_url(private_redis.url)
+    try:
+        for raw in poison_messages(private_redis.url).values():
+            client.lpush("chat", raw)
+        wait_for(lambda: client.llen("chat") == 0, timeout=30, what="the poison consumed")
+    finally:
+        client.close()
+    accepted = stack.chat(QUESTION)
+    assert stack.wait(accepted["status_url"], timeout=60)["status"] == "succeeded"
+    assert stack.worker.poll() is None, stack.log()
+    assert "Unrecoverable error" not in stack.worker_log.read_text(errors="replace")
+
+
 # --- Qdrant unreachable ----------------------------------------------------------------------
 
 
