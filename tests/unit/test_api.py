@@ -214,7 +214,7 @@ async def test_rate_limit_per_session_is_429_with_retry_after(
     assert codes == [202, 202, 429]
     limited = await client.post("/v1/chat", json=body, headers=headers)
     assert limited.json()["code"] == "rate_limited"
-    assert 1 <= int(limited.headers["retry-after"]) <= 61
+    assert 1 <= int(limited.headers["retry-after"]) <= 121  # a sliding minute: up to two
 
 
 async def test_deep_queue_is_503_with_retry_after(
