@@ -23,6 +23,8 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     RATE_LIMITED = "rate_limited"
+    # More connections following one job than BOOKCHAT_MAX_JOB_FOLLOWERS (429).
+    TOO_MANY_STREAMS = "too_many_streams"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     # A Last-Event-ID / ?after= that is not an event id of this job's stream (malformed, beyond
     # 64 bits, or past the end of a job still running).

@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     rate_limit_ip_per_minute: int = Field(default=30, ge=0)  # chat requests per client IP; 0=off
     rate_limit_session_per_minute: int = Field(default=12, ge=0)  # per session; 0 = off
     max_queued_chat_jobs: int = Field(default=500, ge=1)  # deeper chat queue -> 503 Retry-After
+    # Connections following one job at once (event streams and long-polls) per API process;
+    # more -> 429 too_many_streams. One token held hundreds open and ran the API out of fds.
+    max_job_followers: int = Field(default=4, ge=1)
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)  # how long Idempotency-Keys hold
 
     # Retrieval/indexing (embedding.py, vectorstore.py). Which model the `bundled` embedder

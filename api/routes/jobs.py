@@ -9,6 +9,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 
 from api.deps import AppState, SessionTokenDep, StateDep, session_of
 from api.errors import ApiError
@@ -24,6 +25,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
     403: {"model": ErrorBody},
     404: {"model": ErrorBody},
     422: {"model": ErrorBody},
+    429: {"model": ErrorBody, "description": "Too many connections follow this job"},
 }
 _WAKE_ON = {EventType.STATUS, EventType.PROGRESS, EventType.DONE, EventType.ERROR}
 
@@ -80,9 +82,13 @@ async def get_job(
     after = await state.jobs.last_event_id(str(job_id)) if wait else "0-0"
     job = await _readable_job(state, job_id, token, session)
     if wait and not job.status.terminal and (if_none_match in (None, _etag(job))):
-        async for event in state.jobs.follow(job.id, after=after, timeout_s=wait):
-            if event.type in _WAKE_ON:
-                break
+        close = state.followers.open(job.id, state.settings.max_job_followers)
+        try:
+            async for event in state.jobs.follow(job.id, after=after, timeout_s=wait):
+                if event.type in _WAKE_ON:
+                    break
+        finally:
+            close()
         job = await _readable_job(state, job_id, token, session)
     etag = _etag(job)
     if if_none_match == etag:
@@ -136,13 +142,30 @@ async def job_events(
     async def connected() -> bool:
         return not await request.is_disconnected()
 
-    async def stream() -> AsyncIterator[ServerSentEvent]:
-        async for event in state.jobs.follow(job.id, after=start, alive=connected):
-            yield ServerSentEvent(
-                data=orjson.dumps(event.data).decode(), event=str(event.type), id=event.id or None
-            )
+    # Counted from here until the stream ends; `close` runs again as the response's background
+    # task in case the stream never started (it counts once).
+    close = state.followers.open(job.id, state.settings.max_job_followers)
 
-    return EventSourceResponse(stream(), ping=15, headers={"Cache-Control": "no-cache"})
+    async def stop_counting() -> None:  # async: Starlette runs a plain function in a thread
+        close()
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        try:
+            async for event in state.jobs.follow(job.id, after=start, alive=connected):
+                yield ServerSentEvent(
+                    data=orjson.dumps(event.data).decode(),
+                    event=str(event.type),
+                    id=event.id or None,
+                )
+        finally:
+            close()
+
+    return EventSourceResponse(
+        stream(),
+        ping=15,
+        headers={"Cache-Control": "no-cache"},
+        background=BackgroundTask(stop_counting),
+    )
 
 
 def _position(value: str) -> str:
