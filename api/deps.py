@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.errors import ApiError
-from api.followers import JobFollowers
+from api.followers import Followers
 from shared.access_tokens import (
     issue_session_token,
     issue_stream_token,
@@ -51,8 +51,8 @@ class AppState:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     secret: bytes
-    # Connections following each job in this process (api/followers.py).
-    followers: JobFollowers = field(default_factory=JobFollowers)
+    # Connections following jobs in this process (api/followers.py).
+    followers: Followers = field(default_factory=Followers)
 
     @property
     def history(self) -> History:

@@ -135,6 +135,8 @@ class Settings(BaseSettings):
     # Connections following one job at once (event streams and long-polls) per API process;
     # more -> 429 too_many_streams. One token held hundreds open and ran the API out of fds.
     max_job_followers: int = Field(default=4, ge=1)
+    # The same for one client (an IPv4 address or IPv6 /64) over all its jobs.
+    max_client_followers: int = Field(default=64, ge=1)
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)  # how long Idempotency-Keys hold
 
     # Retrieval/indexing (embedding.py, vectorstore.py). Which model the `bundled` embedder

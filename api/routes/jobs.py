@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 import orjson
@@ -13,6 +13,7 @@ from starlette.background import BackgroundTask
 
 from api.deps import AppState, SessionTokenDep, StateDep, session_of
 from api.errors import ApiError
+from api.limits import client_key
 from api.schemas import ChatJobOut, ErrorBody, IngestJobOut, JobOut, RetrieveJobOut, job_out
 from shared.access_tokens import read_stream_token, session_revoked_at
 from shared.errors import ErrorCode
@@ -60,6 +61,18 @@ async def _readable_job(
     raise ApiError(403, ErrorCode.FORBIDDEN, "This job's token is required to read it.")
 
 
+def _follow(state: AppState, request: Request, job: Job) -> Callable[[], None]:
+    """Count a connection following `job` (an event stream, a long-poll) against the caps per
+    job and per client (BOOKCHAT_MAX_JOB_FOLLOWERS, BOOKCHAT_MAX_CLIENT_FOLLOWERS)."""
+    settings = state.settings
+    return state.followers.open(
+        job_id=job.id,
+        client=client_key(request.client.host if request.client else "unknown"),
+        per_job=settings.max_job_followers,
+        per_client=settings.max_client_followers,
+    )
+
+
 def _etag(job: Job) -> str:
     return f'W/"{job.status}-{job.updated_at:.6f}"'
 
@@ -67,6 +80,7 @@ def _etag(job: Job) -> str:
 @router.get("/v1/jobs/{job_id}", response_model=JobOut, responses={304: {}, **_ERRORS})
 async def get_job(
     job_id: JobId,
+    request: Request,
     state: StateDep,
     token: StreamToken,
     session: SessionTokenDep,
@@ -82,7 +96,7 @@ async def get_job(
     after = await state.jobs.last_event_id(str(job_id)) if wait else "0-0"
     job = await _readable_job(state, job_id, token, session)
     if wait and not job.status.terminal and (if_none_match in (None, _etag(job))):
-        close = state.followers.open(job.id, state.settings.max_job_followers)
+        close = _follow(state, request, job)
         try:
             async for event in state.jobs.follow(job.id, after=after, timeout_s=wait):
                 if event.type in _WAKE_ON:
@@ -144,7 +158,7 @@ async def job_events(
 
     # Counted from here until the stream ends; `close` runs again as the response's background
     # task in case the stream never started (it counts once).
-    close = state.followers.open(job.id, state.settings.max_job_followers)
+    close = _follow(state, request, job)
 
     async def stop_counting() -> None:  # async: Starlette runs a plain function in a thread
         close()
