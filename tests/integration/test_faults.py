@@ -562,6 +562,7 @@ def test_load_loses_and_sticks_no_job_and_answers_no_5xx(
     readers, seconds = (100, 180.0) if LONG else (20, 20.0)
     for name in ("BOOKCHAT_RATE_LIMIT_IP_PER_MINUTE", "BOOKCHAT_RATE_LIMIT_SESSION_PER_MINUTE"):
         monkeypatch.setenv(name, "0")  # one loopback IP stands for many readers
+    monkeypatch.setenv("BOOKCHAT_MAX_CLIENT_FOLLOWERS", str(readers * 2))  # ... and one client
     with FakeLLM(latency_first_token=0.4, tokens_per_s=50) as fake:
         stack = make_stack(llm_base_url=fake.base_url)
         stop_process(stack.worker)
