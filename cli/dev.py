@@ -39,7 +39,7 @@ from shared.errors import ErrorCode
 from shared.logging import configure_logging
 from shared.settings import Settings, get_settings
 
-__all__ = ["SAMPLE_SITE", "run_dev"]
+__all__ = ["SAMPLE_SITE", "citation_target", "run_dev"]
 
 SAMPLE_SITE = Path(__file__).resolve().parents[1] / "examples" / "sample-site"
 
@@ -50,11 +50,29 @@ def _say(message: str, color: str | None = None) -> None:
     typer.secho(message, fg=color, err=True)
 
 
-def run_dev(site: Path | None, *, host: str, port: int) -> int:
+def citation_target(settings: Settings, site_dir: Path) -> str:
+    """Where the index's citations link, in words: BOOKCHAT_SITE_URL (`--site-url`), else the
+    site's docusaurus.config `url` + `baseUrl` (ingestion_jobs/docusaurus.py builds the links
+    the same way)."""
+    from ingestion_jobs.site_config import read_site_options
+
+    if settings.site_url:
+        return f"{settings.site_url} (--site-url / BOOKCHAT_SITE_URL)"
+    config = read_site_options(site_dir).config
+    if not config.url:
+        return f"{config.base_url} (relative: the config has no url; --site-url sets one)"
+    return (
+        f"{config.url}{config.base_url} (docusaurus.config's url + baseUrl; --site-url changes it)"
+    )
+
+
+def run_dev(site: Path | None, *, host: str, port: int, site_url: str | None = None) -> int:
     site_dir = (site or SAMPLE_SITE).resolve()
     if not site_dir.is_dir():
         raise CliError(ErrorCode.SITE_NOT_FOUND, f"no site at {site_dir} (give --site SITE_DIR)")
     os.environ["BOOKCHAT_SITE_DIR"] = str(site_dir)
+    if site_url:
+        os.environ["BOOKCHAT_SITE_URL"] = site_url
     os.environ.setdefault("BOOKCHAT_PUBLIC_BASE_URL", "")
     get_settings.cache_clear()
     settings = get_settings()
@@ -131,6 +149,10 @@ def _serve(settings: Settings, site_dir: Path, *, host: str, port: int, api_url:
         )
     _say(f"bookchat: {api_url}/  (API docs: {api_url}/docs; Ctrl-C stops everything)", "green")
     _say(f"indexing {site_dir} (job {job_id}); questions asked meanwhile wait for it")
+    _say(
+        f"citations link to {citation_target(settings, site_dir)}; the widget opens them on "
+        "the origin the reader is on (localhost, a preview) when the page names that URL"
+    )
 
     worker_ready = threading.Event()
     signals.worker_ready.connect(lambda **_: worker_ready.set(), weak=False)
