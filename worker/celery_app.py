@@ -65,6 +65,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     longest = max(settings.chat_task_time_limit_s, settings.ingest_task_time_limit_s)
     return {
         "broker_url": settings.redis_url or DEFAULT_REDIS_URL,
+        # kombu's Redis transport with a channel that closes when Redis is gone: kombu's own
+        # made a broker blip end the worker process (worker/broker.py).
+        "broker_transport": "worker.broker:Transport",
         # Each queue bound to an exchange of its own name with its name as key: what Celery
         # routes by anyway (it publishes to the default exchange with the queue's name), and
         # what the banner then shows. `Queue(name)` alone bound every queue to the default
