@@ -20,9 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, delete, select
+from sqlmodel import SQLModel, col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.models import ChatSession, Feedback, FeedbackRating, Message, MessageRole, utcnow
@@ -57,6 +58,17 @@ class Exchange:
     # Milliseconds from the question's arrival (the job's creation) to this answer, queue wait
     # included: the maintainer's report's "time to answer".
     answer_ms: int | None = None
+
+
+def _insert_new(db: AsyncSession, row: SQLModel) -> Any:
+    """An INSERT of `row` (its defaults filled in) that does nothing when its primary key is
+    stored already: ON CONFLICT DO NOTHING, in PostgreSQL's or SQLite's dialect."""
+    postgres = db.bind is not None and db.bind.dialect.name == "postgresql"
+    table = row.__table__  # type: ignore[attr-defined]
+    values = {column.name: getattr(row, column.name) for column in table.columns}
+    return (
+        (postgresql if postgres else sqlite).insert(table).values(values).on_conflict_do_nothing()
+    )
 
 
 class History:
@@ -154,36 +166,34 @@ class History:
         stored as ""."""
         user_id, assistant_id = message_ids(exchange.job_id)
         sid, jid = uuid.UUID(exchange.session_id), uuid.UUID(exchange.job_id)
-        await self.ensure_session(sid, site=exchange.site)
+        question = Message(
+            id=user_id,
+            session_id=sid,
+            job_id=jid,
+            role=MessageRole.USER,
+            content=exchange.question if store_question_text else "",
+            selection=exchange.selection,
+            page_url=exchange.page_url,
+        )
+        answer = Message(  # built second: its timestamp follows the question's
+            id=assistant_id,
+            session_id=sid,
+            job_id=jid,
+            role=MessageRole.ASSISTANT,
+            content=exchange.answer,
+            citations=exchange.citations,
+            refused=exchange.refused,
+            model=exchange.model,
+            usage=exchange.usage,
+            answer_ms=exchange.answer_ms,
+        )
+        # One transaction of three statements, each an insert that does nothing when its row
+        # is there (a session asked in before, a redelivered job): what was a read before
+        # every write, and a transaction of its own for the session, cost a worker with 200
+        # answers in flight a database round trip each (on SQLite a hand-over to its thread).
         async with self._sessionmaker() as db:
-            if await db.get(Message, assistant_id) is None:
-                if await db.get(Message, user_id) is None:
-                    db.add(
-                        Message(
-                            id=user_id,
-                            session_id=sid,
-                            job_id=jid,
-                            role=MessageRole.USER,
-                            content=exchange.question if store_question_text else "",
-                            selection=exchange.selection,
-                            page_url=exchange.page_url,
-                        )
-                    )
-                    await db.flush()  # the question's timestamp precedes the answer's
-                db.add(
-                    Message(
-                        id=assistant_id,
-                        session_id=sid,
-                        job_id=jid,
-                        role=MessageRole.ASSISTANT,
-                        content=exchange.answer,
-                        citations=exchange.citations,
-                        refused=exchange.refused,
-                        model=exchange.model,
-                        usage=exchange.usage,
-                        answer_ms=exchange.answer_ms,
-                    )
-                )
+            for row in (ChatSession(id=sid, site=exchange.site), question, answer):
+                await db.exec(_insert_new(db, row))
             await db.commit()
         return assistant_id
 
