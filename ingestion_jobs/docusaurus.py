@@ -20,6 +20,7 @@ builds (see docs/docusaurus.md).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import posixpath
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ingestion_jobs.documents import Page, PageError, ReadWarning, Section, SiteConfig, SiteRead
+from ingestion_jobs.documents import Page, PageError, ReadWarning, Section, SiteRead
 from ingestion_jobs.markdown import FrontmatterError, Include, parse_page
 from ingestion_jobs.routes import (
     ContentRoot,
@@ -36,6 +37,7 @@ from ingestion_jobs.routes import (
     blog_slug,
     content_roots,
     doc_slug,
+    encode_url_path,
     join_url_path,
     strip_number_prefix,
 )
@@ -136,7 +138,7 @@ def _includer(
             real = target.resolve(strict=True)
             if not real.is_relative_to(site_real) or depth >= _MAX_PARTIAL_DEPTH:
                 raise OSError("outside the site folder or imports nested too deep")
-            text = real.read_text(encoding="utf-8")
+            text = real.read_text(encoding="utf-8-sig")
         except (OSError, RuntimeError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             warnings.append(
@@ -184,6 +186,8 @@ def _read_page(
             magic_comments=options.magic_comments,
             markdown_format=options.markdown_format,
             mdx_file=path.suffix == ".mdx",
+            html_comment_ids=not options.mdx1_comments,
+            emoji=options.emoji,
         )
     except FrontmatterError as exc:
         return PageError(rel_site, "bad_frontmatter", str(exc))
@@ -222,7 +226,7 @@ def _read_page(
         )
     return Page(
         path=rel_site,
-        url=config.url + permalink,
+        url=config.url + encode_url_path(permalink),
         title=title,
         description=str(frontmatter.get("description") or ""),
         content_hash=hashlib.sha256(data).hexdigest(),
@@ -236,25 +240,12 @@ def _read_page(
 
 def _with_site_url(options: SiteOptions, site_url: str) -> SiteOptions:
     split = urlsplit(site_url)
-    config = SiteConfig(
+    config = dataclasses.replace(
+        options.config,
         url=f"{split.scheme}://{split.netloc}" if split.netloc else "",
         base_url=normalize_base_url(split.path),
-        trailing_slash=options.config.trailing_slash,
-        docs_route_base_path=options.config.docs_route_base_path,
-        title=options.config.title,
     )
-    return SiteOptions(
-        config=config,
-        config_file=options.config_file,
-        docs=options.docs,
-        blogs=options.blogs,
-        default_locale=options.default_locale,
-        locales=options.locales,
-        anchors_maintain_case=options.anchors_maintain_case,
-        magic_comments=options.magic_comments,
-        markdown_format=options.markdown_format,
-        warnings=options.warnings,
-    )
+    return dataclasses.replace(options, config=config)
 
 
 def read_site(

@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ingestion_jobs.documents import ReadWarning, SiteConfig
 from ingestion_jobs.site_config import DEFAULT_ID, SiteOptions
@@ -41,6 +42,8 @@ __all__ = [
     "blog_slug",
     "content_roots",
     "doc_slug",
+    "encode_fragment",
+    "encode_url_path",
     "join_url_path",
     "strip_number_prefix",
 ]
@@ -123,6 +126,25 @@ def blog_slug(source: str, frontmatter: dict[str, Any]) -> str:
     return "/" + re.sub(r"(?:/index)?\.mdx?$", "", source)
 
 
+# What JavaScript's encodeURI leaves as is, as the build's sitemap.xml writes a page's URL
+# (checked by the conformance suite: `release notes` -> `release%20notes`, `über` -> `%C3%BCber`,
+# `what's` kept), less "?" and "#" in a path, where they would start a query or a fragment.
+_PATH_SAFE = "/;,:@&=+$!*'()"
+_FRAGMENT_SAFE = "/;,:@&=+$!*'()?"
+
+
+def encode_url_path(path: str) -> str:
+    """A URL path percent-encoded as a browser sends it: ``/docs/über uns`` ->
+    ``/docs/%C3%BCber%20uns``, so that a client rendering ``[title](url)`` gets a working link."""
+    return quote(path, safe=_PATH_SAFE)
+
+
+def encode_fragment(anchor: str) -> str:
+    """A heading id as a URL fragment: ``größe`` -> ``gr%C3%B6%C3%9Fe`` (the page's element id
+    stays ``größe``; browsers decode the fragment before looking the id up)."""
+    return quote(anchor, safe=_FRAGMENT_SAFE)
+
+
 def apply_trailing_slash(path: str, config: SiteConfig) -> str:
     """Docusaurus's ``applyTrailingSlash``: ``/`` and the base URL are left as they are."""
     if config.trailing_slash is None or path in {"/", config.base_url}:
@@ -160,7 +182,7 @@ def _version_names(
     versions_file = site_dir / f"{prefix}versions.json"
     if versions_file.is_file() and not options.disable_versioning:
         try:
-            loaded = json.loads(versions_file.read_text(encoding="utf-8"))
+            loaded = json.loads(versions_file.read_text(encoding="utf-8-sig"))
             versions = [str(v) for v in loaded] if isinstance(loaded, list) else []
         except (OSError, ValueError) as exc:
             warnings.append(ReadWarning(versions_file.name, "versions.json", str(exc)))

@@ -31,7 +31,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from lxml import etree
@@ -56,7 +56,8 @@ def _words(text: str) -> set[str]:
 
 
 def _norm(text: str) -> str:
-    return " ".join(text.replace("\u200b", "").split())
+    # Zero-width spaces and emoji presentation selectors (U+FE0F) are invisible.
+    return " ".join(text.replace("\u200b", "").replace("\ufe0f", "").split())
 
 
 @dataclass
@@ -79,9 +80,11 @@ def _skipped(element: lxml_html.HtmlElement) -> bool:
     return any(name in classes for name in _SKIPPED_CLASSES)
 
 
-def _parse_page(file: Path, build: Path) -> BuiltPage | None:
-    tree = lxml_html.parse(str(file))
-    root = tree.getroot()
+_UTF8 = lxml_html.HTMLParser(encoding="utf-8")
+
+
+def _parse_page(file: Path, build: Path, sitemap: dict[str, str]) -> BuiltPage | None:
+    root = lxml_html.parse(str(file), parser=_UTF8).getroot()
     canonical = root.xpath("//link[@rel='canonical']/@href")
     if not canonical:
         return None
@@ -91,7 +94,7 @@ def _parse_page(file: Path, build: Path) -> BuiltPage | None:
     )
     robots = " ".join(root.xpath("//meta[@name='robots']/@content"))
     page = BuiltPage(
-        url=str(canonical[0]),
+        url=_served(str(canonical[0]), sitemap),
         file=file.relative_to(build).as_posix(),
         kind=kind,
         noindex="noindex" in robots,
@@ -140,12 +143,29 @@ def _parse_page(file: Path, build: Path) -> BuiltPage | None:
     return page
 
 
+def _sitemap(build: Path) -> dict[str, str]:
+    """The build's sitemap.xml: each page URL as written there (percent-encoded, as a browser
+    requests it), by its decoded form."""
+    file = build / "sitemap.xml"
+    if not file.is_file():
+        return {}
+    locs = etree.parse(str(file)).getroot().iterfind(".//{*}loc")
+    return {unquote(str(loc.text)): str(loc.text) for loc in locs}
+
+
+def _served(canonical: str, sitemap: dict[str, str]) -> str:
+    """A page's URL as the site serves it: the HTML's canonical link holds it decoded
+    (``/docs/über uns``), the sitemap encoded (``/docs/%C3%BCber%20uns``)."""
+    return sitemap.get(unquote(canonical), canonical)
+
+
 def _built_pages(build: Path) -> dict[str, BuiltPage]:
     pages: dict[str, BuiltPage] = {}
+    sitemap = _sitemap(build)
     for file in sorted(build.rglob("*.html")):
         if file.name == "404.html":
             continue
-        page = _parse_page(file, build)
+        page = _parse_page(file, build, sitemap)
         if page is not None:
             pages.setdefault(page.url, page)
     return pages
@@ -196,7 +216,7 @@ def _compare(fixture: str, site: Path, build: Path) -> list[tuple[str, str, str,
     by_section: dict[tuple[str, str | None], list[Chunk]] = defaultdict(list)
     for chunk in chunks:
         page_url, _, anchor = chunk.url.partition("#")
-        by_section[(page_url, anchor or None)].append(chunk)
+        by_section[(page_url, unquote(anchor) or None)].append(chunk)
         page = built.get(page_url)
         where = f"{chunk.path} -> {chunk.url}"
         if page is None:
@@ -205,6 +225,7 @@ def _compare(fixture: str, site: Path, build: Path) -> list[tuple[str, str, str,
         if page.kind == "other" or page.noindex:
             report("unpublished page indexed", where, f"{page.kind} page, noindex={page.noindex}")
         if anchor:
+            anchor = unquote(anchor)  # the element id, as the browser looks it up
             if anchor not in page.ids:
                 near = sorted(i for i, t in page.headings.items() if t == _norm(chunk.heading))
                 report("anchor is not an id on the page", where, f"heading ids there: {near}")
