@@ -25,6 +25,7 @@ import hashlib
 import os
 import posixpath
 from collections.abc import Iterator
+from itertools import dropwhile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,32 +63,46 @@ MARKDOWN_SUFFIXES = (".md", ".mdx")
 _MAX_PARTIAL_DEPTH = 8
 
 
+def _relative(path: Path, site_dir: Path) -> str:
+    """``path`` relative to the site folder, POSIX (``../docs/intro.md`` in a monorepo)."""
+    return Path(os.path.relpath(path, site_dir)).as_posix()
+
+
 def _walk_markdown(
-    root: Path, site_real: Path, errors: list[PageError], site_dir: Path
+    root: Path,
+    bound: Path,
+    errors: list[PageError],
+    warnings: list[ReadWarning],
+    site_dir: Path,
 ) -> Iterator[Path]:
     """Markdown files under root, sorted, skipping ``_`` names, escaping links and cycles.
 
-    Nothing outside the site folder is read: not through a symlink, nor through a content
-    folder (``docs``, or a config's ``path: '../x'``) that itself resolves outside it."""
+    Nothing outside ``bound`` (see ``_bound``) is read, not through a symlink either; a file
+    or folder not read for that reason is a PageError or a ReadWarning."""
     seen: set[Path] = set()
 
     def report(path: Path, code: str, message: str) -> None:
         if path.suffix in MARKDOWN_SUFFIXES:
-            errors.append(PageError(path.relative_to(site_dir).as_posix(), code, message))
+            errors.append(PageError(_relative(path, site_dir), code, message))
+        else:
+            warnings.append(ReadWarning(_relative(path, site_dir), f"content.{code}", message))
 
     def walk(folder: Path) -> Iterator[Path]:
         try:
             real = folder.resolve()
         except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+            report(folder, "broken_symlink", "folder link loops; not read")
             return
-        if not real.is_relative_to(site_real):
+        if not real.is_relative_to(bound):
+            report(folder, "outside_site", f"resolves outside {bound}; not read")
             return
         if real in seen:
             return  # a symlink cycle, or a folder already read through another link
         seen.add(real)
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
+        except OSError as error:
+            report(folder, "unreadable", f"cannot list the folder: {error.strerror}; not read")
             return
         for entry in entries:
             if entry.name.startswith(("_", ".")):
@@ -99,8 +114,8 @@ def _walk_markdown(
                 except (OSError, RuntimeError):
                     report(path, "broken_symlink", "symlink is dangling or loops; not read")
                     continue
-                if not target.is_relative_to(site_real):
-                    report(path, "outside_site", "symlink points outside the site folder; not read")
+                if not target.is_relative_to(bound):
+                    report(path, "outside_site", "symlink points outside the site; not read")
                     continue
             if entry.is_dir():
                 yield from walk(path)
@@ -108,6 +123,30 @@ def _walk_markdown(
                 yield path
 
     yield from walk(root)
+
+
+def _bound(folder: Path, site_dir: Path, repo_root: Path | None) -> Path | None:
+    """The folder a content root may be read within, or None when it is out of bounds.
+
+    A site from a git repository may read anything in the repository (a monorepo's
+    ``docs: {path: '../docs'}``); a plain folder its own tree, or the parent that a
+    config path's leading ``..`` names explicitly (``../docs`` allows the site's parent; an
+    absolute path or a symlink out of that parent is not read)."""
+    real = folder.resolve()
+    if repo_root is not None:
+        root_real = repo_root.resolve()
+        return root_real if real.is_relative_to(root_real) else None
+    site_real = site_dir.resolve()
+    if real.is_relative_to(site_real):
+        return site_real
+    if not folder.is_relative_to(site_dir):  # lexically: an absolute path names no parent chain
+        return None
+    parts = Path(os.path.relpath(os.path.normpath(folder), os.path.normpath(site_dir))).parts
+    ups = len(parts) - len(tuple(dropwhile(lambda part: part == "..", parts)))
+    if ups == 0 or ups > len(site_real.parents):
+        return None
+    parent = site_real.parents[ups - 1]
+    return parent if real.is_relative_to(parent) else None
 
 
 def _as_strings(value: Any) -> tuple[str, ...]:
@@ -121,12 +160,13 @@ def _as_strings(value: Any) -> tuple[str, ...]:
 
 
 def _includer(
-    path: Path, site_dir: Path, site_real: Path, warnings: list[ReadWarning], depth: int = 0
+    path: Path, site_dir: Path, bound: Path, warnings: list[ReadWarning], depth: int = 0
 ) -> Include:
-    """Resolve ``import X from './_part.mdx'`` of ``path``: the file's text, inside the site."""
+    """Resolve ``import X from './_part.mdx'`` of ``path``: the file's text, within ``bound``
+    (the page's content root's, see ``_bound``)."""
 
     def include(spec: str) -> tuple[str, Include | None] | None:
-        rel_site = path.relative_to(site_dir).as_posix()
+        rel_site = _relative(path, site_dir)
         if spec.startswith("@site/"):
             target = site_dir / spec.removeprefix("@site/")
         elif spec.startswith("."):
@@ -136,7 +176,7 @@ def _includer(
             return None
         try:
             real = target.resolve(strict=True)
-            if not real.is_relative_to(site_real) or depth >= _MAX_PARTIAL_DEPTH:
+            if not real.is_relative_to(bound) or depth >= _MAX_PARTIAL_DEPTH:
                 raise OSError("outside the site folder or imports nested too deep")
             text = real.read_text(encoding="utf-8-sig")
         except (OSError, RuntimeError, UnicodeDecodeError) as exc:
@@ -145,7 +185,7 @@ def _includer(
                 ReadWarning(rel_site, "mdx.import", f"{spec!r} not indexed on this page: {reason}")
             )
             return None
-        return text, _includer(target, site_dir, site_real, warnings, depth + 1)
+        return text, _includer(target, site_dir, bound, warnings, depth + 1)
 
     return include
 
@@ -157,6 +197,7 @@ def _read_page(
     site_dir: Path,
     options: SiteOptions,
     max_file_bytes: int,
+    bound: Path,
     warnings: list[ReadWarning],
 ) -> Page | PageError | None:
     """One file to a Page, a PageError, or None when it is not published (draft, unlisted).
@@ -164,7 +205,7 @@ def _read_page(
     ``path`` is the file read (a translation when there is one); ``source`` its path relative
     to the content folder, which (with its front matter) decides the URL.
     """
-    rel_site = path.relative_to(site_dir).as_posix()
+    rel_site = _relative(path, site_dir)
     try:
         size = path.stat().st_size
         if size > max_file_bytes:
@@ -181,7 +222,7 @@ def _read_page(
     try:
         parsed = parse_page(
             raw,
-            include=_includer(path, site_dir, site_dir.resolve(), warnings),
+            include=_includer(path, site_dir, bound, warnings),
             maintain_case=options.anchors_maintain_case,
             magic_comments=options.magic_comments,
             markdown_format=options.markdown_format,
@@ -249,13 +290,18 @@ def _with_site_url(options: SiteOptions, site_url: str) -> SiteOptions:
 
 
 def read_site(
-    site_dir: Path, *, site_url: str | None = None, max_file_bytes: int = 5_000_000
+    site_dir: Path,
+    *,
+    site_url: str | None = None,
+    max_file_bytes: int = 5_000_000,
+    repo_root: Path | None = None,
 ) -> SiteRead:
     """Read every published doc (and blog post) of a site; bad files become PageErrors and
-    what the reader cannot interpret becomes ReadWarnings.
+    what the reader cannot interpret or does not read becomes ReadWarnings.
 
     ``site_url`` (e.g. "https://example.com/book/") replaces the config's url and baseUrl, for
-    a site served somewhere else than its config says.
+    a site served somewhere else than its config says. ``repo_root``: the site is in this git
+    checkout, and content folders anywhere in it are read (see ``_bound``).
     """
     site_dir = Path(site_dir)
     options = read_site_options(site_dir)
@@ -276,7 +322,18 @@ def read_site(
     warnings = [*options.warnings, *warnings]
     for root in roots:
         default_locale = root.locale is None
-        for path in _walk_markdown(root.folder, site_real, errors, site_dir):
+        bound = _bound(root.folder, site_dir, repo_root)
+        if bound is None:
+            where = "the repository" if repo_root is not None else "the site folder"
+            warnings.append(
+                ReadWarning(
+                    _relative(root.folder, site_dir),
+                    "content.outside_site",
+                    f"a content folder outside {where}; its pages are not indexed",
+                )
+            )
+            continue
+        for path in _walk_markdown(root.folder, bound, errors, warnings, site_dir):
             source = path.relative_to(root.folder).as_posix()
             localized = root.localized / source if root.localized is not None else None
             if localized is not None and localized.is_file():
@@ -284,7 +341,9 @@ def read_site(
                 path = localized if real.is_relative_to(site_real) else path
             elif not default_locale:
                 continue  # untranslated: the default locale's page, indexed there
-            result = _read_page(path, source, root, site_dir, options, max_file_bytes, warnings)
+            result = _read_page(
+                path, source, root, site_dir, options, max_file_bytes, bound, warnings
+            )
             if isinstance(result, Page):
                 pages.append(result)
             elif isinstance(result, PageError):

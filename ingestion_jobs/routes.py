@@ -26,6 +26,7 @@ Followed from Docusaurus 3.x's own code (and checked against real builds by
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
 from dataclasses import dataclass
@@ -249,4 +250,17 @@ def content_roots(
                     f"locale {i18n_dir.name!r} is not in the config's i18n.locales; not built",
                 )
             )
-    return [root for root in roots if root.folder.is_dir()], warnings
+    present = [root for root in roots if root.folder.is_dir()]
+    for root in roots:
+        if root.folder.is_dir() or root.locale is not None:
+            continue
+        default_blog = root.blog and root.folder == site_dir / "blog"
+        if not default_blog:  # the classic preset's blog/ is often simply absent
+            warnings.append(
+                ReadWarning(
+                    os.path.relpath(root.folder, site_dir),
+                    "content.missing",
+                    f"the config's content folder is not there; nothing served at {root.route}",
+                )
+            )
+    return present, warnings

@@ -46,6 +46,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 SITES = Path(__file__).resolve().parents[1] / "docusaurus" / "sites"
 FIXTURES = sorted(p.name for p in SITES.iterdir() if p.is_dir())
+# Repositories whose site is in a subfolder (fixture, site folder): read as a git checkout is.
+REPOS = Path(__file__).resolve().parents[1] / "docusaurus" / "repos"
+REPO_FIXTURES = [("monorepo", "website")]
 _WORD = re.compile(r"[^\W_]+")
 # Rendered only for the eye or by the theme, never page text a reader asks about.
 _SKIPPED_CLASSES = ("hash-link", "clean-btn", "buttonGroup")
@@ -204,9 +207,11 @@ def _table_problems(chunk: Chunk) -> list[str]:
     return problems
 
 
-def _compare(fixture: str, site: Path, build: Path) -> list[tuple[str, str, str, str]]:
+def _compare(
+    fixture: str, site: Path, build: Path, repo_root: Path | None = None
+) -> list[tuple[str, str, str, str]]:
     built = _built_pages(build)
-    read = read_site(site)
+    read = read_site(site, repo_root=repo_root)
     chunks = [chunk for page in read.pages for chunk in chunk_page(page)]
     problems: list[tuple[str, str, str, str]] = []
 
@@ -306,4 +311,17 @@ def test_reader_matches_a_real_docusaurus_build(fixture: str) -> None:
     assert published, "the build has no doc or blog post page: is the HTML parser stale?"
     assert all(p.sections and p.h1 for p in published), [p.url for p in published if not p.h1]
     problems = _compare(fixture, site, build)
+    assert not problems, f"{len(problems)} mismatches with Docusaurus:\n{_table(problems)}"
+
+
+@pytest.mark.parametrize(("fixture", "subdir"), REPO_FIXTURES)
+def test_a_monorepo_site_matches_its_real_build(fixture: str, subdir: str) -> None:
+    """The site in ``website/`` with ``docs: {path: '../docs'}``: every page of the docs
+    beside it is indexed at the URL the build serves (issue 25: it was skipped silently)."""
+    repo = REPOS / fixture
+    build = build_site(repo, subdir=subdir)
+    read = read_site(repo / subdir, repo_root=repo)
+    assert not read.warnings, read.warnings
+    assert {page.path for page in read.pages} >= {"../docs/intro.md", "../docs/guides/mooring.md"}
+    problems = _compare(fixture, repo / subdir, build, repo_root=repo)
     assert not problems, f"{len(problems)} mismatches with Docusaurus:\n{_table(problems)}"
