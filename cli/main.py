@@ -55,7 +55,7 @@ def _find_running_dev() -> None:
     if dev is None or dev.redis_url is None:
         return
     os.environ["BOOKCHAT_REDIS_URL"] = dev.redis_url
-    if settings.site_dir is None:
+    if settings.site_dir is None and Path(dev.site_dir).is_dir():  # not a repository's name
         os.environ["BOOKCHAT_SITE_DIR"] = dev.site_dir
     get_settings.cache_clear()
 
@@ -64,22 +64,46 @@ def _usage(message: str) -> CliError:
     return CliError(USAGE_ERROR, message, ExitCode.USAGE)
 
 
+_REPO_HELP = "The site's git repository (https, ssh or file:// URL), fetched first"
+
+
 @app.command()
 def ingest(
     site_dir: Annotated[
-        Path, typer.Argument(help="Site root (with docusaurus.config.* and docs/)")
-    ],
+        Path | None, typer.Argument(help="Site root (with docusaurus.config.* and docs/)")
+    ] = None,
     site_url: Annotated[str | None, typer.Option(help="Public URL, overrides the config")] = None,
     full: Annotated[bool, typer.Option("--full", help="Rebuild the whole index")] = False,
+    repo: Annotated[str | None, typer.Option(help=_REPO_HELP)] = None,
+    ref: Annotated[str | None, typer.Option(help="Branch or tag (default: remote HEAD)")] = None,
+    subdir: Annotated[
+        str, typer.Option(help="Folder of the repository with docusaurus.config.*")
+    ] = "",
 ) -> None:
     """Index a Docusaurus site (incremental: only changed pages are embedded)."""
     from cli.progress import ingest_with_progress
+    from ingestion_jobs.site_repo import SiteRepo, check_out
 
+    if (site_dir is None) == (repo is None):
+        raise _usage("give a SITE_DIR or --repo URL")
+    settings = get_settings()
+    checkout = None
+    if repo is not None:
+        source = SiteRepo(repo, ref, subdir)
+        checkout = check_out(source, settings.data_dir)
+        site_dir = checkout.site_dir
+        typer.echo(f"{source.shown_url} at {checkout.commit} ({checkout.ref})", err=True)
+    assert site_dir is not None
     if not site_dir.is_dir():
         raise CliError(ErrorCode.SITE_NOT_FOUND, f"{site_dir} is not a folder")
-    settings = get_settings()
     try:
-        report = ingest_with_progress(settings, site_dir, site_url=site_url, full_rebuild=full)
+        report = ingest_with_progress(
+            settings,
+            site_dir,
+            site_url=site_url,
+            full_rebuild=full,
+            repo_root=checkout.root if checkout is not None else None,
+        )
     except (BookchatError, CliError):
         raise
     except (OSError, ValueError) as error:
@@ -210,11 +234,18 @@ def dev(
     ] = None,
     port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    repo: Annotated[str | None, typer.Option(help=_REPO_HELP + " before each ingestion")] = None,
+    ref: Annotated[str | None, typer.Option(help="Branch or tag (default: remote HEAD)")] = None,
+    subdir: Annotated[
+        str | None, typer.Option(help="Folder of the repository with docusaurus.config.*")
+    ] = None,
 ) -> None:
     """Run everything in one process with no service, key or network: API, worker, index."""
     from cli.dev import run_dev
 
-    raise typer.Exit(run_dev(site, host=host, port=port))
+    if site is not None and repo is not None:
+        raise _usage("give --site or --repo, not both")
+    raise typer.Exit(run_dev(site, host=host, port=port, repo=repo, ref=ref, subdir=subdir))
 
 
 app.add_typer(admin.app)  # sites, jobs, worker

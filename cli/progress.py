@@ -15,7 +15,12 @@ __all__ = ["ingest_with_progress"]
 
 
 def ingest_with_progress(
-    settings: Settings, site_dir: Path, *, site_url: str | None, full_rebuild: bool
+    settings: Settings,
+    site_dir: Path,
+    *,
+    site_url: str | None,
+    full_rebuild: bool,
+    repo_root: Path | None = None,
 ) -> IngestReport:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings)
@@ -52,6 +57,7 @@ def ingest_with_progress(
                 site_url=site_url or settings.site_url,
                 full_rebuild=full_rebuild,
                 progress=on_progress,
+                repo_root=repo_root,
             )
     finally:
         store.close()

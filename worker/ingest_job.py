@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from ingestion_jobs.indexer import IngestProgress, IngestReport, index_site
+from ingestion_jobs.site_repo import Checkout, SiteRepo, check_out
 from shared.errors import BookchatError, ErrorCode
 from shared.index_state import hand_over, mark_ready, note_ingest_queued
 from shared.job_models import SKIPPED_ALREADY_RUNNING, IngestRequest, IngestResult, IngestSkipped
@@ -83,8 +84,12 @@ async def process_ingest_job(runtime: IngestRuntime, job_id: str) -> None:
     request = await jobs.pending_request(job_id, IngestRequest)
     if request is None:
         return
+    repo = SiteRepo.from_settings(runtime.settings) if request.from_repo else None
     site_dir = Path(request.site_dir or runtime.settings.site_dir or "")
-    if not await asyncio.to_thread(site_dir.is_dir):
+    if request.from_repo and repo is None:
+        await jobs.fail(job_id, ErrorCode.SITE_NOT_FOUND, "BOOKCHAT_SITE_REPO is not set")
+        return
+    if repo is None and not await asyncio.to_thread(site_dir.is_dir):
         await jobs.fail(job_id, ErrorCode.SITE_NOT_FOUND, f"No site folder at {site_dir}")
         return
     site = request.site or runtime.settings.site_name
@@ -96,7 +101,21 @@ async def process_ingest_job(runtime: IngestRuntime, job_id: str) -> None:
             timeout_s=runtime.settings.ingest_lock_timeout_s,
             on_renew=lambda: jobs.heartbeat(job_id),
         ):
-            await _index(runtime, job_id, site_dir, site, request)
+            await jobs.mark_running(job_id)
+            checkout = None
+            if repo is not None:
+                # Under the site's lock: one fetch and checkout of the clone at a time. Pushes
+                # that arrive meanwhile coalesce into one pending job, which fetches the newest.
+                try:
+                    checkout = await asyncio.to_thread(check_out, repo, runtime.settings.data_dir)
+                except BookchatError as error:
+                    # The index is left as it was and keeps serving.
+                    log.warning("ingestion of site %s: %s", site, error.message)
+                    await jobs.fail(job_id, error.code, error.message)
+                    return
+                site_dir = checkout.site_dir
+                log.info("site %s: %s at %s", site, repo.shown_url, checkout.commit)
+            await _index(runtime, job_id, site_dir, site, request, checkout, repo)
     except SiteBusyError as busy:
         log.info("ingestion of site %s skipped: job %s is running", site, busy.holder)
         if busy.holder:
@@ -108,10 +127,15 @@ async def process_ingest_job(runtime: IngestRuntime, job_id: str) -> None:
 
 
 async def _index(
-    runtime: IngestRuntime, job_id: str, site_dir: Path, site: str, request: IngestRequest
+    runtime: IngestRuntime,
+    job_id: str,
+    site_dir: Path,
+    site: str,
+    request: IngestRequest,
+    checkout: Checkout | None,
+    repo: SiteRepo | None,
 ) -> None:
     jobs = runtime.jobs
-    await jobs.mark_running(job_id)
     loop = asyncio.get_running_loop()
 
     def on_progress(progress: IngestProgress) -> None:
@@ -132,6 +156,7 @@ async def _index(
             site_url=request.site_url or runtime.settings.site_url,
             full_rebuild=request.full_rebuild,
             progress=on_progress,
+            repo_root=checkout.root if checkout is not None else None,
         )
     except _unreachable() as error:
         # Qdrant is down or restarting: not this job's fault. The task retries it later.
@@ -141,5 +166,7 @@ async def _index(
     except BookchatError as error:
         await jobs.fail(job_id, error.code, error.message)
         return
-    await mark_ready(runtime.redis, site)
+    if checkout is not None and repo is not None:
+        report.commit, report.repo, report.ref = checkout.commit, repo.shown_url, checkout.ref
+    await mark_ready(runtime.redis, site, commit=report.commit)
     await jobs.succeed(job_id, ingest_result(report, site).model_dump(mode="json"))
