@@ -130,6 +130,17 @@ def _site_folder(root: Path, subdir: str) -> Path:
     return site_dir
 
 
+def _remote_head(repo: SiteRepo, root: Path, timeout_s: float) -> str:
+    """The branch the remote's HEAD names (``main``), so that a push webhook can be matched
+    to it; ``HEAD`` itself when the remote does not say (then the fetch follows HEAD)."""
+    listing = _git("ls-remote", "--symref", "--", repo.url, "HEAD", cwd=root, timeout_s=timeout_s)
+    for line in listing.splitlines():
+        target, _, name = line.partition("\t")
+        if name == "HEAD" and target.startswith("ref: refs/heads/"):
+            return target.removeprefix("ref: refs/heads/")
+    return "HEAD"
+
+
 def check_out(repo: SiteRepo, data_dir: Path, *, timeout_s: float = GIT_TIMEOUT_S) -> Checkout:
     """Fetch the newest commit of ``repo.ref`` (shallow) into our clone and check it out.
 
@@ -141,7 +152,7 @@ def check_out(repo: SiteRepo, data_dir: Path, *, timeout_s: float = GIT_TIMEOUT_
     if not (root / ".git").is_dir():
         root.mkdir(parents=True, exist_ok=True)
         _git("init", "--quiet", str(root), cwd=root.parent, timeout_s=timeout_s)
-    ref = repo.ref or "HEAD"
+    ref = repo.ref or _remote_head(repo, root, timeout_s)
     _git(
         "fetch", "--quiet", "--depth=1", "--no-tags", "--", repo.url, ref,
         cwd=root,

@@ -168,5 +168,5 @@ async def _index(
         return
     if checkout is not None and repo is not None:
         report.commit, report.repo, report.ref = checkout.commit, repo.shown_url, checkout.ref
-    await mark_ready(runtime.redis, site, commit=report.commit)
+    await mark_ready(runtime.redis, site, commit=report.commit, ref=report.ref)
     await jobs.succeed(job_id, ingest_result(report, site).model_dump(mode="json"))

@@ -146,7 +146,7 @@ async def readyz(request: Request, state: StateDep) -> JSONResponse:
     body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "checks": checks}
     if state.settings.site_repo is not None:
         try:
-            body["index_commit"] = await indexed_commit(state.redis, state.settings.site_name)
+            body["index_commit"], _ = await indexed_commit(state.redis, state.settings.site_name)
         except Exception as error:  # Redis down: the redis check says so already
             body["index_commit"] = f"error: {type(error).__name__}"
     return JSONResponse(body, status_code=200 if ready else 503)

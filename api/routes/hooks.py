@@ -22,6 +22,7 @@ from api.enqueue import enqueue_ingestion
 from api.errors import ApiError
 from api.schemas import ErrorBody, JobAccepted
 from shared.errors import ErrorCode
+from shared.index_state import indexed_commit
 from shared.repo_url import repo_identity
 from shared.settings import Settings
 
@@ -58,11 +59,15 @@ def verify_signature(state: AppState, body: bytes, supplied: str | None) -> None
 _REPOSITORY_URLS = ("clone_url", "ssh_url", "git_url", "html_url", "url", "svn_url")
 
 
-def ignored_reason(settings: Settings, event: str | None, body: bytes) -> str | None:
+def ignored_reason(
+    settings: Settings, event: str | None, body: bytes, indexed_ref: str | None = None
+) -> str | None:
     """Why a signed delivery should queue nothing for the configured repository, or None.
 
     Without `BOOKCHAT_SITE_REPO` every delivery queues (the folder's owner decides what a push
-    means). Otherwise only a `push` (or an unnamed event) to the configured repository and ref.
+    means). Otherwise only a `push` (or an unnamed event) to the configured repository and ref:
+    `BOOKCHAT_SITE_REF`, else the payload's `repository.default_branch`, else the branch the
+    last ingestion found the remote's HEAD naming (`indexed_ref`).
     """
     if settings.site_repo is None:
         return None
@@ -85,8 +90,8 @@ def ignored_reason(settings: Settings, event: str | None, body: bytes) -> str | 
     elif isinstance(full_name, str) and not wanted.endswith("/" + full_name.lower()):
         return "a push to another repository"
     ref = payload.get("ref")
-    branch = settings.site_ref or repository.get("default_branch")
-    if isinstance(ref, str) and isinstance(branch, str) and branch:
+    branch = settings.site_ref or repository.get("default_branch") or indexed_ref
+    if isinstance(ref, str) and isinstance(branch, str) and branch not in ("", "HEAD"):
         short = branch.removeprefix("refs/heads/").removeprefix("refs/tags/")
         if ref not in {f"refs/heads/{short}", f"refs/tags/{short}", branch}:
             return f"a push to {ref}, not to {short}"
@@ -131,7 +136,10 @@ async def reindex_hook(
     verify_signature(state, body, x_hub_signature_256)
     if x_github_event == "ping":
         return JSONResponse({"status": "pong"})
-    reason = ignored_reason(state.settings, x_github_event, body)
+    indexed_ref = None
+    if state.settings.site_repo is not None:
+        _, indexed_ref = await indexed_commit(state.redis, state.settings.site_name)
+    reason = ignored_reason(state.settings, x_github_event, body, indexed_ref)
     if reason is not None:
         return JSONResponse({"status": "ignored", "reason": reason})
     if x_github_delivery is None:

@@ -67,7 +67,7 @@ def test_check_out_follows_the_ref_and_removes_deleted_files(tmp_path: Path) -> 
     data = tmp_path / "data"
     repo = SiteRepo(bare.as_uri(), None, "website")
     checkout = check_out(repo, data)
-    assert (checkout.commit, checkout.ref) == (first, "HEAD")
+    assert (checkout.commit, checkout.ref) == (first, "main")  # the branch HEAD names
     assert (checkout.site_dir / "a.md").read_text() == "a\n"
 
     (work / "website" / "a.md").unlink()
