@@ -57,6 +57,8 @@ class Exchange:
     # Milliseconds from the question's arrival (the job's creation) to this answer, queue wait
     # included: the maintainer's report's "time to answer".
     answer_ms: int | None = None
+    # A site from git: the commit of the index the answer was drawn from.
+    index_commit: str | None = None
 
 
 class History:
@@ -182,6 +184,7 @@ class History:
                         model=exchange.model,
                         usage=exchange.usage,
                         answer_ms=exchange.answer_ms,
+                        index_commit=exchange.index_commit,
                     )
                 )
             await db.commit()

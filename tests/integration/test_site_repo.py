@@ -120,6 +120,13 @@ def test_dev_indexes_the_repository_and_follows_its_pushes(tmp_path: Path) -> No
             assert answer["status"] == "succeeded", answer
             cited = {c["path"] for c in answer["result"]["citations"]}
             assert "../docs/guides/fenders.md" in cited, answer["result"]
+            # The history keeps the commit of the index the answer came from.
+            session = chat.json()
+            messages = http.get(
+                f"{dev.url}/v1/sessions/{session['session_id']}/messages",
+                headers={"X-Session-Token": session["session_token"]},
+            ).json()
+            assert [m["index_commit"] for m in messages if m["role"] == "assistant"] == [second]
 
             # A push to another branch queues nothing and changes nothing.
             git(work, "checkout", "-q", "-b", "draft")
