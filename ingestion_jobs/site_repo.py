@@ -115,7 +115,8 @@ def _git(*args: str, cwd: Path, timeout_s: float) -> str:
     except FileNotFoundError as error:
         raise RepoFetchError("git is not installed (it must be on the PATH)") from error
     if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        lines = [line.strip() for line in (done.stderr or done.stdout).splitlines()]
+        tail = [line for line in lines if line][-3:]
         raise RepoFetchError(f"git {args[0]} failed: {' '.join(tail) or done.returncode}")
     return done.stdout.strip()
 
