@@ -1,7 +1,8 @@
-// Heading-id rules checked against the real build (issues 25 and 33): inline HTML at a
+﻿// Heading-id rules checked against the real build (issues 25 and 33): inline HTML at a
 // heading's start, an h1 in a page's body, emoji shortcodes (markdown.emoji, on by default),
-// MDX comments that set no id, HTML-comment ids with mdx1Compat.comments off, a UTF-8 BOM, and
-// URLs that must be percent-encoded.
+// MDX comments that set no id, HTML-comment ids with mdx1Compat.comments off, a UTF-8 BOM
+// (this file and docs/mdx-comments.mdx are saved with one), and URLs that must be
+// percent-encoded.
 
 /** @type {import('@docusaurus/types').Config} */
 const config = {
