@@ -85,10 +85,12 @@ class RepoFetchError(BookchatError):
         super().__init__(ErrorCode.REPO_FETCH_FAILED, redact(message))
 
 
-def clone_dir(data_dir: Path, url: str) -> Path:
-    """Where the clone of ``url`` lives: one per repository (credentials aside)."""
-    key = hashlib.sha256(repo_identity(url).encode()).hexdigest()[:16]
-    return Path(data_dir) / "repos" / key
+def clone_dir(data_dir: Path, repo: SiteRepo) -> Path:
+    """Where the clone of ``repo`` lives: one per repository, ref and subdir (credentials
+    aside), so two sites of one repository (each under its own ingestion lock) never run git
+    in the same clone at once."""
+    source = "\0".join((repo_identity(repo.url), repo.ref or "", repo.subdir.strip("/")))
+    return Path(data_dir) / "repos" / hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
 def _environment() -> dict[str, str]:
@@ -149,7 +151,7 @@ def check_out(repo: SiteRepo, data_dir: Path, *, timeout_s: float = GIT_TIMEOUT_
     so a page deleted upstream leaves the index at the next ingestion. Blocking: call it from
     a thread in async code. Raises ``RepoFetchError`` or ``BookchatError`` (see the module).
     """
-    root = clone_dir(data_dir, repo.url)
+    root = clone_dir(data_dir, repo)
     if not (root / ".git").is_dir():
         root.mkdir(parents=True, exist_ok=True)
         _git("init", "--quiet", str(root), cwd=root.parent, timeout_s=timeout_s)
