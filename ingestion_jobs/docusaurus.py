@@ -337,8 +337,17 @@ def read_site(
             source = path.relative_to(root.folder).as_posix()
             localized = root.localized / source if root.localized is not None else None
             if localized is not None and localized.is_file():
-                real = localized.resolve()
-                path = localized if real.is_relative_to(site_real) else path
+                if localized.resolve().is_relative_to(site_real):
+                    path = localized
+                else:
+                    warnings.append(
+                        ReadWarning(
+                            _relative(localized, site_dir),
+                            "content.outside_site",
+                            "the translation links outside the site folder; the default "
+                            "locale's text is indexed in its place",
+                        )
+                    )
             elif not default_locale:
                 continue  # untranslated: the default locale's page, indexed there
             result = _read_page(

@@ -380,3 +380,22 @@ def test_a_byte_order_mark_is_tolerated_in_config_versions_and_pages(tmp_path: P
         ("docs/a.md", "Next"): "https://ex.com/book/docs/next/a",
         ("versioned_docs/version-1.0/a.md", "One"): "https://ex.com/book/docs/a",
     }
+
+
+def test_a_translation_linked_outside_the_site_is_a_warning(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.md"
+    outside.write_text("# Ailleurs\n\nSECRET\n")
+    site = make_site(
+        tmp_path / "site",
+        {"docs/a.md": "# A\n\nEnglish.\n"},
+        config="module.exports = {url: 'https://ex.com', baseUrl: '/', presets: [['classic', {}]],"
+        " i18n: {defaultLocale: 'en', locales: ['en', 'fr']}};",
+    )
+    translated = site / "i18n/fr/docusaurus-plugin-content-docs/current/a.md"
+    translated.parent.mkdir(parents=True)
+    translated.symlink_to(outside)
+    read = read_site(site)
+    assert not any("SECRET" in s.text for page in read.pages for s in page.sections)
+    assert [(w.path, w.rule) for w in read.warnings] == [
+        ("i18n/fr/docusaurus-plugin-content-docs/current/a.md", "content.outside_site")
+    ]
