@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Callable
 
 from ingestion_jobs.documents import Chunk, Page, Section
-from ingestion_jobs.routes import encode_fragment
+from shared.url_encoding import encode_fragment
 
 __all__ = ["CHUNK_NAMESPACE", "chunk_page", "embedding_text", "estimate_tokens"]
 

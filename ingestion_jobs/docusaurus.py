@@ -38,7 +38,6 @@ from ingestion_jobs.routes import (
     blog_slug,
     content_roots,
     doc_slug,
-    encode_url_path,
     join_url_path,
     strip_number_prefix,
 )
@@ -50,6 +49,7 @@ from ingestion_jobs.site_config import (
     read_site_options,
 )
 from shared.errors import BookchatError, ErrorCode
+from shared.url_encoding import encode_url_path
 
 __all__ = [
     "doc_slug",

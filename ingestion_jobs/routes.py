@@ -32,7 +32,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from ingestion_jobs.documents import ReadWarning, SiteConfig
 from ingestion_jobs.site_config import DEFAULT_ID, SiteOptions
@@ -43,8 +42,6 @@ __all__ = [
     "blog_slug",
     "content_roots",
     "doc_slug",
-    "encode_fragment",
-    "encode_url_path",
     "join_url_path",
     "strip_number_prefix",
 ]
@@ -125,25 +122,6 @@ def blog_slug(source: str, frontmatter: dict[str, Any]) -> str:
         date = match.group("date").replace("-", "/")
         return f"/{date}/{match.group('folder')}{match.group('text')}"
     return "/" + re.sub(r"(?:/index)?\.mdx?$", "", source)
-
-
-# What JavaScript's encodeURI leaves as is, as the build's sitemap.xml writes a page's URL
-# (checked by the conformance suite: `release notes` -> `release%20notes`, `über` -> `%C3%BCber`,
-# `what's` kept), less "?" and "#" in a path, where they would start a query or a fragment.
-_PATH_SAFE = "/;,:@&=+$!*'()"
-_FRAGMENT_SAFE = "/;,:@&=+$!*'()?"
-
-
-def encode_url_path(path: str) -> str:
-    """A URL path percent-encoded as a browser sends it: ``/docs/über uns`` ->
-    ``/docs/%C3%BCber%20uns``, so that a client rendering ``[title](url)`` gets a working link."""
-    return quote(path, safe=_PATH_SAFE)
-
-
-def encode_fragment(anchor: str) -> str:
-    """A heading id as a URL fragment: ``größe`` -> ``gr%C3%B6%C3%9Fe`` (the page's element id
-    stays ``größe``; browsers decode the fragment before looking the id up)."""
-    return quote(anchor, safe=_FRAGMENT_SAFE)
 
 
 def apply_trailing_slash(path: str, config: SiteConfig) -> str:
