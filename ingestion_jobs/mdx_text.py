@@ -49,6 +49,7 @@ _LINK_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:\s+\S+.*$", re.MULTILINE)
 _STRING_EXPRESSION = re.compile(r"\{\s*(['\"])([^'\"\n]*)\1\s*\}")
 _INDENTED_HEADING = re.compile(r"^[ \t]{4,}(#{1,6}[ \t])", re.MULTILINE)
 _PLACEHOLDER = re.compile("\x00(\\d+)\x00")
+_HEADING_SLOT = re.compile("\x02(\\d+)\x02")
 _MANY_BLANKS = re.compile(r"\n{3,}")
 
 
@@ -76,8 +77,9 @@ def _replace_tag(match: re.Match[str]) -> str:
 # - a JSX/HTML element adds only its children's text, and the spaces around it stay:
 #   ``## <a name="x"></a> Title`` -> ``-title``, ``## Buoys <a></a>`` -> ``buoys-``;
 # - in MDX, a heading's LAST child ``{/* #id */}`` (one comment, first word ``#id``) is its id;
-#   any other ``{...}`` stays in the id with its source text and is not shown:
-#   ``## Mooring {/* my-id */}`` -> ``mooring--my-id-``, ``## {/* #a */} b`` -> ``-a--b``;
+#   any other ``{...}`` stays in the id with its source text and is not shown (a string
+#   expression ``{'x'}`` shows ``x``): ``## Mooring {/* my-id */}`` -> ``mooring--my-id-``,
+#   ``## {/* #a */} b`` -> ``-a--b``;
 # - an HTML comment is dropped, the space before it stays (``Name <!-- x -->`` -> ``name-``);
 #   only in CommonMark with ``markdown.mdx1Compat.comments: false`` (or ``future.v4``) is a
 #   trailing ``<!-- #id -->`` the heading's id (with the compat on, remark-comment removes it);
@@ -97,6 +99,7 @@ _TRAILING_MDX_COMMENT = re.compile(r"[ \t]*\{/\*(?P<comment>(?:(?!\*/).)*)\*/\}[
 _TRAILING_HTML_COMMENT = re.compile(r"[ \t]*<!--(?P<comment>.*?)-->[ \t]*$")
 # An MDX expression; not the classic ``{#id}`` (Docusaurus escapes it before MDX parses it).
 _EXPRESSION = re.compile(r"(?<!\\)(?!\{#)" + _BRACES)
+_EXPRESSION_SLOT = re.compile("\x01(\\d+)\x01")
 # remark-emoji's RE_EMOJI (ASCII word characters, as JavaScript's \w).
 _EMOJI_CODE = re.compile(r":\+1:|:-1:|:[A-Za-z0-9_-]+:")
 
@@ -104,7 +107,7 @@ _EMOJI_CODE = re.compile(r":\+1:|:-1:|:[A-Za-z0-9_-]+:")
 def _comment_id(comment: str) -> str | None:
     """mdx-loader's getCommentContentHeadingId: the first word, if it starts with "#"."""
     first = comment.strip().split(" ")[0]
-    return first[1:] or None if first.startswith("#") else None
+    return (first[1:] or None) if first.startswith("#") else None
 
 
 def emojize(text: str) -> str:
@@ -122,14 +125,20 @@ def emojize(text: str) -> str:
 
 def _heading_text(text: str, mdx: bool, emoji: bool) -> str:
     """A heading's inline text (no inline code) with its marks (see above)."""
-    text = _HTML_COMMENT.sub(SLUG_SPACE, text)
+    expressions: list[str] = []
     if mdx:
-        text = _EXPRESSION.sub(
-            lambda m: f"{ID_ONLY[0]}{m.group(0)[1:-1]}{ID_ONLY[1]}{SLUG_SPACE}", text
-        )
+
+        def expression(match: re.Match[str]) -> str:
+            source = match.group(0)[1:-1]
+            string = re.fullmatch(r"\s*(['\"])([^'\"\n]*)\1\s*", source)
+            shown = f"{SHOWN_ONLY[0]}{string.group(2)}{SHOWN_ONLY[1]}" if string else ""
+            expressions.append(f"{ID_ONLY[0]}{source}{ID_ONLY[1]}{shown}{SLUG_SPACE}")
+            return f"\x01{len(expressions) - 1}\x01"  # kept apart from the tag pass below
+
+        text = _EXPRESSION.sub(expression, text)
     else:
         text = text.replace("{/*", LITERAL_OPEN).replace("*/}", LITERAL_CLOSE)
-    text = _JSX_TAG.sub(SLUG_SPACE, text)
+    text = _JSX_TAG.sub(SLUG_SPACE, _HTML_COMMENT.sub(SLUG_SPACE, text))
     if emoji:
 
         def shown(match: re.Match[str]) -> str:
@@ -140,7 +149,7 @@ def _heading_text(text: str, mdx: bool, emoji: bool) -> str:
             return f"{ID_ONLY[0]}{code}{ID_ONLY[1]}{SHOWN_ONLY[0]}{glyph}{SHOWN_ONLY[1]}"
 
         text = _EMOJI_CODE.sub(shown, text)
-    return text
+    return _EXPRESSION_SLOT.sub(lambda m: expressions[int(m.group(1))], text)
 
 
 def _clean_heading(match: re.Match[str], mdx: bool, html_comment_ids: bool, emoji: bool) -> str:
@@ -164,12 +173,18 @@ def _clean_heading(match: re.Match[str], mdx: bool, html_comment_ids: bool, emoj
 
 def _clean_prose(text: str, mdx: bool, html_comment_ids: bool, emoji: bool) -> str:
     """Strip MDX syntax from text that holds no fenced code, keeping what a reader reads."""
-    text = "\n".join(
-        _clean_heading(match, mdx, html_comment_ids, emoji)
-        if (match := _ATX_HEADING.match(line))
-        else line
-        for line in text.split("\n")
-    )
+    # Heading lines are cleaned on their own and kept out of the passes below (their marks
+    # hold source text, e.g. an expression's, that those passes would rewrite).
+    headings: list[str] = []
+
+    def heading_slot(line: str) -> str:
+        match = _ATX_HEADING.match(line)
+        if match is None:
+            return line
+        headings.append(_clean_heading(match, mdx, html_comment_ids, emoji))
+        return f"\x02{len(headings) - 1}\x02"
+
+    text = "\n".join(heading_slot(line) for line in text.split("\n"))
     text = _HTML_COMMENT.sub(_keep_lines, text)
     text = _MDX_COMMENT.sub(_keep_lines, text)
 
@@ -214,10 +229,10 @@ def _clean_prose(text: str, mdx: bool, html_comment_ids: bool, emoji: bool) -> s
                 lines.append(f"{title}:" if title else f"{kind.capitalize()}:")
                 lines.append("")
             continue
-        heading = _ATX_HEADING.match(line)
-        lines.append(emojize(line.rstrip()) if emoji and not heading else line.rstrip())
+        lines.append(emojize(line.rstrip()) if emoji else line.rstrip())
     text = "\n".join(lines)
-    return _PLACEHOLDER.sub(lambda m: codes[int(m.group(1))], text)
+    text = _PLACEHOLDER.sub(lambda m: codes[int(m.group(1))], text)
+    return _HEADING_SLOT.sub(lambda m: headings[int(m.group(1))], text)
 
 
 def clean_body(

@@ -249,3 +249,8 @@ def test_a_byte_order_mark_before_front_matter_is_ignored() -> None:
     page = parse_page("\ufeff---\ntitle: Saved on Windows\n---\n\n## Anchorage\n\nx\n")
     assert page.frontmatter == {"title": "Saved on Windows"}
     assert _ids(page) == [("Anchorage", "anchorage")]
+
+
+def test_a_string_expression_in_a_heading_is_shown_and_slugged() -> None:
+    page = parse_page("## Use {'Tabs'} here\n\nx\n\n## Keel {/* #keel */} \n\ny\n")
+    assert _ids(page) == [("Use Tabs here", "use-tabs-here"), ("Keel", "keel")]
