@@ -151,6 +151,18 @@ def jobs(
         for r in rows
         if (kind is None or r["kind"] == kind) and (status is None or r["status"] == status)
     ][:limit]
+    if not rows and settings.redis_url is None:
+        # No BOOKCHAT_REDIS_URL and no running `bookchat dev` (cli/main.py would have set it):
+        # the default Redis was read, not the private one a stopped dev kept its jobs in.
+        from shared.redis_client import DEFAULT_REDIS_URL
+
+        typer.secho(
+            f"no jobs in {DEFAULT_REDIS_URL}; bookchat dev keeps its jobs in its own "
+            f"redis-server, which stops with it (none runs on {settings.data_dir}): start "
+            "`bookchat dev`, or set BOOKCHAT_REDIS_URL to the job store to read",
+            err=True,
+            fg="yellow",
+        )
     for row in rows:
         if as_json:
             typer.echo(json.dumps(row))

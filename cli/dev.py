@@ -39,7 +39,7 @@ from shared.errors import ErrorCode
 from shared.logging import configure_logging
 from shared.settings import Settings, get_settings
 
-__all__ = ["SAMPLE_SITE", "run_dev"]
+__all__ = ["SAMPLE_SITE", "citation_target", "run_dev"]
 
 SAMPLE_SITE = Path(__file__).resolve().parents[1] / "examples" / "sample-site"
 
@@ -50,11 +50,30 @@ def _say(message: str, color: str | None = None) -> None:
     typer.secho(message, fg=color, err=True)
 
 
+def citation_target(settings: Settings, site_dir: Path | None) -> str:
+    """Where the index's citations link, in words: BOOKCHAT_SITE_URL (`--site-url`), else the
+    site's docusaurus.config `url` + `baseUrl` (ingestion_jobs/docusaurus.py builds the links
+    the same way). ``site_dir`` None: a site from git, not fetched yet."""
+    from ingestion_jobs.site_config import read_site_options
+
+    if settings.site_url:
+        return f"{settings.site_url} (--site-url / BOOKCHAT_SITE_URL)"
+    if site_dir is None:
+        return "the repository's docusaurus.config url + baseUrl (--site-url changes it)"
+    config = read_site_options(site_dir).config
+    if not config.url:
+        return f"{config.base_url} (relative: the config has no url; --site-url sets one)"
+    return (
+        f"{config.url}{config.base_url} (docusaurus.config's url + baseUrl; --site-url changes it)"
+    )
+
+
 def run_dev(
     site: Path | None,
     *,
     host: str,
     port: int,
+    site_url: str | None = None,
     repo: str | None = None,
     ref: str | None = None,
     subdir: str | None = None,
@@ -65,7 +84,10 @@ def run_dev(
     for name, value in (("REPO", repo), ("REF", ref), ("SUBDIR", subdir)):
         if value is not None:
             os.environ[f"BOOKCHAT_SITE_{name}"] = value
+    if site_url:
+        os.environ["BOOKCHAT_SITE_URL"] = site_url
     from_repo = site is None and os.environ.get("BOOKCHAT_SITE_REPO")
+    site_dir: Path | None = None
     if from_repo:
         os.environ.pop("BOOKCHAT_SITE_DIR", None)
         get_settings.cache_clear()
@@ -119,7 +141,7 @@ def run_dev(
     )
     record.save(data_dir)
     try:
-        return _serve(settings, shown, host=host, port=port, api_url=api_url)
+        return _serve(settings, shown, site_dir, host=host, port=port, api_url=api_url)
     finally:
         if redis_server is not None:
             redis_server.stop()
@@ -135,7 +157,15 @@ def _repo_shown(settings: Settings) -> str:
     return where + (f" ({settings.site_subdir})" if settings.site_subdir else "")
 
 
-def _serve(settings: Settings, site_dir: str, *, host: str, port: int, api_url: str) -> int:
+def _serve(
+    settings: Settings,
+    shown: str,
+    site_dir: Path | None,
+    *,
+    host: str,
+    port: int,
+    api_url: str,
+) -> int:
     migrate_embedded(settings)
 
     # Imported only now: the Celery app reads its settings (the broker URL) when first used.
@@ -162,7 +192,11 @@ def _serve(settings: Settings, site_dir: str, *, host: str, port: int, api_url: 
             f"the API could not listen on {host}:{port} (in use? try --port, or make dev PORT=)",
         )
     _say(f"bookchat: {api_url}/  (API docs: {api_url}/docs; Ctrl-C stops everything)", "green")
-    _say(f"indexing {site_dir} (job {job_id}); questions asked meanwhile wait for it")
+    _say(f"indexing {shown} (job {job_id}); questions asked meanwhile wait for it")
+    _say(
+        f"citations link to {citation_target(settings, site_dir)}; the widget opens them on "
+        "the origin the reader is on (localhost, a preview) when the page names that URL"
+    )
 
     worker_ready = threading.Event()
     signals.worker_ready.connect(lambda **_: worker_ready.set(), weak=False)

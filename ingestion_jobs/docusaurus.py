@@ -276,6 +276,7 @@ def _read_page(
         tags=_as_strings(frontmatter.get("tags")),
         version=root.version,
         locale=root.locale,
+        last_version=root.last_version,
     )
 
 

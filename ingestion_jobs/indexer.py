@@ -22,7 +22,7 @@ from typing import Any
 
 from ingestion_jobs import sparse
 from ingestion_jobs.chunking import chunk_page, embedding_text
-from ingestion_jobs.documents import Chunk, PageError, ReadWarning
+from ingestion_jobs.documents import Chunk, PageError, ReadWarning, SiteRead
 from ingestion_jobs.docusaurus import read_site
 from ingestion_jobs.embedding import Embedder
 from shared.vectorstore import (
@@ -265,11 +265,14 @@ def index_site(
     site_url: str | None = None,
     full_rebuild: bool = False,
     progress: Callable[[IngestProgress], None] | None = None,
+    on_indexed: Callable[[SiteRead], None] | None = None,
     repo_root: Path | None = None,
 ) -> IngestReport:
     """Reads the site, chunks every page and indexes the chunks (see ``index_chunks``).
 
     Files that cannot be read are reported in ``IngestReport.errors``, not raised.
+    ``on_indexed`` is handed the site as read once its chunks are indexed (the caller writes
+    the page catalog from it: ``ingestion_jobs.page_catalog``); not called when indexing raised.
     ``repo_root``: the site is in this git checkout (its content folders may be anywhere in it).
     """
     started = time.perf_counter()
@@ -286,5 +289,7 @@ def index_site(
         progress=progress,
     )
     report.warnings = list(read.warnings)
+    if on_indexed is not None:
+        on_indexed(read)
     report.seconds = time.perf_counter() - started
     return report

@@ -201,6 +201,7 @@ async def answer_question(
             await on_restart()
         attempts += 1
         context.passages.clear()
+        context.found.clear()
         context.search_seconds.clear()
         return await _run_once(agent, items, context, model, model_name, on_token)
 

@@ -1,7 +1,7 @@
 """the commit of the index an answer was drawn from
 
-Revision ID: 0004_index_commit
-Revises: 0003
+Revision ID: 0005_index_commit
+Revises: 0004
 Create Date: 2026-12-07
 
 Issue 25: a site indexed from its git repository records, with each answer, the commit its
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0004_index_commit"
-down_revision: str | None = "0003"
+revision: str = "0005_index_commit"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
