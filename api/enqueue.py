@@ -139,8 +139,12 @@ def _queue_unavailable() -> ApiError:
 
 async def enqueue_ingestion(state: AppState, *, full_rebuild: bool = False) -> JobAccepted:
     """Queue an ingestion of the configured site (admin endpoint and signed webhook)."""
-    if state.settings.site_dir is None:
-        raise ApiError(409, ErrorCode.SITE_NOT_FOUND, "No site configured (BOOKCHAT_SITE_DIR).")
+    if not state.settings.has_site:
+        raise ApiError(
+            409,
+            ErrorCode.SITE_NOT_FOUND,
+            "No site configured (BOOKCHAT_SITE_DIR or BOOKCHAT_SITE_REPO).",
+        )
     request = IngestRequest.for_site(state.settings, full_rebuild=full_rebuild)
     job = await enqueue(
         state,

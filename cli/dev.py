@@ -57,14 +57,16 @@ def _say(message: str, color: str | None = None) -> None:
     typer.secho(message, fg=color, err=True)
 
 
-def citation_target(settings: Settings, site_dir: Path) -> str:
+def citation_target(settings: Settings, site_dir: Path | None) -> str:
     """Where the index's citations link, in words: BOOKCHAT_SITE_URL (`--site-url`), else the
     site's docusaurus.config `url` + `baseUrl` (ingestion_jobs/docusaurus.py builds the links
-    the same way)."""
+    the same way). ``site_dir`` None: a site from git, not fetched yet."""
     from ingestion_jobs.site_config import read_site_options
 
     if settings.site_url:
         return f"{settings.site_url} (--site-url / BOOKCHAT_SITE_URL)"
+    if site_dir is None:
+        return "the repository's docusaurus.config url + baseUrl (--site-url changes it)"
     config = read_site_options(site_dir).config
     if not config.url:
         return f"{config.base_url} (relative: the config has no url; --site-url sets one)"
@@ -73,13 +75,38 @@ def citation_target(settings: Settings, site_dir: Path) -> str:
     )
 
 
-def run_dev(site: Path | None, *, host: str, port: int, site_url: str | None = None) -> int:
-    site_dir = (site or SAMPLE_SITE).resolve()
-    if not site_dir.is_dir():
-        raise CliError(ErrorCode.SITE_NOT_FOUND, f"no site at {site_dir} (give --site SITE_DIR)")
-    os.environ["BOOKCHAT_SITE_DIR"] = str(site_dir)
+def run_dev(
+    site: Path | None,
+    *,
+    host: str,
+    port: int,
+    site_url: str | None = None,
+    repo: str | None = None,
+    ref: str | None = None,
+    subdir: str | None = None,
+) -> int:
+    """Serve everything; the site is ``site`` (a folder), else ``repo`` (or
+    BOOKCHAT_SITE_REPO: a git repository the worker fetches before each ingestion), else the
+    sample site."""
+    for name, value in (("REPO", repo), ("REF", ref), ("SUBDIR", subdir)):
+        if value is not None:
+            os.environ[f"BOOKCHAT_SITE_{name}"] = value
     if site_url:
         os.environ["BOOKCHAT_SITE_URL"] = site_url
+    from_repo = site is None and os.environ.get("BOOKCHAT_SITE_REPO")
+    site_dir: Path | None = None
+    if from_repo:
+        os.environ.pop("BOOKCHAT_SITE_DIR", None)
+        get_settings.cache_clear()
+        shown = _repo_shown(get_settings())
+    else:
+        os.environ.pop("BOOKCHAT_SITE_REPO", None)
+        site_dir = (site or SAMPLE_SITE).resolve()
+        if not site_dir.is_dir():
+            raise CliError(
+                ErrorCode.SITE_NOT_FOUND, f"no site at {site_dir} (give --site SITE_DIR)"
+            )
+        os.environ["BOOKCHAT_SITE_DIR"] = shown = str(site_dir)
     os.environ.setdefault("BOOKCHAT_PUBLIC_BASE_URL", "")
     get_settings.cache_clear()
     settings = get_settings()
@@ -114,21 +141,38 @@ def run_dev(site: Path | None, *, host: str, port: int, site_url: str | None = N
         api_url=api_url,
         redis_url=settings.redis_url,
         redis_pid=redis_server.process.pid if redis_server else None,
-        site_dir=str(site_dir),
+        site_dir=shown,
         site_name=settings.site_name,
         started_at=time.time(),
         pid_start=process_start(os.getpid()),
     )
     record.save(data_dir)
     try:
-        return _serve(settings, site_dir, host=host, port=port, api_url=api_url)
+        return _serve(settings, shown, site_dir, host=host, port=port, api_url=api_url)
     finally:
         if redis_server is not None:
             redis_server.stop()
         DevServices.forget(data_dir, os.getpid())
 
 
-def _serve(settings: Settings, site_dir: Path, *, host: str, port: int, api_url: str) -> int:
+def _repo_shown(settings: Settings) -> str:
+    """The configured repository as shown: no credentials; its ref and subdir."""
+    from shared.repo_url import redact
+
+    assert settings.site_repo is not None
+    where = redact(settings.site_repo.get_secret_value()) + f" @ {settings.site_ref or 'HEAD'}"
+    return where + (f" ({settings.site_subdir})" if settings.site_subdir else "")
+
+
+def _serve(
+    settings: Settings,
+    shown: str,
+    site_dir: Path | None,
+    *,
+    host: str,
+    port: int,
+    api_url: str,
+) -> int:
     migrate_embedded(settings)
 
     # Imported only now: the Celery app reads its settings (the broker URL) when first used.
@@ -149,7 +193,7 @@ def _serve(settings: Settings, site_dir: Path, *, host: str, port: int, api_url:
             f"the API could not listen on {host}:{port} (in use? try --port, or make dev PORT=)",
         )
     _say(f"bookchat: {api_url}/  (API docs: {api_url}/docs; Ctrl-C stops everything)", "green")
-    _say(f"indexing {site_dir} (job {job_id}); questions asked meanwhile wait for it")
+    _say(f"indexing {shown} (job {job_id}); questions asked meanwhile wait for it")
     _say(
         f"citations link to {citation_target(settings, site_dir)}; the widget opens them on "
         "the origin the reader is on (localhost, a preview) when the page names that URL"
@@ -361,9 +405,17 @@ def _report_ingestion(
     _say(
         f"ready: {result.get('chunks_total', '?')} passages from {result.get('pages_seen', '?')} "
         f"pages ({result.get('chunks_embedded', 0)} embedded now, "
-        f"{result.get('seconds', 0):.1f} s); ask at {api_url}/",
+        f"{result.get('seconds', 0):.1f} s"
+        + (f", commit {str(result['commit'])[:12]}" if result.get("commit") else "")
+        + f"); ask at {api_url}/",
         "green",
     )
+    for warning in result.get("warnings") or []:
+        _say(
+            f"  warning {warning.get('path') or '(site)'}: {warning.get('rule')}: "
+            f"{warning.get('message')}",
+            "yellow",
+        )
 
 
 async def _follow(settings: Settings, job_id: str) -> dict[str, Any]:

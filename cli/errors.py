@@ -80,6 +80,7 @@ _EXIT_OF_CODE: dict[str, ExitCode] = {
     ErrorCode.SESSION_NOT_FOUND: ExitCode.NOT_FOUND,
     ErrorCode.MESSAGE_NOT_FOUND: ExitCode.NOT_FOUND,
     ErrorCode.INGEST_FAILED: ExitCode.INGEST_FAILED,
+    ErrorCode.REPO_FETCH_FAILED: ExitCode.INGEST_FAILED,
     ErrorCode.VALIDATION_ERROR: ExitCode.USAGE,
     USAGE_ERROR: ExitCode.USAGE,
     ALREADY_RUNNING: ExitCode.ALREADY_RUNNING,

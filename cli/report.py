@@ -200,6 +200,16 @@ def _sections(report: Report) -> Iterator[tuple[str, list[str], list[list[str]]]
             for s in u.recent_selection_questions
         ],
     )
+    if u.index_commits:  # a site from git
+        yield (
+            "Answers by index commit (newest first)",
+            ["commit", "answers", "declined", "seen"],
+            [
+                [c.commit[:12], str(c.answers), str(c.declined),
+                 f"{_day(c.first_answer)} → {_day(c.last_answer)}"]
+                for c in u.index_commits
+            ],
+        )  # fmt: skip
 
 
 def _heading(report: Report) -> str:

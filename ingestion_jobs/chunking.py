@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Callable
 
 from ingestion_jobs.documents import Chunk, Page, Section
+from shared.url_encoding import encode_fragment
 
 __all__ = ["CHUNK_NAMESPACE", "chunk_page", "embedding_text", "estimate_tokens"]
 
@@ -239,7 +240,7 @@ def _make_chunk(page: Page, section: Section, text: str, ordinal: int, site: str
     return Chunk(
         id=str(chunk_id),
         path=page.path,
-        url=f"{page.url}#{section.anchor}" if section.anchor else page.url,
+        url=f"{page.url}#{encode_fragment(section.anchor)}" if section.anchor else page.url,
         heading=section.heading or page.title,
         title=page.title,
         breadcrumb=section.breadcrumb,

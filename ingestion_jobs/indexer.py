@@ -78,6 +78,11 @@ class IngestReport:
     errors: list[PageError] = field(default_factory=list)
     warnings: list[ReadWarning] = field(default_factory=list)
     seconds: float = 0.0
+    # A site from git (ingestion_jobs/site_repo.py): the commit read, the repository (no
+    # credentials) and the ref fetched.
+    commit: str | None = None
+    repo: str | None = None
+    ref: str | None = None
 
 
 def chunk_text_for_embedding(chunk: Chunk) -> str:
@@ -265,15 +270,17 @@ def index_site(
     full_rebuild: bool = False,
     progress: Callable[[IngestProgress], None] | None = None,
     on_indexed: Callable[[SiteRead], None] | None = None,
+    repo_root: Path | None = None,
 ) -> IngestReport:
     """Reads the site, chunks every page and indexes the chunks (see ``index_chunks``).
 
     Files that cannot be read are reported in ``IngestReport.errors``, not raised.
     ``on_indexed`` is handed the site as read once its chunks are indexed (the caller writes
     the page catalog from it: ``ingestion_jobs.page_catalog``); not called when indexing raised.
+    ``repo_root``: the site is in this git checkout (its content folders may be anywhere in it).
     """
     started = time.perf_counter()
-    read = read_site(site_dir, site_url=site_url)
+    read = read_site(site_dir, site_url=site_url, repo_root=repo_root)
     chunks_by_page = {page.path: chunk_page(page, site=site) for page in read.pages}
     report = index_chunks(
         chunks_by_page,

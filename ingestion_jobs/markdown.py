@@ -28,7 +28,14 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from ingestion_jobs.code_blocks import DEFAULT_MAGIC_COMMENTS, MagicComment
-from ingestion_jobs.mdx_text import LITERAL_CLOSE, LITERAL_OPEN, SLUG_SPACE, clean_body
+from ingestion_jobs.mdx_text import (
+    ID_ONLY,
+    LITERAL_CLOSE,
+    LITERAL_OPEN,
+    SHOWN_ONLY,
+    SLUG_SPACE,
+    clean_body,
+)
 from ingestion_jobs.partials import expand_partials
 from ingestion_jobs.slugger import GithubSlugger, github_slug
 
@@ -198,6 +205,24 @@ def _literal(text: str) -> str:
     return text.replace(LITERAL_OPEN, "{/*").replace(LITERAL_CLOSE, "*/}")
 
 
+_ID_ONLY_SPAN = re.compile(f"{ID_ONLY[0]}.*?{ID_ONLY[1]}")
+_SHOWN_ONLY_SPAN = re.compile(f"{SHOWN_ONLY[0]}.*?{SHOWN_ONLY[1]}")
+_MARKS = str.maketrans(
+    dict.fromkeys(SLUG_SPACE + ID_ONLY[0] + ID_ONLY[1] + SHOWN_ONLY[0] + SHOWN_ONLY[1])
+)
+
+
+def _shown_text(marked: str) -> str:
+    """A heading as the page shows it (mdx_text's marks resolved)."""
+    return _literal(_ID_ONLY_SPAN.sub("", marked).translate(_MARKS)).strip()
+
+
+def _id_source(marked: str) -> str:
+    """The text Docusaurus slugs: not trimmed, since the spaces next to a dropped element or
+    comment stay in the id (``## <a></a> Title`` -> ``-title``)."""
+    return _literal(_SHOWN_ONLY_SPAN.sub("", marked).translate(_MARKS))
+
+
 def _find_headings(cleaned: str, maintain_case: bool) -> list[_Heading]:
     tokens = _markdown().parse(cleaned)
     slugger = GithubSlugger()
@@ -206,8 +231,8 @@ def _find_headings(cleaned: str, maintain_case: bool) -> list[_Heading]:
         if token.type != "heading_open" or token.map is None:
             continue
         children = tokens[position + 1].children
-        shown = _literal(_inline_text(children).replace(SLUG_SPACE, "").strip())
-        id_text = _literal(_inline_text(children, for_id=True).strip().replace(SLUG_SPACE, ""))
+        shown = _shown_text(_inline_text(children))
+        id_text = _id_source(_inline_text(children, for_id=True))
         explicit = _HEADING_ID.search(id_text)
         if explicit:
             # Docusaurus takes an explicit id as is and does not register it with the slugger;
@@ -241,6 +266,8 @@ def parse_page(
     markdown_format: str = "mdx",
     mdx_file: bool = True,
     max_chars: int | None = None,
+    html_comment_ids: bool = False,
+    emoji: bool = True,
 ) -> ParsedPage:
     """Parse a Markdown/MDX file's text. Raises FrontmatterError for a bad YAML block, and
     ExpansionTooLarge when the page with its partials inlined (at every depth) would exceed
@@ -251,7 +278,9 @@ def parse_page(
     indexed in place of their ``<Component />``. ``maintain_case`` is the config's
     ``markdown.anchors.maintainCase``; ``magic_comments`` the code directives to drop;
     ``markdown_format`` the config's ``markdown.format`` ('mdx', 'md' or 'detect', which
-    compiles only ``.mdx`` files, ``mdx_file``, as MDX).
+    compiles only ``.mdx`` files, ``mdx_file``, as MDX); ``html_comment_ids`` is true when
+    the config turns ``markdown.mdx1Compat.comments`` off (a CommonMark heading's trailing
+    ``<!-- #id -->`` is then its id); ``emoji`` the config's ``markdown.emoji``.
     """
     mdx = markdown_format == "mdx" or (markdown_format == "detect" and mdx_file)
     raw = raw.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
@@ -275,23 +304,35 @@ def parse_page(
                 markdown_format=markdown_format,
                 mdx_file=spec.endswith(".mdx"),
                 max_chars=max_chars,
+                html_comment_ids=html_comment_ids,
+                emoji=emoji,
             )
             return _as_markdown(partial)
 
         body = expand_partials(body, fetch, render, max_chars=max_chars)
-    cleaned = clean_body(body, magic_comments, mdx=mdx)
+    cleaned = clean_body(
+        body, magic_comments, mdx=mdx, html_comment_ids=html_comment_ids, emoji=emoji
+    )
     lines = cleaned.split("\n")
     headings = _find_headings(cleaned, maintain_case)
 
     content_title: str | None = next((h.text for h in headings if h.level == 1), None)
-    intro_end = headings[0].start if headings else len(lines)
-    intro_lines = lines[:intro_end]
-    body_headings = headings
-    # A leading "# Title" is the page title, not a section: its text joins the intro.
-    if headings and headings[0].level == 1 and not "\n".join(intro_lines).strip():
-        next_start = headings[1].start if len(headings) > 1 else len(lines)
-        intro_lines = lines[headings[0].end : next_start]
-        body_headings = headings[1:]
+    # An h1 gets no id on the page (theme-classic's Heading renders `h1` without one, though
+    # the slugger counts it: `# A` then `## A` gives `a-1`), so it starts no section: a leading
+    # "# Title" is the page's title and its text joins the intro, and an h1 further down is a
+    # line of the section it is in.
+    title = headings[0] if headings and headings[0].level == 1 else None
+    if title is not None and "\n".join(lines[: title.start]).strip():
+        title = None
+    for heading in headings:
+        if heading.level == 1 and heading is not title:
+            lines[heading.start : heading.end] = [heading.text] + [""] * (
+                heading.end - heading.start - 1
+            )
+    body_headings = [heading for heading in headings if heading.level > 1]
+    intro_end = body_headings[0].start if body_headings else len(lines)
+    intro_start = title.end if title is not None else 0
+    intro_lines = lines[intro_start:intro_end]
 
     sections = [ParsedSection(None, None, 1, "\n".join(intro_lines).strip())]
     for index, heading in enumerate(body_headings):

@@ -50,6 +50,8 @@ class ErrorCode(StrEnum):
     # holds the lock now brings the index up to date.
     INGEST_LOCK_LOST = "ingest_lock_lost"
     SITE_NOT_FOUND = "site_not_found"
+    # git could not fetch or check out BOOKCHAT_SITE_REPO (the index is left as it was).
+    REPO_FETCH_FAILED = "repo_fetch_failed"
     # Drop-in deployments: /v1/retrieve waited too long for its job (504); a ChatKit operation
     # bookchat does not offer (attachments, widget actions, client tools: 400).
     RETRIEVE_TIMEOUT = "retrieve_timeout"

@@ -58,6 +58,8 @@ class Exchange:
     # Milliseconds from the question's arrival (the job's creation) to this answer, queue wait
     # included: the maintainer's report's "time to answer".
     answer_ms: int | None = None
+    # A site from git: the commit of the index the answer was drawn from.
+    index_commit: str | None = None
 
 
 def _insert_new(db: AsyncSession, row: SQLModel) -> Any:
@@ -186,6 +188,7 @@ class History:
             model=exchange.model,
             usage=exchange.usage,
             answer_ms=exchange.answer_ms,
+            index_commit=exchange.index_commit,
         )
         # One transaction of three statements, each an insert that does nothing when its row
         # is there (a session asked in before, a redelivered job): what was a read before

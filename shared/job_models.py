@@ -177,15 +177,20 @@ class IngestRequest(BaseModel):
     site: str
     site_url: str | None
     full_rebuild: bool = False
+    # The site comes from BOOKCHAT_SITE_REPO: the worker fetches it first. The URL itself (it
+    # may hold a token) is read from the worker's settings, never stored in the job.
+    from_repo: bool = False
 
     @classmethod
     def for_site(cls, settings: Settings, *, full_rebuild: bool = False) -> IngestRequest:
-        """An ingestion of the configured site (`BOOKCHAT_SITE_DIR`, `_SITE_NAME`, `_SITE_URL`)."""
+        """An ingestion of the configured site (`BOOKCHAT_SITE_REPO` or `_SITE_DIR`,
+        `_SITE_NAME`, `_SITE_URL`)."""
         return cls(
             site_dir=str(settings.site_dir) if settings.site_dir else None,
             site=settings.site_name,
             site_url=settings.site_url,
             full_rebuild=full_rebuild,
+            from_repo=settings.site_repo is not None,
         )
 
 
@@ -222,6 +227,9 @@ class IngestResult(BaseModel):
     )
     seconds: float
     site: str
+    commit: str | None = Field(default=None, description="The git commit indexed (a repository)")
+    repo: str | None = Field(default=None, description="The repository, without credentials")
+    ref: str | None = Field(default=None, description="The branch or tag fetched (HEAD: default)")
 
 
 class IngestSkipped(BaseModel):

@@ -32,6 +32,7 @@ from shared.report_model import (
     FeedbackDay,
     FeedbackSection,
     GapQuestion,
+    IndexCommit,
     PageQuestions,
     ReportPeriod,
     SelectionQuestion,
@@ -202,6 +203,29 @@ async def usage_section(db: AsyncSession, period: ReportPeriod) -> UsageSection:
                 page_url=page_url,
             )
             for asked_at, content, selection, page_url in recent
+        ],
+        index_commits=[
+            IndexCommit(
+                commit=str(commit),
+                answers=int(count),
+                declined=int(refused),
+                first_answer=aware(first),
+                last_answer=aware(last),
+            )
+            for commit, count, refused, first, last in await fetch_all(
+                db,
+                select(
+                    m.c.index_commit,
+                    func.count(),
+                    where(m.c.refused),
+                    func.min(m.c.created_at),
+                    func.max(m.c.created_at),
+                )
+                .where(assistant, m.c.index_commit.is_not(None))
+                .group_by(m.c.index_commit)
+                .order_by(func.max(m.c.created_at).desc())
+                .limit(TOP),
+            )
         ],
     )
 

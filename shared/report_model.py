@@ -89,6 +89,16 @@ class SelectionQuestion(BaseModel):
     page_url: str | None
 
 
+class IndexCommit(BaseModel):
+    """Answers drawn from the index built from one git commit (a site from its repository)."""
+
+    commit: str
+    answers: int
+    declined: int
+    first_answer: datetime
+    last_answer: datetime
+
+
 class UsageSection(BaseModel):
     questions: int
     answered: int
@@ -102,6 +112,10 @@ class UsageSection(BaseModel):
     questions_by_page: list[PageQuestions]
     selection_questions: int = Field(description="Questions asked about highlighted text")
     recent_selection_questions: list[SelectionQuestion]
+    index_commits: list[IndexCommit] = Field(
+        default_factory=list,
+        description="A site from git: the commits the answers' index was built from, newest first",
+    )
 
 
 class FeedbackDay(BaseModel):

@@ -50,8 +50,14 @@ class Settings(BaseSettings):
     qdrant_api_key: SecretStr | None = Field(default=None, validation_alias=_env("QDRANT_API_KEY"))
     collection: str = "bookchat"
 
-    # The site(s) this deployment answers about.
+    # The site(s) this deployment answers about: a folder, or its git repository (the ingest
+    # worker keeps a shallow clone under data_dir/repos and fetches before each ingestion):
+    # the URL (https, with a token for a private repository; ssh; file://), the branch or tag
+    # (default: the remote's HEAD) and the folder holding docusaurus.config.* (default: root).
     site_dir: Path | None = None
+    site_repo: SecretStr | None = None
+    site_ref: str | None = None
+    site_subdir: str = ""
     site_url: str | None = None
     site_name: str = "default"
 
@@ -243,7 +249,16 @@ class Settings(BaseSettings):
             password = urlsplit(url).password if url else None
             if password:
                 values.append(password)
+        if self.site_repo is not None:
+            # https://TOKEN@host/... or https://user:TOKEN@host/...
+            parts = urlsplit(self.site_repo.get_secret_value())
+            values += [part for part in (parts.username, parts.password) if part]
         return values
+
+    @property
+    def has_site(self) -> bool:
+        """A site to ingest is configured (a folder or a git repository)."""
+        return self.site_dir is not None or self.site_repo is not None
 
     @property
     def effective_database_url(self) -> str:

@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared import metrics
 from shared.errors import BookchatError, ErrorCode
 from shared.history import Exchange, History
+from shared.index_state import indexed_commit
 from shared.job_models import ChatRequest
 from shared.jobs import EventType, Job, JobStatus, JobStore
 from shared.link_policy import LinkPolicy
@@ -50,6 +51,7 @@ async def answer_and_record(
     on_restart: Callable[[], Awaitable[None]] | None = None,
     stream_pace_s: float = 0.0,
     on_search: Callable[[str, list[Passage]], Awaitable[None]] | None = None,
+    index_commit: str | None = None,
 ) -> tuple[Answer, uuid.UUID]:
     """Answer `request` in the context of its session and store the exchange.
 
@@ -57,7 +59,8 @@ async def answer_and_record(
     first delivery's answer). `job_id` keys the stored rows (None: a fresh id, for callers with
     no job). `asked_at` (epoch seconds; None = now) is when the question arrived: the stored
     `answer_ms` counts from it, queue wait included. With BOOKCHAT_HISTORY_STORE_QUESTION_TEXT
-    false the question is stored without its text. Returns the answer and the stored assistant
+    false the question is stored without its text. `index_commit`: the git commit the site's
+    index was built from, stored with the answer. Returns the answer and the stored assistant
     message's id. Raises BookchatError
     (see `answer_question`) and SQLAlchemyError/OSError when the database is unreachable.
     """
@@ -91,6 +94,7 @@ async def answer_and_record(
             model=answer.model,
             usage=answer.usage,
             answer_ms=max(0, round((time.time() - asked_at) * 1000)),
+            index_commit=index_commit,
         ),
         store_question_text=settings.history_store_question_text,
     )
@@ -258,6 +262,12 @@ async def _answer_job(
         except RedisError as error:
             log.warning("could not report the pages being read: %s", error)
 
+    index_commit = None
+    if runtime.settings.site_repo is not None:
+        try:
+            index_commit, _ = await indexed_commit(runtime.redis, runtime.settings.site_name)
+        except RedisError as error:  # the answer matters more than its provenance
+            log.warning("chat job %s: the index's commit is unknown: %r", job_id, error)
     try:
         answer, message_id = await answer_and_record(
             request,
@@ -270,6 +280,7 @@ async def _answer_job(
             on_restart=relay.restart,
             stream_pace_s=runtime.settings.offline_stream_pace_s,
             on_search=show_pages,
+            index_commit=index_commit,
         )
     except BaseException:
         await relay.close()

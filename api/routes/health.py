@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from api.deps import AppState, StateDep
 from api.metrics import ApiMetrics, render_metrics
-from shared.index_state import building_job
+from shared.index_state import building_job, indexed_commit
 from shared.queues import QueueName
 
 __all__ = ["WorkerProbe", "router"]
@@ -85,7 +85,8 @@ def _probe(request: Request, state: AppState) -> WorkerProbe:
 @router.get("/readyz", responses={503: {}})
 async def readyz(request: Request, state: StateDep) -> JSONResponse:
     """Ready when Redis, the database and Qdrant answer, every queue has a worker, and the
-    site's first index is not still being built."""
+    site's first index is not still being built. A site from git also shows `index_commit`,
+    the commit its index was last built from."""
 
     async def redis_check() -> str:
         await state.redis.ping()
@@ -142,10 +143,13 @@ async def readyz(request: Request, state: StateDep) -> JSONResponse:
     )
     checks = dict(zip(names, results, strict=True))
     ready = not any(value.startswith(("error", "building")) for value in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not_ready", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+    body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "checks": checks}
+    if state.settings.site_repo is not None:
+        try:
+            body["index_commit"], _ = await indexed_commit(state.redis, state.settings.site_name)
+        except Exception as error:  # Redis down: the redis check says so already
+            body["index_commit"] = f"error: {type(error).__name__}"
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 @router.get("/metrics", response_class=Response)

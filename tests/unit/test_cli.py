@@ -403,6 +403,34 @@ def test_the_worker_runs_this_interpreters_celery_not_one_on_path(
     assert argv[:5] == [sys.executable, "-m", "celery", "-A", "worker.celery_app"]
 
 
+def test_ingest_from_a_repository_reads_the_monorepo_and_says_the_commit(
+    runner: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from tests.unit.test_site_repo import commit_all, make_remote
+
+    bare, work = make_remote(tmp_path)
+    shutil.copytree(
+        SAMPLE_SITE.parents[1] / "tests/docusaurus/repos/monorepo", work, dirs_exist_ok=True
+    )
+    commit = commit_all(work, "site")
+    ingested = runner.invoke(app, ["ingest", "--repo", bare.as_uri(), "--subdir", "website"])
+    assert ingested.exit_code == 0, ingested.output
+    assert f"{bare.as_uri()} at {commit} (main)" in ingested.output
+    assert "pages: 3 seen" in ingested.output
+    assert "0 warnings" in ingested.output
+    searched = runner.invoke(app, ["search", "bollard bow line", "--json"])
+    assert "../docs/guides/mooring.md" in {hit["path"] for hit in json.loads(searched.stdout)}
+
+    code, _, err = _run_main(["ingest", "--repo", (tmp_path / "gone.git").as_uri()], capsys)
+    assert code == ExitCode.INGEST_FAILED
+    assert err.startswith("error: git ls-remote failed: fatal:"), err
+    assert err.count("\n") == 1
+    code, _, err = _run_main(["ingest", str(tmp_path), "--repo", bare.as_uri()], capsys)
+    assert code == ExitCode.USAGE
+
+
 def test_dev_says_where_citations_link(
     runner: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -133,6 +133,8 @@ def test_reader_reports_every_bad_file_and_keeps_every_good_one(
 
 
 def test_docs_folder_linked_or_configured_outside_the_root_is_not_read(tmp_path: Path) -> None:
+    """A symlink out of the site, or an absolute path, is not read; a path the config names
+    with a leading ``..`` (a monorepo's ``../docs``) is, since issue 25."""
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.md").write_text(f"# Secret\n\n{SECRET}\n")
@@ -142,15 +144,20 @@ def test_docs_folder_linked_or_configured_outside_the_root_is_not_read(tmp_path:
     configured = tmp_path / "configured"
     (configured / "docs").mkdir(parents=True)
     (configured / "docs" / "ok.md").write_text("# OK\n\nFine.\n")
-    (configured / "docusaurus.config.js").write_text(
+    config = (
         "module.exports = { url: 'https://x.example', baseUrl: '/', presets: [['classic', "
-        "{ docs: { path: '../outside' }, blog: { path: '../outside' } }]] };\n"
+        "{ docs: { path: 'PATH' }, blog: false }]] };\n"
     )
+    (configured / "docusaurus.config.js").write_text(config.replace("PATH", str(outside)))
     for root in (linked, configured):
         read = read_site(root)
         texts = [s.text for page in read.pages for s in page.sections]
         assert not any(SECRET in text for text in texts), root.name
         assert all(not page.path.startswith("..") for page in read.pages), root.name
+        assert {w.rule for w in read.warnings} & {"content.outside_site"}, read.warnings
+    (configured / "docusaurus.config.js").write_text(config.replace("PATH", "../outside"))
+    read = read_site(configured)
+    assert [page.path for page in read.pages] == ["../outside/secret.md"]
 
 
 def test_ingestion_of_the_fuzzed_site_finishes_and_indexes_every_good_page(

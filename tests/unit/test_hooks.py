@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import fakeredis
@@ -83,6 +84,7 @@ async def test_right_signature_queues_an_incremental_ingestion(
         "site": settings.site_name,
         "site_url": settings.site_url,
         "full_rebuild": False,
+        "from_repo": False,
     }
     assert queued_messages(state, "ingest") == before + 1
 
@@ -205,3 +207,65 @@ async def test_a_captured_body_under_new_delivery_ids_queues_nothing_again(
         assert again.status_code == 200, again.text
         assert again.json()["status"] == "duplicate"
     assert queued_messages(state, "ingest") == before + 1
+
+
+def _push(ref: str, clone_url: str, default_branch: str = "main") -> bytes:
+    payload = {
+        "ref": ref,
+        "after": "0123abc",
+        "repository": {
+            "full_name": "acme/site",
+            "clone_url": clone_url,
+            "default_branch": default_branch,
+        },
+    }
+    return json.dumps(payload).encode()
+
+
+@pytest.mark.parametrize(
+    ("site_ref", "body", "queued"),
+    [
+        (None, _push("refs/heads/main", "https://github.com/acme/site.git"), True),
+        (None, _push("refs/heads/feature", "https://github.com/acme/site.git"), False),
+        ("release", _push("refs/heads/release", "https://github.com/acme/site.git"), True),
+        ("release", _push("refs/heads/main", "https://github.com/acme/site.git"), False),
+        ("v2", _push("refs/tags/v2", "https://github.com/acme/site.git"), True),
+        (None, _push("refs/heads/main", "https://github.com/acme/other.git"), False),
+    ],
+)
+async def test_with_a_site_repo_only_a_push_to_its_repo_and_ref_queues(
+    client: httpx.AsyncClient,
+    state: AppState,
+    site_ref: str | None,
+    body: bytes,
+    queued: bool,
+) -> None:
+    # the configured URL carries a token and another form (ssh) than the payload's
+    state.settings.site_repo = SecretStr("https://x-access-token:tok3n@github.com/Acme/site")
+    state.settings.site_ref = site_ref
+    before = queued_messages(state, "ingest")
+    response = await post(client, body, signature_of(SECRET.encode(), body), **PUSH)
+    if queued:
+        assert response.status_code == 202, response.text
+        job = await state.jobs.get(response.json()["job_id"])
+        assert job is not None
+        assert job.meta["request"]["from_repo"] is True
+        assert "tok3n" not in json.dumps(job.meta)
+        assert queued_messages(state, "ingest") == before + 1
+    else:
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "ignored"
+        assert queued_messages(state, "ingest") == before
+
+
+async def test_with_a_site_repo_other_events_queue_nothing(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    state.settings.site_repo = SecretStr("git@github.com:acme/site.git")
+    body = b'{"action": "completed"}'
+    headers = {"X-GitHub-Event": "workflow_run"}
+    response = await post(client, body, signature_of(SECRET.encode(), body), **headers)
+    assert response.json() == {"status": "ignored", "reason": "event 'workflow_run' is not a push"}
+
+
+PUSH = {"X-GitHub-Event": "push"}
