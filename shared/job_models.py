@@ -113,6 +113,11 @@ class ChatResult(BaseModel):
     message_id: str | None = Field(description="The stored answer (for feedback)")
     model: str
     usage: dict[str, int] = Field(description="Model requests and tokens")
+    truncated: bool = Field(
+        default=False,
+        description="The model's token limit cut the answer off: its last whole sentences, "
+        "marked so",
+    )
 
 
 # --- retrieve ------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from shared.link_policy import LinkPolicy
 from shared.passages import Passage
 from shared.vectorstore import is_store_error
 from worker.guard import addresses_assistant
+from worker.model_output import normalize_markers
 from worker.retrieval import Retriever
 
 __all__ = [
@@ -219,11 +220,13 @@ def extract_citations(
     answer: str, passages: dict[int, Passage], policy: LinkPolicy | None = None
 ) -> tuple[str, list[Citation]]:
     """Keep only markers that name a retrieved passage; drop links not allowed by `policy`.
+    The citation shapes models write (`[1, 2]`, `【1】`, a link to a retrieved page, ...) are
+    read as markers first (worker/model_output.py).
 
     Returns the cleaned answer and the citations in the order first cited (one per page and
     heading).
     """
-    answer = strip_links(answer, policy)
+    answer = strip_links(normalize_markers(answer, passages), policy)
     cited: list[Citation] = []
     seen: set[tuple[str, str]] = set()
 
