@@ -7,7 +7,7 @@ OpenAPI schema at /docs shows each answer's full shape. Nothing here is built fr
 
 | kind       | request            | result                                  |
 | ---------- | ------------------ | --------------------------------------- |
-| `chat`     | `ChatRequest`      | `ChatResult`                            |
+| `chat`     | `ChatJobRequest`   | `ChatResult`                            |
 | `retrieve` | `RetrieveRequest`  | `RetrieveResult`                        |
 | `ingest`   | `IngestRequest`    | `IngestResult` or `IngestSkipped`       |
 | `report`   | `ReportPeriod`     | `Report` (both in shared/report_model.py) |
@@ -32,6 +32,7 @@ from shared.settings import Settings
 
 __all__ = [
     "SKIPPED_ALREADY_RUNNING",
+    "ChatJobRequest",
     "ChatRequest",
     "ChatResult",
     "Citation",
@@ -91,6 +92,14 @@ class ChatRequest(BaseModel):
     @classmethod
     def _plain_text(cls, value: str | None) -> str | None:
         return _no_control_chars(value)
+
+
+class ChatJobRequest(ChatRequest):
+    """A chat job's request as stored in the job: the reader's `ChatRequest`, plus what only
+    the API sets. `retry_of`: the job whose question this one asks again (ChatKit's retry);
+    the worker replaces that exchange, and what followed it, once this one is answered."""
+
+    retry_of: uuid.UUID | None = Field(default=None, description="The retried question's job")
 
 
 class Citation(BaseModel):

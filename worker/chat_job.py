@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared import metrics
 from shared.errors import BookchatError, ErrorCode
 from shared.history import Exchange, History
-from shared.job_models import ChatRequest
+from shared.job_models import ChatJobRequest, ChatRequest
 from shared.jobs import EventType, Job, JobStatus, JobStore
 from shared.link_policy import LinkPolicy
 from shared.passages import Passage
@@ -50,11 +50,14 @@ async def answer_and_record(
     on_restart: Callable[[], Awaitable[None]] | None = None,
     stream_pace_s: float = 0.0,
     on_search: Callable[[str, list[Passage]], Awaitable[None]] | None = None,
+    replaces_job: str | None = None,
 ) -> tuple[Answer, uuid.UUID]:
     """Answer `request` in the context of its session and store the exchange.
 
     The history read leaves out this job's own messages (a redelivered job must not see its
-    first delivery's answer). `job_id` keys the stored rows (None: a fresh id, for callers with
+    first delivery's answer). `replaces_job`: the job this one retries; its exchange and what
+    followed it are left out of the history read and replaced when this answer is stored
+    (`History.record`). `job_id` keys the stored rows (None: a fresh id, for callers with
     no job). `asked_at` (epoch seconds; None = now) is when the question arrived: the stored
     `answer_ms` counts from it, queue wait included. With BOOKCHAT_HISTORY_STORE_QUESTION_TEXT
     false the question is stored without its text. Returns the answer and the stored assistant
@@ -66,7 +69,9 @@ async def answer_and_record(
     if request.session_id is None:  # the API always sets it; a caller without one starts one
         request = request.model_copy(update={"session_id": uuid.uuid4()})
     session_id = str(request.session_id)
-    turns = await history.recent_turns(session_id, turns=settings.history_turns, before_job=job_id)
+    turns = await history.recent_turns(
+        session_id, turns=settings.history_turns, before_job=job_id, from_job=replaces_job
+    )
     answer = await answer_question(
         request,
         settings=settings,
@@ -88,11 +93,13 @@ async def answer_and_record(
             answer=answer.answer,
             citations=answer.citations,
             refused=answer.refused,
+            truncated=answer.truncated,
             model=answer.model,
             usage=answer.usage,
             answer_ms=max(0, round((time.time() - asked_at) * 1000)),
         ),
         store_question_text=settings.history_store_question_text,
+        replaces_job=replaces_job,
     )
     return answer, message_id
 
@@ -196,7 +203,7 @@ async def process_chat_job(runtime: ChatRuntime, job_id: str, *, job: Job | None
     if job.status.terminal:
         log.info("chat job %s already %s; redelivery ignored", job_id, job.status)
         return
-    request = ChatRequest.model_validate(job.meta["request"])
+    request = ChatJobRequest.model_validate(job.meta["request"])
     if job.status is JobStatus.QUEUED and time.time() - job.created_at > (
         runtime.settings.chat_job_expire_s
     ):
@@ -242,7 +249,7 @@ def reading_progress(hits: list[Passage]) -> dict[str, Any]:
 
 
 async def _answer_job(
-    runtime: ChatRuntime, job_id: str, request: ChatRequest, *, asked_at: float
+    runtime: ChatRuntime, job_id: str, request: ChatJobRequest, *, asked_at: float
 ) -> None:
     jobs = runtime.jobs
     relay = TokenRelay(jobs, job_id, links=LinkPolicy.for_site(runtime.settings.site_url))
@@ -267,6 +274,7 @@ async def _answer_job(
             on_restart=relay.restart,
             stream_pace_s=runtime.settings.offline_stream_pace_s,
             on_search=show_pages,
+            replaces_job=str(request.retry_of) if request.retry_of else None,
         )
     except BaseException:
         await relay.close()
