@@ -215,9 +215,9 @@ class HistoryStore(Store[ChatKitContext]):
         items: list[ThreadItem] = []
         for row in rows:
             items.append(_row_item(row, thread_id))
-            if row.role == MessageRole.USER and row.job_id in pending:
-                if (shown := _pending_item(pending[row.job_id], row, thread_id)) is not None:
-                    items.append(shown)
+            waiting = pending.get(row.job_id) if row.role == MessageRole.USER else None
+            if waiting is not None and (shown := _pending_item(waiting, row, thread_id)):
+                items.append(shown)
         if order == "desc":
             items.reverse()
         if after is not None:
