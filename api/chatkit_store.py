@@ -215,7 +215,9 @@ class HistoryStore(Store[ChatKitContext]):
         items: list[ThreadItem] = []
         for row in rows:
             items.append(_row_item(row, thread_id))
-            waiting = pending.get(row.job_id) if row.role == MessageRole.USER else None
+            waiting = (
+                pending.get(row.job_id) if row.job_id and row.role == MessageRole.USER else None
+            )
             if waiting is not None and (shown := _pending_item(waiting, row, thread_id)):
                 items.append(shown)
         if order == "desc":
