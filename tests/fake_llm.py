@@ -72,6 +72,7 @@ __all__ = [
     "error",
     "hang",
     "malformed",
+    "openrouter_error",
     "stream_error",
     "text",
     "tool_call",
@@ -158,8 +159,9 @@ class Error:
     retry_after: float | None = None
     message: str | None = None
     type: str | None = None
-    code: str | None = None
+    code: str | int | None = None
     should_retry: bool | None = None
+    metadata: dict[str, Any] | None = None  # OpenRouter's `error.metadata` (provider_name, ...)
 
 
 @dataclass(frozen=True)
@@ -263,11 +265,32 @@ def error(
     retry_after: float | None = None,
     message: str | None = None,
     type: str | None = None,  # noqa: A002 - mirrors the wire field name
-    code: str | None = None,
+    code: str | int | None = None,
     should_retry: bool | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> Error:
-    """An HTTP error: `error(429, retry_after=0.01)`, `error(500)`, `error(400, message=...)`."""
-    return Error(status, retry_after, message, type, code, should_retry)
+    """An HTTP error: `error(429, retry_after=0.01)`, `error(500)`, `error(400, message=...)`;
+    `metadata` as OpenRouter sends it (see `openrouter_error`)."""
+    return Error(status, retry_after, message, type, code, should_retry, metadata)
+
+
+def openrouter_error(
+    status: int, message: str, *, provider: str | None = None, reset_ms: int | None = None
+) -> Error:
+    """An error as OpenRouter sends it (https://openrouter.ai/docs/api-reference/errors): its
+    numeric `code`, and `metadata` naming the upstream `provider_name` ("Provider returned
+    error") or, for a 429, the rate limit's `headers` with `X-RateLimit-Reset` (epoch ms)."""
+    metadata: dict[str, Any] = {}
+    if provider is not None:
+        metadata["provider_name"] = provider
+        metadata["raw"] = '{"error": "upstream failure"}'
+    if reset_ms is not None:
+        metadata["headers"] = {
+            "X-RateLimit-Limit": "50",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(reset_ms),
+        }
+    return Error(status, message=message, code=status, metadata=metadata or None)
 
 
 def hang() -> Hang:
@@ -788,7 +811,7 @@ class FakeLLM:
                 None,
             ),
         )
-        payload = {
+        payload: dict[str, Any] = {
             "error": {
                 "message": err.message or message,
                 "type": err.type or kind,
@@ -796,6 +819,8 @@ class FakeLLM:
                 "code": err.code or code,
             }
         }
+        if err.metadata is not None:
+            payload["error"]["metadata"] = err.metadata
         headers = self._headers()
         if err.retry_after is not None:
             headers["retry-after"] = f"{err.retry_after:g}"

@@ -36,6 +36,7 @@ from worker.agent import NOT_COVERED, ChatContext, build_agent, extract_citation
 from worker.guard import injection_reason
 from worker.llm import AttemptFailed, CheckedChatCompletionsModel, make_models
 from worker.model_output import AnswerStream, last_whole_sentences, read_answer
+from worker.provider_errors import ProviderFailure, provider_failure, quota_error
 from worker.retrieval import Retriever
 
 __all__ = ["Answer", "SentinelFilter", "answer_question"]
@@ -121,13 +122,61 @@ def _attempt_failed(error: BaseException) -> bool:
     """A failure of this attempt that another attempt of the same model may not repeat: an
     empty completion, an in-stream error, a stream cut or garbled after the 200, or the model
     breaking the protocol (a call to a tool that does not exist, arguments that are not JSON).
-    HTTP failures are not here: the openai client has already retried those."""
+    HTTP failures are not here (the openai client has already retried those), except
+    OpenRouter's "Provider returned error" 400/404, which it does not retry
+    (worker/provider_errors.py)."""
     seen: BaseException | None = error
     while seen is not None:
         if isinstance(seen, AttemptFailed | ModelBehaviorError):
             return True
+        if provider_failure(seen, deadline_s=0) is ProviderFailure.UPSTREAM:
+            return True  # OpenRouter's "Provider returned error": another try may not
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _refused_for_good(error: BaseException, model: str, settings: Settings) -> None:
+    """Raise at once when no other model can do better: the account is out of credits (every
+    model of it fails alike). A configuration error is logged for the operator either way."""
+    meaning = provider_failure(error, deadline_s=settings.llm_timeout_s)
+    if meaning is ProviderFailure.OUT_OF_CREDITS:
+        log.error("the LLM account at %s is out of credits (402)", settings.llm_base_url)
+        raise BookchatError(
+            ErrorCode.LLM_OUT_OF_CREDITS,
+            f"The model provider at {settings.llm_base_url} says the account is out of credits "
+            "(402); add credits, or set BOOKCHAT_LLM_MODEL to a free model.",
+        ) from error
+    if meaning is ProviderFailure.MODEL_NOT_FOUND:
+        log.error("model %s is not served at %s (404)", model, settings.llm_base_url)
+    elif meaning is ProviderFailure.QUOTA_EXHAUSTED:
+        log.error(
+            "model %s: quota used up at %s (429 until a later reset)", model, settings.llm_base_url
+        )
+
+
+def _provider_refusal(error: BaseException | None, settings: Settings) -> BookchatError | None:
+    """The stable error for a last failure that waiting will not fix, else None."""
+    if not isinstance(error, openai.APIStatusError):
+        return None
+    meaning = provider_failure(error, deadline_s=settings.llm_timeout_s)
+    if meaning is ProviderFailure.QUOTA_EXHAUSTED:
+        return quota_error(error, str(getattr(error, "model", "") or settings.llm_model))
+    if meaning is ProviderFailure.MODEL_NOT_FOUND:
+        return BookchatError(
+            ErrorCode.LLM_MODEL_NOT_FOUND,
+            f"No configured model is served at {settings.llm_base_url} "
+            f"({_error_message(error)}); set BOOKCHAT_LLM_MODEL (and "
+            "BOOKCHAT_LLM_FALLBACK_MODELS) to models it lists.",
+        )
+    return None
+
+
+def _error_message(error: openai.APIStatusError) -> str:
+    body = error.body
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = body["error"]
+    message = body.get("message") if isinstance(body, dict) else None
+    return str(message or error.status_code)
 
 
 def _transient(error: BaseException | None) -> bool:
@@ -135,6 +184,8 @@ def _transient(error: BaseException | None) -> bool:
     if error is None or _attempt_failed(error):
         return True
     if isinstance(error, openai.APIStatusError):
+        if provider_failure(error, deadline_s=0) is ProviderFailure.UPSTREAM:
+            return True
         return error.status_code == 429 or error.status_code >= 500
     return isinstance(error, openai.APIError | TimeoutError)
 
@@ -253,6 +304,7 @@ async def answer_question(
                     if (ours := _bookchat_cause(error)) is not None:
                         raise ours from error  # a tool failed (the index is down): not the model
                     last_error = error
+                    _refused_for_good(error, model_name, settings)
                     log.warning("model %s failed, next model: %r", model_name, error)
     except TimeoutError as error:
         last_error = last_error or error
@@ -265,6 +317,8 @@ async def answer_question(
         if on_token is not None:
             await on_token(cut_off.answer)
         return cut_off
+    if (refusal := _provider_refusal(last_error, settings)) is not None:
+        raise refusal
     if _transient(last_error):
         code, what = ErrorCode.LLM_UNAVAILABLE, "No model answered in time"
     else:
