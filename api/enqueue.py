@@ -52,7 +52,7 @@ async def enqueue(
     and the client gets a 503 it can retry. `request` is the kind's model in
     shared/job_models.py; the worker validates it back out of the job's `meta`.
     `before_send` runs between the two (a chat job's question is stored there, so the worker
-    finds it); if it fails (the database: 503 `database_unavailable`), nothing is sent.
+    finds it).
 
     With `coalesce_key`, a job of the same key still waiting in the queue is returned instead
     of queuing another (`JobStore.claim_pending`): one running, at most one pending."""
@@ -73,18 +73,7 @@ async def enqueue(
         log.error("job store unavailable: %s", error)
         raise _queue_unavailable() from error
     if before_send is not None:
-        try:
-            await before_send(job)
-        except (SQLAlchemyError, OSError) as error:
-            log.error("job %s: history unavailable: %r", job.id, error)
-            with contextlib.suppress(RedisError):
-                await state.jobs.fail(job.id, ErrorCode.DATABASE_UNAVAILABLE, "Not stored.")
-            raise ApiError(
-                503,
-                ErrorCode.DATABASE_UNAVAILABLE,
-                "History is unavailable right now; retry shortly.",
-                headers={"Retry-After": "5"},
-            ) from error
+        await before_send(job)
     try:
         # kombu's publish is blocking I/O: keep it off the event loop.
         await asyncio.to_thread(state.sender.send_task, str(task), kwargs={"job_id": job.id})
@@ -104,22 +93,29 @@ async def enqueue_chat(
     history, then the task, all before the client hears anything, so a reader who reloads or
     navigates away at once finds the question (and its answer, which the worker writes whether
     or not anyone listens). A retried question (`retry_of`) is not stored again: the one it
-    retries stands until the worker replaces it with the answered retry."""
+    retries stands until the worker replaces it with the answered retry.
+
+    With the database unreachable the question is still queued (the job holds it, and the
+    worker stores it with its answer, or fails the job `database_unavailable`): history
+    being down does not stop questions being asked."""
     assert request.session_id is not None  # the routes always set it
     session_id = str(request.session_id)
 
     async def store_question(job: Job) -> None:
         if request.retry_of is not None:
             return
-        await state.history.record_question(
-            job_id=job.id,
-            session_id=session_id,
-            site=state.settings.site_name,
-            question=request.message,
-            selection=request.selection,
-            page_url=request.page_url,
-            store_question_text=state.settings.history_store_question_text,
-        )
+        try:
+            await state.history.record_question(
+                job_id=job.id,
+                session_id=session_id,
+                site=state.settings.site_name,
+                question=request.message,
+                selection=request.selection,
+                page_url=request.page_url,
+                store_question_text=state.settings.history_store_question_text,
+            )
+        except (SQLAlchemyError, OSError) as error:
+            log.warning("job %s: question not stored before its answer: %r", job.id, error)
 
     return await enqueue(
         state,
