@@ -25,6 +25,7 @@ from shared.history import Exchange, History
 from shared.job_models import ChatJobRequest, ChatRequest
 from shared.jobs import EventType, Job, JobStatus, JobStore
 from shared.link_policy import LinkPolicy
+from shared.llm_status import OPERATOR_CODES, record_refusal
 from shared.passages import Passage
 from shared.settings import Settings
 from worker.chat import Answer, answer_question
@@ -217,6 +218,11 @@ async def process_chat_job(runtime: ChatRuntime, job_id: str, *, job: Job | None
     except BookchatError as error:
         log.warning("chat job %s failed: %s", job_id, error.message)
         await jobs.fail(job_id, error.code, error.message)
+        if error.code in OPERATOR_CODES:  # for /readyz: the operator has to act
+            try:
+                await record_refusal(runtime.redis, error.code, error.message)
+            except RedisError as unrecorded:
+                log.warning("could not record the provider's refusal: %r", unrecorded)
     except (SQLAlchemyError, OSError) as error:
         # The engine already retried the connection with a bounded backoff
         # (BOOKCHAT_DB_CONNECT_RETRIES); past that, say so rather than crash as internal_error.

@@ -8,14 +8,18 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
+from api.deps import AppState
 from shared.errors import BookchatError, ErrorCode
 from shared.job_models import ChatRequest
 from tests.fake_llm import FakeLLM, openrouter_error
 from tests.unit.conftest import llm_settings
+from tests.unit.test_chatkit import Runtime
 from tests.unit.test_provider_quirks import QUESTION
 from worker.chat import Answer, answer_question
+from worker.chat_job import process_chat_job
 from worker.retrieval import Retriever
 
 pytestmark = pytest.mark.unit
@@ -92,3 +96,24 @@ async def test_an_unknown_model_is_model_not_found_and_the_fallback_answers(
     assert caught.value.code is ErrorCode.LLM_MODEL_NOT_FOUND
     assert "BOOKCHAT_LLM_MODEL" in caught.value.message
     assert not answer.refused
+
+
+async def test_readyz_warns_the_operator_of_a_refusal_only_they_can_fix(
+    retriever: Retriever, state: AppState, client: httpx.AsyncClient
+) -> None:
+    state.settings.readyz_require_workers = False
+    assert (await client.get("/readyz")).json()["checks"]["llm"] == "ok"
+    accepted = (await client.post("/v1/chat", json={"message": QUESTION})).json()
+    async with FakeLLM() as fake:
+        fake.script_for_model("primary", openrouter_error(402, "Insufficient credits"))
+        runtime = Runtime(
+            llm_settings(fake), state.jobs, state.redis, state.sessionmaker, retriever
+        )
+        await process_chat_job(runtime, accepted["job_id"])
+    job = await state.jobs.get(accepted["job_id"])
+    assert job is not None
+    assert job.error is not None
+    assert job.error["code"] == "llm_out_of_credits"
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200  # other questions may still be answered
+    assert ready.json()["checks"]["llm"].startswith("warning: llm_out_of_credits")
