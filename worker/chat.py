@@ -240,8 +240,17 @@ async def answer_question(
     OfflineModel), for readers who watch the answer stream. `on_search` runs after each search
     with the query and the passages found (before the model writes from them).
 
+    The model's output is read by worker/model_output.py (citation shapes, reasoning kept
+    out), streamed and final alike. A completion cut off by the token limit is a failed
+    attempt, retried with twice the room (from `llm_max_tokens`, or what was cut off); when
+    no attempt finishes, the last cut one's whole sentences are returned, `truncated` and
+    marked with TRUNCATED_NOTE. A run that still searches after MAX_TURNS model calls gets one
+    more with tools off and answers from the passages found (or declines).
+
     Raises BookchatError: `llm_unavailable` when no model answered (timeouts, 429, 5xx, broken
-    or empty completions), `llm_bad_response` when every model refused the request (4xx),
+    or empty completions, upstream provider errors), `llm_bad_response` when every model
+    refused the request (4xx), `llm_out_of_credits` / `llm_quota_exhausted` /
+    `llm_model_not_found` for the provider refusals worker/provider_errors.py reads,
     `index_unavailable` when the search tool could not run.
     """
     if injection_reason(request.message, request.selection) is not None:
