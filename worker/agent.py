@@ -22,7 +22,7 @@ from shared.link_policy import LinkPolicy
 from shared.passages import Passage
 from shared.vectorstore import is_store_error
 from worker.guard import addresses_assistant
-from worker.model_output import normalize_markers
+from worker.model_output import normalize_markers, outside_code
 from worker.retrieval import Retriever
 
 __all__ = [
@@ -190,23 +190,8 @@ def build_agent() -> Agent[ChatContext]:
 
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
-# Fenced blocks (to their closing fence, or the end of an unfinished answer) and inline spans:
-# code is quoted exactly, so markers and spacing are only touched outside it.
-_CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.S)
 # A space left before punctuation where a dropped marker stood ("works [9]." -> "works.").
 _SPACE_BEFORE_PUNCTUATION = re.compile(r"[ \t]+([.,;:])(?=\s|$)")
-
-
-def _outside_code(text: str, edit: Callable[[str], str]) -> str:
-    """`edit` applied to the prose of `text`; code blocks and spans kept byte for byte."""
-    out: list[str] = []
-    last = 0
-    for match in _CODE.finditer(text):
-        out.append(edit(text[last : match.start()]))
-        out.append(match.group(0))
-        last = match.end()
-    out.append(edit(text[last:]))
-    return "".join(out)
 
 
 def strip_links(text: str, policy: LinkPolicy | None = None) -> str:
@@ -243,7 +228,7 @@ def extract_citations(
             )
         return match.group(0)
 
-    cleaned = _outside_code(
+    cleaned = outside_code(
         answer, lambda prose: _SPACE_BEFORE_PUNCTUATION.sub(r"\1", _MARKER.sub(keep, prose))
     )
     return cleaned.strip(), cited

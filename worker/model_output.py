@@ -35,6 +35,7 @@ __all__ = [
     "AnswerStream",
     "last_whole_sentences",
     "normalize_markers",
+    "outside_code",
     "read_answer",
     "without_reasoning",
 ]
@@ -45,8 +46,8 @@ _CLOSING = re.compile(r"</(think|thinking|reasoning)>", re.I)
 _LONGEST_TAG = max(len(f"</{tag}>") for tag in _TAGS)
 _MAX_RANGE = 20  # `[1-3]` expands; `[1-900]` is no citation list
 
-# Code is quoted exactly: fenced blocks (to their fence, or the end of unfinished output) and
-# inline spans. The same shape as worker/agent.py's.
+# Code is quoted exactly: fenced blocks (to their closing fence, or the end of an unfinished
+# answer) and inline spans; markers and spacing are only touched outside it.
 _CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.S)
 
 _NUMBER = r"\d{1,3}(?:\s{0,2}[-–]\s{0,2}\d{1,3})?"  # 2, or a range 2-4
@@ -120,7 +121,8 @@ def _markers(numbers: list[int]) -> str:
     return "".join(f"[{n}]" for n in dict.fromkeys(numbers))
 
 
-def _outside_code(text: str, edit: Callable[[str], str]) -> str:
+def outside_code(text: str, edit: Callable[[str], str]) -> str:
+    """`edit` applied to the prose of `text`; code blocks and spans kept byte for byte."""
     out: list[str] = []
     last = 0
     for match in _CODE.finditer(text):
@@ -211,7 +213,7 @@ def normalize_markers(text: str, passages: Mapping[int, Passage] | None = None) 
             prose = _parenthesised(prose, passages)
         return prose
 
-    return _outside_code(text, edit)
+    return outside_code(text, edit)
 
 
 def read_answer(output: str, passages: Mapping[int, Passage]) -> str:
