@@ -36,7 +36,7 @@ from worker.agent import NOT_COVERED, ChatContext, build_agent, extract_citation
 from worker.guard import injection_reason
 from worker.llm import AttemptFailed, CheckedChatCompletionsModel, make_models
 from worker.model_output import AnswerStream, last_whole_sentences, read_answer
-from worker.provider_errors import ProviderFailure, provider_failure, quota_error
+from worker.provider_errors import ProviderFailure, provider_failure, refusal_error
 from worker.retrieval import Retriever
 
 __all__ = ["Answer", "SentinelFilter", "answer_question"]
@@ -135,48 +135,10 @@ def _attempt_failed(error: BaseException) -> bool:
     return False
 
 
-def _refused_for_good(error: BaseException, model: str, settings: Settings) -> None:
-    """Raise at once when no other model can do better: the account is out of credits (every
-    model of it fails alike). A configuration error is logged for the operator either way."""
-    meaning = provider_failure(error, deadline_s=settings.llm_timeout_s)
-    if meaning is ProviderFailure.OUT_OF_CREDITS:
-        log.error("the LLM account at %s is out of credits (402)", settings.llm_base_url)
-        raise BookchatError(
-            ErrorCode.LLM_OUT_OF_CREDITS,
-            f"The model provider at {settings.llm_base_url} says the account is out of credits "
-            "(402); add credits, or set BOOKCHAT_LLM_MODEL to a free model.",
-        ) from error
-    if meaning is ProviderFailure.MODEL_NOT_FOUND:
-        log.error("model %s is not served at %s (404)", model, settings.llm_base_url)
-    elif meaning is ProviderFailure.QUOTA_EXHAUSTED:
-        log.error(
-            "model %s: quota used up at %s (429 until a later reset)", model, settings.llm_base_url
-        )
-
-
-def _provider_refusal(error: BaseException | None, settings: Settings) -> BookchatError | None:
-    """The stable error for a last failure that waiting will not fix, else None."""
-    if not isinstance(error, openai.APIStatusError):
-        return None
-    meaning = provider_failure(error, deadline_s=settings.llm_timeout_s)
-    if meaning is ProviderFailure.QUOTA_EXHAUSTED:
-        return quota_error(error, str(getattr(error, "model", "") or settings.llm_model))
-    if meaning is ProviderFailure.MODEL_NOT_FOUND:
-        return BookchatError(
-            ErrorCode.LLM_MODEL_NOT_FOUND,
-            f"No configured model is served at {settings.llm_base_url} "
-            f"({_error_message(error)}); set BOOKCHAT_LLM_MODEL (and "
-            "BOOKCHAT_LLM_FALLBACK_MODELS) to models it lists.",
-        )
-    return None
-
-
-def _error_message(error: openai.APIStatusError) -> str:
-    body = error.body
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        body = body["error"]
-    message = body.get("message") if isinstance(body, dict) else None
-    return str(message or error.status_code)
+def _refusal(error: BaseException | None, model: str, settings: Settings) -> BookchatError | None:
+    return refusal_error(
+        error, base_url=settings.llm_base_url, model=model, deadline_s=settings.llm_timeout_s
+    )
 
 
 def _transient(error: BaseException | None) -> bool:
@@ -270,6 +232,7 @@ async def answer_question(
     agent = build_agent()
     items: list[Any] = [*(history or []), {"role": "user", "content": _user_input(request)}]
     last_error: BaseException | None = None
+    last_model = settings.llm_model
     attempts = 0
     room = settings.llm_max_tokens  # None: the provider's own limit
     cut_off: Answer | None = None  # the last answer the token limit cut, trimmed and marked
@@ -312,8 +275,11 @@ async def answer_question(
                 except (openai.APIError, AgentsException, AttemptFailed) as error:
                     if (ours := _bookchat_cause(error)) is not None:
                         raise ours from error  # a tool failed (the index is down): not the model
-                    last_error = error
-                    _refused_for_good(error, model_name, settings)
+                    last_error, last_model = error, model_name
+                    if (refused := _refusal(error, model_name, settings)) is not None:
+                        log.error("model %s: %s", model_name, refused.message)  # the operator's
+                        if refused.code is ErrorCode.LLM_OUT_OF_CREDITS:
+                            raise refused from error  # every model of the account fails alike
                     log.warning("model %s failed, next model: %r", model_name, error)
     except TimeoutError as error:
         last_error = last_error or error
@@ -326,8 +292,8 @@ async def answer_question(
         if on_token is not None:
             await on_token(cut_off.answer)
         return cut_off
-    if (refusal := _provider_refusal(last_error, settings)) is not None:
-        raise refusal
+    if (refused := _refusal(last_error, last_model, settings)) is not None:
+        raise refused
     if _transient(last_error):
         code, what = ErrorCode.LLM_UNAVAILABLE, "No model answered in time"
     else:

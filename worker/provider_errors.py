@@ -29,7 +29,7 @@ import openai
 
 from shared.errors import BookchatError, ErrorCode
 
-__all__ = ["ProviderFailure", "provider_failure", "quota_error"]
+__all__ = ["ProviderFailure", "provider_failure", "refusal_error", "reset_at"]
 
 
 class ProviderFailure(StrEnum):
@@ -86,12 +86,33 @@ def provider_failure(error: BaseException, *, deadline_s: float) -> ProviderFail
     return None
 
 
-def quota_error(error: openai.APIStatusError, model: str) -> BookchatError:
-    reset = reset_at(error)
-    when = datetime.fromtimestamp(reset, UTC).strftime("%Y-%m-%d %H:%M UTC") if reset else "later"
-    return BookchatError(
-        ErrorCode.LLM_QUOTA_EXHAUSTED,
-        f"The model provider's quota for {model} is used up until {when} "
-        f"({_error_body(error).get('message') or 'rate limit'}); add credits, or set "
-        "BOOKCHAT_LLM_FALLBACK_MODELS to a model with quota left.",
-    )
+def refusal_error(
+    error: BaseException | None, *, base_url: str, model: str, deadline_s: float
+) -> BookchatError | None:
+    """The stable error, with what the operator can do, for a provider refusal that waiting
+    will not fix (out of credits, quota used up, model not found); None for anything else."""
+    if not isinstance(error, openai.APIStatusError):
+        return None
+    meaning = provider_failure(error, deadline_s=deadline_s)
+    said = str(_error_body(error).get("message") or error.status_code)
+    if meaning is ProviderFailure.OUT_OF_CREDITS:
+        return BookchatError(
+            ErrorCode.LLM_OUT_OF_CREDITS,
+            f"The model provider at {base_url} says the account is out of credits ({said}); "
+            "add credits, or set BOOKCHAT_LLM_MODEL to a free model.",
+        )
+    if meaning is ProviderFailure.QUOTA_EXHAUSTED:
+        reset = reset_at(error)
+        when = datetime.fromtimestamp(reset, UTC).strftime("%Y-%m-%d %H:%M UTC") if reset else "?"
+        return BookchatError(
+            ErrorCode.LLM_QUOTA_EXHAUSTED,
+            f"The model provider's quota for {model} is used up until {when} ({said}); add "
+            "credits, or set BOOKCHAT_LLM_FALLBACK_MODELS to a model with quota left.",
+        )
+    if meaning is ProviderFailure.MODEL_NOT_FOUND:
+        return BookchatError(
+            ErrorCode.LLM_MODEL_NOT_FOUND,
+            f"The model {model} is not served at {base_url} ({said}); set BOOKCHAT_LLM_MODEL "
+            "(and BOOKCHAT_LLM_FALLBACK_MODELS) to models it lists.",
+        )
+    return None
