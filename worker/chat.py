@@ -378,10 +378,6 @@ async def _run_once(
     )
     await relay(result)
     output = str(result.final_output or "")
-    if not read_answer(output, context.passages).strip():
-        # Free OpenRouter models now and then answer `content: ""` with finish_reason "stop",
-        # or reasoning and nothing else. That is no answer, and no decline either.
-        raise AttemptFailed("empty_completion")
     usage = result.context_wrapper.usage
     usage_dict = {
         "requests": usage.requests,
@@ -395,6 +391,10 @@ async def _run_once(
         if cut is not None and not cut.refused:
             cut.answer, cut.truncated = f"{cut.answer}\n\n{TRUNCATED_NOTE}", True
         raise TruncatedAnswer(cut, _last_output_tokens(result) or usage.output_tokens)
+    if not read_answer(output, context.passages):
+        # Free OpenRouter models now and then answer `content: ""` with finish_reason "stop",
+        # or reasoning and nothing else. That is no answer, and no decline either.
+        raise AttemptFailed("empty_completion")
     if tokens is not None:
         await tokens.flush()
     answer = _verified(output, context, model_name, usage_dict)

@@ -179,6 +179,21 @@ async def test_an_answer_cut_by_the_token_limit_is_retried_with_room(
     assert followed.restarts == 1
 
 
+async def test_reasoning_that_uses_up_the_limit_is_retried_with_room(
+    retriever: Retriever,
+) -> None:
+    thought = "<think>" + "Let me weigh each passage carefully. " * 10 + "</think>"
+    async with FakeLLM() as fake:
+        fake.script_for_model("primary", _after_search(text(f"{thought}Run it home [1].")))
+        answer = await answer_question(
+            ChatRequest(message=QUESTION),
+            settings=llm_settings(fake, llm_max_tokens=16),
+            retriever=retriever,
+        )
+    assert answer.answer == "Run it home [1]."
+    assert not answer.truncated
+
+
 async def test_an_answer_always_cut_off_is_served_trimmed_and_marked(
     retriever: Retriever,
 ) -> None:
