@@ -9,8 +9,14 @@ broken streams). So the fake speaks the wire format those libraries parse, unmod
   (`data: {chat.completion.chunk}` SSE lines, tool-call deltas carrying index/id/name and then
   argument fragments, a final chunk with `finish_reason`, a `choices: []` usage chunk when
   `stream_options.include_usage` is set, then `data: [DONE]`);
-- OpenAI-shaped error bodies (`{"error": {...}}`) with `retry-after` headers;
+- OpenAI-shaped error bodies (`{"error": {...}}`) with `retry-after` headers, and OpenRouter's
+  (`openrouter_error`: a numeric code, `metadata.provider_name`, a 429's reset);
+- a request's `max_tokens` cutting the answer with `finish_reason: "length"`, `tool_choice:
+  "none"` answered in text, reasoning sent in `reasoning_content` / `reasoning` fields;
 - `GET /v1/models`.
+
+`PROVIDER_SHAPES` is a corpus of the ways real providers' models write a cited answer
+(`[1, 2]`, `【1】`, `[^1]`, `<think>` blocks split across chunks, ...), each a scripted reply.
 
 What each request gets is decided, in this order, by: the model's one-shot queue
 (`enqueue(..., model=)`), the model's sticky script (`script_for_model`), the shared one-shot
