@@ -19,6 +19,7 @@ from fastapi_offline import FastAPIOffline
 from api.cors import WidgetCORS
 from api.deps import AppState
 from api.errors import install_error_handlers
+from api.mcp import InProcessDocs, McpTransport, build_mcp_server
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.middleware import BodySizeLimit
 from api.routes import (
@@ -29,6 +30,7 @@ from api.routes import (
     hooks,
     ingest,
     jobs,
+    pages,
     retrieve,
     sessions,
     widget,
@@ -51,6 +53,12 @@ def create_app(settings: Settings) -> FastAPI:
         level=settings.log_level, json=settings.log_json, secrets=settings.secret_values()
     )
 
+    mcp = McpTransport(
+        build_mcp_server(InProcessDocs(lambda: app.state.bookchat)),
+        token=settings.mcp_token.get_secret_value() if settings.mcp_token else None,
+        origins=settings.cors_origins,
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = make_redis(settings.redis_url)
@@ -69,7 +77,8 @@ def create_app(settings: Settings) -> FastAPI:
             secret=secret,
         )
         try:
-            yield
+            async with mcp.running():
+                yield
         finally:
             await redis.aclose()
             await engine.dispose()
@@ -88,8 +97,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = ApiMetrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
-    for module in (chat, jobs, sessions, ingest, admin, health, widget, hooks, retrieve, chatkit):
+    routers = (chat, jobs, sessions, ingest, admin, health, widget, hooks, retrieve, chatkit, pages)
+    for module in routers:
         app.include_router(module.router)
+    app.router.routes.append(mcp.route)
     return app
 
 

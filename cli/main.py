@@ -217,6 +217,20 @@ def dev(
     raise typer.Exit(run_dev(site, host=host, port=port))
 
 
+@app.command("mcp")
+def mcp_stdio(
+    url: Annotated[
+        str,
+        typer.Option(help="The bookchat API the tools call", envvar="BOOKCHAT_API_URL"),
+    ] = "http://127.0.0.1:8000",
+) -> None:
+    """Serve the docs MCP tools (search_docs, ask_docs, get_page) over stdio, for an assistant
+    on this machine; they call the bookchat API at --url (`bookchat dev` by default)."""
+    from cli.mcp import serve_stdio
+
+    serve_stdio(url)
+
+
 app.add_typer(admin.app)  # sites, jobs, worker
 
 

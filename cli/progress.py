@@ -2,16 +2,46 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from cli.embedded import migrate_embedded
+from ingestion_jobs.documents import SiteRead
 from ingestion_jobs.embedding import get_embedder
 from ingestion_jobs.indexer import IngestProgress, IngestReport, index_site
+from ingestion_jobs.page_catalog import site_catalog
+from shared.db import make_engine, make_sessionmaker
 from shared.settings import Settings
+from shared.site_pages import PageCatalog
 from shared.vectorstore import open_store
 
-__all__ = ["ingest_with_progress"]
+__all__ = ["ingest_with_progress", "write_page_catalog"]
+
+log = logging.getLogger(__name__)
+
+
+def write_page_catalog(settings: Settings, read: SiteRead) -> None:
+    """The page catalog of `read` into the settings' database (the embedded one is migrated
+    first). A failure is logged, not raised: the index is good, only `llms.txt` and the `.md`
+    pages stay as they were."""
+
+    async def write() -> None:
+        engine = make_engine(settings.effective_database_url, settings)
+        try:
+            await PageCatalog(make_sessionmaker(engine)).replace(
+                *site_catalog(read, settings.site_name)
+            )
+        finally:
+            await engine.dispose()
+
+    try:
+        migrate_embedded(settings)
+        asyncio.run(write())
+    except Exception as error:
+        log.error("the page catalog was not written: %r", error)
 
 
 def ingest_with_progress(
@@ -52,6 +82,7 @@ def ingest_with_progress(
                 site_url=site_url or settings.site_url,
                 full_rebuild=full_rebuild,
                 progress=on_progress,
+                on_indexed=lambda read: write_page_catalog(settings, read),
             )
     finally:
         store.close()

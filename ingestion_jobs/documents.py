@@ -20,6 +20,7 @@ class SiteConfig:
     trailing_slash: bool | None  # Docusaurus's `trailingSlash` (None = undefined)
     docs_route_base_path: str = "docs"  # of the default docs plugin instance
     title: str = ""
+    tagline: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,9 @@ class Page:
     tags: tuple[str, ...] = ()
     version: str | None = None  # docs version for versioned_docs, else None
     locale: str | None = None  # i18n locale for i18n/<locale>/..., else None
+    # False for a docs version a reader does not see by default: the unreleased `current` or an
+    # older release, when Docusaurus serves another one at the docs root (its `lastVersion`).
+    last_version: bool = True
 
 
 @dataclass(frozen=True, slots=True)

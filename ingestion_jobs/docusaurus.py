@@ -231,6 +231,7 @@ def _read_page(
         tags=_as_strings(frontmatter.get("tags")),
         version=root.version,
         locale=root.locale,
+        last_version=root.last_version,
     )
 
 
@@ -242,6 +243,7 @@ def _with_site_url(options: SiteOptions, site_url: str) -> SiteOptions:
         trailing_slash=options.config.trailing_slash,
         docs_route_base_path=options.config.docs_route_base_path,
         title=options.config.title,
+        tagline=options.config.tagline,
     )
     return SiteOptions(
         config=config,

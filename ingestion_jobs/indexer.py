@@ -22,7 +22,7 @@ from typing import Any
 
 from ingestion_jobs import sparse
 from ingestion_jobs.chunking import chunk_page, embedding_text
-from ingestion_jobs.documents import Chunk, PageError, ReadWarning
+from ingestion_jobs.documents import Chunk, PageError, ReadWarning, SiteRead
 from ingestion_jobs.docusaurus import read_site
 from ingestion_jobs.embedding import Embedder
 from shared.vectorstore import (
@@ -260,10 +260,13 @@ def index_site(
     site_url: str | None = None,
     full_rebuild: bool = False,
     progress: Callable[[IngestProgress], None] | None = None,
+    on_indexed: Callable[[SiteRead], None] | None = None,
 ) -> IngestReport:
     """Reads the site, chunks every page and indexes the chunks (see ``index_chunks``).
 
     Files that cannot be read are reported in ``IngestReport.errors``, not raised.
+    ``on_indexed`` is handed the site as read once its chunks are indexed (the caller writes
+    the page catalog from it: ``ingestion_jobs.page_catalog``); not called when indexing raised.
     """
     started = time.perf_counter()
     read = read_site(site_dir, site_url=site_url)
@@ -279,5 +282,7 @@ def index_site(
         progress=progress,
     )
     report.warnings = list(read.warnings)
+    if on_indexed is not None:
+        on_indexed(read)
     report.seconds = time.perf_counter() - started
     return report

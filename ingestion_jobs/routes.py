@@ -146,6 +146,7 @@ class ContentRoot:
     version: str | None = None
     locale: str | None = None
     blog: bool = False
+    last_version: bool = True  # the docs version served at the docs root (`lastVersion`)
 
 
 def _plugin_folder(name: str, plugin_id: str) -> str:
@@ -206,6 +207,7 @@ def content_roots(
                         join_url_path(locale_base, docs.route_base_path, part),
                         version=None if name == CURRENT else name,
                         locale=None if locale == options.default_locale else locale,
+                        last_version=name == last,
                     )
                 )
         for blog in options.blogs:

@@ -16,7 +16,7 @@ never silently wrong.
 
 Options read (Docusaurus 3.x names and defaults, from ``@docusaurus/types`` ``Config``,
 ``preset-classic``, ``plugin-content-docs`` and ``plugin-content-blog`` option validation):
-``url``, ``baseUrl``, ``trailingSlash``, ``title``, ``i18n.defaultLocale``/``locales``,
+``url``, ``baseUrl``, ``trailingSlash``, ``title``, ``tagline``, ``i18n.defaultLocale``/``locales``,
 ``markdown.anchors.maintainCase``, ``themeConfig.prism.magicComments``; per docs instance
 (preset ``docs``, or ``plugins: [['@docusaurus/plugin-content-docs' | 'content-docs', {...}]]``)
 ``id``, ``path``, ``routeBasePath``, ``lastVersion``, ``versions.<name>.path``,
@@ -306,6 +306,7 @@ def read_site_options(site_dir: Path) -> SiteOptions:
         trailing_slash=reader.get(values, "trailingSlash", bool, None),
         docs_route_base_path=next((d.route_base_path for d in docs if d.id == DEFAULT_ID), "docs"),
         title=reader.get(values, "title", str, ""),
+        tagline=reader.get(values, "tagline", str, ""),
     )
     return SiteOptions(
         config=site,

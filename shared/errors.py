@@ -19,6 +19,7 @@ class ErrorCode(StrEnum):
     JOB_NOT_FOUND = "job_not_found"
     SESSION_NOT_FOUND = "session_not_found"
     MESSAGE_NOT_FOUND = "message_not_found"
+    PAGE_NOT_FOUND = "page_not_found"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     METHOD_NOT_ALLOWED = "method_not_allowed"

@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     # Shared secret of POST /v1/hooks/reindex (GitHub-style X-Hub-Signature-256); unset = the
     # hook answers 401 to everything.
     webhook_secret: SecretStr | None = None
+    # Bearer token /mcp requires (`Authorization: Bearer <token>`); unset = /mcp is open, as the
+    # chat API is (its rate limits apply either way).
+    mcp_token: SecretStr | None = None
     # How often beat runs the cleanup of stale jobs, in seconds.
     cleanup_interval_s: int = Field(default=300, ge=10)
     # A `running` job whose heartbeat is older than this is marked failed (`worker_lost`).
@@ -220,6 +223,7 @@ class Settings(BaseSettings):
                 self.admin_token,
                 self.secret_key,
                 self.webhook_secret,
+                self.mcp_token,
             )
             if field is not None
         ]

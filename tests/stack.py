@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,9 @@ class Stack:
 
 
 def index_site_into(settings: Settings, site: Path) -> None:
-    """Index `site` into the store these settings point at (the embedder they name)."""
+    """Index `site` into the store these settings point at (the embedder they name), and its
+    page catalog into their database, as an ingestion does."""
+    from cli.progress import write_page_catalog
     from ingestion_jobs.embedding import get_embedder
     from ingestion_jobs.indexer import index_site
     from shared.vectorstore import open_store
@@ -84,9 +87,40 @@ def index_site_into(settings: Settings, site: Path) -> None:
             embedder=get_embedder(settings),
             collection=settings.collection,
             site=settings.site_name,
+            on_indexed=lambda read: write_page_catalog(settings, read),
         )
     finally:
         store.close()
+
+
+def _serve_api(settings: Settings, port: int) -> tuple[uvicorn.Server, threading.Thread]:
+    """The API of these settings, served by uvicorn on 127.0.0.1:`port` in a thread."""
+    from api.main import create_app
+
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not _port_open("127.0.0.1", port):
+        assert time.monotonic() < deadline, "API did not start"
+        time.sleep(0.05)
+    return server, thread
+
+
+@contextmanager
+def api_only(settings: Settings) -> Iterator[httpx.Client]:
+    """The API alone (no worker), over real HTTP: for what it answers without a job (the
+    page catalog, the checks in front of the queue). Yields a client on its base URL."""
+    server, thread = _serve_api(settings, _free_port())
+    base_url = f"http://127.0.0.1:{server.config.port}"
+    try:
+        with httpx.Client(base_url=base_url, timeout=30) as http:
+            yield http
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -99,10 +133,12 @@ def make_stack(tmp_path: Path, redis_url: str, postgres_url: str) -> Iterator[Ca
         *,
         api_port: int | None = None,
         cors_origins: list[str] | None = None,
+        api_settings: dict[str, Any] | None = None,
         **env_extra: str,
     ) -> Stack:
         """`api_port`: serve the API there (a test that must know it beforehand, e.g. to build
-        a site pointing at it); `cors_origins`: the API's CORS allow-list, exactly."""
+        a site pointing at it); `cors_origins`: the API's CORS allow-list, exactly;
+        `api_settings`: more settings of the API's (not the worker's)."""
         redis.Redis.from_url(redis_url).flushdb()
         env = {
             "BOOKCHAT_DATA_DIR": str(tmp_path / "data"),
@@ -128,6 +164,7 @@ def make_stack(tmp_path: Path, redis_url: str, postgres_url: str) -> Iterator[Ca
             # A given allow-list is the whole list: development's localhost origins (the test
             # sites are served on 127.0.0.1) are not added to it.
             cors_allow_localhost=False if cors_origins is not None else None,
+            **(api_settings or {}),
         )
         index_site_into(settings, site)
         log_path = tmp_path / f"worker-{len(stacks)}.log"
@@ -161,18 +198,8 @@ def make_stack(tmp_path: Path, redis_url: str, postgres_url: str) -> Iterator[Ca
             stdout=log_path.open("wb"),
             stderr=subprocess.STDOUT,
         )
-        from api.main import create_app
-
         port = api_port or _free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not _port_open("127.0.0.1", port):
-            assert time.monotonic() < deadline, "API did not start"
-            time.sleep(0.05)
+        server, thread = _serve_api(settings, port)
         # A question sent before the worker consumes its queues waits in Redis, but the API's own
         # deadlines (15 s for /v1/retrieve) start at once, and a worker importing its stack on a
         # loaded machine can take longer than that: hand out the stack once Celery says "ready".

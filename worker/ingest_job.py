@@ -18,12 +18,15 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from ingestion_jobs.documents import SiteRead
 from ingestion_jobs.indexer import IngestProgress, IngestReport, index_site
+from ingestion_jobs.page_catalog import site_catalog
 from shared.errors import BookchatError, ErrorCode
 from shared.index_state import hand_over, mark_ready, note_ingest_queued
 from shared.job_models import SKIPPED_ALREADY_RUNNING, IngestRequest, IngestResult, IngestSkipped
 from shared.jobs import Job, JobKind, JobStore
 from shared.settings import Settings
+from shared.site_pages import PageCatalog
 from shared.vectorstore import StoreLockedError
 from worker.locks import SiteBusyError, site_lock
 
@@ -118,6 +121,20 @@ async def _index(
         # Called from the indexing thread: hand the write to the loop, don't wait for it.
         asyncio.run_coroutine_threadsafe(jobs.set_progress(job_id, asdict(progress)), loop)
 
+    def on_indexed(read: SiteRead) -> None:
+        # Called from the indexing thread once the chunks are in: the page catalog follows.
+        try:
+            summary, pages = site_catalog(read, site)
+            write = PageCatalog(runtime.sessionmaker).replace(summary, pages)
+            asyncio.run_coroutine_threadsafe(write, loop).result()
+        except Exception as error:  # the index is good; only llms.txt and get_page go stale
+            log.error(
+                "ingestion %s: the page catalog was not written: %r",
+                job_id,
+                error,
+                extra={"job_id": job_id},
+            )
+
     try:
         if await asyncio.to_thread(lambda: runtime.store.current(runtime.settings.collection)):
             # An index is there already (this run only updates it): questions need not wait.
@@ -132,6 +149,7 @@ async def _index(
             site_url=request.site_url or runtime.settings.site_url,
             full_rebuild=request.full_rebuild,
             progress=on_progress,
+            on_indexed=on_indexed,
         )
     except _unreachable() as error:
         # Qdrant is down or restarting: not this job's fault. The task retries it later.

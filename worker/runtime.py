@@ -80,11 +80,14 @@ class ChatRuntime(JobRuntime, Protocol):
 
 
 class IngestRuntime(JobRuntime, Protocol):
-    """An ingestion (worker/ingest_job.py): Redis (the site lock, the index state), the store
-    and the embedder too."""
+    """An ingestion (worker/ingest_job.py): Redis (the site lock, the index state), the store,
+    the embedder and the database (the page catalog) too."""
 
     @property
     def redis(self) -> Redis: ...
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]: ...
 
     @property
     def store(self) -> VectorStore: ...

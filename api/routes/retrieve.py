@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from api.deps import StateDep
+from api.deps import AppState, StateDep
 from api.enqueue import run_and_wait
 from api.errors import ApiError
 from api.limits import check_backpressure, check_rate_limits
@@ -20,7 +20,7 @@ from shared.job_models import PublicPassage, RetrieveRequest, RetrieveResult
 from shared.jobs import JobKind
 from shared.queues import TaskName
 
-__all__ = ["router"]
+__all__ = ["retrieve_passages", "router"]
 
 router = APIRouter(tags=["retrieve"])
 
@@ -45,6 +45,15 @@ async def post_retrieve(
 ) -> list[PublicPassage]:
     """Ranked passages for a query (the same ranking as `bookchat search`)."""
     client_ip = request.client.host if request.client else "unknown"
+    return await retrieve_passages(state, body, client_ip=client_ip)
+
+
+async def retrieve_passages(
+    state: AppState, body: RetrieveRequest, *, client_ip: str
+) -> list[PublicPassage]:
+    """The search behind `POST /v1/retrieve` and MCP's `search_docs`: the per-IP rate limit,
+    the chat queue's back-pressure, then a retrieve job waited for. Raises ApiError (429
+    `rate_limited`, 503 `queue_full` / `index_building`, 504 `retrieve_timeout`)."""
     await check_rate_limits(state, client_ip=client_ip, session_id=None)
     await check_backpressure(state)
     if await building_job(state.redis, state.jobs, state.settings.site_name) is not None:

@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-from shared import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from shared import models, site_pages  # noqa: F401  (registers the tables on SQLModel.metadata)
 from shared.db import make_engine
 from shared.settings import Settings, get_settings
 
