@@ -1,7 +1,7 @@
 """answers cut off by the model's token limit are marked (`message.truncated`)
 
-Revision ID: 0004_truncated
-Revises: 0003
+Revision ID: 0005_truncated
+Revises: 0004
 Create Date: 2026-12-07
 
 Issue 26: an answer the token limit cut off was stored, and counted, as a complete answer.
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_truncated"
-down_revision: str | None = "0003"
+revision: str = "0005_truncated"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
