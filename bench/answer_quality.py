@@ -10,6 +10,7 @@ in one process each, and score:
 - retrieval (answerable questions): hit@1 and MRR@10 by page (multi-hop: every expected page in
   the top k, as bench/retrieval_quality.py scores it);
 - answerable kinds: answered (not refused) with a citation to an expected page;
+- multi-hop (questions of several parts): every expected page cited;
 - unanswerable and injection: declined (`refused: true`, no citations);
 - benign questions tagged `benign-trigger`: refused by the guard (they must not be);
 - links in answers' prose outside the site (they must be none).
@@ -139,12 +140,14 @@ def score_set(
                 "top": [h["path"] for h in hits[:3]],
             }
         )
+    multi_hop = [set(r["expected"]) <= set(r["cited"]) for r in rows if r["kind"] == "multi-hop"]
     answerable = [ok for kind, oks in by_kind.items() if kind not in DECLINE_KINDS for ok in oks]
     declinable = [ok for kind, oks in by_kind.items() if kind in DECLINE_KINDS for ok in oks]
     return {
         "n": len(questions),
         "answerable_cited_expected": round(sum(answerable) / max(len(answerable), 1), 3),
         "declined_when_should": round(sum(declinable) / max(len(declinable), 1), 3),
+        "multi_hop_all_pages_cited": f"{sum(multi_hop)}/{len(multi_hop)}",
         "benign_refused": f"{benign_refused}/{benign}",
         "links_outside_site": len(outside),
         "hit@1": round(sum(hit1) / max(len(hit1), 1), 3),

@@ -133,6 +133,18 @@ def jobs(
         for r in rows
         if (kind is None or r["kind"] == kind) and (status is None or r["status"] == status)
     ][:limit]
+    if not rows and settings.redis_url is None:
+        # No BOOKCHAT_REDIS_URL and no running `bookchat dev` (cli/main.py would have set it):
+        # the default Redis was read, not the private one a stopped dev kept its jobs in.
+        from shared.redis_client import DEFAULT_REDIS_URL
+
+        typer.secho(
+            f"no jobs in {DEFAULT_REDIS_URL}; bookchat dev keeps its jobs in its own "
+            f"redis-server, which stops with it (none runs on {settings.data_dir}): start "
+            "`bookchat dev`, or set BOOKCHAT_REDIS_URL to the job store to read",
+            err=True,
+            fg="yellow",
+        )
     for row in rows:
         if as_json:
             typer.echo(json.dumps(row))
@@ -153,21 +165,32 @@ class WorkerQueue(StrEnum):
 @app.command()
 def worker(
     queues: Annotated[WorkerQueue, typer.Option(help="The queue this worker serves")],
-    concurrency: Annotated[int | None, typer.Option(min=1, help="Pool size")] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, help="Answers in flight (default BOOKCHAT_CHAT_CONCURRENCY, 200)"),
+    ] = None,
     loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO",
 ) -> None:
     """Run a Celery worker for one queue (what the Procfile and containers start).
 
-    With a Qdrant server (QDRANT_URL) each queue gets its own worker. In the embedded default
-    (no QDRANT_URL) the local store admits one process only, so `--queues chat` serves both
-    queues in one threads-pool process and `--queues ingest` idles, saying so.
+    `--queues chat` runs a threads pool of `BOOKCHAT_CHAT_CONCURRENCY` (200): an answer is a
+    coroutine on the process's one event loop that mostly waits on the model, and each pool
+    thread only waits for its answer, so one process holds that many answers in flight. With
+    a Qdrant server (QDRANT_URL) each queue gets its own worker and the chat worker scales by
+    processes (`--scale`); `--queues ingest` is one prefork process (embedding is CPU-bound:
+    its own process keeps it off the answers' core). In the embedded default (no QDRANT_URL)
+    the local store admits one process only, so `--queues chat` serves both queues in one
+    process (ingestion runs in a thread there, off the event loop) and `--queues ingest`
+    idles, saying so.
     """
     settings = get_settings()
+    in_flight = concurrency or settings.chat_concurrency
+    chat_pool = ["--pool", "threads", "--concurrency", str(in_flight)]
     if settings.qdrant_url:
-        pool = ["--concurrency", str(concurrency or (4 if queues is WorkerQueue.CHAT else 1))]
+        pool = chat_pool if queues is WorkerQueue.CHAT else ["--concurrency", str(concurrency or 1)]
         served = str(queues)
     elif queues is WorkerQueue.CHAT:
-        pool = ["--pool", "threads", "--concurrency", str(concurrency or 4)]
+        pool = chat_pool
         served = "chat,ingest"
     else:
         typer.echo(

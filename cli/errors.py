@@ -57,6 +57,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 6
     INGEST_FAILED = 7
     ALREADY_RUNNING = 8
+    REGRESSION = 9  # `bookchat eval`: a question that passed in the baseline fails now
     INTERRUPTED = 130
 
 

@@ -1,13 +1,15 @@
-"""The `bookchat` command line: ingest, search, ask, report, dev, migrate (and the operator
+"""The `bookchat` command line: ingest, search, ask, eval, report, dev, migrate (and the operator
 commands in cli/admin.py). `main` is the entry point: it runs the command and turns any failure
 into one line and an exit code (cli/errors.py). The commands' work lives beside them: search and
-ask in cli/queries.py, report in cli/report.py, dev in cli/dev.py."""
+ask in cli/queries.py, eval in cli/eval.py, report in cli/report.py, dev in cli/dev.py."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -144,6 +146,13 @@ def ask(
     """Answer a question from the site, with citations (or decline)."""
     if (question is None) == (batch is None):
         raise _usage("give a QUESTION or --batch FILE")
+    if question is not None and not question.strip():
+        # The API's 422 code, in words a person at a terminal acts on (not pydantic's).
+        raise CliError(
+            ErrorCode.VALIDATION_ERROR,
+            'the question is empty: bookchat ask "How do I ...?"',
+            ExitCode.USAGE,
+        )
     if session is not None:
         try:
             uuid.UUID(session)
@@ -165,6 +174,41 @@ def ask(
     )
     if failed:
         raise typer.Exit(int(failed))
+
+
+@app.command("eval")
+def eval_questions(
+    questions: Annotated[Path, typer.Argument(help="Golden questions, one JSON object a line")],
+    baseline: Annotated[
+        Path | None, typer.Option(help="A saved result (--out): exit 9 on a regression")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the result (JSON) here")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+) -> None:
+    """Score golden questions against the index and model; compare with a baseline."""
+    from cli.eval import (
+        read_baseline,
+        read_questions,
+        regressions,
+        render_table,
+        run_eval,
+        write_result,
+    )
+
+    golden = read_questions(questions)
+    passed_before = read_baseline(baseline) if baseline is not None else None
+    settings = get_settings()
+    logging.basicConfig(level=logging.WARNING)
+    result = asyncio.run(run_eval(settings, golden))
+    regressed = regressions(result, passed_before) if passed_before is not None else None
+    if out is not None:
+        write_result(out, result.to_json(regressed))
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(regressed), ensure_ascii=False) + "\n")
+    else:
+        typer.echo(render_table(result, regressed))
+    if regressed:
+        raise typer.Exit(int(ExitCode.REGRESSION))
 
 
 @app.command()
@@ -210,11 +254,17 @@ def dev(
     ] = None,
     port: Annotated[int, typer.Option(help="HTTP port")] = 8000,
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    site_url: Annotated[
+        str | None,
+        typer.Option(help="Public URL citations link to (default: the config's url + baseUrl)"),
+    ] = None,
 ) -> None:
     """Run everything in one process with no service, key or network: API, worker, index."""
     from cli.dev import run_dev
 
-    raise typer.Exit(run_dev(site, host=host, port=port))
+    if site_url is not None and not re.match(r"^https?://[^/\s]+", site_url):
+        raise _usage("--site-url must be an absolute http(s) URL, e.g. http://localhost:3000/")
+    raise typer.Exit(run_dev(site, host=host, port=port, site_url=site_url))
 
 
 @app.command("mcp")

@@ -6,6 +6,7 @@ or one JSON object a line with --json / --batch). cli/main.py parses the command
 from __future__ import annotations
 
 import json
+import re
 import sys
 import uuid
 from collections.abc import Iterable, Iterator
@@ -22,7 +23,15 @@ from shared.settings import Settings
 if TYPE_CHECKING:
     from shared.job_models import ChatRequest
 
-__all__ = ["ask_all", "chat_request", "emit", "local_retriever", "read_lines", "search_index"]
+__all__ = [
+    "ask_all",
+    "chat_request",
+    "emit",
+    "local_retriever",
+    "numbered_answer",
+    "read_lines",
+    "search_index",
+]
 
 
 def read_lines(batch: str) -> Iterator[str | CliError]:
@@ -170,6 +179,23 @@ def chat_request(
     )
 
 
+def numbered_answer(answer: str, citations: list[dict[str, Any]]) -> str:
+    """An answer as text, its `[n]` markers renumbered as its sources are listed under it
+    (`[1] Title > Heading: URL`), as the widget numbers them. A citation's `number` is the
+    passage number the model cited; the reader sees the source's place in the list."""
+    shown = {int(c["number"]): i for i, c in enumerate(citations, 1) if "number" in c}
+
+    def renumber(match: re.Match[str]) -> str:
+        place = shown.get(int(match.group(1)))
+        return f"[{place}]" if place is not None else match.group(0)
+
+    text = re.sub(r"\[(\d{1,3})\]", renumber, answer)
+    sources = [
+        f"[{i}] {c['title']} > {c['heading']}: {c['url']}" for i, c in enumerate(citations, 1)
+    ]
+    return "\n".join([text, *(["", "Sources:", *sources] if sources else [])])
+
+
 async def ask_all(
     settings: Settings,
     questions: list[str | CliError],
@@ -220,11 +246,7 @@ async def ask_all(
                     }
                 )
             else:
-                typer.echo(answer.answer)
-                for citation in answer.citations:
-                    typer.echo(
-                        f"  - {citation['title']} > {citation['heading']}: {citation['url']}"
-                    )
+                typer.echo(numbered_answer(answer.answer, answer.citations))
     finally:
         await engine.dispose()
     return failed

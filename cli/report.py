@@ -16,8 +16,11 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.report_model import Report, report_period
 from shared.settings import Settings
@@ -55,6 +58,7 @@ def build_local_report(settings: Settings, since: timedelta, site: str | None) -
     async def run() -> Report:
         engine = make_engine(settings.effective_database_url, settings)
         try:
+            await _check_site(make_sessionmaker(engine), site, settings.site_name)
             return await build_report(
                 make_sessionmaker(engine),
                 report_period(since, site),
@@ -66,6 +70,39 @@ def build_local_report(settings: Settings, since: timedelta, site: str | None) -
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+async def _check_site(
+    sessionmaker: async_sessionmaker[AsyncSession], site: str | None, configured: str
+) -> None:
+    """A `--site` that neither is configured nor has any session in the history is a typo:
+    `site_not_found` naming the sites there are (an empty report would look like no usage).
+    Without `--site`, a history holding several sites gets a warning on stderr: the report
+    adds them all up."""
+    from sqlmodel import select
+
+    from cli.errors import CliError
+    from shared.errors import ErrorCode
+    from shared.models import ChatSession
+
+    async with sessionmaker() as db:
+        known = set((await db.exec(select(ChatSession.site).distinct())).all())
+    known.add(configured)
+    if site is None:
+        if len(known) > 1:
+            typer.secho(
+                f"this history holds {len(known)} sites ({', '.join(sorted(known))}); the "
+                "report adds them up: --site NAME reports one",
+                err=True,
+                fg="yellow",
+            )
+        return
+    if site not in known:
+        raise CliError(
+            ErrorCode.SITE_NOT_FOUND,
+            f"no site {site!r} here (sites: {', '.join(sorted(known))}); "
+            "--site takes a BOOKCHAT_SITE_NAME",
+        )
 
 
 def _pct(value: float | None) -> str:

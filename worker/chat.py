@@ -243,6 +243,7 @@ async def answer_question(
             await on_restart()
         attempts += 1
         context.passages.clear()
+        context.found.clear()
         context.search_seconds.clear()
         try:
             return await _run_once(

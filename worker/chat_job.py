@@ -205,7 +205,10 @@ async def process_chat_job(runtime: ChatRuntime, job_id: str, *, job: Job | None
         log.info("chat job %s already %s; redelivery ignored", job_id, job.status)
         return
     request = ChatJobRequest.model_validate(job.meta["request"])
-    if job.status is JobStatus.QUEUED and time.time() - job.created_at > (
+    # The queue wait counts from when the job last entered the queue (its `updated_at` while
+    # queued): a job the cleanup requeued after losing its worker was silent for the whole
+    # stale threshold first, and counted from `created_at` it always expired (issue 30).
+    if job.status is JobStatus.QUEUED and time.time() - job.updated_at > (
         runtime.settings.chat_job_expire_s
     ):
         log.warning("chat job %s waited too long in the queue; expired", job_id)

@@ -12,6 +12,7 @@ the best passage must be close in meaning, unless the question names a section o
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Callable
 
@@ -21,6 +22,7 @@ from shared.passages import Passage
 __all__ = [
     "MIN_COVERAGE",
     "decline_reason",
+    "found",
     "mentioned",
     "names_heading",
     "passage_terms",
@@ -44,10 +46,61 @@ def topic_terms(text: str) -> set[str]:
 
 
 def question_coverage(question_terms: set[str], passage: Passage) -> float:
-    """Share of the question's content words found in the passage, its heading and breadcrumb."""
+    """Share of the question's content words found in the passage, its heading and breadcrumb
+    (each word or another name for it, see `found`)."""
     if not question_terms:
         return 0.0
-    return len(question_terms & passage_terms(passage)) / len(question_terms)
+    vocabulary = passage_terms(passage)
+    return sum(found(t, vocabulary) for t in question_terms) / len(question_terms)
+
+
+def found(term: str, vocabulary: set[str]) -> bool:
+    """Whether `vocabulary` holds the term, or another name for the same thing ("RAM" where
+    the page says "memory", "ran" where it says "run")."""
+    return term in vocabulary or any(other <= vocabulary for other in _same_thing().get(term, ()))
+
+
+# Words readers and pages use for one thing: abbreviations and irregular inflections (the
+# stemmer folds the regular ones: "runs", "running"). General English, not any site's words.
+_SAME_THING_TEXT = (
+    "RAM = memory",
+    "PSU = power supply",
+    "OS = operating system",
+    "CPU = processor",
+    "GPU = graphics card",
+    "PC = computer",
+    "DB = database",
+    "repo = repository",
+    "config = configuration",
+    "dir = directory = folder",
+    "delete = remove",
+    "launch = start",
+    "execute = run",
+    "ran = run",
+    "built = build",
+    "written = wrote = write",
+    "hidden = hid = hide",
+    "chosen = chose = choose",
+    "sent = send",
+    "kept = keep",
+    "shown = show",
+    "taken = took = take",
+    "made = make",
+)
+
+
+@functools.cache
+def _same_thing() -> dict[str, list[frozenset[str]]]:
+    """Each one-term name -> the term sets of its other names."""
+    table: dict[str, list[frozenset[str]]] = {}
+    for line in _SAME_THING_TEXT:
+        names = [frozenset(terms(name)) for name in line.split("=")]
+        for name in names:
+            if len(name) != 1:
+                continue
+            (term,) = name
+            table.setdefault(term, []).extend(other for other in names if other != name)
+    return table
 
 
 def passage_terms(passage: Passage) -> set[str]:
@@ -65,6 +118,11 @@ _GENERIC = frozenset(
     )
 )
 _SPECIFIC = re.compile(r"(?:--?)?[\w][\w/.+#-]*")
+# A number with a plural or a qualifier is still a number: "404s", "1060-class", "13-week".
+_COUNTED = re.compile(r"\d+(?:\.\d+)?(?:s|-[a-z]+)")
+# Words joined by "/" ("kinematics/dynamics", as ../shared/eval/validate_questions.py reads them).
+_WORD_LIST = re.compile(r"[A-Za-z]{2,}(?:/[A-Za-z]{2,})+")
+_SENTENCE_START = re.compile(r"[.!?]\s+$")
 
 
 def specific_terms(question: str) -> list[str]:
@@ -72,11 +130,17 @@ def specific_terms(question: str) -> list[str]:
     If the site never mentions one of these, it is not what the site is about. A bare number
     is no name ("ROS 2": the "2" proves nothing)."""
     found = []
-    for index, word in enumerate(_SPECIFIC.findall(question)):
+    for index, match in enumerate(_SPECIFIC.finditer(question)):
+        word = match.group()
         flag = word.startswith("-")  # a command-line option: `--turbo`
         word = word.strip(".-")
-        if len(word) < 2 or "://" in word or word.isdigit():
+        if len(word) < 2 or "://" in word or word.isdigit() or _COUNTED.fullmatch(word):
             continue
+        if _WORD_LIST.fullmatch(word):
+            continue  # "OS/RAM/disk": topic words, each counted as one (not "A/B", a name)
+        # A capital after a sentence's end starts the sentence ("... 404s. What should I
+        # change?"): it marks no name.
+        starts_sentence = _SENTENCE_START.search(question[: match.start()]) is not None
         marked = (
             flag
             or re.search(r"\w\.\w", word) is not None  # a file name: `.gitlab-ci.yml`
@@ -84,7 +148,7 @@ def specific_terms(question: str) -> list[str]:
             or "_" in word
             or "/" in word
             or (word.isupper() and word.isalpha())
-            or (index > 0 and word[0].isupper())
+            or (index > 0 and word[0].isupper() and not starts_sentence)
             or any(c.isupper() for c in word[1:])
         )
         if marked:
@@ -93,13 +157,15 @@ def specific_terms(question: str) -> list[str]:
 
 
 def mentioned(word: str, vocabulary: set[str]) -> bool:
+    """Whether the site's `vocabulary` (passage_terms) holds the name `word`: every one of its
+    terms, each maybe with a typo."""
     word_terms = {t for t in terms(word) if not t.isdigit()}
     if not word_terms:
         return True
     # A near miss counts (a typo of a name the site does use), but only for words long enough
     # for a typo to be told from another word.
     return all(
-        t in vocabulary or (len(t) >= 5 and difflib.get_close_matches(t, vocabulary, 1, 0.8))
+        found(t, vocabulary) or (len(t) >= 5 and difflib.get_close_matches(t, vocabulary, 1, 0.8))
         for t in word_terms
     )
 
@@ -117,7 +183,7 @@ def decline_reason(
         return "nothing retrieved"
     vocabulary = set().union(*(passage_terms(p) for p in passages.values()))
     topic = topic_terms(question)
-    if topic and len(topic & vocabulary) / len(topic) < MIN_COVERAGE:
+    if topic and sum(found(t, vocabulary) for t in topic) / len(topic) < MIN_COVERAGE:
         return "topic words not found"
     missing = [w for w in specific_terms(question) if not mentioned(w, vocabulary)]
     if missing:
@@ -137,7 +203,7 @@ def _named_outright(question: str, topic: set[str], passages: dict[int, Passage]
     words = stemmed_words(question)
     if any(names_heading(words, p) for p in passages.values()):
         return True
-    first = passages[min(passages)]
+    first = next(iter(passages.values()))  # the search's best
     return len(topic) >= 2 and topic <= passage_terms(first)
 
 

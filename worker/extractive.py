@@ -49,6 +49,7 @@ _HOW = re.compile(r"\b(how|example|command|code|snippet|configure|install|run|wr
 SECTION_COVERAGE = 0.25  # share of them the answering section must contain
 SHORT_SECTION = 520  # characters: a section this short is the answer as it stands
 MAX_UNITS = 4
+LABEL_LENGTH = 80  # characters: a paragraph this short that ends with ":" is a title
 
 
 @dataclass(slots=True)
@@ -57,7 +58,7 @@ class _Unit:
     order: int  # position in its passage
     text: str
     terms: set[str]
-    kind: str  # "prose", "code", "list", "table"
+    kind: str  # "prose", "label" (a title: never alone), "code", "list", "table"
 
 
 def _blocks(text: str) -> list[tuple[str, str]]:
@@ -93,6 +94,8 @@ def _text_blocks(text: str) -> list[tuple[str, str]]:
 def _units(number: int, passage: Passage) -> list[_Unit]:
     units: list[_Unit] = []
     for kind, block in _blocks(passage.text):
+        if kind == "prose" and _is_label(block, passage):
+            kind = "label"
         pieces = _SENTENCE_END.split(block) if kind == "prose" else [block]
         for piece in pieces:
             if kind == "prose" and len(piece) < 3:
@@ -101,6 +104,16 @@ def _units(number: int, passage: Passage) -> list[_Unit]:
                 continue  # a page talking to the assistant (or phishing) is not an answer
             units.append(_Unit(number, len(units), piece, terms(piece), kind))
     return units
+
+
+def _is_label(block: str, passage: Passage) -> bool:
+    """A title, not a statement: an admonition's title as the page shows it ("Warning:",
+    "Check the serial group:", ingestion_jobs/mdx_text.py) or a heading repeated as text. It
+    says what follows, so it is quoted only with what follows."""
+    key = _key(block).rstrip(":").strip()
+    if key in {_key(passage.heading), _key(passage.title)}:
+        return True
+    return block.endswith(":") and len(block) <= LABEL_LENGTH and not _SENTENCE_END.search(block)
 
 
 def _heading_terms(passage: Passage) -> set[str]:
@@ -125,7 +138,8 @@ def _section_scores(
         score = 1.0 / (1 + 0.5 * rank) + 1.2 * body + 0.9 * heading + 3.0 * dense
         if names_heading(question_words, passage):
             score += 2.5
-        if not any(u.kind != "prose" or len(u.text) >= 12 for u in _units(number, passage)):
+        units = _units(number, passage)
+        if not any(u.kind not in ("prose", "label") or len(u.text) >= 12 for u in units):
             score -= 2.0  # nothing to quote (a heading-only chunk)
         scored.append((score, number, passage))
     return sorted(scored, key=lambda s: (-s[0], s[1]))
@@ -143,7 +157,7 @@ def _pick_units(
     if not units:
         return []
     if sum(len(u.text) for u in units) <= SHORT_SECTION:
-        return units
+        return _without_lone_labels(units, set(range(len(units))))
     scores = []
     for unit in units:
         matched = topic & unit.terms
@@ -159,9 +173,22 @@ def _pick_units(
     for i in keep:  # a sentence that introduces a block brings the block with it
         if units[i].text.rstrip().endswith(":") and i + 1 < len(units):
             chosen.add(i + 1)
-        if units[i].kind != "prose" and i > 0 and units[i - 1].text.rstrip().endswith(":"):
+        if (
+            units[i].kind not in ("prose", "label")
+            and i > 0
+            and units[i - 1].text.rstrip().endswith(":")
+        ):
             chosen.add(i - 1)
-    return [units[i] for i in sorted(chosen)]
+    return _without_lone_labels(units, chosen)
+
+
+def _without_lone_labels(units: list[_Unit], chosen: set[int]) -> list[_Unit]:
+    """The chosen units in order, minus a title whose unit after it is not quoted too."""
+    return [
+        units[i]
+        for i in sorted(chosen)
+        if units[i].kind != "label" or (i + 1 in chosen and units[i + 1].kind != "label")
+    ]
 
 
 def _key(text: str) -> str:
@@ -171,18 +198,20 @@ def _key(text: str) -> str:
 def _render(units: list[_Unit]) -> str:
     parts: list[str] = []
     for unit in units:
-        if unit.kind == "prose":
+        if unit.kind == "label":
+            parts.append(unit.text)  # what it titles follows, with the citation
+        elif unit.kind == "prose":
             parts.append(f"{unit.text} [{unit.number}]")
         else:
             parts.append(f"{unit.text}\n[{unit.number}]")
-    if all(u.kind == "prose" for u in units):
+    if all(u.kind in ("prose", "label") for u in units):
         return " ".join(parts)
     return "\n\n".join(parts)
 
 
 def compose_answer(
     question: str,
-    passages: dict[int, Passage],
+    passages: dict[int, Passage],  # citation number -> passage, in the search's order
     *,
     selection: str | None = None,
     min_cosine: float | None = None,
@@ -204,7 +233,7 @@ def compose_answer(
         return None
     if not topic:
         return None
-    ranked = sorted(passages.items())
+    ranked = list(passages.items())  # best first: the order the search returned them
     # Rarer topic words (in fewer passages) say more about what is asked.
     doc_freq = {t: sum(1 for _, p in ranked if t in passage_terms(p)) for t in topic}
     weight = {t: math.log(1 + len(ranked) / (1 + doc_freq[t])) + 0.2 for t in topic}

@@ -28,7 +28,7 @@ from shared.jobs import Job, JobKind, JobStore
 from shared.settings import Settings
 from shared.site_pages import PageCatalog
 from shared.vectorstore import StoreLockedError
-from worker.locks import SiteBusyError, site_lock
+from worker.locks import HeldLock, SiteBusyError, site_lock
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -98,8 +98,8 @@ async def process_ingest_job(runtime: IngestRuntime, job_id: str) -> None:
             holder=job_id,
             timeout_s=runtime.settings.ingest_lock_timeout_s,
             on_renew=lambda: jobs.heartbeat(job_id),
-        ):
-            await _index(runtime, job_id, site_dir, site, request)
+        ) as held:
+            await _index(runtime, job_id, site_dir, site, request, held)
     except SiteBusyError as busy:
         log.info("ingestion of site %s skipped: job %s is running", site, busy.holder)
         if busy.holder:
@@ -111,14 +111,22 @@ async def process_ingest_job(runtime: IngestRuntime, job_id: str) -> None:
 
 
 async def _index(
-    runtime: IngestRuntime, job_id: str, site_dir: Path, site: str, request: IngestRequest
+    runtime: IngestRuntime,
+    job_id: str,
+    site_dir: Path,
+    site: str,
+    request: IngestRequest,
+    held: HeldLock,
 ) -> None:
     jobs = runtime.jobs
     await jobs.mark_running(job_id)
     loop = asyncio.get_running_loop()
 
     def on_progress(progress: IngestProgress) -> None:
-        # Called from the indexing thread: hand the write to the loop, don't wait for it.
+        # Called from the indexing thread before each of its writes: a lost lock stops the run
+        # there (`LockLostError` out of `index_site`), before it writes over the new holder's.
+        held.check()
+        # Hand the progress write to the loop, don't wait for it.
         asyncio.run_coroutine_threadsafe(jobs.set_progress(job_id, asdict(progress)), loop)
 
     def on_indexed(read: SiteRead) -> None:

@@ -20,10 +20,11 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+import httpx2
 import openai
 from agents import OpenAIChatCompletionsModel, set_tracing_disabled
 from agents.models.interface import Model
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 from openai.types.chat import ChatCompletionChunk
 
 from shared.settings import Settings
@@ -76,20 +77,26 @@ def _client(
     timeout_s: float,
     max_retries: int,
     headers: tuple[tuple[str, str], ...],
+    connections: int,
 ) -> AsyncOpenAI:
+    limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
     return AsyncOpenAI(
         base_url=base_url,
         api_key=api_key,
         timeout=timeout_s,
         max_retries=max_retries,
         default_headers=dict(headers),
+        http_client=DefaultAsyncHttpxClient(limits=limits, timeout=timeout_s),
     )
 
 
 def openai_client(settings: Settings) -> AsyncOpenAI:
     """One HTTP client per process and endpoint, so connections are reused across jobs.
 
-    The client retries a failed request `llm_attempts_per_model - 1` times; the job's deadline
+    Its pool keeps a connection per answer in flight (`chat_concurrency`) open between
+    answers: the openai client's own default keeps 100, so at 200 answers in flight half of
+    the requests would open a new connection (a TLS handshake to a hosted model). The client
+    retries a failed request `llm_attempts_per_model - 1` times; the job's deadline
     (`llm_timeout_s`, enforced by the pipeline) bounds the whole.
     """
     assert settings.llm_api_key is not None
@@ -99,6 +106,7 @@ def openai_client(settings: Settings) -> AsyncOpenAI:
         settings.llm_timeout_s,
         settings.llm_attempts_per_model - 1,
         tuple(sorted(attribution_headers(settings).items())),
+        settings.chat_concurrency,
     )
 
 

@@ -1,10 +1,12 @@
 """The offline model: an Agents SDK `Model` that needs no network and no key.
 
 It behaves like a disciplined tool-using LLM: on the first turn it calls `search_docs` with the
-reader's question; once passages are back it composes an extractive answer from the sentences
-that best match the question, citing each by its passage number, or answers `NOT_COVERED` when
-nothing retrieved is relevant. It reads the run's `ChatContext` directly for the passages, so
-nothing is parsed back out of the tool's text.
+reader's question, and for a question of several parts (worker/question_parts.py) once more per
+part; once passages are back it composes an extractive answer from the sentences that best match
+each part, citing each by its passage number, says plainly which part the passages do not
+cover, or answers `NOT_COVERED` when nothing retrieved is relevant. It reads the run's
+`ChatContext` directly for the passages (and which search found each), so nothing is parsed
+back out of the tool's text.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ from openai.types.responses import (
 
 from worker.agent import NOT_COVERED, ChatContext
 from worker.extractive import compose_answer
+from worker.question_parts import question_parts
 
-__all__ = ["OFFLINE_MODEL_NAME", "OfflineModel"]
+__all__ = ["OFFLINE_MODEL_NAME", "OfflineModel", "not_covered", "standalone_query"]
 
 OFFLINE_MODEL_NAME = "bookchat-offline-extractive"
 
@@ -43,33 +46,60 @@ class OfflineModel(Model):
     def __init__(self, context: ChatContext) -> None:
         self.context = context
 
-    def _has_searched(self, items: str | list[TResponseInputItem]) -> bool:
-        if isinstance(items, str):
-            return False
-        return any(
-            isinstance(item, dict) and item.get("type") == "function_call_output" for item in items
-        )
+    def _queries(self, items: str | list[TResponseInputItem]) -> list[str]:
+        """What to search, in order: the whole question, then (a question of several parts,
+        worker/question_parts.py) each part on its own."""
+        chat = self.context
+        earlier = _earlier_user_messages(items)
+        whole = standalone_query(chat.question, earlier)
+        if chat.selection:
+            return [f"{whole}\n{chat.selection[:500]}"]
+        parts = question_parts(chat.question)
+        if len(parts) == 1:
+            return [whole]
+        return [whole, *(standalone_query(part, earlier) for part in parts)]
 
     def _output(self, items: str | list[TResponseInputItem]) -> list[ResponseOutputItem]:
-        chat = self.context
-        if not self._has_searched(items):
-            query = standalone_query(chat.question, _earlier_user_messages(items))
-            if chat.selection:
-                query = f"{query}\n{chat.selection[:500]}"
+        queries = self._queries(items)
+        searched = _searches_done(items)
+        if searched < len(queries):
             return [
                 ResponseFunctionToolCall(
                     id=f"fc_{uuid.uuid4().hex}",
                     call_id=f"call_{uuid.uuid4().hex}",
                     name="search_docs",
-                    arguments=_json({"query": query}),
+                    arguments=_json({"query": queries[searched]}),
                     type="function_call",
                     status="completed",
                 )
             ]
-        text = compose_answer(
-            chat.question, chat.passages, selection=chat.selection, min_cosine=chat.min_cosine
-        )
-        return [_message(text or NOT_COVERED)]
+        return [_message(self._answer(len(queries)) or NOT_COVERED)]
+
+    def _answer(self, searches: int) -> str | None:
+        """The answer from the passages found: for a question of several parts, each part from
+        the passages its own search found (else the whole question's), and for a part none of
+        them covers, a plain sentence saying so, with no citation. None: no part is covered."""
+        chat = self.context
+        if searches == 1 or len(chat.found) < searches:
+            return compose_answer(
+                chat.question, chat.passages, selection=chat.selection, min_cosine=chat.min_cosine
+            )
+        found = [{n: chat.passages[n] for n in numbers} for numbers in chat.found]
+        pieces: list[str] = []
+        answered = False
+        # A part is searched and read in its own words, even one that refers back ("what
+        # sensors does that robot have?"): its own words are what find its page; the whole
+        # question's passages are the fallback.
+        for part, own in zip(question_parts(chat.question), found[1:], strict=True):
+            text = compose_answer(part, own, min_cosine=chat.min_cosine) or compose_answer(
+                part, found[0], min_cosine=chat.min_cosine
+            )
+            if text is None:
+                pieces.append(not_covered(part))
+            elif text not in pieces:  # two parts the same passage answers: said once
+                pieces.append(text)
+                answered = True
+        return "\n\n".join(pieces) if answered else None
 
     async def get_response(
         self,
@@ -153,6 +183,19 @@ def standalone_query(question: str, earlier: list[str]) -> str:
     if len(words) <= 12 and _FOLLOW_UP.search(question):
         return f"{earlier[-1]} {question}"
     return question
+
+
+def not_covered(part: str) -> str:
+    """The sentence that stands for a part of a question the documentation does not answer."""
+    return f'The documentation does not cover this part of the question: "{part.strip()}"'
+
+
+def _searches_done(items: str | list[TResponseInputItem]) -> int:
+    if isinstance(items, str):
+        return 0
+    return sum(
+        1 for item in items if isinstance(item, dict) and item.get("type") == "function_call_output"
+    )
 
 
 def _earlier_user_messages(items: str | list[TResponseInputItem]) -> list[str]:

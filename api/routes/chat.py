@@ -86,11 +86,15 @@ async def post_chat(
             job_id=job_id,
             session_id=session_id,
             fingerprint=fingerprint,
+            claimed_at=time.time(),
         )
         if earlier is not None:
-            earlier_job = await state.jobs.get(earlier[0])
-            created = earlier_job.created_at if earlier_job else time.time()
-            return _accepted(state, *earlier, created)
+            earlier_id, earlier_session, claimed_at = earlier
+            earlier_job = await state.jobs.get(earlier_id)
+            # As of the first acceptance, never now: a replay must not mint a token newer than
+            # a revocation of the session (the job gone, its claim time stands in).
+            created = earlier_job.created_at if earlier_job else claimed_at
+            return _accepted(state, earlier_id, earlier_session, created)
     try:
         await check_rate_limits(state, client_ip=client_ip, session_id=str(body.session_id or ""))
         await check_backpressure(state)

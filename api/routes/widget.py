@@ -1,7 +1,13 @@
-"""The embeddable chat widget (`/widget.js`, `/widget/<version>.js`) and the demo page at `/`."""
+"""The embeddable chat widget and the demo page at `/`.
+
+`/widget.js` (and `/widget/<version>.js`, pinned) is the loader a site includes (static/loader.js:
+the launcher, a few KB); on first use it loads the chat from `/widget/<version>/widget.js` and
+`/widget/<version>/widget.css`. Scripts are served minified (calmjs.parse: whitespace and
+comments dropped, local names shortened), computed once per process on first request."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import re
@@ -26,6 +32,7 @@ router = APIRouter(tags=["widget"], include_in_schema=False)
 LATEST_CACHE = "public, max-age=300, stale-while-revalidate=86400"
 VERSIONED_CACHE = "public, max-age=31536000, immutable"
 _VERSION = re.compile(r'var VERSION = "([^"]+)";')
+_CSS = "text/css; charset=utf-8"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,16 +43,28 @@ class StaticAsset:
 
 @functools.cache
 def _asset(name: str) -> StaticAsset:
-    """Read once per process, on first request (never at import time)."""
+    """Read once per process, on first request (never at import time); scripts minified."""
     body = (STATIC_DIR / name).read_bytes()
+    if name.endswith(".js"):
+        body = minify_js(body.decode()).encode()
     return StaticAsset(body=body, etag=f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+
+
+def minify_js(source: str) -> str:
+    """ES5 source without whitespace and comments, its local names shortened (globals and
+    properties kept). Raises calmjs.parse's ECMASyntaxError for a script it cannot parse."""
+    from calmjs.parse import es5
+    from calmjs.parse.unparsers.es5 import minify_print
+
+    return str(minify_print(es5(source), obfuscate=True, obfuscate_globals=False))
 
 
 @functools.cache
 def widget_version() -> str:
-    match = _VERSION.search(_asset("widget.js").body.decode())
+    """The VERSION line of static/loader.js (widget.js carries the same one)."""
+    match = _VERSION.search((STATIC_DIR / "loader.js").read_text())
     if match is None:
-        raise RuntimeError('api/static/widget.js has no `var VERSION = "...";` line')
+        raise RuntimeError('api/static/loader.js has no `var VERSION = "...";` line')
     return match.group(1)
 
 
@@ -69,15 +88,12 @@ IfNoneMatch = Annotated[str | None, Header()]
 _JS = "text/javascript; charset=utf-8"
 
 
-@router.get("/widget.js")
-async def widget_latest(if_none_match: IfNoneMatch = None) -> Response:
-    """The current widget; short cache, revalidated by ETag."""
-    return _serve(_asset("widget.js"), _JS, LATEST_CACHE, if_none_match)
+async def _loaded(name: str) -> StaticAsset:
+    # The first minification takes a parse (a second or so): off the event loop.
+    return await asyncio.to_thread(_asset, name)
 
 
-@router.get("/widget/{version}.js")
-async def widget_versioned(version: str, if_none_match: IfNoneMatch = None) -> Response:
-    """A pinned widget version; cached forever."""
+def _check_version(version: str) -> None:
     if version != widget_version():
         raise ApiError(
             404,
@@ -85,7 +101,33 @@ async def widget_versioned(version: str, if_none_match: IfNoneMatch = None) -> R
             f"Widget version {version!r} is not served here; the current one is "
             f"/widget/{widget_version()}.js (or /widget.js for the latest).",
         )
-    return _serve(_asset("widget.js"), _JS, VERSIONED_CACHE, if_none_match)
+
+
+@router.get("/widget.js")
+async def widget_latest(if_none_match: IfNoneMatch = None) -> Response:
+    """The current widget loader; short cache, revalidated by ETag."""
+    return _serve(await _loaded("loader.js"), _JS, LATEST_CACHE, if_none_match)
+
+
+@router.get("/widget/{version}.js")
+async def widget_versioned(version: str, if_none_match: IfNoneMatch = None) -> Response:
+    """A pinned widget loader; cached forever."""
+    _check_version(version)
+    return _serve(await _loaded("loader.js"), _JS, VERSIONED_CACHE, if_none_match)
+
+
+@router.get("/widget/{version}/widget.js")
+async def widget_chat(version: str, if_none_match: IfNoneMatch = None) -> Response:
+    """The chat the loader loads on first use; cached forever (the version names it)."""
+    _check_version(version)
+    return _serve(await _loaded("widget.js"), _JS, VERSIONED_CACHE, if_none_match)
+
+
+@router.get("/widget/{version}/widget.css")
+async def widget_styles(version: str, if_none_match: IfNoneMatch = None) -> Response:
+    """The chat's styles (fetched by widget.js, applied as a constructed style sheet)."""
+    _check_version(version)
+    return _serve(_asset("widget.css"), _CSS, VERSIONED_CACHE, if_none_match)
 
 
 @router.get("/favicon.ico")

@@ -1,77 +1,43 @@
-/*! bookchat widget — grounded answers about this documentation site.
+/*! bookchat widget — grounded answers about this documentation site: the chat itself.
  *
- * One self-contained script: no build step, no external requests. Include it with
- *   <script src="https://chat.example.com/widget.js" defer data-title="Ask the docs"></script>
- * or, on Docusaurus, with the `docusaurus-plugin-bookchat` package (clients/ in the bookchat repo).
- * Options (data-* on the script tag, or window.BookchatConfig = {...}, which wins):
- *   apiUrl (data-api-url)           API origin; default: the origin this script was served from
- *   title (data-title)              panel heading
- *   placeholder (data-placeholder)  input placeholder
- *   launcherLabel (data-launcher-label)  text on the launcher button; default "Ask AI"
- *   accentColor (data-accent-color) any CSS color; default: the site's --ifm-color-primary
- *   position (data-position)        "bottom-right" (default) or "bottom-left"
- *   greeting (data-greeting)        first line shown in an empty conversation
- *   suggestedQuestions (data-suggested-questions)  questions offered on an empty conversation:
- *                                   an array, or in the attribute a JSON array or "one|two|three"
- *   shortcut (data-shortcut)        key that opens/closes the chat: "mod+i" (default: ⌘I on Apple
- *                                   systems, Ctrl+I elsewhere, as Mintlify's assistant), any
- *                                   "ctrl+shift+k"-style chord, or "false" for none. Ctrl/⌘+K is
- *                                   left to the site's search (Docusaurus' DocSearch owns it).
- *   selectionButton (data-selection-button)  "false" hides the "Ask about this" button
+ * Loaded by loader.js (served as /widget.js: what a site includes, and where its options are
+ * listed) on first use, from /widget/<version>/widget.js, with widget.css beside it. It builds
+ * the panel inside the loader's shadow root and takes over its launcher.
+ * Events for analytics: bookchat:open, bookchat:close, bookchat:ask, bookchat:answer,
+ * bookchat:cite-click, bookchat:feedback, bookchat:export, bookchat:search, bookchat:page-action,
+ * bookchat:error, dispatched on window (detail: an object; docs/widget.md lists the fields).
  * Everything the server sends is text: it is escaped before any markup is added.
  */
 (function () {
   "use strict";
 
-  var VERSION = "0.2.4";
-  if (window.Bookchat && window.Bookchat.version) return; // included twice: keep the first
+  var VERSION = "0.3.0"; // the same in loader.js (a test checks it)
+  var loader = window.Bookchat && window.Bookchat.loader;
+  if (!loader || window.Bookchat.version) return; // no loader, or loaded already
 
   var STORAGE_KEY = "bookchat:session";
   var FEEDBACK_KEY = "bookchat:feedback";
+  // The question whose answer is on its way (sessionStorage: this tab only). A reload, or a
+  // navigation that loads the page afresh, finds it and follows the same job to its end.
+  var PENDING_KEY = "bookchat:pending";
   var POLL_WAIT_S = 25;
   var MAX_SELECTION = 4000;
   var MAX_SUGGESTIONS = 6;
-  var IS_APPLE = /Mac|iPhone|iPad|iPod/.test((navigator.userAgentData && navigator.userAgentData.platform) ||
-    navigator.platform || "");
+  var config = loader.config;
+  var pick = config.pick;
+  config.placeholder = String(pick("placeholder", "Ask a question about the docs…"));
+  config.greeting = String(pick("greeting",
+    "Hi! Ask me anything about these docs. I answer only from the documentation and link to the pages I used."));
+  config.suggestedQuestions = readQuestions(pick("suggestedQuestions", []));
+  config.siteUrl = String(pick("siteUrl", ""));
+  config.mode = String(pick("mode", "chat")) === "search" ? "search" : "chat"; // what the panel opens on
+  var host = loader.host;
+  var shadow = loader.shadow;
+  var root = loader.root;
+  var launcher = loader.launcher;
+  var shortcut = config.shortcut;
 
-  // ---------------------------------------------------------------- configuration
-
-  function findOwnScript() {
-    if (document.currentScript) return document.currentScript;
-    var scripts = document.getElementsByTagName("script");
-    for (var i = scripts.length - 1; i >= 0; i--) {
-      if (/\/widget(\/[^/?#]+)?\.js(\?|#|$)/.test(scripts[i].src || "")) return scripts[i];
-    }
-    return null;
-  }
-
-  function readConfig(script) {
-    var data = (script && script.dataset) || {};
-    var fromWindow = window.BookchatConfig || {};
-    var origin = location.origin;
-    if (script && script.src) {
-      try { origin = new URL(script.src, location.href).origin; } catch (e) { /* keep page origin */ }
-    }
-    function pick(name, fallback) {
-      if (fromWindow[name] !== undefined && fromWindow[name] !== null) return fromWindow[name];
-      if (data[name] !== undefined && data[name] !== "") return data[name];
-      return fallback;
-    }
-    var position = String(pick("position", "bottom-right"));
-    return {
-      apiUrl: String(pick("apiUrl", origin)).replace(/\/+$/, ""),
-      title: String(pick("title", "Ask the docs")),
-      placeholder: String(pick("placeholder", "Ask a question about the docs…")),
-      launcherLabel: String(pick("launcherLabel", "Ask AI")),
-      accentColor: pick("accentColor", ""),
-      position: position === "bottom-left" ? "bottom-left" : "bottom-right",
-      greeting: String(pick("greeting",
-        "Hi! Ask me anything about these docs. I answer only from the documentation and link to the pages I used.")),
-      suggestedQuestions: readQuestions(pick("suggestedQuestions", [])),
-      shortcut: parseShortcut(pick("shortcut", "mod+i")),
-      selectionButton: String(pick("selectionButton", "true")) !== "false"
-    };
-  }
+  // ---------------------------------------------------------------- small utilities
 
   /** An array, a JSON array string, or "one|two": at most MAX_SUGGESTIONS non-empty strings. */
   function readQuestions(value) {
@@ -86,35 +52,6 @@
       .filter(Boolean).slice(0, MAX_SUGGESTIONS);
   }
 
-  /** "mod+i", "ctrl+shift+k", "/" → {key, ctrl, meta, shift, alt, label, aria}; null for none. */
-  function parseShortcut(value) {
-    var text = String(value == null ? "" : value).trim().toLowerCase();
-    if (!text || text === "false" || text === "none") return null;
-    var parts = text === "+" ? ["+"] : text.split("+");
-    var key = parts.pop();
-    if (!key) return null;
-    var s = { key: key, ctrl: false, meta: false, shift: false, alt: false };
-    parts.forEach(function (p) {
-      if (p === "mod") { if (IS_APPLE) s.meta = true; else s.ctrl = true; }
-      else if (p === "ctrl" || p === "control") s.ctrl = true;
-      else if (p === "cmd" || p === "meta" || p === "command") s.meta = true;
-      else if (p === "shift") s.shift = true;
-      else if (p === "alt" || p === "option") s.alt = true;
-    });
-    var shown = key.length === 1 ? key.toUpperCase() : key.charAt(0).toUpperCase() + key.slice(1);
-    var label = [], aria = [];
-    if (s.ctrl) { label.push(IS_APPLE ? "⌃" : "Ctrl+"); aria.push("Control"); }
-    if (s.alt) { label.push(IS_APPLE ? "⌥" : "Alt+"); aria.push("Alt"); }
-    if (s.shift) { label.push(IS_APPLE ? "⇧" : "Shift+"); aria.push("Shift"); }
-    if (s.meta) { label.push(IS_APPLE ? "⌘" : "Meta+"); aria.push("Meta"); }
-    s.label = label.join("") + shown;
-    aria.push(shown);
-    s.aria = aria.join("+");
-    return s;
-  }
-
-  var config = readConfig(findOwnScript());
-  // ---------------------------------------------------------------- small utilities
 
   function escapeHtml(text) {
     return String(text)
@@ -131,6 +68,53 @@
     } catch (e) {
       return null;
     }
+  }
+
+  /**
+   * Where a citation opens: on the site the reader is on. The index holds the site's public
+   * URLs (docusaurus.config's `url`), but the same pages are served from localhost too (`npm run
+   * start`, `docusaurus serve`) and from preview deploys, where a link to the public host leaves
+   * the reader's copy of the site (or names a placeholder host that does not exist). A URL under
+   * the site's public base moves to this page's origin, its path and #anchor kept.
+   */
+  function readerUrl(url) {
+    var href = safeUrl(url);
+    var base = href && publicBase();
+    if (!base || base.origin === location.origin) return href;
+    var target = new URL(href);
+    if (target.origin !== base.origin || (target.pathname + "/").indexOf(base.path) !== 0) return href;
+    return location.origin + target.pathname + target.search + target.hash;
+  }
+
+  /** This page under the site's public URL (as the index names it, so the server can prefer
+   * its passages): the inverse of readerUrl. */
+  function publicPageUrl() {
+    var base = publicBase();
+    if (!base || base.origin === location.origin) return location.href;
+    return base.origin + location.pathname + location.search + location.hash;
+  }
+
+  /** {origin, path} of the site's public URL: config.siteUrl, else the page's canonical link
+   * when it names this very page (Docusaurus writes `url` + the page's path there). */
+  function publicBase() {
+    try {
+      if (config.siteUrl) {
+        var site = new URL(config.siteUrl);
+        return { origin: site.origin, path: site.pathname.replace(/\/*$/, "/") };
+      }
+      var link = document.querySelector('link[rel="canonical"]');
+      if (!link || !link.href) return null;
+      var canonical = new URL(link.href);
+      var trim = function (path) { return path.replace(/\/+$/, ""); };
+      return trim(canonical.pathname) === trim(location.pathname) ? { origin: canonical.origin, path: "/" } : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  /** A `bookchat:<name>` event on window, for the site's analytics (documented in docs/widget.md). */
+  function emit(name, detail) {
+    try { window.dispatchEvent(new CustomEvent("bookchat:" + name, { detail: detail || {} })); } catch (e) { /* old browser */ }
   }
 
   function apiUrl(pathOrUrl) {
@@ -154,11 +138,18 @@
   function storageGet(key) {
     try { return JSON.parse(localStorage.getItem(key) || "null"); } catch (e) { return null; }
   }
-  function storageSet(key, value) {
+  function storageSet(key, value, store) {
     try {
-      if (value === null) localStorage.removeItem(key);
-      else localStorage.setItem(key, JSON.stringify(value));
+      store = store || localStorage;
+      if (value === null) store.removeItem(key);
+      else store.setItem(key, JSON.stringify(value));
     } catch (e) { /* private mode: the session simply does not persist */ }
+  }
+  function pendingGet() {
+    try { return JSON.parse(sessionStorage.getItem(PENDING_KEY) || "null"); } catch (e) { return null; }
+  }
+  function pendingSet(value) {
+    try { storageSet(PENDING_KEY, value, sessionStorage); } catch (e) { /* no sessionStorage */ }
   }
 
   function retryAfterSeconds(response) {
@@ -236,14 +227,27 @@
       if (fence) {
         flushParagraph(); flushList();
         var lang = (/^[\w+#.-]{1,24}/.exec(fence[2].trim()) || [""])[0]; // ```py title="x" → py
+        var title = /title=(?:"([^"]*)"|'([^']*)')/.exec(fence[2]);
         var body = [];
         i++;
         while (i < lines.length && lines[i].trim().indexOf(fence[1]) !== 0) { body.push(lines[i]); i++; }
-        blocks.push({ code: body.join("\n"), lang: lang, cites: [] });
+        blocks.push({ code: body.join("\n"), lang: lang, title: title ? title[1] || title[2] : "", cites: [] });
         continue;
       }
       if (!line.trim()) { flushParagraph(); flushList(); continue; }
       if (MARKERS_ONLY.test(line) && attachMarkers(line)) continue;
+      if (line.indexOf("|") >= 0 && i + 1 < lines.length && TABLE_RULE.test(lines[i + 1])) {
+        flushParagraph(); flushList();
+        var header = tableCells(line);
+        var aligns = tableCells(lines[i + 1]).map(function (cell) {
+          return /^:-+:$/.test(cell) ? "center" : /-:$/.test(cell) ? "right" : "";
+        });
+        var rows = [];
+        for (i += 2; i < lines.length && lines[i].trim() && lines[i].indexOf("|") >= 0; i++) rows.push(tableCells(lines[i]));
+        i--;
+        blocks.push(renderTable(header, aligns, rows, citationHref));
+        continue;
+      }
       var bullet = /^\s*[-*+]\s+(.*)$/.exec(line);
       var numbered = /^\s*\d{1,3}[.)]\s+(.*)$/.exec(line);
       if (bullet || numbered) {
@@ -270,11 +274,32 @@
     flushParagraph(); flushList();
     return blocks.map(function (block) {
       if (typeof block === "string") return block;
-      return '<div class="code"><div class="code-bar"><span class="lang">' + escapeHtml(block.lang || "text") +
-        "</span>" + (block.cites.length ? '<span class="code-cites">' + block.cites.join(" ") + "</span>" : "") +
+      return '<div class="code"><div class="code-bar"><span class="lang' + (block.title ? ' title">' +
+        escapeHtml(block.title) : '">' + escapeHtml(block.lang || "text")) + "</span>" + (block.cites.length ? '<span class="code-cites">' + block.cites.join(" ") + "</span>" : "") +
         '<button class="copy-code" type="button" aria-label="Copy code">Copy</button></div>' +
         "<pre><code>" + escapeHtml(block.code) + "</code></pre></div>";
     }).join("");
+  }
+
+  // A GFM table's delimiter row: | --- | :-: | ---: | (outer pipes optional).
+  var TABLE_RULE = /^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)+\|?\s*$|^\s*\|\s*:?-+:?\s*\|\s*$/;
+
+  /** "| a | b |" → ["a", "b"]; "\|" is a pipe inside a cell. */
+  function tableCells(line) {
+    var text = line.trim().replace(/\\\|/g, "\u0001").replace(/^\|/, "").replace(/\|$/, "");
+    return text.split("|").map(function (cell) { return cell.trim().replace(/\u0001/g, "|"); });
+  }
+
+  /** A table in a scrolling box (wide tables scroll sideways on a phone, the page does not). */
+  function renderTable(header, aligns, rows, citationHref) {
+    function row(cells, tag) {
+      return "<tr>" + header.map(function (_, k) {
+        var cls = aligns[k] ? ' class="al-' + aligns[k] + '"' : "";
+        return "<" + tag + cls + ">" + inline(cells[k] || "", citationHref) + "</" + tag + ">";
+      }).join("") + "</tr>";
+    }
+    return '<div class="table" tabindex="0"><table><thead>' + row(header, "th") + "</thead><tbody>" +
+      rows.map(function (cells) { return row(cells, "td"); }).join("") + "</tbody></table></div>";
   }
 
   function inline(source, citationHref) {
@@ -289,12 +314,12 @@
     text = text.replace(/(^|[^*\w])\*(?=\S)([^*]*?\S)\*(?!\w)/g, "$1<em>$2</em>");
     // [label](http...) — the label and URL were escaped above; the URL is re-checked.
     text = text.replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, function (match, label, url) {
-      var href = safeUrl(url.replace(/&amp;/g, "&"));
+      var href = readerUrl(url.replace(/&amp;/g, "&"));
       if (!href) return label;
       return '<a href="' + escapeHtml(href) + '" target="_blank" rel="noopener noreferrer">' + label + "</a>";
     });
-    text = text.replace(/ ?\[(\d{1,3})\]/g, function (_, n) {
-      var target = citationHref ? citationHref(Number(n)) : null;
+    text = text.replace(/ ?\[(\d{1,3})\]/g, function (_, n, at, whole) {
+      var target = citationHref ? citationHref(Number(n), function () { return sentenceBefore(whole.slice(0, at), codes); }) : null;
       if (!target) return '<sup class="marker">' + n + "</sup>";
       var shown = target.n || n;
       if (!target.href) return '<sup class="marker">' + shown + "</sup>";
@@ -303,6 +328,27 @@
         shown + "</a>";
     });
     return text.replace(/\u0000(\d+)\u0000/g, function (_, i) { return codes[Number(i)]; });
+  }
+
+  /** The plain text of the sentence that ends where a marker stands (the escaped, marked-up
+   * text before it: tags, entities, code placeholders and earlier markers undone). */
+  function sentenceBefore(html, codes) {
+    var text = html.replace(/\u0000(\d+)\u0000/g, function (_, i) { return codes[Number(i)]; })
+      .replace(/<[^>]*>/g, "").replace(/ ?\[\d{1,3}\]/g, "")
+      .replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, "&");
+    var parts = text.split(/(?:[.!?:]\s+)/);
+    return parts[parts.length - 1].trim();
+  }
+
+  /** A text fragment (#:~:text=start,end) for `sentence`, so the page opens on it where the
+   * answer quotes the page word for word; where it does not, browsers fall back to the
+   * #anchor. "" for a sentence under 4 words. */
+  function textFragment(sentence) {
+    var words = String(sentence || "").split(/\s+/).filter(Boolean);
+    if (words.length < 4) return "";
+    function enc(part) { return encodeURIComponent(part).replace(/-/g, "%2D").replace(/,/g, "%2C"); }
+    var text = words.length <= 8 ? enc(words.join(" ")) : enc(words.slice(0, 4).join(" ")) + "," + enc(words.slice(-4).join(" "));
+    return ":~:text=" + text;
   }
 
   /**
@@ -323,9 +369,13 @@
       if (seen.length !== citations.length) return null;
       seen.forEach(function (n, i) { byNumber[n] = { c: citations[i], n: i + 1 }; });
     }
-    return function (n) {
+    return function (n, sentence) {
       var hit = byNumber[n];
-      var href = hit && safeUrl(hit.c.url);
+      var href = hit && readerUrl(hit.c.url);
+      if (href && sentence) {
+        var fragment = textFragment(sentence());
+        if (fragment) href += (href.indexOf("#") < 0 ? "#" : "") + fragment;
+      }
       return href ? { href: href, label: citationLabel(hit.c), n: hit.n } : null;
     };
   }
@@ -367,6 +417,7 @@
     close: svg('<path d="M6 6l12 12M18 6L6 18" ' + STROKE + "/>"),
     send: svg('<path d="M12 19V5M6 11l6-6 6 6" ' + STROKE + "/>"),
     stop: svg('<rect x="7" y="7" width="10" height="10" rx="1.5" fill="currentColor"/>'),
+    save: svg('<path d="M12 4v11M7 10l5 5 5-5M5 20h14" ' + STROKE + "/>"),
     plus: svg('<path d="M12 5v14M5 12h14" ' + STROKE + "/>"),
     up: svg('<path d="M7 11v9H4.5a.5.5 0 0 1-.5-.5v-8a.5.5 0 0 1 .5-.5zm0 0l4-7.5c1.4 0 2.5 1.2 2.2 2.6L12.6 9H18a2 2 0 0 1 2 2.3l-1.1 6.5A2.6 2.6 0 0 1 16.3 20H7" ' + STROKE + "/>"),
     down: svg('<path d="M7 13V4H4.5a.5.5 0 0 0-.5.5v8a.5.5 0 0 0 .5.5zm0 0l4 7.5c1.4 0 2.5-1.2 2.2-2.6L12.6 15H18a2 2 0 0 0 2-2.3l-1.1-6.5A2.6 2.6 0 0 0 16.3 4H7" ' + STROKE + "/>"),
@@ -378,158 +429,19 @@
     quote: svg('<path d="M5 18c3-1 4-3.5 4-6H5V6h6v6c0 4-2 7-6 8zm9 0c3-1 4-3.5 4-6h-4V6h6v6c0 4-2 7-6 8z" fill="currentColor"/>')
   };
 
-  // Colours and fonts come from Docusaurus' Infima variables when the page has them (so the
-  // widget follows any theme, light or dark); the fallbacks are Infima's own defaults.
-  var CSS = [
-    ":host{--bc-accent:var(--ifm-color-primary,#2e8555);--bc-on-accent:#fff;",
-    "--bc-bg:var(--ifm-background-surface-color,#fff);--bc-surface:var(--ifm-color-emphasis-100,#f5f6f7);",
-    "--bc-text:var(--ifm-font-color-base,#1c1e21);--bc-muted:var(--ifm-color-emphasis-700,#606770);",
-    "--bc-border:var(--ifm-color-emphasis-300,#dadde1);--bc-code-bg:var(--ifm-code-background,#f6f7f8);",
-    "--bc-font:var(--ifm-font-family-base,system-ui,-apple-system,'Segoe UI',Roboto,Ubuntu,Cantarell,'Noto Sans',sans-serif);",
-    "--bc-mono:var(--ifm-font-family-monospace,ui-monospace,SFMono-Regular,Menlo,Consolas,monospace);",
-    "--bc-user:var(--bc-accent);--bc-on-user:var(--bc-on-accent);--bc-error:#b3261e;--bc-error-bg:#fdecea;",
-    "--bc-refused-bg:color-mix(in srgb,var(--ifm-color-warning,#e6a700) 9%,var(--bc-bg));--bc-refused-border:color-mix(in srgb,var(--ifm-color-warning,#e6a700) 55%,transparent);",
-    "--bc-shadow:0 12px 40px rgba(0,0,0,.18),0 2px 8px rgba(0,0,0,.08);color-scheme:light}",
-    ":host([data-theme=dark]){--bc-bg:var(--ifm-background-surface-color,#242526);--bc-surface:var(--ifm-color-emphasis-200,#444950);",
-    "--bc-text:var(--ifm-font-color-base,#e3e3e3);--bc-muted:var(--ifm-color-emphasis-700,#dadde1);",
-    "--bc-border:var(--ifm-color-emphasis-300,#606770);--bc-code-bg:var(--ifm-code-background,rgba(255,255,255,.1));",
-    "--bc-error:#ffb4ab;--bc-error-bg:#3b1c1a;",
-    "--bc-shadow:0 12px 40px rgba(0,0,0,.55),0 2px 8px rgba(0,0,0,.4);color-scheme:dark}",
-    "*,*::before,*::after{box-sizing:border-box}",
-    ".root{font:15px/1.55 var(--bc-font);color:var(--bc-text);-webkit-font-smoothing:antialiased;text-align:left;letter-spacing:normal}",
-    "svg{width:20px;height:20px;flex:none}",
-    "button{font:inherit;color:inherit;cursor:pointer}",
-    ":focus-visible{outline:2px solid var(--bc-accent);outline-offset:2px}",
-    // launcher: an icon and a label; hidden while the panel is open (the header's × closes it)
-    ".launcher{position:fixed;bottom:20px;z-index:2147483000;display:flex;align-items:center;gap:8px;",
-    "height:48px;padding:0 16px 0 14px;border:0;border-radius:24px;background:var(--bc-accent);color:var(--bc-on-accent);",
-    "box-shadow:var(--bc-shadow);font-weight:650;font-size:15px;transition:transform .15s ease,box-shadow .15s ease}",
-    ".launcher:hover{transform:translateY(-2px)}",
-    ".launcher svg{width:24px;height:24px}",
-    ".launcher kbd{font:600 12px/1 var(--bc-font);padding:3px 6px;border-radius:6px;background:rgba(255,255,255,.22);opacity:.9}",
-    ".open .launcher{display:none}",
-    ".right .launcher,.right .panel{right:20px}.left .launcher,.left .panel{left:20px}",
-    ".panel{position:fixed;bottom:20px;z-index:2147483001;width:420px;height:min(680px,calc(100vh - 40px));",
-    "display:flex;flex-direction:column;background:var(--bc-bg);border:1px solid var(--bc-border);border-radius:16px;",
-    "box-shadow:var(--bc-shadow);overflow:hidden}",
-    ".panel[hidden]{display:none}",
-    "header{display:flex;align-items:center;gap:6px;padding:10px 10px 10px 16px;border-bottom:1px solid var(--bc-border)}",
-    "header .logo{color:var(--bc-accent);display:flex}",
-    "header h2{flex:1;margin:0;font-size:16px;font-weight:650;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
-    ".icon-btn{display:inline-flex;align-items:center;justify-content:center;gap:5px;min-width:36px;height:36px;padding:0 8px;",
-    "border:0;border-radius:8px;background:transparent;color:var(--bc-muted)}",
-    ".icon-btn:hover{background:var(--bc-surface);color:var(--bc-text)}",
-    ".icon-btn .label{font-size:13px}",
-    ".log{position:relative;flex:1;overflow-x:hidden;overflow-y:auto;overflow-anchor:none;padding:16px;display:flex;flex-direction:column;gap:16px;overscroll-behavior:contain}",
-    ".msg{max-width:100%;min-width:0;overflow-wrap:anywhere}",
-    ".msg p{margin:0 0 .65em}.msg p:last-child{margin-bottom:0}",
-    ".msg ul,.msg ol{margin:0 0 .65em;padding-left:1.3em}.msg li{margin:.2em 0}",
-    ".msg code{font-family:var(--bc-mono);font-size:.86em;background:var(--bc-code-bg);padding:.1em .35em;border-radius:4px}",
-    ".code{margin:0 0 .65em;border:1px solid var(--bc-border);border-radius:8px;overflow:hidden;background:var(--bc-code-bg)}",
-    ".code-bar{display:flex;align-items:center;gap:8px;padding:3px 4px 3px 10px;border-bottom:1px solid var(--bc-border);font-size:12px;color:var(--bc-muted)}",
-    ".code-bar .lang{flex:1;font-family:var(--bc-mono);text-transform:lowercase}",
-    ".code-bar .code-cites{font-size:13px}.code-bar a.marker{vertical-align:baseline;font-size:12px;line-height:1.2;padding:2px 7px}",
-    ".copy-code{border:0;background:transparent;color:var(--bc-muted);font-size:12px;font-weight:600;padding:3px 8px;border-radius:6px}",
-    ".copy-code:hover{background:var(--bc-bg);color:var(--bc-text)}",
-    ".msg pre{margin:0;padding:10px 12px;overflow-x:auto;background:transparent}",
-    ".msg pre code{background:none;padding:0;font-size:.84em;white-space:pre}",
-    ".msg a{color:var(--bc-accent);text-underline-offset:2px}",
-    ".user{align-self:flex-end;max-width:88%;background:var(--bc-user);color:var(--bc-on-user);padding:9px 13px;",
-    "border-radius:16px 16px 4px 16px;white-space:pre-wrap}",
-    ".user .quote{display:block;margin:0 0 6px;padding:4px 0 4px 8px;border-left:3px solid currentColor;opacity:.85;font-size:13px;",
-    "white-space:normal;display:-webkit-box;-webkit-line-clamp:3;-webkit-box-orient:vertical;overflow:hidden}",
-    ".bot{align-self:stretch}",
-    ".bot.greeting{color:var(--bc-muted)}",
-    ".suggestions{display:flex;flex-direction:column;align-items:flex-start;gap:8px;margin-top:12px}",
-    ".suggestions .hint{font-size:12px;font-weight:650;text-transform:uppercase;letter-spacing:.04em}",
-    ".suggestion{text-align:left;padding:7px 12px;border:1px solid var(--bc-border);border-radius:18px;background:var(--bc-bg);",
-    "color:var(--bc-text);font-size:14px;line-height:1.35}",
-    ".suggestion:hover{border-color:var(--bc-accent);color:var(--bc-accent)}",
-    ".bot.refused{background:var(--bc-refused-bg);border:1px solid var(--bc-refused-border);border-radius:12px;padding:10px 14px}",
-    ".badge{display:inline-flex;align-items:center;gap:5px;margin-bottom:6px;font-size:12px;font-weight:650;text-transform:uppercase;",
-    "letter-spacing:.04em;color:var(--bc-muted)}.badge svg{width:15px;height:15px}",
-    ".marker{font-size:.75em;vertical-align:super;line-height:0;padding:0 .1em;font-weight:700}",
-    "a.marker{text-decoration:none;display:inline-block;min-width:1.45em;text-align:center;padding:.15em .3em;border-radius:1em;",
-    "background:color-mix(in srgb,var(--bc-accent) 14%,transparent)}",
-    "a.marker:hover{background:var(--bc-accent);color:var(--bc-on-accent)}",
-    // sources: one card per cited page ("Page › Section"), numbered as the markers are
-    ".sources{margin-top:12px}",
-    ".sources h3{margin:0 0 6px;font-size:12px;font-weight:650;text-transform:uppercase;letter-spacing:.04em;color:var(--bc-muted)}",
-    ".msg .cites{margin:0;padding:0;list-style:none;display:grid;grid-template-columns:minmax(0,1fr);gap:6px}",
-    ".cites a{display:flex;align-items:flex-start;gap:10px;padding:8px 10px;border:1px solid var(--bc-border);border-radius:10px;",
-    "color:var(--bc-text);text-decoration:none;background:var(--bc-bg)}",
-    ".cites a:hover{border-color:var(--bc-accent)}",
-    ".cites .n{flex:none;min-width:22px;height:22px;border-radius:11px;display:inline-flex;align-items:center;justify-content:center;",
-    "font-size:12px;font-weight:700;background:color-mix(in srgb,var(--bc-accent) 14%,transparent);color:var(--bc-accent)}",
-    ".cites .where{display:flex;flex-direction:column;min-width:0;flex:1}",
-    ".cites .page{font-weight:600;font-size:14px;line-height:1.3}",
-    ".cites .section{font-weight:400;color:var(--bc-muted)}",
-    ".cites .url{font-size:12px;color:var(--bc-muted);white-space:nowrap;overflow:hidden;text-overflow:ellipsis;margin-top:2px}",
-    // the pages being read, shown before the text arrives
-    ".reading{margin:0 0 8px;font-size:13px;color:var(--bc-muted)}",
-    ".reading ul{display:flex;flex-wrap:wrap;gap:6px;margin:6px 0 0;padding:0;list-style:none}",
-    ".reading li{display:inline-flex;align-items:center;gap:5px;max-width:100%;padding:3px 9px 3px 7px;border:1px solid var(--bc-border);",
-    "border-radius:14px;background:var(--bc-bg);white-space:nowrap;overflow:hidden;text-overflow:ellipsis}",
-    ".reading svg{width:14px;height:14px}",
-    ".actions{display:flex;flex-wrap:wrap;align-items:center;gap:6px;margin-top:10px}",
-    ".actions .icon-btn{height:32px;padding:0 9px;border:1px solid var(--bc-border);color:var(--bc-text)}",
-    ".actions svg{width:17px;height:17px}",
-    ".feedback{display:inline-flex;align-items:center;gap:6px;margin-left:auto}",
-    ".feedback .hint{font-size:13px;color:var(--bc-muted)}",
-    ".feedback .icon-btn{min-width:36px}",
-    ".feedback .icon-btn[aria-pressed=true]{color:var(--bc-on-accent);background:var(--bc-accent);border-color:var(--bc-accent)}",
-    ".stopped-note{margin-top:6px;font-size:13px;color:var(--bc-muted);font-style:italic}",
-    ".status{display:flex;align-items:center;gap:8px;color:var(--bc-muted);font-size:13px;min-height:22px}",
-    ".dots{display:inline-flex;gap:3px}.dots i{width:6px;height:6px;border-radius:50%;background:currentColor;",
-    "animation:bc-blink 1.2s infinite ease-in-out both}.dots i:nth-child(2){animation-delay:.15s}.dots i:nth-child(3){animation-delay:.3s}",
-    "@keyframes bc-blink{0%,80%,100%{opacity:.25}40%{opacity:1}}",
-    ".streaming .text>:last-child::after{content:'';display:inline-block;width:7px;height:1em;margin-left:2px;vertical-align:text-bottom;",
-    "background:var(--bc-accent);animation:bc-blink 1s infinite}",
-    ".error{align-self:stretch;max-width:none;display:flex;gap:10px;align-items:flex-start;background:var(--bc-error-bg);",
-    "color:var(--bc-error);padding:10px 12px;border-radius:10px;font-size:14px}",
-    ".error .body{flex:1}.error .body p{margin:0}",
-    ".retry{margin-top:8px;padding:5px 12px;border-radius:8px;border:1px solid currentColor;background:transparent;font-size:13px;font-weight:600}",
-    "form{display:flex;gap:8px;align-items:flex-end;padding:10px 12px 12px;border-top:1px solid var(--bc-border)}",
-    "textarea{flex:1;resize:none;min-height:42px;max-height:140px;padding:10px 12px;border:1px solid var(--bc-border);border-radius:12px;",
-    "background:var(--bc-bg);color:var(--bc-text);font:inherit;line-height:1.4}",
-    "textarea:focus{outline:none;border-color:var(--bc-accent);box-shadow:0 0 0 3px color-mix(in srgb,var(--bc-accent) 25%,transparent)}",
-    "textarea::placeholder{color:var(--bc-muted)}",
-    ".send,.stop{width:42px;height:42px;border:0;border-radius:12px;background:var(--bc-accent);color:var(--bc-on-accent);",
-    "display:flex;align-items:center;justify-content:center}",
-    ".stop{background:var(--bc-text);color:var(--bc-bg)}",
-    ".send[hidden],.stop[hidden]{display:none}",
-    ".send:disabled{opacity:.45;cursor:default}",
-    ".footer{padding:0 12px 8px;font-size:11px;color:var(--bc-muted);text-align:center}",
-    ".ask{position:fixed;z-index:2147483002;display:flex;align-items:center;gap:6px;padding:6px 11px;border:0;border-radius:18px;",
-    "background:var(--bc-accent);color:var(--bc-on-accent);font-size:13px;font-weight:600;box-shadow:var(--bc-shadow)}",
-    ".ask[hidden]{display:none}.ask svg{width:15px;height:15px}",
-    ".sr-only{position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;clip:rect(0,0,0,0);border:0}",
-    "@media (max-width:600px){.panel{inset:0;width:100%;height:100%;height:100dvh;border-radius:0;border:0}",
-    ".launcher{bottom:16px}.right .launcher{right:16px}.left .launcher{left:16px}.launcher kbd{display:none}}",
-    "@media (prefers-reduced-motion:reduce){*{animation:none!important;transition:none!important;scroll-behavior:auto!important}",
-    ".launcher:hover{transform:none}}"
-  ].join("");
-
   // ---------------------------------------------------------------- the widget
 
-  var host = document.createElement("bookchat-widget");
-  host.setAttribute("style", "all:initial !important;position:static !important;display:contents !important");
-  var shadow = host.attachShadow({ mode: "open" });
-  var style = document.createElement("style");
-  style.textContent = CSS;
-  shadow.appendChild(style);
-
-  var root = el("div", { className: "root " + (config.position === "bottom-left" ? "left" : "right") });
-  var shortcut = config.shortcut;
-  var launcher = el("button", {
-    className: "launcher", type: "button", "aria-haspopup": "dialog", "aria-expanded": "false",
-    "aria-controls": "bookchat-panel", "aria-label": "Open chat: " + config.title,
-    "aria-keyshortcuts": shortcut ? shortcut.aria : null,
-    title: config.title + (shortcut ? " (" + shortcut.label + ")" : "")
+  // widget.css, through the CSSOM (a strict CSP allows a constructed sheet, not a <style>);
+  // the panel stays hidden until it is applied.
+  var styled = fetch(config.apiUrl + "/widget/" + VERSION + "/widget.css").then(function (response) {
+    if (!response.ok) throw new Error("widget.css " + response.status);
+    return response.text();
+  }).then(function (css) {
+    loader.addSheet(shadow, css);
+    return css;
+  }, function (error) {
+    if (window.console) console.warn("bookchat: no styles (" + error + ")");
   });
-  launcher.innerHTML = ICONS.launcher;
-  launcher.appendChild(el("span", { className: "label", text: config.launcherLabel }));
-  if (shortcut) launcher.appendChild(el("kbd", { "aria-hidden": "true", text: shortcut.label }));
 
   var titleId = "bookchat-title";
   var heading = el("h2", { id: titleId, text: config.title });
@@ -537,6 +449,10 @@
   logo.innerHTML = ICONS.launcher;
   var newButton = el("button", { className: "icon-btn", type: "button", title: "New conversation", "aria-label": "New conversation" });
   newButton.innerHTML = ICONS.plus + '<span class="label">New</span>';
+  var exportButton = el("button", {
+    className: "icon-btn", type: "button", title: "Export the conversation as Markdown", "aria-label": "Export conversation"
+  });
+  exportButton.innerHTML = ICONS.save;
   var closeButton = el("button", {
     className: "icon-btn", type: "button", title: "Close" + (shortcut ? " (Esc or " + shortcut.label + ")" : " (Esc)"),
     "aria-label": "Close chat"
@@ -555,16 +471,30 @@
   var announcer = el("div", { className: "sr-only", role: "status", "aria-live": "polite" });
   var panel = el("div", {
     className: "panel", id: "bookchat-panel", role: "dialog", "aria-modal": "true", "aria-labelledby": titleId, hidden: ""
-  }, [el("header", null, [logo, heading, newButton, closeButton]), log, form, footer, announcer]);
+  }, [el("header", null, [logo, heading, exportButton, newButton, closeButton]), log, form, footer, announcer]);
+
+  // Search mode: passages from the index as the reader types, "Ask AI" one keystroke away.
+  var tabs = el("div", { className: "tabs", role: "tablist", "aria-label": "Mode" });
+  var modeTabs = {};
+  [["search", "Search"], ["chat", "Ask AI"]].forEach(function (m) {
+    modeTabs[m[0]] = el("button", { className: "tab", type: "button", role: "tab", "aria-selected": "false", text: m[1] });
+    modeTabs[m[0]].addEventListener("click", function () { setMode(m[0]); });
+    tabs.appendChild(modeTabs[m[0]]);
+  });
+  var searchInput = el("input", {
+    type: "search", className: "search-input", placeholder: "Search the docs…", "aria-label": "Search the docs",
+    role: "combobox", "aria-expanded": "false", "aria-controls": "bookchat-results", "aria-autocomplete": "list",
+    autocomplete: "off", maxlength: "2000"
+  });
+  var results = el("ul", { id: "bookchat-results", className: "results", role: "listbox", "aria-label": "Search results" });
+  var searchView = el("div", { className: "search-view", hidden: "" }, [searchInput, results]);
+  panel.insertBefore(tabs, log);
+  panel.insertBefore(searchView, log);
   var askButton = el("button", { className: "ask", type: "button", hidden: "" });
   askButton.innerHTML = ICONS.quote + "<span>Ask about this</span>";
 
-  root.appendChild(panel);
-  root.appendChild(launcher);
+  root.insertBefore(panel, launcher);
   root.appendChild(askButton);
-  shadow.appendChild(root);
-
-  if (config.accentColor) host.style.setProperty("--bc-accent", String(config.accentColor));
 
   function announce(text) {
     announcer.textContent = "";
@@ -579,6 +509,7 @@
       if (button.classList.contains("copy-code")) button.textContent = ok ? "Copied" : "Copy failed";
       else {
         var label = button.querySelector(".label");
+        if (label && !label.getAttribute("data-text")) label.setAttribute("data-text", label.textContent);
         if (label) label.textContent = ok ? "Copied" : "Copy failed";
       }
       announce(ok ? doneLabel : "Could not copy");
@@ -586,7 +517,7 @@
         if (button.classList.contains("copy-code")) button.textContent = previous;
         else {
           var l = button.querySelector(".label");
-          if (l) l.textContent = "Copy";
+          if (l) l.textContent = l.getAttribute("data-text") || "Copy";
         }
       }, 1600);
     }
@@ -610,47 +541,30 @@
 
   // Copy buttons live inside rendered Markdown (innerHTML), so one delegated listener serves all.
   log.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a.marker, .cites a");
+    if (link) emit("cite-click", { url: link.href, label: link.getAttribute("title") || "" });
     var button = event.target.closest && event.target.closest(".copy-code");
     if (!button) return;
     var code = button.closest(".code").querySelector("pre code");
     copyText(code ? code.textContent : "", button, "Code copied");
   });
 
-  // ---- theme: follow Docusaurus' data-theme on <html>, else the OS preference
-
-  var darkQuery = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
-  function applyTheme() {
-    var siteTheme = document.documentElement.getAttribute("data-theme");
-    var dark = siteTheme ? siteTheme === "dark" : !!(darkQuery && darkQuery.matches);
-    host.setAttribute("data-theme", dark ? "dark" : "light");
-    // Text on the accent color: dark on light accents (Docusaurus' dark-mode teal), else white.
-    var probe = getComputedStyle(sendButton).backgroundColor;
-    var rgb = /rgba?\((\d+),\s*(\d+),\s*(\d+)/.exec(probe || "");
-    if (rgb) {
-      var lum = [1, 2, 3].map(function (i) {
-        var c = Number(rgb[i]) / 255;
-        return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
-      });
-      var l = 0.2126 * lum[0] + 0.7152 * lum[1] + 0.0722 * lum[2];
-      host.style.setProperty("--bc-on-accent", l > 0.4 ? "#111418" : "#ffffff");
-    }
-  }
-  new MutationObserver(applyTheme).observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme", "style", "class"] });
-  if (darkQuery) {
-    if (darkQuery.addEventListener) darkQuery.addEventListener("change", applyTheme);
-    else if (darkQuery.addListener) darkQuery.addListener(applyTheme);
-  }
-
   // ---- open / close, focus trap, keyboard shortcut
 
   function isOpen() { return !panel.hidden; }
+  function toggle() { if (isOpen()) close(); else open(); }
   function open() {
     if (isOpen()) { input.focus(); return; }
+    styled.then(showPanel);
+  }
+  function showPanel() {
+    if (isOpen()) return;
     panel.hidden = false;
     root.classList.add("open");
     launcher.setAttribute("aria-expanded", "true");
     if (!log.childElementCount) showGreeting();
-    input.focus();
+    setMode(mode);
+    emit("open");
   }
   function close() {
     if (!isOpen()) return;
@@ -658,13 +572,14 @@
     root.classList.remove("open");
     launcher.setAttribute("aria-expanded", "false");
     launcher.focus();
+    emit("close");
   }
   function focusables() {
     return Array.prototype.filter.call(
       panel.querySelectorAll("button, a[href], textarea, input, [tabindex]:not([tabindex='-1'])"),
       function (node) { return !node.disabled && node.getClientRects().length > 0; });
   }
-  launcher.addEventListener("click", function () { if (isOpen()) close(); else open(); });
+  launcher.addEventListener("click", toggle);
   closeButton.addEventListener("click", close);
   panel.addEventListener("keydown", function (event) {
     if (event.key === "Escape") {
@@ -685,22 +600,6 @@
     } else if (!event.shiftKey && (active === last || !panel.contains(active))) {
       event.preventDefault(); first.focus();
     }
-  });
-
-  function matchesShortcut(event) {
-    if (!shortcut || event.defaultPrevented || event.repeat) return false;
-    var key = String(event.key || "").toLowerCase();
-    return key === shortcut.key && event.ctrlKey === shortcut.ctrl && event.metaKey === shortcut.meta &&
-      event.altKey === shortcut.alt && (event.shiftKey === shortcut.shift || key.length === 1 && !/[a-z0-9]/.test(key));
-  }
-  document.addEventListener("keydown", function (event) {
-    if (!matchesShortcut(event)) return;
-    var target = event.composedPath ? event.composedPath()[0] : event.target;
-    var typing = target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName || ""));
-    var chord = shortcut.ctrl || shortcut.meta || shortcut.alt;
-    if (typing && !chord && !host.contains(target) && !shadow.contains(target)) return; // a plain key while typing is text
-    event.preventDefault();
-    if (isOpen()) close(); else open();
   });
 
   // ---- scrolling: a new answer is read from its first line, not from its end
@@ -772,6 +671,7 @@
     }
     session = null;
     storageSet(STORAGE_KEY, null);
+    pendingSet(null);
     log.textContent = "";
     showGreeting();
     input.value = "";
@@ -780,8 +680,24 @@
   }
   newButton.addEventListener("click", resetConversation);
 
+  /** The conversation as Markdown (questions, answers with numbered sources), downloaded. */
+  function conversationMarkdown() {
+    var parts = ["# " + config.title, "", "From " + location.href + ", " + new Date().toISOString().slice(0, 10), ""];
+    Array.prototype.forEach.call(log.children, function (node) { if (node.bcMarkdown) parts.push(node.bcMarkdown, ""); });
+    return parts.join("\n");
+  }
+  exportButton.addEventListener("click", function () {
+    var link = el("a", { download: "conversation.md" });
+    link.href = URL.createObjectURL(new Blob([conversationMarkdown()], { type: "text/markdown" }));
+    shadow.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(function () { URL.revokeObjectURL(link.href); }, 10000);
+    emit("export", { messages: log.querySelectorAll(".user").length });
+  });
+
   function restoreHistory() {
-    if (!session || !session.id || !session.token) return;
+    if (!session || !session.id || !session.token) { resumePending([]); return; }
     fetch(apiUrl("/v1/sessions/" + encodeURIComponent(session.id) + "/messages"), {
       headers: { "X-Session-Token": session.token }
     }).then(function (response) {
@@ -792,19 +708,41 @@
       }
       return response.ok ? response.json() : null;
     }).then(function (messages) {
-      if (!messages || !messages.length || busy) return;
-      log.textContent = "";
-      var lastBot = null;
-      messages.forEach(function (m) {
-        if (m.role === "user") addUserMessage(m.content, m.selection);
-        else if (m.role === "assistant") {
-          lastBot = addBotBubble();
-          finishAnswer(lastBot, { answer: m.content, citations: m.citations || [], refused: !!m.refused, message_id: m.id });
-        }
-      });
-      pinned = true;
-      if (lastBot) reveal(lastBot);
-    }).catch(function () { /* offline: keep the empty conversation, questions still work later */ });
+      messages = messages || [];
+      if (messages.length && !busy) {
+        log.textContent = "";
+        var lastBot = null;
+        messages.forEach(function (m) {
+          if (m.role === "user") addUserMessage(m.content, m.selection);
+          else if (m.role === "assistant") {
+            lastBot = addBotBubble();
+            finishAnswer(lastBot, { answer: m.content, citations: m.citations || [], refused: !!m.refused, message_id: m.id });
+          }
+        });
+        pinned = true;
+        if (lastBot) reveal(lastBot);
+      }
+      resumePending(messages);
+    }).catch(function () { resumePending([]); }); // offline: questions still work later
+  }
+
+  /** An answer that was on its way when the page was left: show its question and follow its
+   * job (the server runs it to its end whether or not anyone listens). The history may hold
+   * the question already, or the finished answer too (then there is nothing to follow). */
+  function resumePending(messages) {
+    var pending = pendingGet();
+    if (!pending || !pending.accepted || !pending.accepted.status_url || busy) return;
+    var asked = -1;
+    messages.forEach(function (m, k) { if (m.role === "user" && m.content === pending.question) asked = k; });
+    var answered = asked >= 0 && messages.slice(asked + 1).some(function (m) { return m.role === "assistant"; });
+    if (answered) { pendingSet(null); return; }
+    setMode("chat");
+    open();
+    if (asked < 0) addUserMessage(pending.question, pending.selection);
+    pinned = true;
+    follow(pending.accepted, addBotBubble(), function (b) {
+      ask(pending.question, pending.selection, b, { key: newKey() });
+    });
   }
 
   // ---- rendering messages
@@ -818,6 +756,8 @@
       bubble.appendChild(quote);
     }
     bubble.appendChild(document.createTextNode(text));
+    bubble.bcMarkdown = "## " + text.replace(/\s*\n\s*/g, " ") +
+      (selection ? "\n\n> " + selection.replace(/\n/g, "\n> ") : "");
     log.appendChild(bubble);
     scrollToEnd();
     return bubble;
@@ -883,10 +823,22 @@
     });
     if (citations.length) {
       text += "\n\nSources:\n" + citations.map(function (c, i) {
-        return "[" + (i + 1) + "] " + citationLabel(c) + " — " + safeUrl(c.url);
+        return "[" + (i + 1) + "] " + citationLabel(c) + " — " + readerUrl(c.url);
       }).join("\n");
     }
     return text;
+  }
+
+  /** An answer as Markdown: markers numbered as its sources, the sources as links. */
+  function answerMarkdown(answer, citations) {
+    var resolve = citationResolver(answer, citations);
+    var text = String(answer || "").replace(/\[(\d{1,3})\]/g, function (whole, n) {
+      var hit = resolve && resolve(Number(n));
+      return hit ? "[" + hit.n + "](" + hit.href + ")" : whole;
+    });
+    return text + (citations.length ? "\n\nSources:\n\n" + citations.map(function (c, i) {
+      return (i + 1) + ". [" + citationLabel(c).replace(/[[\]]/g, "") + "](" + readerUrl(c.url) + ")";
+    }).join("\n") : "");
   }
 
   function sourceCards(citations) {
@@ -895,7 +847,7 @@
     box.appendChild(el("h3", { id: headingId, text: "Sources" }));
     var list = el("ol", { className: "cites", "aria-labelledby": headingId });
     citations.forEach(function (c, i) {
-      var href = safeUrl(c.url);
+      var href = readerUrl(c.url);
       var page = c.title || c.path || href;
       var section = c.heading && c.heading !== page ? c.heading : "";
       var where = el("span", { className: "where" }, [
@@ -933,6 +885,7 @@
     bubble.appendChild(body);
     if (stopped) bubble.appendChild(el("div", { className: "stopped-note", text: "Stopped." }));
     if (citations.length && !result.refused) bubble.appendChild(sourceCards(citations));
+    if (!stopped) bubble.bcMarkdown = answerMarkdown(result.answer, result.refused ? [] : citations);
     if (!stopped && (result.answer || result.message_id)) {
       var actions = el("div", { className: "actions" });
       var copy = el("button", { className: "icon-btn copy-answer", type: "button", "aria-label": "Copy answer", title: "Copy answer" });
@@ -959,14 +912,41 @@
         "aria-pressed": feedbackState[messageId] === rating ? "true" : "false"
       });
       button.innerHTML = ICONS[rating];
-      button.addEventListener("click", function () { sendFeedback(messageId, rating, buttons); });
+      button.addEventListener("click", function () {
+        sendFeedback(messageId, rating, buttons, null, function () {
+          var old = row.parentNode && row.parentNode.parentNode.querySelector(".reason");
+          if (old) old.remove();
+          if (rating === "down") row.parentNode.after(reasonForm(messageId, buttons));
+        });
+      });
       buttons[rating] = button;
       row.appendChild(button);
     });
     return row;
   }
 
-  function sendFeedback(messageId, rating, buttons) {
+  /** After a thumbs-down: an optional line on what was wrong (stored with the rating). */
+  function reasonForm(messageId, buttons) {
+    var field = el("textarea", {
+      rows: "2", maxlength: "2000", "aria-label": "What was wrong or missing? (optional)",
+      placeholder: "What was wrong or missing? (optional)"
+    });
+    var send = el("button", { className: "retry", type: "submit", text: "Send" });
+    var box = el("form", { className: "reason", "aria-label": "Why was this not helpful?" }, [field, send]);
+    box.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var comment = field.value.trim();
+      if (!comment) { box.remove(); return; }
+      send.disabled = true;
+      sendFeedback(messageId, "down", buttons, comment, function () {
+        box.replaceWith(el("p", { className: "stopped-note", text: "Thanks, that helps us fix the docs." }));
+      }, function () { send.disabled = false; });
+    });
+    setTimeout(function () { field.focus(); }, 0);
+    return box;
+  }
+
+  function sendFeedback(messageId, rating, buttons, comment, onSaved, onFailed) {
     var previous = feedbackState[messageId];
     function show(value) {
       Object.keys(buttons).forEach(function (r) { buttons[r].setAttribute("aria-pressed", r === value ? "true" : "false"); });
@@ -975,18 +955,22 @@
     var headers = { "Content-Type": "application/json" };
     if (session && session.token) headers["X-Session-Token"] = session.token;
     fetch(apiUrl("/v1/messages/" + encodeURIComponent(messageId) + "/feedback"), {
-      method: "POST", headers: headers, body: JSON.stringify({ rating: rating })
+      method: "POST", headers: headers, body: JSON.stringify(comment ? { rating: rating, comment: comment } : { rating: rating })
     }).then(function (response) {
       if (!response.ok) throw new Error("feedback " + response.status);
       feedbackState[messageId] = rating;
       storageSet(FEEDBACK_KEY, feedbackState);
       announce("Thanks for the feedback");
+      emit("feedback", { messageId: messageId, rating: rating, comment: comment || null });
+      if (onSaved) onSaved();
     }).catch(function () {
       show(previous); // not recorded: do not pretend it was
+      if (onFailed) onFailed();
     });
   }
 
-  function showError(bubble, message, retry, retryAfter) {
+  function showError(bubble, message, retry, retryAfter, code) {
+    emit("error", { code: code || null, message: message });
     bubble.className = "msg error";
     bubble.removeAttribute("aria-busy");
     bubble.setAttribute("role", "alert");
@@ -1052,7 +1036,7 @@
       setBusy(false);
       input.focus();
     });
-    var body = { message: question, page_url: location.href };
+    var body = { message: question, page_url: publicPageUrl() };
     if (selection) body.selection = selection;
     var headers = { "Content-Type": "application/json", "Idempotency-Key": attempt.key };
     if (session && session.id && session.token) {
@@ -1068,7 +1052,12 @@
         if (response.status === 202) {
           return response.json().then(function (accepted) {
             saveSession(accepted.session_id, accepted.session_token);
-            if (!stopped) follow(accepted, bubble, retry);
+            if (stopped) return;
+            pendingSet({
+              accepted: { job_id: accepted.job_id, status_url: accepted.status_url, events_url: accepted.events_url },
+              question: question, selection: selection || null
+            });
+            follow(accepted, bubble, retry);
           });
         }
         return response.json().catch(function () { return {}; }).then(function (error) {
@@ -1128,13 +1117,19 @@
     function onDone(result) {
       if (finished) return;
       finished = true;
-      if (result && result.session_id && session && result.session_id !== session.id) {
+      if (result && result.session_id && session && result.session_id !== session.id && accepted.session_token) {
         // Defensive: the server is the authority on which session this was.
         saveSession(result.session_id, accepted.session_token);
       }
+      pendingSet(null);
       finishAnswer(bubble, result || { answer: text });
       setBusy(false);
       input.focus();
+      result = result || {};
+      emit("answer", {
+        jobId: accepted.job_id, messageId: result.message_id || null, refused: !!result.refused,
+        citations: (result.citations || []).length
+      });
     }
     function onFailure(error) {
       if (finished) return;
@@ -1144,7 +1139,8 @@
       if (code === "llm_unavailable" || code === "queue_unavailable") {
         message = "The assistant is busy right now — please try again in a moment.";
       }
-      showError(bubble, message, resend);
+      pendingSet(null);
+      showError(bubble, message, resend, null, code);
     }
     function onStatus(data) {
       if (data && (data.requeued || data.restarted)) {
@@ -1177,6 +1173,7 @@
       if (finished) return;
       finished = true;
       if (source) source.close();
+      pendingSet(null);
       finishAnswer(bubble, { answer: text }, true);
       setBusy(false);
       input.focus();
@@ -1255,12 +1252,216 @@
     });
   }
 
+  // ---- search mode
+
+  var mode = config.mode;
+  var searchSeq = 0;
+  var searchTimer = 0;
+  var activeResult = -1;
+  function setMode(next) {
+    mode = next === "search" ? "search" : "chat";
+    Object.keys(modeTabs).forEach(function (m) { modeTabs[m].setAttribute("aria-selected", String(m === mode)); });
+    searchView.hidden = mode !== "search";
+    log.hidden = form.hidden = footer.hidden = mode === "search";
+    if (!isOpen()) return;
+    if (mode === "search") searchInput.focus();
+    else input.focus();
+  }
+  function resultItems() { return results.querySelectorAll("[role=option]"); }
+  function setActive(index) {
+    var items = resultItems();
+    activeResult = Math.max(-1, Math.min(index, items.length - 1));
+    Array.prototype.forEach.call(items, function (item, k) { item.setAttribute("aria-selected", String(k === activeResult)); });
+    if (activeResult >= 0) {
+      searchInput.setAttribute("aria-activedescendant", items[activeResult].id);
+      items[activeResult].scrollIntoView({ block: "nearest" });
+    } else searchInput.removeAttribute("aria-activedescendant");
+  }
+  function choose(item) {
+    var query = searchInput.value.trim();
+    if (!item || item.classList.contains("ask-ai")) {
+      if (!query) return;
+      setMode("chat");
+      submit(query, null);
+      return;
+    }
+    emit("cite-click", { url: item.getAttribute("data-url"), label: item.getAttribute("data-label"), search: true });
+    location.href = item.getAttribute("data-url");
+  }
+  /** The result list: "Ask AI: <query>" first, then the passages (page › section, a snippet). */
+  function showResults(query, passages) {
+    results.textContent = "";
+    activeResult = -1;
+    searchInput.setAttribute("aria-expanded", query ? "true" : "false");
+    if (!query) return;
+    var askItem = el("li", { id: "bc-result-ask", className: "result ask-ai", role: "option", "aria-selected": "false" }, [
+      el("span", { className: "page", text: "Ask AI: " }), el("span", { className: "query", text: "“" + query + "”" })
+    ]);
+    results.appendChild(askItem);
+    (passages || []).forEach(function (p, k) {
+      var url = readerUrl(p.url);
+      if (!url) return;
+      var label = citationLabel(p);
+      results.appendChild(el("li", {
+        id: "bc-result-" + k, className: "result", role: "option", "aria-selected": "false", "data-url": url, "data-label": label
+      }, [
+        el("span", { className: "page", text: label }),
+        el("span", { className: "snippet", text: snippet(p.text) })
+      ]));
+    });
+    if (passages && !passages.length) results.appendChild(el("li", { className: "empty", text: "No page matches; ask AI instead." }));
+  }
+  /** A passage's first words as plain text (no fence lines, backticks or heading marks). */
+  function snippet(text) {
+    return String(text || "").replace(/^\s*(```|~~~).*$/gm, "").replace(/[`#*]+/g, "").replace(/\s+/g, " ").trim().slice(0, 160);
+  }
+  function runSearch() {
+    var query = searchInput.value.trim();
+    var seq = ++searchSeq;
+    if (query.length < 2) { showResults(query, query ? [] : null); return; }
+    showResults(query, null); // "Ask AI" at once; the passages when they come
+    fetch(apiUrl("/v1/retrieve"), {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ query: query, limit: 6 })
+    }).then(function (response) {
+      return response.ok ? response.json() : null;
+    }).then(function (passages) {
+      if (seq !== searchSeq || !passages) return; // a newer query is on its way, or this one failed
+      showResults(query, passages);
+      emit("search", { query: query, results: passages.length });
+    }).catch(function () { /* offline: "Ask AI" still works */ });
+  }
+  searchInput.addEventListener("input", function () {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(runSearch, 200);
+  });
+  searchInput.addEventListener("keydown", function (event) {
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      setActive(activeResult + (event.key === "ArrowDown" ? 1 : -1));
+    } else if (event.key === "Enter" && !event.isComposing) {
+      event.preventDefault();
+      choose(resultItems()[activeResult]); // none chosen: ask AI
+    }
+  });
+  results.addEventListener("mousedown", function (event) { event.preventDefault(); }); // keep the input's focus
+  results.addEventListener("click", function (event) {
+    var item = event.target.closest && event.target.closest("[role=option]");
+    if (item) choose(item);
+  });
+
+  // ---- page actions (opt-in `pageActions`): buttons under the page's title
+
+  /** The page's article as Markdown: headings, paragraphs, lists, code (with its language),
+   * tables, links, emphasis; the heading anchors and buttons Docusaurus adds are left out. */
+  function pageMarkdown(node) {
+    function inlineOf(n) {
+      return Array.prototype.map.call(n.childNodes, function (c) {
+        if (c.nodeType === 3) return c.nodeValue.replace(/\s+/g, " ");
+        if (c.nodeType !== 1 || /^(BUTTON|SCRIPT|STYLE|SVG)$/i.test(c.tagName) || c.classList.contains("hash-link")) return "";
+        var inner = inlineOf(c);
+        switch (c.tagName) {
+          case "CODE": return "`" + c.textContent + "`";
+          case "STRONG": case "B": return "**" + inner.trim() + "**";
+          case "EM": case "I": return "*" + inner.trim() + "*";
+          case "A": return c.href && !/^\s*$/.test(inner) ? "[" + inner.trim() + "](" + c.href + ")" : inner;
+          case "BR": return "\n";
+          default: return inner;
+        }
+      }).join("");
+    }
+    function blocksOf(n, depth) {
+      var out = [];
+      Array.prototype.forEach.call(n.children, function (c) {
+        var tag = c.tagName;
+        if (/^(BUTTON|SCRIPT|STYLE|NAV|BOOKCHAT-PAGE-ACTIONS)$/.test(tag)) return;
+        if (/^H[1-6]$/.test(tag)) out.push(new Array(Number(tag[1]) + 1).join("#") + " " + inlineOf(c).trim());
+        else if (tag === "P") out.push(inlineOf(c).trim());
+        else if (tag === "PRE") {
+          var code = c.querySelector("code") || c;
+          var lang = (/language-([\w+#.-]+)/.exec((code.className || "") + " " + (c.className || "")) || ["", ""])[1];
+          var lines = code.querySelectorAll(".token-line");
+          var text = lines.length ? Array.prototype.map.call(lines, function (l) { return l.textContent; }).join("\n") : code.textContent;
+          out.push("```" + lang + "\n" + text.replace(/\n$/, "") + "\n```");
+        } else if (tag === "UL" || tag === "OL") {
+          out.push(Array.prototype.filter.call(c.children, function (li) { return li.tagName === "LI"; }).map(function (li, k) {
+            var pad = new Array(depth + 1).join("  ");
+            var nested = Array.prototype.filter.call(li.children, function (x) { return /^(UL|OL)$/.test(x.tagName); });
+            var own = li.cloneNode(true);
+            Array.prototype.forEach.call(own.querySelectorAll("ul,ol"), function (x) { x.remove(); });
+            return pad + (tag === "OL" ? k + 1 + ". " : "- ") + inlineOf(own).trim() +
+              nested.map(function (x) { return "\n" + blocksOf({ children: [x] }, depth + 1).join("\n"); }).join("");
+          }).join("\n"));
+        } else if (tag === "TABLE") {
+          var rows = Array.prototype.map.call(c.querySelectorAll("tr"), function (tr) {
+            return "| " + Array.prototype.map.call(tr.children, function (td) { return inlineOf(td).trim().replace(/\|/g, "\\|"); }).join(" | ") + " |";
+          });
+          if (rows.length) rows.splice(1, 0, rows[0].replace(/[^|]+/g, " --- "));
+          out.push(rows.join("\n"));
+        } else if (tag === "BLOCKQUOTE" || c.classList.contains("theme-admonition")) {
+          out.push(blocksOf(c, depth).join("\n\n").replace(/^/gm, "> "));
+        } else out.push.apply(out, blocksOf(c, depth));
+      });
+      return out.filter(function (b) { return b && b.trim(); });
+    }
+    return blocksOf(node, 0).join("\n\n") + "\n\nSource: " + location.href.split("#")[0] + "\n";
+  }
+
+  function mountPageActions(css) {
+    var bar = document.createElement("bookchat-page-actions");
+    var barShadow = bar.attachShadow({ mode: "open" });
+    loader.addSheet(barShadow, loader.css);
+    loader.addSheet(barShadow, css || "");
+    var row = el("div", { className: "page-actions", role: "group", "aria-label": "This page" });
+    var copyPage = el("button", { className: "icon-btn", type: "button" });
+    copyPage.innerHTML = ICONS.copy + '<span class="label">Copy page as Markdown</span>';
+    copyPage.addEventListener("click", function () {
+      var article = document.querySelector("article");
+      copyText(article ? pageMarkdown(article) : "", copyPage, "Page copied as Markdown");
+      emit("page-action", { action: "copy" });
+    });
+    var askPage = el("button", { className: "icon-btn", type: "button" });
+    askPage.innerHTML = ICONS.launcher + '<span class="label">Ask about this page</span>';
+    askPage.addEventListener("click", function () {
+      emit("page-action", { action: "ask" });
+      submit("Summarize this page.", null); // sent with page_url: the answer prefers this page
+    });
+    row.appendChild(copyPage);
+    row.appendChild(askPage);
+    var prompt = "Read " + location.href.split("#")[0] + " so I can ask questions about it.";
+    [["ChatGPT", "https://chatgpt.com/?q="], ["Claude", "https://claude.ai/new?q="]].forEach(function (t) {
+      var link = el("a", {
+        className: "icon-btn", target: "_blank", rel: "noopener noreferrer", href: t[1] + encodeURIComponent(prompt)
+      });
+      link.innerHTML = '<span class="label">Open in ' + t[0] + "</span>";
+      link.addEventListener("click", function () {
+        link.href = t[1] + encodeURIComponent("Read " + location.href.split("#")[0] + " so I can ask questions about it.");
+        emit("page-action", { action: t[0].toLowerCase() });
+      });
+      row.appendChild(link);
+    });
+    barShadow.appendChild(row);
+    // Docusaurus replaces the article on each navigation: keep the bar under its title.
+    var scheduled = false;
+    function place() {
+      scheduled = false;
+      var title = document.querySelector("article h1");
+      if (title && bar.previousElementSibling !== title) title.after(bar);
+    }
+    new MutationObserver(function () {
+      if (!scheduled) { scheduled = true; nextFrame(place); }
+    }).observe(document.body, { childList: true, subtree: true });
+    place();
+  }
+  if (String(pick("pageActions", "false")) === "true") styled.then(mountPageActions);
+
   function submit(question, selection) {
     question = String(question || "").trim();
     if (!question || busy) return;
+    setMode("chat");
     open();
     pinned = true;
     addUserMessage(question, selection);
+    emit("ask", { question: question, selection: selection || null, pageUrl: location.href });
     ask(question, selection || null);
   }
 
@@ -1330,21 +1531,25 @@
 
   // ---------------------------------------------------------------- start
 
-  function mount() {
-    document.body.appendChild(host);
-    applyTheme();
-    restoreHistory();
-  }
-  if (document.body) mount();
-  else document.addEventListener("DOMContentLoaded", mount);
-
   window.Bookchat = {
     version: VERSION,
     config: config,
     open: open,
     close: close,
-    ask: function (question, options) { submit(question, options && options.selection); },
+    toggle: toggle,
+    ask: function (question, options) { setMode("chat"); submit(question, options && options.selection); },
+    /** Open in search mode with `query` typed (e.g. handed over by the site's own search). */
+    search: function (query) {
+      setMode("search");
+      open();
+      searchInput.value = String(query || "");
+      runSearch();
+    },
     reset: resetConversation,
-    renderMarkdown: renderMarkdown
+    renderMarkdown: renderMarkdown,
+    loader: loader
   };
+  restoreHistory();
+  updateAsk(); // text was selected before the chat loaded
+  loader.loaded();
 })();

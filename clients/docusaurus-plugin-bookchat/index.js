@@ -7,10 +7,14 @@
  *   plugins: ['docusaurus-plugin-bookchat'],
  *   themeConfig: {bookchat: {apiUrl: 'https://chat.example.com', title: 'Ask the docs'}},
  *
- * It injects two tags into <head>: `window.BookchatConfig = {...}` (the widget's options, as
- * JSON) and `<script src="<apiUrl>/widget.js" defer>`. No code of the widget is bundled: the
- * bookchat server serves it, so the widget and the API it talks to always match.
- * Errors: an invalid option stops the build with a message naming the option.
+ * It injects one tag into <head>: `<script src="<apiUrl>/widget.js" defer data-config="{...}">`,
+ * the widget's options as JSON in an attribute (no inline script: a site with a strict
+ * Content-Security-Policy needs no 'unsafe-inline'). No code of the widget is bundled: the
+ * bookchat server serves it, so the widget and the API it talks to always match. The site's
+ * `url` + `baseUrl` go along as `siteUrl`, so citations open on whatever origin serves the
+ * site (localhost, a preview deploy) instead of the production host.
+ * Errors: an invalid option stops the build with a message naming the option; an unknown one
+ * (a typo) names the nearest known option, as Docusaurus' own validation does.
  */
 'use strict';
 
@@ -26,13 +30,51 @@ const STRING_OPTIONS = [
   'shortcut',
 ];
 
+const KNOWN_OPTIONS = [
+  'apiUrl',
+  ...STRING_OPTIONS,
+  'position',
+  'mode',
+  'suggestedQuestions',
+  'selectionButton',
+  'pageActions',
+  'siteUrl',
+  'widgetVersion',
+];
+
 function fail(message) {
   throw new Error(`${NAME}: ${message}`);
+}
+
+/** Levenshtein distance (small strings: option names). */
+function distance(a, b) {
+  let row = Array.from({length: b.length + 1}, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1;
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + cost);
+    }
+    row = next;
+  }
+  return row[b.length];
+}
+
+function checkKnown(options) {
+  for (const key of Object.keys(options)) {
+    if (KNOWN_OPTIONS.includes(key)) continue;
+    const [nearest] = [...KNOWN_OPTIONS].sort((a, b) => distance(key, a) - distance(key, b));
+    const hint = distance(key, nearest) <= Math.max(2, Math.floor(nearest.length / 3))
+      ? ` Did you mean \`${nearest}\`?`
+      : '';
+    fail(`unknown option \`${key}\`.${hint} Known options: ${KNOWN_OPTIONS.join(', ')}.`);
+  }
 }
 
 /** Check and normalise the merged options; returns {scriptUrl, widget} or throws. */
 function normalizeOptions(raw) {
   const options = {...(raw || {})};
+  checkKnown(options);
   if (typeof options.apiUrl !== 'string' || !/^https?:\/\/[^/]+/.test(options.apiUrl)) {
     fail('`apiUrl` is required: the bookchat server origin, e.g. "https://chat.example.com".');
   }
@@ -53,6 +95,12 @@ function normalizeOptions(raw) {
     }
     widget.position = options.position;
   }
+  if (options.mode !== undefined) {
+    if (options.mode !== 'chat' && options.mode !== 'search') {
+      fail('`mode` must be "chat" or "search" (what the panel opens on).');
+    }
+    widget.mode = options.mode;
+  }
   if (options.suggestedQuestions !== undefined) {
     const questions = options.suggestedQuestions;
     if (!Array.isArray(questions) || !questions.every((q) => typeof q === 'string')) {
@@ -60,9 +108,16 @@ function normalizeOptions(raw) {
     }
     widget.suggestedQuestions = questions;
   }
-  if (options.selectionButton !== undefined) {
-    if (typeof options.selectionButton !== 'boolean') fail('`selectionButton` must be true or false.');
-    widget.selectionButton = String(options.selectionButton);
+  for (const key of ['selectionButton', 'pageActions']) {
+    if (options[key] === undefined) continue;
+    if (typeof options[key] !== 'boolean') fail(`\`${key}\` must be true or false.`);
+    widget[key] = String(options[key]);
+  }
+  if (options.siteUrl !== undefined) {
+    if (typeof options.siteUrl !== 'string' || !/^https?:\/\/[^/]+/.test(options.siteUrl)) {
+      fail('`siteUrl` must be an absolute http(s) URL, e.g. "https://docs.example.com/".');
+    }
+    widget.siteUrl = options.siteUrl;
   }
   let script = `${apiUrl}/widget.js`;
   if (options.widgetVersion !== undefined) {
@@ -74,26 +129,19 @@ function normalizeOptions(raw) {
   return {scriptUrl: script, widget};
 }
 
-/** JSON safe inside an inline <script> (no "</script>", no U+2028/2029 line breaks). */
-function inlineJson(value) {
-  return JSON.stringify(value)
-    .replace(/</g, '\\u003c')
-    .replace(/\u2028/g, '\\u2028')
-    .replace(/\u2029/g, '\\u2029');
-}
-
 function pluginBookchat(context, options) {
   const fromTheme = (context.siteConfig.themeConfig || {}).bookchat || {};
-  const {scriptUrl, widget} = normalizeOptions({...fromTheme, ...options});
+  const {id, ...own} = options || {};
+  const {scriptUrl, widget} = normalizeOptions({...fromTheme, ...own});
+  if (widget.siteUrl === undefined && context.siteConfig.url) {
+    widget.siteUrl = context.siteConfig.url.replace(/\/+$/, '') + (context.siteConfig.baseUrl || '/');
+  }
   return {
     name: NAME,
     injectHtmlTags() {
-      return {
-        headTags: [
-          {tagName: 'script', innerHTML: `window.BookchatConfig = ${inlineJson(widget)};`},
-          {tagName: 'script', attributes: {src: scriptUrl, defer: true}},
-        ],
-      };
+      // Docusaurus escapes attribute values (escape-html), so the JSON cannot end the tag.
+      const attributes = {src: scriptUrl, defer: true, 'data-config': JSON.stringify(widget)};
+      return {headTags: [{tagName: 'script', attributes}]};
     },
   };
 }

@@ -14,6 +14,7 @@ Screenshots land in test-artifacts/docusaurus-*.png; docs/widget.md shows them.
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
 import re
 import shutil
@@ -53,12 +54,12 @@ SUGGESTED = ["How do I send the arm home from Python?", "What if the arm jerks?"
 @dataclass(frozen=True)
 class Sites:
     api_port: int
-    plugin_origin: str  # the site with docusaurus-plugin-bookchat; citations point here
+    plugin_origin: str  # the site with docusaurus-plugin-bookchat (on localhost)
     scripts_origin: str  # the same site with a `scripts` entry instead
     stranger_origin: str  # a page not in the API's CORS allow-list
-    indexed_src: (
-        Path  # the pages the stack indexes, with `url` = plugin_origin (citations go there)
-    )
+    # The pages the stack indexes, with the config's production `url`: citations name that
+    # host, and the widget opens them on the origin the reader is on.
+    indexed_src: Path
 
     @property
     def allowed(self) -> list[str]:
@@ -71,13 +72,10 @@ def redis_url(redis_url: str) -> str:
     return redis_url.rsplit("/", 1)[0] + "/13"
 
 
-def _site_source(dest: Path, extra: str = "", url: str | None = None) -> Path:
-    """A copy of the sample site with `extra` config keys (and its `url` replaced, if given)."""
+def _site_source(dest: Path, extra: str = "") -> Path:
+    """A copy of the sample site with `extra` config keys."""
     shutil.copytree(SAMPLE_SITE, dest, ignore=shutil.ignore_patterns("build", ".docusaurus"))
     config = (SAMPLE_SITE / "docusaurus.config.js").read_text()
-    if url is not None:
-        config = config.replace("url: 'https://lumen.example.org',", f"url: '{url}',")
-        assert url in config, "the sample config changed shape"
     # The sample site has no home page (its navbar title links to one): not our concern here.
     # Rspack/SWC (@docusaurus/faster, in the harness's lock): the same pages for a third of the
     # CPU of the default webpack build (tests/docusaurus_build.py).
@@ -126,11 +124,15 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
     api = f"http://127.0.0.1:{api_port}"
     plugin_origin = f"http://127.0.0.1:{plugin_port}"
     questions = ", ".join(f"'{q}'" for q in SUGGESTED)
+    # The build cache is keyed by the site's files: the plugin's own code is named in the config
+    # so that a change to it rebuilds the site.
+    plugin_hash = hashlib.sha256((PLUGIN / "index.js").read_bytes()).hexdigest()[:16]
     plugin_src = _site_source(
         tmp / "plugin-site",
+        f"  // docusaurus-plugin-bookchat {plugin_hash}\n"
         f"  plugins: ['{PLUGIN}'],\n"
         f"  themeConfig: {{bookchat: {{apiUrl: '{api}', title: '{TITLE}',"
-        f" suggestedQuestions: [{questions}]}}}},\n",
+        f" suggestedQuestions: [{questions}], pageActions: true}}}},\n",
     )
     scripts_src = _site_source(
         tmp / "scripts-site",
@@ -156,7 +158,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sites]:
             plugin_origin=plugin_origin,
             scripts_origin=f"http://127.0.0.1:{scripts_port}",
             stranger_origin=f"http://127.0.0.1:{stranger_port}",
-            indexed_src=_site_source(tmp / "indexed-site", url=plugin_origin),
+            indexed_src=_site_source(tmp / "indexed-site"),
         )
     finally:
         stranger.shutdown()
@@ -217,7 +219,9 @@ def test_plugin_site_answers_with_numbered_sources_that_open_their_section(
     # The answer is the page's code block: its citation sits in the block's bar, next to the
     # language label and the copy button, not alone on a line under it.
     code = answer.locator(".text .code")
-    expect(code.locator(".lang")).to_have_text("python")
+    expect(code.locator(".lang")).to_have_text(
+        "home.py"
+    )  # the block's title, as Docusaurus shows it
     expect(code.get_by_role("button", name="Copy code")).to_be_visible()
     expect(code.locator(".code-bar a.marker")).to_have_text("1")
     expect(answer.locator(".text > p")).to_have_count(0)
@@ -249,12 +253,25 @@ def test_plugin_site_answers_with_numbered_sources_that_open_their_section(
     assert len(card_hrefs) >= 2, card_hrefs
     markers = answer.locator(".text a.marker")
     shown = set()
+    fragments: list[str] = []
     for i in range(markers.count()):
         number = int(markers.nth(i).inner_text())
         assert 1 <= number <= len(card_hrefs), (number, card_hrefs)
-        assert markers.nth(i).get_attribute("href") == card_hrefs[number - 1]
+        # The marker opens its card's page and anchor, on the sentence it ends where the
+        # answer quotes the page (a text fragment; browsers fall back to the anchor).
+        href = markers.nth(i).get_attribute("href") or ""
+        assert href.split(":~:")[0].rstrip("#") == card_hrefs[number - 1], (href, card_hrefs)
+        fragments.append(href)
         shown.add(number)
     assert shown == set(range(1, len(card_hrefs) + 1)), "each source is cited, numbered as listed"
+    # The offline model quotes the page: its first sentence lands on the page's own words.
+    assert any(":~:text=" in f for f in fragments), fragments
+    with page.context.expect_page() as opened:
+        markers.last.click()
+    quoted = opened.value
+    quoted.wait_for_load_state()
+    assert quoted.url.split("#")[0] == (markers.last.get_attribute("href") or "").split("#")[0]
+    quoted.close()
     for i in range(cards.count()):
         expect(cards.nth(i).locator(".n")).to_have_text(str(i + 1))
     shot(page, "answer-light")
@@ -288,8 +305,11 @@ def test_scripts_entry_works_and_an_origin_outside_the_allow_list_is_refused(
     open_widget(page, sites.scripts_origin + "/lumen/manual/getting-started/first-move")
     expect(page.get_by_role("button", name="Ask the manual")).to_be_hidden()  # open: no launcher
     answer = ask(page, QUESTION)
+    # No siteUrl here: the page's canonical link (the production url) tells the widget to
+    # open citations on this origin.
     expect(answer.locator(".cites a").first).to_have_attribute(
-        "href", re.compile(r"/manual/getting-started/first-move(#|$)")
+        "href",
+        re.compile(re.escape(sites.scripts_origin) + r"/lumen/manual/getting-started/first-move#"),
     )
     shot(page, "scripts-entry-answer")
 
@@ -317,3 +337,51 @@ def test_scripts_entry_works_and_an_origin_outside_the_allow_list_is_refused(
     assert failed, "the browser should have blocked the cross-origin request"
     assert stack.http.get("/healthz").status_code == 200  # the API is up: CORS refused it
     shot(stranger, "refused-origin")
+
+
+def test_page_actions_copy_the_page_as_markdown_and_ask_about_it(
+    make_stack: Callable[..., Stack], sites: Sites, new_page: Callable[..., Page]
+) -> None:
+    stack = start_stack(make_stack, sites)
+    page = new_page(permissions=["clipboard-read", "clipboard-write"])
+    page.goto(sites.plugin_origin + "/lumen/manual/getting-started/first-move")
+    actions = page.get_by_role("group", name="This page")
+    expect(actions).to_be_visible()
+    # Under the page's title, in the article.
+    assert (
+        page.evaluate("document.querySelector('article h1').nextElementSibling.tagName")
+        == "BOOKCHAT-PAGE-ACTIONS"
+    )
+    actions.get_by_role("button", name="Copy page as Markdown").click()
+    expect(actions.get_by_role("button", name="Copied")).to_be_visible()
+    markdown = page.evaluate("navigator.clipboard.readText()")
+    assert markdown.startswith("# Your first move\n"), markdown[:200]
+    assert "\n## Send the arm home\n" in markdown
+    assert "\n```python\nfrom lumen import Arm\n" in markdown, markdown
+    assert "Copy page" not in markdown  # the page's buttons are not its text
+    assert markdown.rstrip().endswith(
+        f"Source: {sites.plugin_origin}/lumen/manual/getting-started/first-move"
+    )
+    chatgpt = actions.get_by_role("link", name="Open in ChatGPT").get_attribute("href") or ""
+    assert chatgpt.startswith("https://chatgpt.com/?q=Read%20http")
+    shot(page, "page-actions")
+
+    page.get_by_role("group", name="This page").get_by_role(
+        "button", name="Ask about this page"
+    ).click()
+    answer = page.locator(".msg.bot:not(.greeting)").last
+    try:
+        expect(answer).not_to_have_attribute("aria-busy", "true", timeout=90_000)
+    except AssertionError:
+        raise AssertionError(f"no answer; worker log:\n{stack.log()}") from None
+    expect(answer.locator(".cites a").first).to_have_attribute(
+        "href",
+        re.compile(re.escape(sites.plugin_origin) + r"/lumen/manual/getting-started/first-move"),
+    )
+    page.get_by_role("button", name="Close chat").click()
+
+    # A client-side navigation replaces the article: the buttons follow to the new title.
+    page.locator("a.pagination-nav__link--next").click()
+    expect(page).not_to_have_url(re.compile(r"first-move$"))
+    expect(page.locator("article h1 + bookchat-page-actions")).to_have_count(1)
+    expect(page.locator("bookchat-page-actions")).to_have_count(1)

@@ -5,9 +5,12 @@ Screenshots land in test-artifacts/ (gitignored) for a human look."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import re
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +21,7 @@ from api.main import create_app
 from shared.settings import Settings
 from tests.conftest import ROOT
 from tests.fake_llm import FakeLLM, text, tool_call
-from tests.stack import Stack
+from tests.stack import Stack, _free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -343,7 +346,8 @@ def test_keyboard_escape_focus_trap_and_mobile_layout(
 def test_markdown_is_rendered_safely(new_page: Callable[..., Page]) -> None:
     page = new_page()
     page.set_content("<!doctype html><html><body><p>host page</p></body></html>")
-    page.add_script_tag(content=(ROOT / "api/static/widget.js").read_text())
+    for script in ("loader.js", "widget.js"):  # the chat runs inside the loader's parts
+        page.add_script_tag(content=(ROOT / "api/static" / script).read_text())
     html = page.evaluate(
         """() => window.Bookchat.renderMarkdown(
             'Use <img src=x onerror="window.pwned=1"> **bold** and `<b>code</b>` [1].\\n\\n'
@@ -363,6 +367,10 @@ def test_markdown_is_rendered_safely(new_page: Callable[..., Page]) -> None:
     assert page.evaluate("window.pwned") is None
 
 
+LOADER_BUDGET = 8 * 1024  # bytes, minified; the issue's goal is 5 KB (docs/widget.md)
+CHAT_BUDGET = 50 * 1024
+
+
 def test_widget_script_is_served_with_caching_headers(settings: Settings) -> None:
     client = TestClient(create_app(settings))  # no lifespan: these routes need no services
     latest = client.get("/widget.js")
@@ -372,13 +380,27 @@ def test_widget_script_is_served_with_caching_headers(settings: Settings) -> Non
     etag = latest.headers["etag"]
     assert client.get("/widget.js", headers={"If-None-Match": etag}).status_code == 304
 
-    version = re.search(r'var VERSION = "([^"]+)"', latest.text)
-    assert version is not None
-    pinned = client.get(f"/widget/{version.group(1)}.js")
+    versions = {
+        re.search(r'var VERSION = "([^"]+)"', (ROOT / "api/static" / name).read_text())
+        for name in ("loader.js", "widget.js")
+    }
+    assert None not in versions
+    [version] = {m.group(1) for m in versions if m is not None}  # one version, both files
+    pinned = client.get(f"/widget/{version}.js")
     assert pinned.status_code == 200
     assert pinned.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert pinned.headers["etag"] == etag
     assert pinned.content == latest.content
+
+    # The loader is small; the chat it loads on first use is the rest (issue 27's budgets).
+    chat = client.get(f"/widget/{version}/widget.js")
+    styles = client.get(f"/widget/{version}/widget.css")
+    assert chat.status_code == styles.status_code == 200
+    assert styles.headers["content-type"].startswith("text/css")
+    assert chat.headers["access-control-allow-origin"] == "*"  # fetched from any docs site
+    assert len(latest.content) <= LOADER_BUDGET, len(latest.content)
+    assert len(chat.content) <= CHAT_BUDGET, len(chat.content)
+    assert client.get("/widget/0.0.0-nope/widget.js").status_code == 404
 
     missing = client.get("/widget/0.0.0-nope.js")
     assert missing.status_code == 404
@@ -390,6 +412,214 @@ def test_widget_script_is_served_with_caching_headers(settings: Settings) -> Non
     icon = client.get("/favicon.ico")
     assert icon.status_code == 200
     assert icon.headers["content-type"] == "image/svg+xml"
+
+
+TABLE_ANSWER = (
+    "Each joint's soft limits [1]:\n\n"
+    "| Joint | Minimum | Maximum | Command |\n"
+    "| --- | ---: | ---: | --- |\n"
+    "| 2 (shoulder) | -85 | 85 | `lumen limits set 2 --min -85 --max 85` |\n"
+    "| 3 (elbow) | -80 | 80 | `lumen limits set 3 --min -80 --max 80` |\n"
+)
+
+
+def test_a_table_answer_renders_as_a_table_that_scrolls_on_a_phone(
+    make_stack: Callable[..., Stack], new_page: Callable[..., Page]
+) -> None:
+    with FakeLLM() as fake:
+        stack = make_stack(llm_base_url=fake.base_url)
+        fake.enqueue(tool_call("search_docs", {"query": "soft limits"}), text(TABLE_ANSWER))
+        page = new_page(viewport={"width": 390, "height": 760}, is_mobile=True, has_touch=True)
+        open_demo(page, stack)
+        ask(page, "What are the soft limits per joint?")
+        answer = wait_answered(page, stack)
+    table = answer.locator(".text .table table")
+    expect(table.locator("thead th")).to_have_text(["Joint", "Minimum", "Maximum", "Command"])
+    expect(table.locator("tbody tr")).to_have_count(2)
+    expect(table.locator("tbody tr").first.locator("td").nth(3).locator("code")).to_have_text(
+        "lumen limits set 2 --min -85 --max 85"
+    )
+    expect(table.locator("tbody td.al-right").first).to_have_text("-85")
+    assert "| ---" not in answer.inner_text()
+    # The wide table scrolls inside its box; the conversation itself never scrolls sideways.
+    box = answer.locator(".text .table")
+    assert box.evaluate("b => b.scrollWidth > b.clientWidth"), "a phone-wide table scrolls"
+    assert page.locator(".log").evaluate("l => l.scrollWidth <= l.clientWidth")
+    shot(page, "table-mobile")
+
+
+def test_a_reload_mid_answer_shows_the_question_and_the_answer_completes(
+    make_stack: Callable[..., Stack], new_page: Callable[..., Page]
+) -> None:
+    with FakeLLM() as fake:
+        stack = make_stack(llm_base_url=fake.base_url)
+        fake.enqueue(
+            tool_call("search_docs", {"query": "wiring"}), text(LONG_ANSWER, tokens_per_s=40)
+        )
+        page = new_page()
+        open_demo(page, stack)
+        ask(page, "How do I check the wiring?")
+        expect(page.locator(".msg.bot.streaming .text")).not_to_be_empty(timeout=60_000)
+        page.reload()  # mid-answer: the widget finds its pending job and follows it again
+        expect(page.get_by_role("dialog", name="Ask the Lumen manual")).to_be_visible()
+        expect(page.locator(".msg.user")).to_have_text(["How do I check the wiring?"])
+        answer = wait_answered(page, stack)
+    expect(answer.get_by_text("Step 40:", exact=False)).to_have_count(1)
+    expect(answer.locator(".cites a").first).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('bookchat:pending')") is None
+    shot(page, "resumed-after-reload")
+
+    page.reload()  # answered: the history shows it once, nothing is followed again
+    page.get_by_role("button", name=LAUNCHER).click()
+    expect(page.locator(".msg.user")).to_have_count(1)
+    expect(page.locator(".msg.bot:not(.greeting)")).to_have_count(1)
+
+
+def test_search_mode_finds_a_page_as_you_type_and_hands_the_query_to_ask_ai(
+    make_stack: Callable[..., Stack], new_page: Callable[..., Page]
+) -> None:
+    stack = make_stack()
+    page = new_page()
+    page.add_init_script(EVENTS)
+    opened: list[str] = []
+
+    def landed(route: Route) -> None:
+        opened.append(route.request.url)
+        route.fulfill(body="<h1>Safety</h1>", content_type="text/html")
+
+    page.route("https://lumen.example.org/**", landed)  # the sample site's public host
+    open_demo(page, stack)
+    page.get_by_role("tab", name="Search").click()
+    box = page.get_by_role("combobox", name="Search the docs")
+    expect(box).to_be_focused()
+    box.press_sequentially("soft limits", delay=30)
+    options = page.get_by_role("listbox", name="Search results").get_by_role("option")
+    expect(options.first).to_have_text("Ask AI: “soft limits”")
+    hit = options.filter(has_text="Safety › Soft limits")
+    expect(hit.first).to_be_visible(timeout=30_000)
+    shot(page, "search")
+
+    # Keyboard: down to the first page, Enter opens it (this tab, like a search result).
+    box.press("ArrowDown")
+    box.press("ArrowDown")
+    expect(options.nth(1)).to_have_attribute("aria-selected", "true")
+    url = options.nth(1).get_attribute("data-url")
+    with page.expect_navigation():
+        box.press("Enter")
+    assert opened, "the result was opened"
+    assert page.url == url  # page and #anchor
+
+    # Back on the demo: Enter with nothing chosen asks AI with the typed query.
+    open_demo(page, stack)
+    page.get_by_role("tab", name="Search").click()
+    box.fill("How do I send the arm to its home pose?")
+    box.press("Enter")
+    expect(page.get_by_role("tab", name="Ask AI")).to_have_attribute("aria-selected", "true")
+    expect(page.locator(".msg.user")).to_have_text(["How do I send the arm to its home pose?"])
+    answer = wait_answered(page, stack)
+    expect(answer.locator(".cites a").first).to_be_visible()
+
+    # The site's own search can hand its query over: Bookchat.search(query).
+    page.evaluate("Bookchat.search('emergency stop')")
+    expect(page.get_by_role("combobox", name="Search the docs")).to_have_value("emergency stop")
+    expect(options.filter(has_text="Safety").first).to_be_visible(timeout=30_000)
+    names = [name for name, _ in page.evaluate("window.__events")]
+    assert "search" in names, names
+
+
+CSP_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Soft limits</title>
+<link rel="canonical" href="https://lumen.example.org/lumen/manual/safety">
+<link rel="stylesheet" href="/site.css"></head><body><h1>Safety</h1>
+<p id="limits">Soft limits stop a joint a few degrees before its mechanical end stop.</p>
+<script src="{api}/widget.js" defer data-title="Ask the Lumen manual"></script></body></html>"""
+EVENTS = """window.__events = []; window.__csp = [];
+document.addEventListener('securitypolicyviolation',
+  e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
+['open', 'close', 'ask', 'answer', 'cite-click', 'feedback', 'export', 'error', 'search'].forEach(
+  n => window.addEventListener('bookchat:' + n, e => window.__events.push([n, e.detail])));"""
+
+
+def test_under_a_strict_csp_on_a_local_copy_of_the_site(
+    make_stack: Callable[..., Stack], new_page: Callable[..., Page]
+) -> None:
+    """A page served from localhost with a strict Content-Security-Policy and the canonical
+    link Docusaurus writes (the production `url`): the widget works with no violation, its
+    citations open this origin's pages, its events fire, the conversation exports, and a
+    thumbs-down takes a reason."""
+    stack = make_stack()
+    policy = (
+        f"default-src 'none'; script-src 'self' {stack.base_url}; style-src 'self'"
+        f" {stack.base_url}; connect-src {stack.base_url}; img-src 'self' data:"
+    )
+    html = CSP_PAGE.format(api=stack.base_url).encode()
+
+    class Site(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            css = self.path.endswith(".css")
+            body = b"body{font-family:serif}" if css else html
+            self.send_response(200)
+            self.send_header("Content-Type", "text/css" if css else "text/html")
+            self.send_header("Content-Security-Policy", policy)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", _free_port()), Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    site = f"http://localhost:{server.server_port}"  # not the API's host: another origin
+    page = new_page(accept_downloads=True)
+    try:
+        _csp_page_checks(page, stack, site)
+    finally:
+        server.shutdown()
+
+
+def _csp_page_checks(page: Page, stack: Stack, site: str) -> None:
+    page.add_init_script(EVENTS)
+    page.goto(f"{site}/lumen/manual/safety")
+    page.get_by_role("button", name=LAUNCHER).click()
+    ask(page, QUESTION)
+    answer = wait_answered(page, stack)
+    card = answer.locator(".cites a").first
+    assert (card.get_attribute("href") or "").startswith(
+        f"{site}/lumen/manual/getting-started/first-move#"
+    ), card.get_attribute("href")
+    # Styled (the constructed sheet applied): the card is a bordered flex box.
+    assert card.evaluate("a => getComputedStyle(a).display") == "flex"
+    with page.context.expect_page() as opened:
+        card.click()
+    assert opened.value.url.startswith(f"{site}/lumen/manual/getting-started/first-move#")
+    opened.value.close()
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export conversation").click()
+    exported = Path(download.value.path()).read_text()
+    assert f"## {QUESTION}" in exported
+    assert re.search(rf"\n1\. \[.+\]\({re.escape(site)}/lumen/manual/getting-started/", exported)
+
+    answer.get_by_role("button", name="Not helpful").click()
+    reason = answer.get_by_role("textbox", name="What was wrong or missing? (optional)")
+    reason.fill("It should say which pose is home.")
+    with page.expect_request(lambda r: "/feedback" in r.url and "comment" in (r.post_data or "")):
+        answer.get_by_role("button", name="Send", exact=True).click()
+    expect(answer.get_by_text("Thanks, that helps us fix the docs.")).to_be_visible()
+    shot(page, "strict-csp")
+
+    assert page.evaluate("window.__csp") == []
+    events = page.evaluate("window.__events")
+    names = [name for name, _ in events]
+    for expected in ("open", "ask", "answer", "cite-click", "export", "feedback"):
+        assert expected in names, names
+    detail = dict(events)
+    assert detail["ask"]["question"] == QUESTION
+    assert detail["answer"]["citations"] >= 1
+    assert detail["cite-click"]["url"].startswith(site)
+    assert [d["comment"] for n, d in events if n == "feedback"] == [
+        None,
+        "It should say which pose is home.",
+    ]
 
 
 @pytest.fixture(autouse=True, scope="module")

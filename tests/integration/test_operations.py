@@ -243,6 +243,9 @@ def test_metrics_after_a_chat_job(make_stack: Callable[..., Stack]) -> None:
     assert 'bookchat_job_run_seconds_count{kind="chat"} 1.0' in text
     assert 'bookchat_queue_depth{queue="chat"}' in text
     assert 'bookchat_queue_depth{queue="ingest"}' in text
+    # The time it waited for a worker, and the chat queue's oldest wait now (none waits).
+    assert 'bookchat_job_queue_wait_seconds_count{kind="chat"} 1.0' in text
+    assert 'bookchat_queue_oldest_wait_seconds{queue="chat"} 0.0' in text
     assert (
         'bookchat_http_request_duration_seconds_count{method="POST",route="/v1/chat",status="202"}'
         in text

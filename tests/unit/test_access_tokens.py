@@ -108,3 +108,32 @@ async def test_a_revoked_session_opens_nothing_any_more(
         "/v1/chat", json={"message": "And then?", "session_id": sid}, headers=header
     )
     assert again.status_code == 403
+
+
+async def test_an_idempotent_replay_never_reopens_a_revoked_session(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    """Issue 30, item 9: a replay of a POST /v1/chat whose job had expired was answered with a
+    session token issued *now*, newer than the revocation, so it opened the session again."""
+    key = {"Idempotency-Key": "replayed-after-revocation"}
+    body = {"message": "How do I install Lumen?"}
+    first = await client.post("/v1/chat", json=body, headers=key)
+    assert first.status_code == 202, first.text
+    accepted = first.json()
+    sid = accepted["session_id"]
+    header = {"X-Session-Token": accepted["session_token"]}
+    assert (await client.post(f"/v1/sessions/{sid}/revoke", headers=header)).status_code == 204
+    # The job's keys expire (its TTL) while the idempotency key is still held.
+    await state.redis.delete(
+        state.jobs.key(accepted["job_id"]), state.jobs.events_key(accepted["job_id"])
+    )
+
+    replay = await client.post("/v1/chat", json=body, headers=key)
+    assert replay.status_code == 202, replay.text
+    assert replay.json()["session_id"] == sid
+    replayed = {"X-Session-Token": replay.json()["session_token"]}
+    assert (await client.get(f"/v1/sessions/{sid}/messages", headers=replayed)).status_code == 403
+    again = await client.post(
+        "/v1/chat", json={"message": "And then?", "session_id": sid}, headers=replayed
+    )
+    assert again.status_code == 403

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,9 +16,10 @@ from typer.testing import CliRunner
 
 from cli.errors import ExitCode, describe, error_object
 from cli.main import app, main
+from cli.queries import numbered_answer
 from shared.errors import BookchatError, ErrorCode
-from shared.settings import get_settings
-from tests.conftest import SAMPLE_SITE
+from shared.settings import Settings, get_settings
+from tests.conftest import ROOT, SAMPLE_SITE
 from tests.fake_llm import FakeLLM, Reply, error
 
 pytestmark = pytest.mark.unit
@@ -96,6 +100,62 @@ def test_a_question_the_api_would_refuse_is_a_usage_error_before_any_work(
     first, second = (json.loads(line) for line in asked.stdout.splitlines())
     assert first["error"]["code"] == "validation_error"
     assert second["refused"] is False
+
+
+def test_an_empty_question_is_refused_in_plain_words(
+    runner: CliRunner, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for empty in ("", "   "):
+        code, out, err = _run_main(["ask", empty], capsys)
+        assert code == ExitCode.USAGE
+        assert err.strip() == 'error: the question is empty: bookchat ask "How do I ...?"', err
+        assert "String should have" not in err
+
+
+def test_plain_text_answers_number_their_markers_as_the_sources_listed(
+    runner: CliRunner,
+) -> None:
+    assert runner.invoke(app, ["ingest", str(SAMPLE_SITE)]).exit_code == 0
+    asked = runner.invoke(app, ["ask", "How do I stop the arm in an emergency?"])
+    assert asked.exit_code == 0, asked.output
+    text, _, sources = asked.stdout.partition("\nSources:\n")
+    listed = re.findall(r"^\[(\d+)\] .+ > .+: https?://\S+$", sources, flags=re.M)
+    assert listed == [str(n) for n in range(1, len(listed) + 1)], sources
+    assert len(listed) >= 2, asked.stdout
+    assert set(re.findall(r"\[(\d+)\]", text)) == set(listed), asked.stdout
+
+
+def test_numbered_answer_maps_passage_numbers_to_list_places() -> None:
+    citations = [
+        {"number": 4, "title": "A", "heading": "x", "url": "https://d.example/a"},
+        {"number": 2, "title": "B", "heading": "y", "url": "https://d.example/b"},
+    ]
+    assert numbered_answer("One [4]. Two [2][4]. Not cited [9].", citations) == (
+        "One [1]. Two [2][1]. Not cited [9].\n\nSources:\n"
+        "[1] A > x: https://d.example/a\n[2] B > y: https://d.example/b"
+    )
+
+
+def test_a_report_of_a_site_that_is_not_there_fails_naming_the_sites(
+    runner: CliRunner, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run_main(["report", "--site", "nosuch"], capsys)
+    assert code == ExitCode.NOT_FOUND, err
+    assert "no site 'nosuch' here (sites: default)" in err
+    assert _run_main(["report", "--site", "default", "--format", "json"], capsys)[0] == 0
+
+
+def test_make_test_of_the_unit_tier_starts_no_service() -> None:
+    def planned(*args: str) -> str:
+        done = subprocess.run(
+            ["make", "-n", "-C", str(ROOT), "test", *args], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert ".ci/services" not in planned("PYTEST_ARGS=-m unit")
+    assert ".ci/services" in planned()
+    assert ".ci/services" in planned("PYTEST_ARGS=-m integration")
 
 
 def _run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -242,7 +302,9 @@ class _Exec(Exception):
     """Raised by the stand-in for os.execv(p), carrying the command it was given."""
 
 
-def _worker_argv(runner: CliRunner, monkeypatch: pytest.MonkeyPatch, *args: str) -> list[str]:
+def _worker_argv(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, *args: str, qdrant_url: str | None = None
+) -> list[str]:
     def fake_exec(file: str, argv: list[str]) -> None:
         assert file == argv[0]
         raise _Exec(argv)
@@ -251,6 +313,8 @@ def _worker_argv(runner: CliRunner, monkeypatch: pytest.MonkeyPatch, *args: str)
     monkeypatch.setattr("cli.admin.os.execvp", fake_exec)
     for name in ("BOOKCHAT_QDRANT_URL", "QDRANT_URL"):
         monkeypatch.delenv(name, raising=False)
+    if qdrant_url is not None:
+        monkeypatch.setenv("QDRANT_URL", qdrant_url)
     get_settings.cache_clear()
     result = runner.invoke(app, ["worker", *args])
     assert isinstance(result.exception, _Exec), result.output
@@ -271,6 +335,31 @@ def test_the_worker_sends_task_events_only_when_the_setting_says_so(
     argv = _worker_argv(runner, monkeypatch, "--queues", "chat")
     assert ("-E" in argv) is with_events
     assert argv[argv.index("-Q") + 1] == "chat,ingest"
+
+
+@pytest.mark.parametrize("qdrant_url", [None, "http://127.0.0.1:6333"])
+def test_the_chat_worker_holds_chat_concurrency_answers_in_one_threads_pool(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, qdrant_url: str | None
+) -> None:
+    # Embedded default and Qdrant server alike: one process, BOOKCHAT_CHAT_CONCURRENCY threads
+    # (200 unless set; a prefork pool of 200 would be 200 processes).
+    monkeypatch.delenv("BOOKCHAT_CHAT_CONCURRENCY", raising=False)
+    argv = _worker_argv(runner, monkeypatch, "--queues", "chat", qdrant_url=qdrant_url)
+    assert argv[argv.index("--pool") + 1] == "threads"
+    assert argv[argv.index("--concurrency") + 1] == "200"
+    monkeypatch.setenv("BOOKCHAT_CHAT_CONCURRENCY", "64")
+    argv = _worker_argv(runner, monkeypatch, "--queues", "chat", qdrant_url=qdrant_url)
+    assert argv[argv.index("--concurrency") + 1] == "64"
+    assert (
+        _worker_argv(runner, monkeypatch, "--queues", "chat", "--concurrency", "8")[
+            argv.index("--concurrency") + 1
+        ]
+        == "8"
+    )
+    if qdrant_url is not None:  # ingestion: its own single prefork process
+        ingest = _worker_argv(runner, monkeypatch, "--queues", "ingest", qdrant_url=qdrant_url)
+        assert "--pool" not in ingest
+        assert ingest[ingest.index("--concurrency") + 1] == "1"
 
 
 @pytest.mark.parametrize("command", ["search", "ask"])
@@ -312,3 +401,56 @@ def test_the_worker_runs_this_interpreters_celery_not_one_on_path(
     monkeypatch.setenv("PATH", "/nonexistent")
     argv = _worker_argv(runner, monkeypatch, "--queues", "chat")
     assert argv[:5] == [sys.executable, "-m", "celery", "-A", "worker.celery_app"]
+
+
+def test_dev_says_where_citations_link(
+    runner: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli.dev import citation_target
+
+    settings = get_settings()
+    assert citation_target(settings, SAMPLE_SITE).startswith(
+        "https://lumen.example.org/lumen/ (docusaurus.config's url + baseUrl"
+    )
+    local = settings.model_copy(update={"site_url": "http://localhost:3000/lumen/"})
+    assert citation_target(local, SAMPLE_SITE).startswith(
+        "http://localhost:3000/lumen/ (--site-url"
+    )
+    bare = tmp_path / "bare"
+    (bare / "docs").mkdir(parents=True)
+    assert "relative" in citation_target(settings, bare)
+
+    code, _, err = _run_main(["dev", "--site-url", "localhost:3000"], capsys)
+    assert code == ExitCode.USAGE
+    assert "--site-url must be an absolute http(s) URL" in err
+
+
+def test_a_report_over_a_history_of_two_sites_says_so(
+    runner: CliRunner, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert runner.invoke(app, ["ingest", str(SAMPLE_SITE)]).exit_code == 0
+    asked = runner.invoke(app, ["ask", "How do I send the arm to its home pose?"])
+    assert asked.exit_code == 0, asked.output
+    # Another site's reader in the same history (as a second `bookchat dev --site` leaves).
+    asyncio.run(_add_session(get_settings(), site="second"))
+
+    code, _, err = _run_main(["report", "--format", "json"], capsys)
+    assert code == 0, err
+    assert "this history holds 2 sites (default, second); the report adds them up" in err
+    code, out, err = _run_main(["report", "--site", "default", "--format", "json"], capsys)
+    assert code == 0, err
+    assert "holds 2 sites" not in err
+    assert json.loads(out)["usage"]["questions"] == 1, out
+
+
+async def _add_session(settings: Settings, *, site: str) -> None:
+    from shared.db import make_engine, make_sessionmaker
+    from shared.models import ChatSession
+
+    engine = make_engine(settings.effective_database_url, settings)
+    try:
+        async with make_sessionmaker(engine)() as db:
+            db.add(ChatSession(site=site))
+            await db.commit()
+    finally:
+        await engine.dispose()

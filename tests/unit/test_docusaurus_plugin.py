@@ -22,10 +22,14 @@ def run_plugin(theme: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]
         pytest.fail("node is missing (the Docusaurus tests need it: .ci/docusaurus)")
     script = f"""
     const plugin = require({json.dumps(str(PLUGIN))});
-    const context = {{siteConfig: {{themeConfig: {{bookchat: {json.dumps(theme)}}}}}}};
+    const context = {{siteConfig: {{
+      url: 'https://lumen.example.org', baseUrl: '/lumen/',
+      themeConfig: {{bookchat: {json.dumps(theme)}}},
+    }}}};
     try {{
       plugin.validateThemeConfig({{themeConfig: context.siteConfig.themeConfig}});
-      const options = plugin.validateOptions({{options: {json.dumps(options)}}});
+      const given = {{id: 'default', ...{json.dumps(options)}}};
+      const options = plugin.validateOptions({{options: given}});
       console.log(JSON.stringify({{tags: plugin(context, options).injectHtmlTags().headTags}}));
     }} catch (error) {{
       console.log(JSON.stringify({{error: error.message}}));
@@ -36,31 +40,46 @@ def run_plugin(theme: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]
     return result
 
 
-def test_theme_config_and_plugin_options_become_two_head_tags() -> None:
+def test_theme_config_and_plugin_options_become_one_script_tag_without_inline_code() -> None:
     result = run_plugin(
         {"apiUrl": "https://chat.example.com/", "title": "Ask", "suggestedQuestions": ["a?"]},
         {"title": "Ask the manual", "widgetVersion": "0.2.0", "selectionButton": False},
     )
-    config_tag, script_tag = result["tags"]
-    assert script_tag == {
-        "tagName": "script",
-        "attributes": {"src": "https://chat.example.com/widget/0.2.0.js", "defer": True},
-    }
-    prefix = "window.BookchatConfig = "
-    assert config_tag["innerHTML"].startswith(prefix)
-    config = json.loads(config_tag["innerHTML"][len(prefix) :].rstrip(";"))
-    assert config == {
+    [script_tag] = result["tags"]  # no inline script: a strict CSP needs no exception
+    assert "innerHTML" not in script_tag
+    attributes = script_tag["attributes"]
+    assert attributes["src"] == "https://chat.example.com/widget/0.2.0.js"
+    assert attributes["defer"] is True
+    assert json.loads(attributes["data-config"]) == {
         "apiUrl": "https://chat.example.com",
         "title": "Ask the manual",  # the plugin's own options win
         "suggestedQuestions": ["a?"],
         "selectionButton": "false",
+        # the site's url + baseUrl: citations under it open on the origin serving the site
+        "siteUrl": "https://lumen.example.org/lumen/",
     }
 
 
-def test_inline_config_cannot_close_its_script_tag() -> None:
-    result = run_plugin({"apiUrl": "https://chat.example.com", "title": "</script><b>x"}, {})
-    assert "</script>" not in result["tags"][0]["innerHTML"]
-    assert "\\u003c/script>" in result["tags"][0]["innerHTML"]
+def test_an_explicit_site_url_wins_over_the_config_url() -> None:
+    result = run_plugin({"apiUrl": "https://c.example", "siteUrl": "https://docs.example/"}, {})
+    config = json.loads(result["tags"][0]["attributes"]["data-config"])
+    assert config["siteUrl"] == "https://docs.example/"
+
+
+@pytest.mark.parametrize(
+    ("misspelled", "nearest"),
+    [("shortcutt", "shortcut"), ("sugestedQuestions", "suggestedQuestions"), ("apiURL", "apiUrl")],
+)
+def test_an_unknown_option_fails_naming_the_nearest_known_one(
+    misspelled: str, nearest: str
+) -> None:
+    for theme, options in [
+        ({"apiUrl": "https://c.example", misspelled: "x"}, {}),
+        ({"apiUrl": "https://c.example"}, {misspelled: "x"}),
+    ]:
+        result = run_plugin(theme, options)
+        assert "error" in result, result
+        assert f"unknown option `{misspelled}`. Did you mean `{nearest}`?" in result["error"]
 
 
 @pytest.mark.parametrize(

@@ -148,3 +148,50 @@ def test_a_sentence_held_by_two_overlapping_passages_is_said_once() -> None:
     answer = compose_answer("What if the arm does not move?", twice)
     assert answer is not None
     assert answer.count("emergency stop") == 1
+
+
+# An admonition's title (as the reader sees it: "Warning:", "Check the serial group:") says what
+# follows; it is never an answer sentence on its own (issue 29).
+
+
+def test_an_admonition_title_is_quoted_with_what_it_titles() -> None:
+    text = (
+        "Check the serial group:\n\nYour user must belong to the dialout group, or the daemon "
+        "cannot open the serial port. " + "The daemon logs every port it opens. " * 12
+    )
+    answer = compose_answer(
+        "Which serial group must my user belong to?", {1: passage(text, heading="Serial port")}
+    )
+    assert answer is not None
+    assert "Check the serial group: Your user must belong" in answer
+    assert "group: [1]" not in answer
+
+
+def test_an_admonition_title_that_ends_a_passage_is_left_out() -> None:
+    text = "Run `npm run build` to produce the static site in the build folder.\n\nWarning:"
+    answer = compose_answer("How do I build the static site?", {1: passage(text)})
+    assert answer is not None
+    assert "Warning" not in answer
+
+
+# Names are judged as a reader means them (issue 29): a counted number is no name, a capital
+# that starts a sentence marks none, and a "/" list of words is topic words.
+
+
+def test_a_counted_number_and_a_sentence_start_are_no_names() -> None:
+    from worker.decline_rule import specific_terms
+
+    question = "My pages hit 404s on the 1060-class box. What should I change?"
+    assert specific_terms(question) == []
+
+
+def test_a_slash_list_of_words_is_topic_words_not_a_name() -> None:
+    docs = {1: passage("To test, you need 16 GB of RAM, a recent OS and 50 GB of disk space.")}
+    assert decline_reason("What OS/RAM/disk do I need?", docs) is None
+    assert "A/B" in str(decline_reason("Which OS do I need to test with A/B?", docs))
+
+
+def test_another_name_for_a_word_counts_as_the_word() -> None:
+    docs = {1: passage("The controller needs a power supply of 7.4 V and 1 GB of memory.")}
+    assert decline_reason("Which PSU and how much RAM?", docs) is None
+    assert decline_reason("Which GPU does the controller need?", docs) is not None
