@@ -125,6 +125,7 @@ def _summary(report: Report) -> list[tuple[str, str]]:
         ("questions", str(u.questions)),
         ("answered", str(u.answered)),
         ("declined", f"{u.declined} ({_pct(u.decline_rate)})"),
+        ("cut off by the token limit", str(u.cut_off)),
         ("median time to answer", _ms(u.answer_ms_median)),
         ("p95 time to answer", _ms(u.answer_ms_p95)),
         ("thumbs up / down", f"{f.up} / {f.down} ({_pct(f.down_rate)} down)"),

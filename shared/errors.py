@@ -38,6 +38,12 @@ class ErrorCode(StrEnum):
     # Job failures (in a failed job's `error`)
     LLM_UNAVAILABLE = "llm_unavailable"
     LLM_BAD_RESPONSE = "llm_bad_response"
+    # The provider refuses for a reason waiting will not fix (worker/provider_errors.py): the
+    # account is out of credits (402), a quota is used up until a reset past the deadline, the
+    # configured model does not exist there.
+    LLM_OUT_OF_CREDITS = "llm_out_of_credits"
+    LLM_QUOTA_EXHAUSTED = "llm_quota_exhausted"
+    LLM_MODEL_NOT_FOUND = "llm_model_not_found"
     INDEX_UNAVAILABLE = "index_unavailable"
     INDEX_EMPTY = "index_empty"
     # The site's first index is still being built (503 + Retry-After; a chat job waits for it).

@@ -7,7 +7,7 @@ OpenAPI schema at /docs shows each answer's full shape. Nothing here is built fr
 
 | kind       | request            | result                                  |
 | ---------- | ------------------ | --------------------------------------- |
-| `chat`     | `ChatRequest`      | `ChatResult`                            |
+| `chat`     | `ChatJobRequest`   | `ChatResult`                            |
 | `retrieve` | `RetrieveRequest`  | `RetrieveResult`                        |
 | `ingest`   | `IngestRequest`    | `IngestResult` or `IngestSkipped`       |
 | `report`   | `ReportPeriod`     | `Report` (both in shared/report_model.py) |
@@ -32,6 +32,7 @@ from shared.settings import Settings
 
 __all__ = [
     "SKIPPED_ALREADY_RUNNING",
+    "ChatJobRequest",
     "ChatRequest",
     "ChatResult",
     "Citation",
@@ -93,6 +94,14 @@ class ChatRequest(BaseModel):
         return _no_control_chars(value)
 
 
+class ChatJobRequest(ChatRequest):
+    """A chat job's request as stored in the job: the reader's `ChatRequest`, plus what only
+    the API sets. `retry_of`: the job whose question this one asks again (ChatKit's retry);
+    the worker replaces that exchange, and what followed it, once this one is answered."""
+
+    retry_of: uuid.UUID | None = Field(default=None, description="The retried question's job")
+
+
 class Citation(BaseModel):
     """A source of an answer; `number` is the `[n]` marker the answer text uses for it."""
 
@@ -113,6 +122,11 @@ class ChatResult(BaseModel):
     message_id: str | None = Field(description="The stored answer (for feedback)")
     model: str
     usage: dict[str, int] = Field(description="Model requests and tokens")
+    truncated: bool = Field(
+        default=False,
+        description="The model's token limit cut the answer off: its last whole sentences, "
+        "marked so",
+    )
 
 
 # --- retrieve ------------------------------------------------------------------------------

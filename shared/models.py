@@ -52,6 +52,9 @@ class MessageBase(SQLModel):
     content: str = Field(sa_column=Column(Text, nullable=False))
     citations: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     refused: bool = False
+    # An answer the model's token limit cut off: its last whole sentences, marked so; the
+    # report does not count it as answered.
+    truncated: bool = False
     selection: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     page_url: str | None = Field(default=None, max_length=2048)
 

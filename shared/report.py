@@ -91,13 +91,14 @@ async def usage_section(db: AsyncSession, period: ReportPeriod) -> UsageSection:
             where(and_(m.c.role == MessageRole.ASSISTANT, m.c.refused)),
             where(m.c.answer_ms.is_not(None)),
             where(and_(m.c.role == MessageRole.USER, m.c.selection.is_not(None))),
+            where(and_(m.c.role == MessageRole.ASSISTANT, m.c.truncated)),
         )
         .where(in_period)
         .group_by(day)
         .order_by(day),
     )
-    questions, answers, declined, timed, selections = (
-        sum(int(row[i]) for row in days) for i in range(1, 6)
+    questions, answers, declined, timed, selections, cut_off = (
+        sum(int(row[i]) for row in days) for i in range(1, 7)
     )
     median, p95 = (
         await answer_ms_percentiles(db, assistant, timed, (0.50, 0.95)) if timed else (None, None)
@@ -176,8 +177,9 @@ async def usage_section(db: AsyncSession, period: ReportPeriod) -> UsageSection:
 
     return UsageSection(
         questions=questions,
-        answered=answers - declined,
+        answered=answers - declined - cut_off,
         declined=declined,
+        cut_off=cut_off,
         decline_rate=_rate(declined, answers),
         answer_ms_median=median,
         answer_ms_p95=p95,

@@ -101,8 +101,11 @@ class IndexCommit(BaseModel):
 
 class UsageSection(BaseModel):
     questions: int
-    answered: int
+    answered: int = Field(description="Complete answers (neither declined nor cut off)")
     declined: int
+    cut_off: int = Field(
+        default=0, description="Answers the model's token limit cut off (served trimmed)"
+    )
     decline_rate: float | None = Field(description="declined / answered+declined; None = none")
     answer_ms_median: int | None = Field(description="Median time to answer (ms), queue included")
     answer_ms_p95: int | None = Field(description="95th percentile time to answer (ms)")

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     llm_fallback_models: list[str] = Field(default_factory=list)
     llm_timeout_s: float = Field(default=60.0, gt=0)  # total deadline across models and retries
     llm_attempts_per_model: int = Field(default=2, ge=1, le=10)  # tries before the next model
+    # Output-token limit of each completion (None: the provider's). A completion cut off by the
+    # limit is retried with twice the room (worker/chat.py).
+    llm_max_tokens: int | None = Field(default=None, ge=16, le=65536)
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY")
     )

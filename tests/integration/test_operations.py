@@ -196,7 +196,7 @@ async def test_readyz_follows_redis_and_database_down_and_back(
         checks = await until(200)
         assert checks == {
             "redis": "ok", "database": "ok", "qdrant": "embedded", "workers": "not required",
-            "index": "ok",
+            "index": "ok", "llm": "ok",
         }  # fmt: skip
 
         private_redis.stop()

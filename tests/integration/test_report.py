@@ -240,6 +240,8 @@ def test_no_question_text_mode(
     make_stack: Callable[..., Stack], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BOOKCHAT_ADMIN_TOKEN", TOKEN)
+    # The API's settings too: it stores the question as it is queued.
+    monkeypatch.setenv("BOOKCHAT_HISTORY_STORE_QUESTION_TEXT", "false")
     stack = make_stack(BOOKCHAT_ADMIN_TOKEN=TOKEN, BOOKCHAT_HISTORY_STORE_QUESTION_TEXT="false")
     answered = ask(stack, ANSWERABLE[0][0], page_url=FIRST_MOVE)
     declined = ask(stack, DECLINED[0][0], page_url=INTRO)
