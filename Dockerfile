@@ -38,6 +38,11 @@ ENV PATH=/app/.venv/bin:$PATH \
     TRANSFORMERS_OFFLINE=1 \
     BOOKCHAT_DATA_DIR=/data \
     BOOKCHAT_LOG_JSON=true
+# git (and ssh for deploy keys): a site from its repository is fetched with git itself
+# (BOOKCHAT_SITE_REPO, ingestion_jobs/site_repo.py).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git openssh-client ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 bookchat \
     && useradd --system --uid 10001 --gid bookchat --home-dir /app --shell /usr/sbin/nologin bookchat \
     && mkdir -p /data /site \

@@ -1,15 +1,21 @@
-"""ChatKit over bookchat's chat jobs: a `ChatKitServer` whose `respond` enqueues the same chat
-job as POST /v1/chat and relays that job's event stream as ChatKit thread events. Its ChatKit
-`Store`, backed by the history tables, and the per-request context are api/chatkit_store.py.
+"""ChatKit over bookchat's chat jobs: the route queues the same chat job as POST /v1/chat
+(`queue_question`, before the SDK streams anything) and the `ChatKitServer`'s `respond` relays
+that job's event stream as ChatKit thread events. Its ChatKit `Store`, backed by the history
+tables, and the per-request context are api/chatkit_store.py.
 
 Decisions (see docs/deployments.md, "ChatKit front end"):
 
 - A ChatKit thread IS a bookchat session: the thread id is the session's UUID as a string, so a
   conversation started in ChatKit can be read at /v1/sessions/{id}/messages and vice versa.
-- Thread items ARE history rows. The worker is the only writer of messages (the question and
-  the answer, written together when the job finishes); the Store never writes a second copy.
-  Item ids are derived from the chat job: ``msg_<job id>_user`` / ``msg_<job id>_assistant``,
-  so the ids streamed while a job runs are the ids read back from history afterwards.
+- Thread items ARE history rows. The question is stored as it is queued (api/enqueue.py), the
+  answer by the worker when the job ends, whether or not the stream is still open; the Store
+  never writes a second copy. Item ids are derived from the chat job: ``msg_<job id>_user`` /
+  ``msg_<job id>_assistant``, so the ids streamed while a job runs are the ids read back from
+  history afterwards. A thread loaded while an answer runs shows the question and the answer
+  so far (api/pending.py).
+- A retry (`threads.retry_after_item`, on a question) queues the question again; the exchange
+  retried, and what followed it, are replaced only when the retry is answered, so a failed
+  retry erases nothing.
 - Authorization: every request that names a thread needs that session's token in the
   `X-Session-Token` header. A new thread's token reaches the client as the client effect
   ``bookchat.session`` (``{thread_id, session_token}``) at the start of the stream, and as the
@@ -29,11 +35,13 @@ from typing import Any
 
 from chatkit.errors import CustomStreamError
 from chatkit.server import ChatKitServer
+from chatkit.store import NotFoundError
 from chatkit.types import (
     AssistantMessageContent,
     AssistantMessageContentPartAdded,
     AssistantMessageContentPartTextDelta,
     AssistantMessageItem,
+    ChatKitReq,
     ClientEffectEvent,
     FeedbackKind,
     ProgressUpdateEvent,
@@ -43,7 +51,11 @@ from chatkit.types import (
     ThreadItemRemovedEvent,
     ThreadItemUpdatedEvent,
     ThreadMetadata,
+    ThreadsAddUserMessageReq,
+    ThreadsCreateReq,
+    ThreadsRetryAfterItemReq,
     ThreadStreamEvent,
+    UserMessageInput,
     UserMessageItem,
     UserMessageTagContent,
     UserMessageTextContent,
@@ -51,14 +63,14 @@ from chatkit.types import (
 from pydantic import ValidationError
 
 from api.chatkit_store import ChatKitContext, HistoryStore, citation_annotations, item_id
-from api.enqueue import enqueue
+from api.enqueue import enqueue_chat
 from api.errors import ApiError
-from shared.job_models import ChatRequest
-from shared.jobs import EventType, JobKind
-from shared.models import FeedbackRating, MessageRole
-from shared.queues import TaskName
+from shared.errors import ErrorCode
+from shared.job_models import ChatJobRequest
+from shared.jobs import EventType
+from shared.models import FeedbackRating, Message, MessageRole
 
-__all__ = ["SESSION_EFFECT", "BookchatChatKitServer", "user_text"]
+__all__ = ["SESSION_EFFECT", "BookchatChatKitServer", "queue_question", "user_text"]
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +80,7 @@ SESSION_EFFECT = "bookchat.session"
 _RELAY_MARGIN_S = 30.0
 
 
-def user_text(item: UserMessageItem) -> str:
+def user_text(item: UserMessageItem | UserMessageInput) -> str:
     """The question as plain text (tags contribute their visible text)."""
     parts = [
         part.text
@@ -76,6 +88,70 @@ def user_text(item: UserMessageItem) -> str:
         if isinstance(part, UserMessageTextContent | UserMessageTagContent)
     ]
     return "\n".join(p for p in parts if p).strip()
+
+
+async def queue_question(request: ChatKitReq, context: ChatKitContext) -> None:
+    """Store the question and queue its chat job (`enqueue_chat`) for a request that asks one
+    (`threads.create`, `threads.add_user_message`, `threads.retry_after_item`), before the
+    ChatKit SDK streams a single event: a client that reloads or navigates away at once still
+    finds its question in the thread, and the answer is written whether or not anyone listens.
+
+    A retry asks the question of `item_id` again; its exchange (and what followed it) stays
+    until the retry is answered (`History.record(replaces_job=)`). Raises ApiError: 404
+    `message_not_found` when `item_id` is not a question of the thread, 503 when the queue or
+    the history is unavailable."""
+    state = context.state
+    retry_of: uuid.UUID | None = None
+    if isinstance(request, ThreadsCreateReq):
+        thread_id, text = context.new_thread_id, user_text(request.params.input)
+        selection = request.params.input.quoted_text or None
+    elif isinstance(request, ThreadsAddUserMessageReq):
+        thread_id, text = request.params.thread_id, user_text(request.params.input)
+        selection = request.params.input.quoted_text or None
+    elif isinstance(request, ThreadsRetryAfterItemReq):
+        thread_id = request.params.thread_id
+        asked = await _retried_question(request.params.item_id, thread_id, context)
+        retry_of, text, selection = asked.job_id, asked.content, asked.selection
+        context.retrying = True
+    else:
+        return
+    try:
+        question = ChatJobRequest(
+            message=text,
+            session_id=uuid.UUID(thread_id),
+            selection=selection,
+            page_url=context.page_url,
+            retry_of=retry_of,
+        )
+    except ValidationError as error:  # the route checked new input; a retried one is stored
+        raise ApiError(
+            422, ErrorCode.VALIDATION_ERROR, f"The message is not valid: {error.errors()[0]['msg']}"
+        ) from error
+    await enqueue_chat(state, question, job_id=context.job_id)
+    context.queued = True
+
+
+async def _retried_question(item: str, thread_id: str, context: ChatKitContext) -> Message:
+    store = HistoryStore()
+    session_id = store.authorize(thread_id, context)
+    try:
+        row = await store.find_message(session_id, item, context)
+    except NotFoundError:
+        row = None
+    if row is None or row.role != MessageRole.USER or row.job_id is None:
+        raise ApiError(
+            404,
+            ErrorCode.MESSAGE_NOT_FOUND,
+            "threads.retry_after_item names a question (a user message) of this thread.",
+        )
+    if not row.content:  # BOOKCHAT_HISTORY_STORE_QUESTION_TEXT=false: the text was not kept
+        raise ApiError(
+            409,
+            ErrorCode.UNSUPPORTED_OPERATION,
+            "This question's text is not stored (history_store_question_text), so it cannot "
+            "be asked again; ask it anew.",
+        )
+    return row
 
 
 class BookchatChatKitServer(ChatKitServer[ChatKitContext]):
@@ -92,7 +168,8 @@ class BookchatChatKitServer(ChatKitServer[ChatKitContext]):
     ) -> AsyncIterator[ThreadStreamEvent]:
         if input_user_message is None:
             return
-        state = context.state
+        if not context.queued:  # the route queues every question first (`queue_question`)
+            raise CustomStreamError("The question was not queued.", allow_retry=True)
         if context.creating:
             yield ClientEffectEvent(
                 name=SESSION_EFFECT,
@@ -101,37 +178,8 @@ class BookchatChatKitServer(ChatKitServer[ChatKitContext]):
                     "session_token": context.new_session_token,
                 },
             )
-        await self._forget_retried_question(thread, input_user_message, context)
-        try:
-            request = ChatRequest(
-                message=user_text(input_user_message),
-                session_id=uuid.UUID(thread.id),
-                selection=input_user_message.quoted_text or None,
-                page_url=context.page_url,
-            )
-        except ValidationError as error:  # the route checked the input already: a last guard
-            raise CustomStreamError(str(error.errors()[0]["msg"]), allow_retry=False) from error
-        try:
-            await enqueue(
-                state,
-                JobKind.CHAT,
-                TaskName.CHAT,
-                job_id=context.job_id,
-                session_id=thread.id,
-                request=request,
-            )
-        except ApiError as error:
-            raise CustomStreamError(error.message, allow_retry=True) from error
         async for event in self._relay(thread, context):
             yield event
-
-    async def _forget_retried_question(
-        self, thread: ThreadMetadata, item: UserMessageItem, context: ChatKitContext
-    ) -> None:
-        """On "retry", the question is already in history; the new job writes it again."""
-        if item.id == item_id(context.job_id, MessageRole.USER):
-            return
-        await self.store.delete_thread_item(thread.id, item.id, context)
 
     async def _relay(
         self, thread: ThreadMetadata, context: ChatKitContext

@@ -3,8 +3,10 @@ history row (see api/chatkit_server.py for the decisions behind it). Also the pe
 context both the store and the server (api/chatkit_server.py) read, and the ids, citations
 and rows as ChatKit items.
 
-The store never writes a message: the worker writes the question and the answer together when
-the chat job finishes, under the item ids derived from the job (``msg_<job id>_<role>``).
+The store never writes a message: the question is stored as it is queued, the answer by the
+worker when the chat job finishes, under the item ids derived from the job
+(``msg_<job id>_<role>``). A question whose answer is still being written is followed by an
+assistant item holding the answer so far (api/pending.py).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from chatkit.types import (
 
 from api.deps import AppState
 from api.errors import ApiError
+from api.pending import pending_answers
+from api.schemas import PendingAnswer
 from shared.errors import ErrorCode
 from shared.models import Message, MessageRole
 
@@ -53,6 +57,8 @@ class ChatKitContext:
     creating: bool = False  # this request is `threads.create`
     page_url: str | None = None  # request metadata `page_url`: the page the reader is on
     listed_session: str | None = None  # request metadata `session_id`: what threads.list shows
+    queued: bool = False  # this request's question is stored and its job queued
+    retrying: bool = False  # a `threads.retry_after_item`: the worker replaces what it retries
 
     def may_read(self, thread_id: str) -> bool:
         if self.creating and thread_id == self.new_thread_id:
@@ -116,6 +122,24 @@ def _row_item(row: Message, thread_id: str) -> ThreadItem:
                 text=row.content, annotations=citation_annotations(row.citations or [])
             )
         ],
+    )
+
+
+def _pending_item(pending: PendingAnswer, question: Message, thread_id: str) -> ThreadItem | None:
+    """The answer of a question still being written, as far as it has come (or what it is
+    doing: the pages being read); None once the job failed or is gone (the question stands
+    alone, to be asked again)."""
+    if pending.status not in ("queued", "running"):
+        return None
+    text = pending.answer_so_far
+    if not text:
+        progress = pending.progress or {}
+        text = str(progress.get("message") or "Searching the documentation…")
+    return AssistantMessageItem(
+        id=item_id(pending.job_id, MessageRole.ASSISTANT),
+        thread_id=thread_id,
+        created_at=question.created_at,
+        content=[AssistantMessageContent(text=text)],
     )
 
 
@@ -187,9 +211,17 @@ class HistoryStore(Store[ChatKitContext]):
     ) -> Page[ThreadItem]:
         sid = self.authorize(thread_id, context)
         rows = await context.state.history.messages(sid)
+        pending = await pending_answers(context.state, sid)
+        items: list[ThreadItem] = []
+        for row in rows:
+            items.append(_row_item(row, thread_id))
+            waiting = (
+                pending.get(row.job_id) if row.job_id and row.role == MessageRole.USER else None
+            )
+            if waiting is not None and (shown := _pending_item(waiting, row, thread_id)):
+                items.append(shown)
         if order == "desc":
-            rows.reverse()
-        items = [_row_item(row, thread_id) for row in rows]
+            items.reverse()
         if after is not None:
             ids = [item.id for item in items]
             items = items[ids.index(after) + 1 :] if after in ids else []
@@ -232,6 +264,8 @@ class HistoryStore(Store[ChatKitContext]):
         self, thread_id: str, item_id: str, context: ChatKitContext
     ) -> None:
         sid = self.authorize(thread_id, context)
+        if context.retrying:
+            return  # the retry's answer replaces these (History.record), a failed one nothing
         try:
             row = await self.find_message(sid, item_id, context)
         except NotFoundError:

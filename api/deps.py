@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from celery import Celery
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.errors import ApiError
+from api.followers import Followers
 from shared.access_tokens import (
     issue_session_token,
     issue_stream_token,
@@ -50,6 +51,8 @@ class AppState:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     secret: bytes
+    # Connections following jobs in this process (api/followers.py).
+    followers: Followers = field(default_factory=Followers)
 
     @property
     def history(self) -> History:

@@ -5,21 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import AppState, stream_token
 from api.errors import ApiError
 from api.schemas import JobAccepted
 from shared.errors import ErrorCode
 from shared.index_state import note_ingest_queued
-from shared.job_models import IngestRequest
+from shared.job_models import ChatJobRequest, IngestRequest
 from shared.jobs import EventType, Job, JobKind, JobStatus
 from shared.queues import TaskName
 
-__all__ = ["enqueue", "enqueue_ingestion", "job_urls"]
+__all__ = ["enqueue", "enqueue_chat", "enqueue_ingestion", "job_urls"]
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +46,13 @@ async def enqueue(
     session_id: str | None = None,
     job_id: str | None = None,
     coalesce_key: str | None = None,
+    before_send: Callable[[Job], Awaitable[None]] | None = None,
 ) -> Job:
     """Record the job as queued, then send its task. If either fails, nothing is left queued
     and the client gets a 503 it can retry. `request` is the kind's model in
     shared/job_models.py; the worker validates it back out of the job's `meta`.
+    `before_send` runs between the two (a chat job's question is stored there, so the worker
+    finds it).
 
     With `coalesce_key`, a job of the same key still waiting in the queue is returned instead
     of queuing another (`JobStore.claim_pending`): one running, at most one pending."""
@@ -67,6 +72,8 @@ async def enqueue(
     except RedisError as error:
         log.error("job store unavailable: %s", error)
         raise _queue_unavailable() from error
+    if before_send is not None:
+        await before_send(job)
     try:
         # kombu's publish is blocking I/O: keep it off the event loop.
         await asyncio.to_thread(state.sender.send_task, str(task), kwargs={"job_id": job.id})
@@ -77,6 +84,48 @@ async def enqueue(
         raise _queue_unavailable() from error
     log.info("enqueued %s job %s", kind, job.id, extra={"job_id": job.id, "session_id": session_id})
     return job
+
+
+async def enqueue_chat(
+    state: AppState, request: ChatJobRequest, *, job_id: str | None = None
+) -> Job:
+    """Queue a reader's question (POST /v1/chat, ChatKit): the job, then the question in
+    history, then the task, all before the client hears anything, so a reader who reloads or
+    navigates away at once finds the question (and its answer, which the worker writes whether
+    or not anyone listens). A retried question (`retry_of`) is not stored again: the one it
+    retries stands until the worker replaces it with the answered retry.
+
+    With the database unreachable the question is still queued (the job holds it, and the
+    worker stores it with its answer, or fails the job `database_unavailable`): history
+    being down does not stop questions being asked."""
+    assert request.session_id is not None  # the routes always set it
+    session_id = str(request.session_id)
+
+    async def store_question(job: Job) -> None:
+        if request.retry_of is not None:
+            return
+        try:
+            await state.history.record_question(
+                job_id=job.id,
+                session_id=session_id,
+                site=state.settings.site_name,
+                question=request.message,
+                selection=request.selection,
+                page_url=request.page_url,
+                store_question_text=state.settings.history_store_question_text,
+            )
+        except (SQLAlchemyError, OSError) as error:
+            log.warning("job %s: question not stored before its answer: %r", job.id, error)
+
+    return await enqueue(
+        state,
+        JobKind.CHAT,
+        TaskName.CHAT,
+        job_id=job_id,
+        session_id=session_id,
+        request=request,
+        before_send=store_question,
+    )
 
 
 #: HTTP status of a synchronous endpoint whose job ended with one of these error codes.
@@ -139,8 +188,12 @@ def _queue_unavailable() -> ApiError:
 
 async def enqueue_ingestion(state: AppState, *, full_rebuild: bool = False) -> JobAccepted:
     """Queue an ingestion of the configured site (admin endpoint and signed webhook)."""
-    if state.settings.site_dir is None:
-        raise ApiError(409, ErrorCode.SITE_NOT_FOUND, "No site configured (BOOKCHAT_SITE_DIR).")
+    if not state.settings.has_site:
+        raise ApiError(
+            409,
+            ErrorCode.SITE_NOT_FOUND,
+            "No site configured (BOOKCHAT_SITE_DIR or BOOKCHAT_SITE_REPO).",
+        )
     request = IngestRequest.for_site(state.settings, full_rebuild=full_rebuild)
     job = await enqueue(
         state,

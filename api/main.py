@@ -70,7 +70,11 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.bookchat = AppState(
             settings=settings,
             redis=redis,
-            jobs=JobStore(redis, ttl_s=settings.job_ttl_s),
+            jobs=JobStore(
+                redis,
+                ttl_s=settings.job_ttl_s,
+                keep_question_text=settings.history_store_question_text,
+            ),
             sender=make_sender(settings.redis_url or DEFAULT_REDIS_URL),
             engine=engine,
             sessionmaker=make_sessionmaker(engine),

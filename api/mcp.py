@@ -41,13 +41,14 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import AppState
-from api.enqueue import enqueue
+from api.enqueue import enqueue_chat
 from api.errors import ApiError
 from api.limits import check_backpressure, check_rate_limits
 from api.routes.pages import PageMarkdown, read_page
 from api.routes.retrieve import retrieve_passages
 from shared.errors import BookchatError, ErrorCode
 from shared.job_models import (
+    ChatJobRequest,
     ChatRequest,
     ChatResult,
     Citation,
@@ -55,8 +56,7 @@ from shared.job_models import (
     RetrieveFilters,
     RetrieveRequest,
 )
-from shared.jobs import EventType, JobKind
-from shared.queues import TaskName
+from shared.jobs import EventType
 
 __all__ = [
     "Answer",
@@ -229,13 +229,8 @@ class InProcessDocs:
         session_id = uuid.uuid4()
         await check_rate_limits(state, client_ip=caller.address, session_id=str(session_id))
         await check_backpressure(state)
-        job = await enqueue(
-            state,
-            JobKind.CHAT,
-            TaskName.CHAT,
-            session_id=str(session_id),
-            request=request.model_copy(update={"session_id": session_id}),
-        )
+        asked = ChatJobRequest.model_validate({**request.model_dump(), "session_id": session_id})
+        job = await enqueue_chat(state, asked)
         # A queued job ends by `chat_job_expire_s` at the latest, a running one by its hard
         # time limit: past both, the answer cannot come.
         settings = state.settings

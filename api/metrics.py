@@ -3,7 +3,8 @@
 HTTP latency is measured here, in this process's registry (each API replica is scraped on its
 own). Everything the workers measure (jobs, LLM usage, ingestions) is recorded in Redis by
 `shared.metrics` and read back at scrape time, so one scrape of any API replica shows every
-worker on every host. Queue depth is read live (`shared.queues.queue_depths`).
+worker on every host. Queue depth and the chat queue's oldest wait are read live
+(`shared.queues.queue_depths`, `queue_state`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.metrics import METRICS, MetricKind, MetricsSnapshot, read_snapshot
-from shared.queues import queue_depths
+from shared.queues import QueueName, QueueState, queue_depths, queue_state
 
 __all__ = ["ApiMetrics", "MetricsMiddleware", "render_metrics"]
 
@@ -79,9 +80,15 @@ class MetricsMiddleware:
 class _SnapshotCollector(Collector):
     """Exposes one Redis snapshot of the workers' metrics, and the queue depths."""
 
-    def __init__(self, snapshot: MetricsSnapshot | None, depths: dict[str, int] | None) -> None:
+    def __init__(
+        self,
+        snapshot: MetricsSnapshot | None,
+        depths: dict[str, int] | None,
+        chat: QueueState | None = None,
+    ) -> None:
         self.snapshot = snapshot
         self.depths = depths
+        self.chat = chat
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(
@@ -96,6 +103,14 @@ class _SnapshotCollector(Collector):
             for queue, length in self.depths.items():
                 depth.add_metric([queue], float(length))
             yield depth
+        if self.chat is not None:
+            oldest = GaugeMetricFamily(
+                "bookchat_queue_oldest_wait_seconds",
+                "How long the oldest task still waiting in the queue has waited (0: none).",
+                labels=["queue"],
+            )
+            oldest.add_metric([str(QueueName.CHAT)], self.chat.oldest_wait_s)
+            yield oldest
         if self.snapshot is None:
             return
         for spec in METRICS.values():
@@ -116,12 +131,14 @@ async def render_metrics(metrics: ApiMetrics, redis: Redis) -> bytes:
     A Redis outage still yields the HTTP metrics, with `bookchat_metrics_store_up 0`."""
     snapshot: MetricsSnapshot | None
     depths: dict[str, int] | None
+    chat: QueueState | None
     try:
         async with asyncio.timeout(3):
             snapshot = await read_snapshot(redis)
             depths = await queue_depths(redis)
+            chat = await queue_state(redis, QueueName.CHAT)
     except Exception:  # reported through bookchat_metrics_store_up, not raised
-        snapshot, depths = None, None
+        snapshot, depths, chat = None, None, None
     shared = CollectorRegistry(auto_describe=False)
-    shared.register(_SnapshotCollector(snapshot, depths))
+    shared.register(_SnapshotCollector(snapshot, depths, chat))
     return generate_latest(metrics.registry) + generate_latest(shared)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 
 from shared.job_models import ChatResult, IngestResult, IngestSkipped, JobError, RetrieveResult
 from shared.jobs import Job, JobKind, JobStatus
+from shared.models import MessagePublic
 
 __all__ = [
     "ChatAccepted",
@@ -16,6 +17,8 @@ __all__ = [
     "IngestJobOut",
     "JobAccepted",
     "JobOut",
+    "MessageOut",
+    "PendingAnswer",
     "RetrieveJobOut",
     "job_out",
 ]
@@ -27,6 +30,27 @@ class ChatAccepted(BaseModel):
     session_token: str = Field(description="Send as `X-Session-Token` to continue the session")
     status_url: str
     events_url: str
+
+
+class PendingAnswer(BaseModel):
+    """A question's answer still being written (or never finished), for a reader who reloads:
+    follow `events_url` (resume after `last_event_id` to skip what `answer_so_far` holds) or
+    poll `status_url`, as after POST /v1/chat."""
+
+    job_id: str
+    status: str = Field(description="queued | running | succeeded | failed | expired | gone")
+    answer_so_far: str = Field(description="The text streamed so far (since its last restart)")
+    progress: dict[str, Any] | None = Field(description="The job's progress (pages being read)")
+    error: dict[str, Any] | None = Field(description="Why the job failed, when it did")
+    last_event_id: str = Field(description="The last event `answer_so_far` includes")
+    status_url: str
+    events_url: str
+
+
+class MessageOut(MessagePublic):
+    """A stored message; a question not answered yet carries its `pending` answer."""
+
+    pending: PendingAnswer | None = None
 
 
 class JobAccepted(BaseModel):

@@ -175,6 +175,8 @@ def bench_processes(database_url: str, *, keep: bool = False) -> Iterator[Procs]
                 "BOOKCHAT_RATE_LIMIT_IP_PER_MINUTE": "0",
                 "BOOKCHAT_RATE_LIMIT_SESSION_PER_MINUTE": "0",
                 "BOOKCHAT_MAX_QUEUED_CHAT_JOBS": "100000",
+                # Every simulated reader shares the loopback address: one client to the caps.
+                "BOOKCHAT_MAX_CLIENT_FOLLOWERS": "100000",
                 "BOOKCHAT_DB_POOL_SIZE": "20",
                 "PYTHONUNBUFFERED": "1",
             }

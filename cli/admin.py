@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from shared.repo_url import redact
 from shared.settings import Settings, get_settings
 
 __all__ = ["app"]
@@ -53,6 +54,12 @@ async def _recent_jobs(settings: Settings, limit: int) -> list[dict[str, Any]]:
                     "error": (job.error or {}).get("code"),
                     "site": job.meta.get("request", {}).get("site"),
                     "skipped": (job.result or {}).get("skipped"),
+                    "commit": (job.result or {}).get("commit"),
+                    "warnings": [
+                        f"{w.get('path') or '(site)'}: {w.get('rule')}: {w.get('message')}"
+                        for w in (job.result or {}).get("warnings") or []
+                        if isinstance(w, dict)
+                    ],
                     "attempts": job.attempts,
                 }
             )
@@ -92,9 +99,12 @@ def sites(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = 
     except Exception as error:
         last, recent = None, []
         index_status += f"; job store unavailable: {type(error).__name__}"
+    repo = redact(settings.site_repo.get_secret_value()) if settings.site_repo else None
     row = {
         "site": site,
         "site_dir": str(settings.site_dir) if settings.site_dir else None,
+        "repo": repo,
+        "ref": settings.site_ref if repo else None,
         "collection": settings.collection,
         "points": points,
         "index": index_status,
@@ -103,7 +113,12 @@ def sites(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = 
     if as_json:
         typer.echo(json.dumps([row], indent=2))
         return
-    typer.echo(f"{site}  ({row['site_dir'] or 'no BOOKCHAT_SITE_DIR'})")
+    source = (
+        f"{repo} @ {settings.site_ref or 'HEAD'}"
+        if repo
+        else row["site_dir"] or "no BOOKCHAT_SITE_DIR or BOOKCHAT_SITE_REPO"
+    )
+    typer.echo(f"{site}  ({source})")
     typer.echo(
         f"  collection {settings.collection}: {points if points is not None else '?'} points"
         f" ({index_status})"
@@ -114,8 +129,11 @@ def sites(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = 
         outcome = f"skipped ({last['skipped']})" if last["skipped"] else last["status"]
         typer.echo(
             f"  last ingestion: {last['id']} {outcome} at {_when(last['updated_at'])}"
+            + (f" commit={last['commit']}" if last["commit"] else "")
             + (f" error={last['error']}" if last["error"] else "")
         )
+        for warning in last["warnings"]:
+            typer.secho(f"  warning {warning}", fg="yellow")
 
 
 @app.command()
@@ -165,21 +183,32 @@ class WorkerQueue(StrEnum):
 @app.command()
 def worker(
     queues: Annotated[WorkerQueue, typer.Option(help="The queue this worker serves")],
-    concurrency: Annotated[int | None, typer.Option(min=1, help="Pool size")] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, help="Answers in flight (default BOOKCHAT_CHAT_CONCURRENCY, 200)"),
+    ] = None,
     loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO",
 ) -> None:
     """Run a Celery worker for one queue (what the Procfile and containers start).
 
-    With a Qdrant server (QDRANT_URL) each queue gets its own worker. In the embedded default
-    (no QDRANT_URL) the local store admits one process only, so `--queues chat` serves both
-    queues in one threads-pool process and `--queues ingest` idles, saying so.
+    `--queues chat` runs a threads pool of `BOOKCHAT_CHAT_CONCURRENCY` (200): an answer is a
+    coroutine on the process's one event loop that mostly waits on the model, and each pool
+    thread only waits for its answer, so one process holds that many answers in flight. With
+    a Qdrant server (QDRANT_URL) each queue gets its own worker and the chat worker scales by
+    processes (`--scale`); `--queues ingest` is one prefork process (embedding is CPU-bound:
+    its own process keeps it off the answers' core). In the embedded default (no QDRANT_URL)
+    the local store admits one process only, so `--queues chat` serves both queues in one
+    process (ingestion runs in a thread there, off the event loop) and `--queues ingest`
+    idles, saying so.
     """
     settings = get_settings()
+    in_flight = concurrency or settings.chat_concurrency
+    chat_pool = ["--pool", "threads", "--concurrency", str(in_flight)]
     if settings.qdrant_url:
-        pool = ["--concurrency", str(concurrency or (4 if queues is WorkerQueue.CHAT else 1))]
+        pool = chat_pool if queues is WorkerQueue.CHAT else ["--concurrency", str(concurrency or 1)]
         served = str(queues)
     elif queues is WorkerQueue.CHAT:
-        pool = ["--pool", "threads", "--concurrency", str(concurrency or 4)]
+        pool = chat_pool
         served = "chat,ingest"
     else:
         typer.echo(

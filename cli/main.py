@@ -57,7 +57,7 @@ def _find_running_dev() -> None:
     if dev is None or dev.redis_url is None:
         return
     os.environ["BOOKCHAT_REDIS_URL"] = dev.redis_url
-    if settings.site_dir is None:
+    if settings.site_dir is None and Path(dev.site_dir).is_dir():  # not a repository's name
         os.environ["BOOKCHAT_SITE_DIR"] = dev.site_dir
     get_settings.cache_clear()
 
@@ -66,22 +66,46 @@ def _usage(message: str) -> CliError:
     return CliError(USAGE_ERROR, message, ExitCode.USAGE)
 
 
+_REPO_HELP = "The site's git repository (https, ssh or file:// URL), fetched first"
+
+
 @app.command()
 def ingest(
     site_dir: Annotated[
-        Path, typer.Argument(help="Site root (with docusaurus.config.* and docs/)")
-    ],
+        Path | None, typer.Argument(help="Site root (with docusaurus.config.* and docs/)")
+    ] = None,
     site_url: Annotated[str | None, typer.Option(help="Public URL, overrides the config")] = None,
     full: Annotated[bool, typer.Option("--full", help="Rebuild the whole index")] = False,
+    repo: Annotated[str | None, typer.Option(help=_REPO_HELP)] = None,
+    ref: Annotated[str | None, typer.Option(help="Branch or tag (default: remote HEAD)")] = None,
+    subdir: Annotated[
+        str, typer.Option(help="Folder of the repository with docusaurus.config.*")
+    ] = "",
 ) -> None:
     """Index a Docusaurus site (incremental: only changed pages are embedded)."""
     from cli.progress import ingest_with_progress
+    from ingestion_jobs.site_repo import SiteRepo, check_out
 
+    if (site_dir is None) == (repo is None):
+        raise _usage("give a SITE_DIR or --repo URL")
+    settings = get_settings()
+    checkout = None
+    if repo is not None:
+        source = SiteRepo(repo, ref, subdir)
+        checkout = check_out(source, settings.data_dir)
+        site_dir = checkout.site_dir
+        typer.echo(f"{source.shown_url} at {checkout.commit} ({checkout.ref})", err=True)
+    assert site_dir is not None
     if not site_dir.is_dir():
         raise CliError(ErrorCode.SITE_NOT_FOUND, f"{site_dir} is not a folder")
-    settings = get_settings()
     try:
-        report = ingest_with_progress(settings, site_dir, site_url=site_url, full_rebuild=full)
+        report = ingest_with_progress(
+            settings,
+            site_dir,
+            site_url=site_url,
+            full_rebuild=full,
+            repo_root=checkout.root if checkout is not None else None,
+        )
     except (BookchatError, CliError):
         raise
     except (OSError, ValueError) as error:
@@ -258,13 +282,22 @@ def dev(
         str | None,
         typer.Option(help="Public URL citations link to (default: the config's url + baseUrl)"),
     ] = None,
+    repo: Annotated[str | None, typer.Option(help=_REPO_HELP + " before each ingestion")] = None,
+    ref: Annotated[str | None, typer.Option(help="Branch or tag (default: remote HEAD)")] = None,
+    subdir: Annotated[
+        str | None, typer.Option(help="Folder of the repository with docusaurus.config.*")
+    ] = None,
 ) -> None:
     """Run everything in one process with no service, key or network: API, worker, index."""
     from cli.dev import run_dev
 
+    if site is not None and repo is not None:
+        raise _usage("give --site or --repo, not both")
     if site_url is not None and not re.match(r"^https?://[^/\s]+", site_url):
         raise _usage("--site-url must be an absolute http(s) URL, e.g. http://localhost:3000/")
-    raise typer.Exit(run_dev(site, host=host, port=port, site_url=site_url))
+    raise typer.Exit(
+        run_dev(site, host=host, port=port, site_url=site_url, repo=repo, ref=ref, subdir=subdir)
+    )
 
 
 @app.command("mcp")

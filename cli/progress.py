@@ -45,7 +45,12 @@ def write_page_catalog(settings: Settings, read: SiteRead) -> None:
 
 
 def ingest_with_progress(
-    settings: Settings, site_dir: Path, *, site_url: str | None, full_rebuild: bool
+    settings: Settings,
+    site_dir: Path,
+    *,
+    site_url: str | None,
+    full_rebuild: bool,
+    repo_root: Path | None = None,
 ) -> IngestReport:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings)
@@ -83,6 +88,7 @@ def ingest_with_progress(
                 full_rebuild=full_rebuild,
                 progress=on_progress,
                 on_indexed=lambda read: write_page_catalog(settings, read),
+                repo_root=repo_root,
             )
     finally:
         store.close()

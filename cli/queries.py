@@ -246,6 +246,8 @@ async def ask_all(
                         "citations": answer.citations,
                         "refused": answer.refused,
                         "session_id": str(request.session_id),
+                        # Only when true: the contract's four keys stay as they were.
+                        **({"truncated": True} if answer.truncated else {}),
                     }
                 )
             else:

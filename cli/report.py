@@ -130,6 +130,7 @@ def _summary(report: Report) -> list[tuple[str, str]]:
         ("questions", str(u.questions)),
         ("answered", str(u.answered)),
         ("declined", f"{u.declined} ({_pct(u.decline_rate)})"),
+        ("cut off by the token limit", str(u.cut_off)),
         ("median time to answer", _ms(u.answer_ms_median)),
         ("p95 time to answer", _ms(u.answer_ms_p95)),
         ("thumbs up / down", f"{f.up} / {f.down} ({_pct(f.down_rate)} down)"),
@@ -205,6 +206,16 @@ def _sections(report: Report) -> Iterator[tuple[str, list[str], list[list[str]]]
             for s in u.recent_selection_questions
         ],
     )
+    if u.index_commits:  # a site from git
+        yield (
+            "Answers by index commit (newest first)",
+            ["commit", "answers", "declined", "seen"],
+            [
+                [c.commit[:12], str(c.answers), str(c.declined),
+                 f"{_day(c.first_answer)} → {_day(c.last_answer)}"]
+                for c in u.index_commits
+            ],
+        )  # fmt: skip
 
 
 def _heading(report: Report) -> str:

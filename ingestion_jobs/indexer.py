@@ -79,6 +79,11 @@ class IngestReport:
     errors: list[PageError] = field(default_factory=list)
     warnings: list[ReadWarning] = field(default_factory=list)
     seconds: float = 0.0
+    # A site from git (ingestion_jobs/site_repo.py): the commit read, the repository (no
+    # credentials) and the ref fetched.
+    commit: str | None = None
+    repo: str | None = None
+    ref: str | None = None
 
 
 def chunk_text_for_embedding(chunk: Chunk) -> str:
@@ -209,6 +214,10 @@ def index_chunks(
     ``chunks_by_page`` maps every page path of the site to its chunks; pages absent from it are
     removed from the index, except pages in ``errors`` (a page that failed to read this time
     keeps its old chunks rather than vanishing from search).
+
+    ``progress`` is called before every write (each upsert batch, the deletes, the publish) and
+    once at the end; an exception it raises stops the run there and propagates (the ingest job
+    raises when it lost its site lock). A stopped rebuild drops its half-built collection.
     """
     started = time.perf_counter()
     notify = progress or (lambda _: None)
@@ -289,6 +298,7 @@ def index_site(
     full_rebuild: bool = False,
     progress: Callable[[IngestProgress], None] | None = None,
     on_indexed: Callable[[SiteRead], None] | None = None,
+    repo_root: Path | None = None,
 ) -> IngestReport:
     """Reads the site, chunks every page and indexes the chunks (see ``index_chunks``).
 
@@ -297,9 +307,10 @@ def index_site(
     ``IngestReport.errors``, not raised.
     ``on_indexed`` is handed the site as read once its chunks are indexed (the caller writes
     the page catalog from it: ``ingestion_jobs.page_catalog``); not called when indexing raised.
+    ``repo_root``: the site is in this git checkout (its content folders may be anywhere in it).
     """
     started = time.perf_counter()
-    read = read_site(site_dir, site_url=site_url)
+    read = read_site(site_dir, site_url=site_url, repo_root=repo_root)
     # Not isinstance(embedder, Embedder): on Python 3.11 that reads every property, and
     # OpenAIEmbedder.dim sends a request.
     if callable(embedder):

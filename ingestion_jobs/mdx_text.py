@@ -16,7 +16,17 @@ import re
 
 from ingestion_jobs.code_blocks import MagicComment, strip_magic_comments
 
-__all__ = ["LITERAL_CLOSE", "LITERAL_OPEN", "PROSE_PROPS", "SLUG_SPACE", "clean_body", "prop_texts"]
+__all__ = [
+    "ID_ONLY",
+    "LITERAL_CLOSE",
+    "LITERAL_OPEN",
+    "PROSE_PROPS",
+    "SHOWN_ONLY",
+    "SLUG_SPACE",
+    "clean_body",
+    "emojize",
+    "prop_texts",
+]
 
 _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>`{3,}|~{3,})(?P<info>.*)$")
 _ESM_START = re.compile(r"^(?:import|export)[\s{*]")
@@ -103,6 +113,7 @@ _LINK_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:\s+\S+.*$", re.MULTILINE)
 _STRING_EXPRESSION = re.compile(r"\{\s*(['\"])([^'\"\n]*)\1\s*\}")
 _INDENTED_HEADING = re.compile(r"^[ \t]{4,}(#{1,6}[ \t])", re.MULTILINE)
 _PLACEHOLDER = re.compile("\x00(\\d+)\x00")
+_HEADING_SLOT = re.compile("\x02(\\d+)\x02")
 _MANY_BLANKS = re.compile(r"\n{3,}")
 
 
@@ -149,35 +160,121 @@ def _replace_tag(match: re.Match[str]) -> str:
     return newlines
 
 
-# A heading ending in a comment: in MDX, Docusaurus 3 takes ``{/* #id */}`` as the heading's
-# id when the comment's first word starts with "#" (mdx-loader remark/headings). Measured with
-# 3.10.2: ``<!-- #id -->`` gives no id, in MDX nor in CommonMark (``markdown.format`` 'md', or
-# 'detect' for .md files); it is dropped, and the space before it stays in the slugged text
-# ("Name <!-- x -->" -> "name-"), as for an MDX comment that holds no id. SLUG_SPACE marks it.
-# In CommonMark ``{/* ... */}`` is plain text, kept (between LITERAL_OPEN/LITERAL_CLOSE marks).
-_HEADING_COMMENT = re.compile(
-    r"^(?P<head>[ \t]{0,3}#{1,6}[ \t].*?)(?P<ws>[ \t]*)"
-    r"(?:\{/\*(?P<mdx>.*?)\*/\}|<!--(?P<html>.*?)-->)[ \t]*$",
-    re.MULTILINE,
-)
-SLUG_SPACE = "\ue000"  # private use: kept by the parser, dropped from shown heading text
+# Heading lines get their own pass (``_clean_heading``) because Docusaurus makes a heading's id
+# from mdast ``toString`` of its children before any other plugin runs (mdx-loader
+# remark/headings, checked against 3.10.2 builds by the conformance suite, fixture
+# ``heading-rules``):
+# - a JSX/HTML element adds only its children's text, and the spaces around it stay:
+#   ``## <a name="x"></a> Title`` -> ``-title``, ``## Buoys <a></a>`` -> ``buoys-``;
+# - in MDX, a heading's LAST child ``{/* #id */}`` (one comment, first word ``#id``) is its id;
+#   any other ``{...}`` stays in the id with its source text and is not shown (a string
+#   expression ``{'x'}`` shows ``x``): ``## Mooring {/* my-id */}`` -> ``mooring--my-id-``,
+#   ``## {/* #a */} b`` -> ``-a--b``;
+# - an HTML comment is dropped, the space before it stays (``Name <!-- x -->`` -> ``name-``);
+#   only in CommonMark with ``markdown.mdx1Compat.comments: false`` (or ``future.v4``) is a
+#   trailing ``<!-- #id -->`` the heading's id (with the compat on, remark-comment removes it);
+# - ``:shortcode:`` emoji (``markdown.emoji``, on by default) are replaced after the id is
+#   made: the id keeps ``gear``, the page shows the emoji;
+# - in CommonMark ``{/* ... */}`` is plain text (between LITERAL_OPEN/LITERAL_CLOSE marks).
+# Marks, all private-use code points kept by the Markdown parser: SLUG_SPACE (nothing, but it
+# keeps the spaces next to it from being trimmed), ID_ONLY (text in the id, not shown),
+# SHOWN_ONLY (text shown, not in the id).
+SLUG_SPACE = "\ue000"
 LITERAL_OPEN, LITERAL_CLOSE = "\ue001", "\ue002"  # "{/*" and "*/}" shown as text
+ID_ONLY = ("\ue003", "\ue004")
+SHOWN_ONLY = ("\ue005", "\ue006")
+
+_ATX_HEADING = re.compile(r"^(?P<hashes>[ \t]{0,3}#{1,6})(?P<rest>(?:[ \t].*)?)$")
+_TRAILING_MDX_COMMENT = re.compile(r"[ \t]*\{/\*(?P<comment>(?:(?!\*/).)*)\*/\}[ \t]*$")
+_TRAILING_HTML_COMMENT = re.compile(r"[ \t]*<!--(?P<comment>.*?)-->[ \t]*$")
+# An MDX expression; not the classic ``{#id}`` (Docusaurus escapes it before MDX parses it).
+_EXPRESSION = re.compile(r"(?<!\\)(?!\{#)" + _BRACES)
+_EXPRESSION_SLOT = re.compile("\x01(\\d+)\x01")
+# remark-emoji's RE_EMOJI (ASCII word characters, as JavaScript's \w).
+_EMOJI_CODE = re.compile(r":\+1:|:-1:|:[A-Za-z0-9_-]+:")
 
 
-def _comment_id_to_classic(match: re.Match[str], mdx: bool) -> str:
-    if mdx and match.group("mdx") is not None:
-        first = match.group("mdx").strip().split(" ")[0]
-        if first.startswith("#") and len(first) > 1:
-            return f"{match.group('head')} {{#{first[1:]}}}"
-    if not mdx and match.group("mdx") is not None:
-        whole = match.group(0).rstrip()
-        return whole.replace("{/*", LITERAL_OPEN).replace("*/}", LITERAL_CLOSE)
-    return match.group("head") + (match.group("ws") and match.group("ws") + SLUG_SPACE)
+def _comment_id(comment: str) -> str | None:
+    """mdx-loader's getCommentContentHeadingId: the first word, if it starts with "#"."""
+    first = comment.strip().split(" ")[0]
+    return (first[1:] or None) if first.startswith("#") else None
 
 
-def _clean_prose(text: str, mdx: bool) -> str:
+def emojize(text: str) -> str:
+    """``:gear:`` -> the emoji, as remark-emoji renders it; unknown codes stay as written.
+
+    The names are the ``emoji`` package's aliases (GitHub's and Slack's shortcodes), close to
+    but not the same list as node-emoji's (emojilib) that remark-emoji uses."""
+    import emoji  # lazily: the reader of a site that renders no emoji never loads its table
+
+    def one(match: re.Match[str]) -> str:
+        return str(emoji.emojize(match.group(0), language="alias"))
+
+    return _EMOJI_CODE.sub(one, text)
+
+
+def _heading_text(text: str, mdx: bool, emoji: bool) -> str:
+    """A heading's inline text (no inline code) with its marks (see above)."""
+    expressions: list[str] = []
+    if mdx:
+
+        def expression(match: re.Match[str]) -> str:
+            source = match.group(0)[1:-1]
+            string = re.fullmatch(r"\s*(['\"])([^'\"\n]*)\1\s*", source)
+            shown = f"{SHOWN_ONLY[0]}{string.group(2)}{SHOWN_ONLY[1]}" if string else ""
+            expressions.append(f"{ID_ONLY[0]}{source}{ID_ONLY[1]}{shown}{SLUG_SPACE}")
+            return f"\x01{len(expressions) - 1}\x01"  # kept apart from the tag pass below
+
+        text = _EXPRESSION.sub(expression, text)
+    else:
+        text = text.replace("{/*", LITERAL_OPEN).replace("*/}", LITERAL_CLOSE)
+    text = _JSX_TAG.sub(SLUG_SPACE, _HTML_COMMENT.sub(SLUG_SPACE, text))
+    if emoji:
+
+        def shown(match: re.Match[str]) -> str:
+            code = match.group(0)
+            glyph = emojize(code)
+            if glyph == code:
+                return code
+            return f"{ID_ONLY[0]}{code}{ID_ONLY[1]}{SHOWN_ONLY[0]}{glyph}{SHOWN_ONLY[1]}"
+
+        text = _EMOJI_CODE.sub(shown, text)
+    return _EXPRESSION_SLOT.sub(lambda m: expressions[int(m.group(1))], text)
+
+
+def _clean_heading(match: re.Match[str], mdx: bool, html_comment_ids: bool, emoji: bool) -> str:
+    hashes, rest = match.group("hashes"), match.group("rest")
+    explicit = None
+    trailing = _TRAILING_MDX_COMMENT.search(rest) if mdx else None
+    if trailing is None and not mdx and html_comment_ids:
+        trailing = _TRAILING_HTML_COMMENT.search(rest)
+    if trailing is not None and (explicit := _comment_id(trailing.group("comment"))):
+        rest = rest[: trailing.start()].rstrip()
+    pieces = _INLINE_CODE.split(rest)
+    # split() yields text, then (ticks, code) pairs: only the text parts are cleaned.
+    out: list[str] = []
+    for index in range(0, len(pieces), 3):
+        out.append(_heading_text(pieces[index], mdx, emoji))
+        if index + 2 < len(pieces):
+            out.append(pieces[index + 1] + pieces[index + 2] + pieces[index + 1])
+    cleaned = "".join(out)
+    return f"{hashes}{cleaned} {{#{explicit}}}" if explicit else f"{hashes}{cleaned}"
+
+
+def _clean_prose(text: str, mdx: bool, html_comment_ids: bool, emoji: bool) -> str:
     """Strip MDX syntax from text that holds no fenced code, keeping what a reader reads."""
-    text = _HEADING_COMMENT.sub(lambda match: _comment_id_to_classic(match, mdx), text)
+    # Heading lines are cleaned on their own and kept out of the passes below (their marks
+    # hold source text, e.g. an expression's, that those passes would rewrite).
+    headings: list[str] = []
+
+    def heading_slot(line: str) -> str:
+        match = _ATX_HEADING.match(line)
+        if match is None:
+            return line
+        headings.append(_clean_heading(match, mdx, html_comment_ids, emoji))
+        return f"\x02{len(headings) - 1}\x02"
+
+    text = "\n".join(heading_slot(line) for line in text.split("\n"))
     text = _HTML_COMMENT.sub(_keep_lines, text)
     text = _MDX_COMMENT.sub(_keep_lines, text)
 
@@ -222,15 +319,24 @@ def _clean_prose(text: str, mdx: bool) -> str:
                 lines.append(f"{title}:" if title else f"{kind.capitalize()}:")
                 lines.append("")
             continue
-        lines.append(line.rstrip())
+        lines.append(emojize(line.rstrip()) if emoji else line.rstrip())
     text = "\n".join(lines)
-    return _PLACEHOLDER.sub(lambda m: codes[int(m.group(1))], text)
+    text = _PLACEHOLDER.sub(lambda m: codes[int(m.group(1))], text)
+    return _HEADING_SLOT.sub(lambda m: headings[int(m.group(1))], text)
 
 
-def clean_body(body: str, magic_comments: tuple[MagicComment, ...], *, mdx: bool = True) -> str:
+def clean_body(
+    body: str,
+    magic_comments: tuple[MagicComment, ...],
+    *,
+    mdx: bool = True,
+    html_comment_ids: bool = False,
+    emoji: bool = True,
+) -> str:
     """Clean prose runs and keep fenced code blocks whole, dedented to column 0, without the
     magic-comment lines Docusaurus does not show. ``mdx``: the file is compiled as MDX (else
-    as CommonMark), which decides the heading-comment forms above."""
+    as CommonMark), which decides the heading forms above; ``html_comment_ids``: the config
+    turns ``markdown.mdx1Compat.comments`` off; ``emoji``: ``markdown.emoji``."""
     out: list[str] = []
     prose: list[str] = []
     lines = body.split("\n")
@@ -243,7 +349,7 @@ def clean_body(body: str, magic_comments: tuple[MagicComment, ...], *, mdx: bool
             index += 1
             continue
         if prose:
-            out.append(_clean_prose("\n".join(prose), mdx))
+            out.append(_clean_prose("\n".join(prose), mdx, html_comment_ids, emoji))
             prose = []
         indent = len(fence.group("indent"))
         marker = fence.group("marker")
@@ -261,5 +367,5 @@ def clean_body(body: str, magic_comments: tuple[MagicComment, ...], *, mdx: bool
         out.append(marker)  # an unclosed fence runs to the end, as in CommonMark
         index += 1
     if prose:
-        out.append(_clean_prose("\n".join(prose), mdx))
+        out.append(_clean_prose("\n".join(prose), mdx, html_comment_ids, emoji))
     return _MANY_BLANKS.sub("\n\n", "\n".join(out))

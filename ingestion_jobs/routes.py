@@ -26,6 +26,7 @@ Followed from Docusaurus 3.x's own code (and checked against real builds by
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
 from dataclasses import dataclass
@@ -161,7 +162,7 @@ def _version_names(
     versions_file = site_dir / f"{prefix}versions.json"
     if versions_file.is_file() and not options.disable_versioning:
         try:
-            loaded = json.loads(versions_file.read_text(encoding="utf-8"))
+            loaded = json.loads(versions_file.read_text(encoding="utf-8-sig"))
             versions = [str(v) for v in loaded] if isinstance(loaded, list) else []
         except (OSError, ValueError) as exc:
             warnings.append(ReadWarning(versions_file.name, "versions.json", str(exc)))
@@ -229,4 +230,17 @@ def content_roots(
                     f"locale {i18n_dir.name!r} is not in the config's i18n.locales; not built",
                 )
             )
-    return [root for root in roots if root.folder.is_dir()], warnings
+    present = [root for root in roots if root.folder.is_dir()]
+    for root in roots:
+        if root.folder.is_dir() or root.locale is not None:
+            continue
+        default_blog = root.blog and root.folder == site_dir / "blog"
+        if not default_blog:  # the classic preset's blog/ is often simply absent
+            warnings.append(
+                ReadWarning(
+                    os.path.relpath(root.folder, site_dir),
+                    "content.missing",
+                    f"the config's content folder is not there; nothing served at {root.route}",
+                )
+            )
+    return present, warnings

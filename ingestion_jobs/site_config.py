@@ -17,7 +17,9 @@ never silently wrong.
 Options read (Docusaurus 3.x names and defaults, from ``@docusaurus/types`` ``Config``,
 ``preset-classic``, ``plugin-content-docs`` and ``plugin-content-blog`` option validation):
 ``url``, ``baseUrl``, ``trailingSlash``, ``title``, ``tagline``, ``i18n.defaultLocale``/``locales``,
-``markdown.anchors.maintainCase``, ``themeConfig.prism.magicComments``; per docs instance
+``markdown.anchors.maintainCase``, ``markdown.format``, ``markdown.emoji``,
+``markdown.mdx1Compat.comments`` (and ``future.v4``, which turns it off by default),
+``themeConfig.prism.magicComments``; per docs instance
 (preset ``docs``, or ``plugins: [['@docusaurus/plugin-content-docs' | 'content-docs', {...}]]``)
 ``id``, ``path``, ``routeBasePath``, ``lastVersion``, ``versions.<name>.path``,
 ``includeCurrentVersion``, ``onlyIncludeVersions``, ``disableVersioning``; per blog instance
@@ -31,7 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from ingestion_jobs.code_blocks import DEFAULT_MAGIC_COMMENTS, MagicComment
-from ingestion_jobs.config_eval import UNDEFINED, UNKNOWN, ConfigEvaluator
+from ingestion_jobs.config_eval import (
+    MAX_STEPS,
+    MAX_STRING_CHARS,
+    UNDEFINED,
+    UNKNOWN,
+    ConfigEvaluator,
+)
 from ingestion_jobs.documents import ReadWarning, SiteConfig
 
 __all__ = [
@@ -91,6 +99,9 @@ class SiteOptions:
     anchors_maintain_case: bool = False
     magic_comments: tuple[MagicComment, ...] = DEFAULT_MAGIC_COMMENTS
     markdown_format: str = "mdx"  # markdown.format: "mdx", "md" or "detect"
+    emoji: bool = True  # markdown.emoji: `:shortcode:` rendered as emoji
+    # markdown.mdx1Compat.comments, default on unless future.v4 (mdx1CompatDisabledByDefault)
+    mdx1_comments: bool = True
     warnings: tuple[ReadWarning, ...] = ()
 
 
@@ -270,12 +281,19 @@ def read_site_options(site_dir: Path) -> SiteOptions:
         )
     reader = _Options(config_file.name)
     evaluator = ConfigEvaluator(
-        config_file.read_bytes(), typescript=config_file.suffix in {".ts", ".mts", ".cts"}
+        config_file.read_bytes().removeprefix(b"\xef\xbb\xbf"),  # a BOM, as Node drops it
+        typescript=config_file.suffix in {".ts", ".mts", ".cts"},
     )
     node = evaluator.config_object()
     if node is None:
         reader.warn("config.object", "no object with `baseUrl` found; Docusaurus defaults used")
     values = evaluator.object_value(node) if node is not None else {}
+    if evaluator.exhausted:
+        reader.warn(
+            "config.budget",
+            f"evaluating the config took over {MAX_STEPS} steps or built a string over "
+            f"{MAX_STRING_CHARS} characters; the values past that are read as unknown",
+        )
     docs, blogs = _content_instances(values, reader)
     if not reader.get(values, "presets", list, []) and not reader.get(values, "plugins", list, []):
         reader.warn(
@@ -297,6 +315,17 @@ def read_site_options(site_dir: Path) -> SiteOptions:
     markdown = reader.get(values, "markdown", dict, {})
     anchors = reader.get(markdown, "anchors", dict, {})
     markdown_format = reader.get(markdown, "format", str, "mdx")
+    future_v4 = (
+        values.get("future", {}).get("v4") if isinstance(values.get("future"), dict) else None
+    )
+    v4_default = (
+        reader.get(future_v4, "mdx1CompatDisabledByDefault", bool, False)
+        if isinstance(future_v4, dict)
+        else future_v4 is True
+    )
+    mdx1_comments = reader.get(
+        reader.get(markdown, "mdx1Compat", dict, {}), "comments", bool, not v4_default
+    )
     if markdown_format not in {"mdx", "md", "detect"}:
         reader.warn("config.markdown.format", f"unknown format {markdown_format!r}; 'mdx' assumed")
         markdown_format = "mdx"
@@ -318,6 +347,8 @@ def read_site_options(site_dir: Path) -> SiteOptions:
         anchors_maintain_case=reader.get(anchors, "maintainCase", bool, False),
         magic_comments=_magic_comments(values, reader),
         markdown_format=markdown_format,
+        emoji=reader.get(markdown, "emoji", bool, True),
+        mdx1_comments=mdx1_comments,
         warnings=tuple(reader.warnings),
     )
 

@@ -28,6 +28,7 @@ import jwt
 from redis.asyncio import Redis
 
 __all__ = [
+    "CLOCK_LEEWAY_S",
     "SessionClaims",
     "issue_session_token",
     "issue_stream_token",
@@ -43,6 +44,11 @@ _STREAM = "bookchat:stream"
 _ALGORITHM = "HS256"
 _REVOKED_KEY = "bookchat:session:{}:revoked_at"
 _MAX_TOKEN_CHARS = 1024  # ours are ~200; anything longer is not worth decoding
+#: How far apart the clocks of the API replicas may be (seconds). A token issued by a replica
+#: whose clock is ahead carries an `iat` in another replica's future (PyJWT refused it as "not
+#: yet valid"), and its `iat` may fall after a revocation recorded by a replica whose clock is
+#: behind (it escaped the revocation): both are read with this leeway (issue 30).
+CLOCK_LEEWAY_S = 60
 
 
 def _key(secret: bytes) -> bytes:
@@ -101,8 +107,10 @@ async def revoke_session(redis: Redis, session_id: str, *, ttl_s: int) -> None:
 
 
 async def session_revoked_at(redis: Redis, session_id: str) -> float | None:
+    """When the session was revoked, plus CLOCK_LEEWAY_S: a token issued up to then (by any
+    replica's clock) is refused. None when it was not."""
     value = await redis.get(_REVOKED_KEY.format(session_id))
-    return float(value) if value is not None else None
+    return float(value) + CLOCK_LEEWAY_S if value is not None else None
 
 
 def _decode(secret: bytes, token: str | None, audience: str) -> dict[str, object] | None:
@@ -115,6 +123,7 @@ def _decode(secret: bytes, token: str | None, audience: str) -> dict[str, object
             algorithms=[_ALGORITHM],
             audience=audience,
             options={"require": ["exp", "aud"]},
+            leeway=CLOCK_LEEWAY_S,
         )
     except jwt.PyJWTError:
         return None

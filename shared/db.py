@@ -42,6 +42,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Seconds a caller waits for the embedded SQLite database's one connection of its process.
+SQLITE_POOL_TIMEOUT_S = 120.0
+
 #: libpq parameters asyncpg would reject and that carry nothing it needs.
 _DROPPED = {"channel_binding", "gssencmode", "target_session_attrs"}
 
@@ -183,13 +186,30 @@ def make_engine(
     target = parse_database_url(url, pooled=options.db_pooled if pooled is None else pooled)
     if target.is_sqlite:
         Path(target.url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(target.url, connect_args={"timeout": 30})
+        # One connection per process, its callers queued for it in order. SQLite runs one
+        # write at a time anyway; with several connections of one process the writers fought
+        # over its lock (busy-waiting), and at 200 answers in flight some waited out the 30 s
+        # busy timeout ("database is locked") or the pool's ("QueuePool limit ... reached"),
+        # failing answers. Queued on one connection, a history read or write waits its turn:
+        # milliseconds each. Only the other processes (the API, `bookchat` commands) contend
+        # for the lock, which the busy timeout covers.
+        engine = create_async_engine(
+            target.url,
+            connect_args={"timeout": 30},
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=SQLITE_POOL_TIMEOUT_S,
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
             # WAL lets the API read history while a worker writes; FKs are off by default.
+            # synchronous=NORMAL: in WAL mode a commit no longer waits for an fsync (the WAL is
+            # synced at checkpoints); a crash of the process loses nothing, a power cut may lose
+            # the last commits, never the database (sqlite.org/pragma.html#pragma_synchronous).
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 

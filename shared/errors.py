@@ -24,6 +24,8 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     RATE_LIMITED = "rate_limited"
+    # More connections following one job than BOOKCHAT_MAX_JOB_FOLLOWERS (429).
+    TOO_MANY_STREAMS = "too_many_streams"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     # A Last-Event-ID / ?after= that is not an event id of this job's stream (malformed, beyond
     # 64 bits, or past the end of a job still running).
@@ -36,6 +38,12 @@ class ErrorCode(StrEnum):
     # Job failures (in a failed job's `error`)
     LLM_UNAVAILABLE = "llm_unavailable"
     LLM_BAD_RESPONSE = "llm_bad_response"
+    # The provider refuses for a reason waiting will not fix (worker/provider_errors.py): the
+    # account is out of credits (402), a quota is used up until a reset past the deadline, the
+    # configured model does not exist there.
+    LLM_OUT_OF_CREDITS = "llm_out_of_credits"
+    LLM_QUOTA_EXHAUSTED = "llm_quota_exhausted"
+    LLM_MODEL_NOT_FOUND = "llm_model_not_found"
     INDEX_UNAVAILABLE = "index_unavailable"
     INDEX_EMPTY = "index_empty"
     # The site's first index is still being built (503 + Retry-After; a chat job waits for it).
@@ -44,7 +52,12 @@ class ErrorCode(StrEnum):
     JOB_EXPIRED = "job_expired"
     WORKER_LOST = "worker_lost"
     INGEST_FAILED = "ingest_failed"
+    # The ingestion's site lock expired or was taken over mid-run: it stopped, and the run that
+    # holds the lock now brings the index up to date.
+    INGEST_LOCK_LOST = "ingest_lock_lost"
     SITE_NOT_FOUND = "site_not_found"
+    # git could not fetch or check out BOOKCHAT_SITE_REPO (the index is left as it was).
+    REPO_FETCH_FAILED = "repo_fetch_failed"
     # Drop-in deployments: /v1/retrieve waited too long for its job (504); a ChatKit operation
     # bookchat does not offer (attachments, widget actions, client tools: 400).
     RETRIEVE_TIMEOUT = "retrieve_timeout"

@@ -12,7 +12,9 @@ the first ingestion failed with `index_unavailable` (the store's "Collection not
   site "building" for good, and a site with no record (indexed by `bookchat ingest` before any
   job ran) is treated as it always was.
 
-Redis hash `bookchat:index:<site>`: `state` (building | ready), `job_id`, `updated_at`.
+Redis hash `bookchat:index:<site>`: `state` (building | ready), `job_id`, `updated_at`, and
+`commit` and `ref` (the git commit indexed last and the branch fetched, for a site from a
+repository: `/readyz` shows the commit, the push webhook matches pushes to the branch).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "building_job",
     "hand_over",
     "index_key",
+    "indexed_commit",
     "mark_ready",
     "note_ingest_queued",
 ]
@@ -54,9 +57,28 @@ async def note_ingest_queued(redis: Redis, jobs: JobStore, site: str, job_id: st
     return True
 
 
-async def mark_ready(redis: Redis, site: str) -> None:
-    """The site's index exists and can be searched."""
-    await redis.hset(index_key(site), mapping={"state": READY, "updated_at": time.time()})
+async def mark_ready(
+    redis: Redis, site: str, *, commit: str | None = None, ref: str | None = None
+) -> None:
+    """The site's index exists and can be searched; ``commit`` and ``ref``: the git commit it
+    was built from and the branch fetched (a site from a repository), kept until an ingestion
+    records others."""
+    updated = time.time()
+    if commit and ref:
+        await redis.hset(
+            index_key(site),
+            mapping={"state": READY, "updated_at": updated, "commit": commit, "ref": ref},
+        )
+    else:
+        await redis.hset(index_key(site), mapping={"state": READY, "updated_at": updated})
+
+
+async def indexed_commit(redis: Redis, site: str) -> tuple[str | None, str | None]:
+    """The git commit the site's index was last built from and the ref fetched for it (None:
+    not from a repository)."""
+    raw: Any = await redis.hmget(index_key(site), ["commit", "ref"])
+    commit, ref = (v.decode() if isinstance(v, bytes) else v for v in raw)
+    return commit, ref
 
 
 async def hand_over(redis: Redis, site: str, skipped_job: str, running_job: str) -> None:

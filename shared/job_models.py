@@ -7,7 +7,7 @@ OpenAPI schema at /docs shows each answer's full shape. Nothing here is built fr
 
 | kind       | request            | result                                  |
 | ---------- | ------------------ | --------------------------------------- |
-| `chat`     | `ChatRequest`      | `ChatResult`                            |
+| `chat`     | `ChatJobRequest`   | `ChatResult`                            |
 | `retrieve` | `RetrieveRequest`  | `RetrieveResult`                        |
 | `ingest`   | `IngestRequest`    | `IngestResult` or `IngestSkipped`       |
 | `report`   | `ReportPeriod`     | `Report` (both in shared/report_model.py) |
@@ -32,6 +32,7 @@ from shared.settings import Settings
 
 __all__ = [
     "SKIPPED_ALREADY_RUNNING",
+    "ChatJobRequest",
     "ChatRequest",
     "ChatResult",
     "Citation",
@@ -93,6 +94,14 @@ class ChatRequest(BaseModel):
         return _no_control_chars(value)
 
 
+class ChatJobRequest(ChatRequest):
+    """A chat job's request as stored in the job: the reader's `ChatRequest`, plus what only
+    the API sets. `retry_of`: the job whose question this one asks again (ChatKit's retry);
+    the worker replaces that exchange, and what followed it, once this one is answered."""
+
+    retry_of: uuid.UUID | None = Field(default=None, description="The retried question's job")
+
+
 class Citation(BaseModel):
     """A source of an answer; `number` is the `[n]` marker the answer text uses for it."""
 
@@ -113,6 +122,11 @@ class ChatResult(BaseModel):
     message_id: str | None = Field(description="The stored answer (for feedback)")
     model: str
     usage: dict[str, int] = Field(description="Model requests and tokens")
+    truncated: bool = Field(
+        default=False,
+        description="The model's token limit cut the answer off: its last whole sentences, "
+        "marked so",
+    )
 
 
 # --- retrieve ------------------------------------------------------------------------------
@@ -177,15 +191,20 @@ class IngestRequest(BaseModel):
     site: str
     site_url: str | None
     full_rebuild: bool = False
+    # The site comes from BOOKCHAT_SITE_REPO: the worker fetches it first. The URL itself (it
+    # may hold a token) is read from the worker's settings, never stored in the job.
+    from_repo: bool = False
 
     @classmethod
     def for_site(cls, settings: Settings, *, full_rebuild: bool = False) -> IngestRequest:
-        """An ingestion of the configured site (`BOOKCHAT_SITE_DIR`, `_SITE_NAME`, `_SITE_URL`)."""
+        """An ingestion of the configured site (`BOOKCHAT_SITE_REPO` or `_SITE_DIR`,
+        `_SITE_NAME`, `_SITE_URL`)."""
         return cls(
             site_dir=str(settings.site_dir) if settings.site_dir else None,
             site=settings.site_name,
             site_url=settings.site_url,
             full_rebuild=full_rebuild,
+            from_repo=settings.site_repo is not None,
         )
 
 
@@ -222,6 +241,9 @@ class IngestResult(BaseModel):
     )
     seconds: float
     site: str
+    commit: str | None = Field(default=None, description="The git commit indexed (a repository)")
+    repo: str | None = Field(default=None, description="The repository, without credentials")
+    ref: str | None = Field(default=None, description="The branch or tag fetched (HEAD: default)")
 
 
 class IngestSkipped(BaseModel):

@@ -147,6 +147,21 @@ class JobReader:
                 if job.status.terminal and not await self.events(job_id, after=cursor, count=1):
                     return  # everything up to its end was read before `after`
 
+    async def answer_so_far(self, job_id: str) -> tuple[str, str]:
+        """The text a chat job has streamed so far (its `token` deltas since its last restarted
+        attempt) and the id of the last event read: what a reader who reloads mid-answer is
+        shown, and where following the job resumes. ("", "0-0") for a job with no events."""
+        text: list[str] = []
+        cursor = "0-0"
+        while batch := await self.events(job_id, after=cursor, count=1000):
+            for event in batch:
+                cursor = event.id
+                if event.type is EventType.TOKEN:
+                    text.append(str(event.data.get("delta", "")))
+                elif event.type is EventType.STATUS and event.data.get("restarted"):
+                    text.clear()
+        return "".join(text), cursor
+
     async def last_event_id(self, job_id: str) -> str:
         last: Any = await self.redis.xrevrange(self.events_key(job_id), count=1)
         if not last:

@@ -35,6 +35,7 @@ from shared.job_records import JOB_KEY_PREFIX, EventType, Job, JobEvent, JobKind
 
 __all__ = [
     "RECENT_JOBS_KEY",
+    "UNFINISHED_JOBS_KEY",
     "EventType",
     "InvalidEventIdError",
     "Job",
@@ -52,6 +53,10 @@ _STREAM_MAXLEN = 20_000
 # cleanup, which would otherwise have to SCAN every key.
 RECENT_JOBS_KEY = "bookchat:jobs:recent"
 _RECENT_MAX = 10_000
+# Every job not yet finished (score: created_at), uncapped: the cleanup must find a lost job
+# however many jobs were created after it (the capped index above lost it past 10,000, issue
+# 30). An entry leaves when its job ends, or when the cleanup finds its job gone or ended.
+UNFINISHED_JOBS_KEY = "bookchat:jobs:unfinished"
 
 
 # Coalescing: make ARGV[1] the pending job of KEYS[1] unless the job it names is still queued
@@ -103,9 +108,13 @@ class JobStore(JobReader):
     """Reads (see `JobReader`) and writes jobs. One instance per process, sharing one Redis
     connection pool."""
 
-    def __init__(self, redis: Redis, *, ttl_s: int) -> None:
+    def __init__(self, redis: Redis, *, ttl_s: int, keep_question_text: bool = True) -> None:
+        """`keep_question_text=False` (BOOKCHAT_HISTORY_STORE_QUESTION_TEXT=false): a job's
+        request keeps its `message` only until the job ends, then it is "" in Redis too (it
+        used to stay there for the job's whole TTL, issue 30)."""
         super().__init__(redis)
         self.ttl_s = ttl_s
+        self.keep_question_text = keep_question_text
         self._guarded_write = redis.register_script(_GUARDED_WRITE)
         self._claim_pending = redis.register_script(_CLAIM_PENDING)
 
@@ -148,6 +157,7 @@ class JobStore(JobReader):
         self._queue_event(pipe, job.id, EventType.STATUS, {"status": str(job.status)})
         pipe.zadd(RECENT_JOBS_KEY, {job.id: now})
         pipe.zremrangebyrank(RECENT_JOBS_KEY, 0, -_RECENT_MAX - 1)
+        pipe.zadd(UNFINISHED_JOBS_KEY, {job.id: now})
         await pipe.execute()
         return job
 
@@ -168,6 +178,7 @@ class JobStore(JobReader):
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(self.key(job_id), self.events_key(job_id))
         pipe.zrem(RECENT_JOBS_KEY, job_id)
+        pipe.zrem(UNFINISHED_JOBS_KEY, job_id)
         await pipe.execute()
 
     async def mark_running(self, job_id: str) -> bool:
@@ -264,14 +275,21 @@ class JobStore(JobReader):
     async def forget_expired(self, now: float) -> int:
         """Drop the recent-jobs index entries of jobs created over `ttl_s` ago (their keys
         have expired); returns how many."""
-        return int(await self.redis.zremrangebyscore(RECENT_JOBS_KEY, "-inf", now - self.ttl_s))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zremrangebyscore(RECENT_JOBS_KEY, "-inf", now - self.ttl_s)
+        pipe.zremrangebyscore(UNFINISHED_JOBS_KEY, "-inf", now - self.ttl_s)
+        removed: list[int] = await pipe.execute()
+        return int(removed[0])
 
-    async def recent_statuses(self) -> dict[str, JobStatus | None]:
+    async def recent_statuses(self, *, unfinished: bool = False) -> dict[str, JobStatus | None]:
         """The status of every job in the recent-jobs index (None: its key has expired), read
-        in one round trip."""
+        in one round trip; `unfinished`: of every job in the index of unfinished jobs instead
+        (uncapped)."""
         ids = [
             raw.decode() if isinstance(raw, bytes) else str(raw)
-            for raw in await self.redis.zrange(RECENT_JOBS_KEY, 0, -1)
+            for raw in await self.redis.zrange(
+                UNFINISHED_JOBS_KEY if unfinished else RECENT_JOBS_KEY, 0, -1
+            )
         ]
         pipe = self.redis.pipeline(transaction=False)
         for job_id in ids:
@@ -283,8 +301,19 @@ class JobStore(JobReader):
         }
 
     async def forget(self, job_ids: list[str]) -> int:
-        """Drop these ids from the recent-jobs index; returns how many were there."""
-        return int(await self.redis.zrem(RECENT_JOBS_KEY, *job_ids)) if job_ids else 0
+        """Drop these ids from both job indexes; returns how many the recent-jobs index held."""
+        if not job_ids:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrem(RECENT_JOBS_KEY, *job_ids)
+        pipe.zrem(UNFINISHED_JOBS_KEY, *job_ids)
+        removed: list[int] = await pipe.execute()
+        return int(removed[0])
+
+    async def finished(self, job_ids: list[str]) -> None:
+        """Drop these ids (of jobs that ended) from the index of unfinished jobs."""
+        if job_ids:
+            await self.redis.zrem(UNFINISHED_JOBS_KEY, *job_ids)
 
     async def _finish(
         self,
@@ -296,14 +325,28 @@ class JobStore(JobReader):
         before: list[tuple[EventType, dict[str, Any]]] | None = None,
     ) -> bool:
         event = EventType.DONE if status is JobStatus.SUCCEEDED else EventType.ERROR
+        if not self.keep_question_text:
+            fields = {**fields, **await self._meta_without_question(job_id)}
         written = await self._write(
             job_id,
             {**fields, "status": str(status), "updated_at": time.time()},
             [*(before or []), (EventType.STATUS, {"status": str(status)}), (event, payload)],
         )
+        await self.finished([job_id])  # ended now, or already ended or gone
         if not written:
             log.info("job %s already ended or gone: %s not recorded", job_id, status)
         return written
+
+    async def _meta_without_question(self, job_id: str) -> dict[str, str | bytes | float | int]:
+        """The `meta` field with its request's `message` emptied (nothing when there is none).
+        `meta` is written once, at `create`, so reading it before the guarded write is safe."""
+        raw = await self.redis.hget(self.key(job_id), "meta")
+        meta = orjson.loads(raw) if raw else None
+        request = meta.get("request") if isinstance(meta, dict) else None
+        if not isinstance(request, dict) or not request.get("message"):
+            return {}
+        request["message"] = ""
+        return {"meta": _dumps(meta)}
 
     async def _write(
         self,

@@ -179,6 +179,14 @@ def configure_logging(
     handler._bookchat = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # httpx logs every request at INFO ("HTTP Request: POST .../chat/completions 200"): two
+    # lines per answer that say nothing our own job lines do not, and CPU under load. Kept
+    # at DEBUG.
+    # (the openai client's own HTTP library is httpx2).
+    for name in ("httpx", "httpx2"):
+        logging.getLogger(name).setLevel(
+            logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING
+        )
     redact = RedactFilter(secrets)
     for name in ("uvicorn", "uvicorn.access", "uvicorn.error"):
         for uvicorn_handler in logging.getLogger(name).handlers:

@@ -72,6 +72,13 @@ METRICS: dict[str, MetricSpec] = {
             LONG_BUCKETS,
         ),
         MetricSpec(
+            "bookchat_job_queue_wait_seconds",
+            MetricKind.HISTOGRAM,
+            "Time a job waited in its queue: created to its task's start on a worker.",
+            ("kind",),
+            LATENCY_BUCKETS,
+        ),
+        MetricSpec(
             "bookchat_job_run_seconds",
             MetricKind.HISTOGRAM,
             "Time a worker spent on a job (task start to end).",
@@ -244,11 +251,16 @@ async def read_snapshot(redis: Redis) -> MetricsSnapshot:
     return snapshot
 
 
-async def record_job_end(redis: Redis, job: Job, *, run_seconds: float | None) -> None:
-    """Everything a finished job tells: outcome, latencies, LLM usage, ingestion counts, in one
+async def record_job_end(
+    redis: Redis, job: Job, *, run_seconds: float | None, queue_wait_s: float | None = None
+) -> None:
+    """Everything a finished job tells: outcome, latencies, the time it waited in its queue
+    (`queue_wait_s`, seconds, when its task saw it start), LLM usage, ingestion counts, in one
     round trip."""
     batch = MetricsBatch(redis)
     kind, status = str(job.kind), str(job.status)
+    if queue_wait_s is not None:
+        batch.observe("bookchat_job_queue_wait_seconds", queue_wait_s, kind=kind)
     batch.inc("bookchat_jobs_finished", kind=kind, status=status)
     batch.observe(
         "bookchat_job_latency_seconds",

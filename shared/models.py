@@ -52,6 +52,9 @@ class MessageBase(SQLModel):
     content: str = Field(sa_column=Column(Text, nullable=False))
     citations: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     refused: bool = False
+    # An answer the model's token limit cut off: its last whole sentences, marked so; the
+    # report does not count it as answered.
+    truncated: bool = False
     selection: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     page_url: str | None = Field(default=None, max_length=2048)
 
@@ -69,6 +72,8 @@ class Message(MessageBase, table=True):
     # Assistant rows: milliseconds from the question's arrival (the job's creation) to the stored
     # answer, queue wait included; what the maintainer's report calls "time to answer".
     answer_ms: int | None = None
+    # Assistant rows of a site from git: the commit of the index the answer was drawn from.
+    index_commit: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(
         default_factory=utcnow,
         sa_column=Column(DateTime(timezone=True), nullable=False, index=True),
@@ -80,6 +85,7 @@ class MessagePublic(MessageBase):
     session_id: uuid.UUID
     job_id: uuid.UUID | None
     created_at: datetime
+    index_commit: str | None = None
 
 
 class Feedback(SQLModel, table=True):

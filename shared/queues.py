@@ -6,28 +6,34 @@ The API never imports the worker's task modules: it sends tasks by name (`TaskNa
 
 Celery's Redis transport keeps each queue as a Redis list named after the queue, each message a
 JSON document whose headers carry the task's kwargs (`kwargsrepr`, so the job id). Only
-`queue_depths` and `job_ids_waiting` below rely on that layout.
+`queue_depths`, `queue_state` and `job_ids_waiting` below rely on that layout.
 """
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from celery import Celery
 from redis.asyncio import Redis
 
+from shared.job_reader import JobReader
 from shared.jobs import JobKind
 
 __all__ = [
     "TASK_QUEUES",
     "QueueName",
+    "QueueState",
     "TaskName",
     "job_ids_waiting",
     "make_sender",
     "queue_depths",
     "queue_of_kind",
+    "queue_state",
     "task_of_kind",
 ]
 
@@ -99,6 +105,39 @@ async def queue_depths(
         pipe.llen(name)
     lengths: list[int] = await pipe.execute()
     return dict(zip(names, (int(n) for n in lengths), strict=True))
+
+
+#: A job id in a task message (the kwargs carry `job_id`; ids are UUIDs).
+_JOB_ID = re.compile(rb"job_id[^0-9a-f]{1,12}([0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})")
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """A queue's depth and how long its oldest waiting message has waited (seconds; 0 when
+    the queue is empty or its oldest message names no job)."""
+
+    depth: int
+    oldest_wait_s: float
+
+
+async def queue_state(redis: Redis, queue: QueueName, *, now: float | None = None) -> QueueState:
+    """The queue's depth and its oldest waiting job's age, in one round trip (two when the
+    queue is not empty: the job's `created_at`). kombu pushes on the left and pops on the
+    right, so the oldest message is the list's last."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.llen(str(queue))
+    pipe.lindex(str(queue), -1)
+    depth, oldest = await pipe.execute()
+    if not oldest:
+        return QueueState(int(depth), 0.0)
+    match = _JOB_ID.search(oldest)
+    if match is None:
+        return QueueState(int(depth), 0.0)
+    created = await redis.hget(JobReader.key(match.group(1).decode()), "created_at")
+    if created is None:
+        return QueueState(int(depth), 0.0)
+    waited = (time.time() if now is None else now) - float(created)
+    return QueueState(int(depth), max(0.0, waited))
 
 
 async def job_ids_waiting(redis: Redis, job_ids: Iterable[str]) -> set[str]:

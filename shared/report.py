@@ -32,6 +32,7 @@ from shared.report_model import (
     FeedbackDay,
     FeedbackSection,
     GapQuestion,
+    IndexCommit,
     PageQuestions,
     ReportPeriod,
     SelectionQuestion,
@@ -90,13 +91,14 @@ async def usage_section(db: AsyncSession, period: ReportPeriod) -> UsageSection:
             where(and_(m.c.role == MessageRole.ASSISTANT, m.c.refused)),
             where(m.c.answer_ms.is_not(None)),
             where(and_(m.c.role == MessageRole.USER, m.c.selection.is_not(None))),
+            where(and_(m.c.role == MessageRole.ASSISTANT, m.c.truncated)),
         )
         .where(in_period)
         .group_by(day)
         .order_by(day),
     )
-    questions, answers, declined, timed, selections = (
-        sum(int(row[i]) for row in days) for i in range(1, 6)
+    questions, answers, declined, timed, selections, cut_off = (
+        sum(int(row[i]) for row in days) for i in range(1, 7)
     )
     median, p95 = (
         await answer_ms_percentiles(db, assistant, timed, (0.50, 0.95)) if timed else (None, None)
@@ -175,8 +177,9 @@ async def usage_section(db: AsyncSession, period: ReportPeriod) -> UsageSection:
 
     return UsageSection(
         questions=questions,
-        answered=answers - declined,
+        answered=answers - declined - cut_off,
         declined=declined,
+        cut_off=cut_off,
         decline_rate=_rate(declined, answers),
         answer_ms_median=median,
         answer_ms_p95=p95,
@@ -202,6 +205,29 @@ async def usage_section(db: AsyncSession, period: ReportPeriod) -> UsageSection:
                 page_url=page_url,
             )
             for asked_at, content, selection, page_url in recent
+        ],
+        index_commits=[
+            IndexCommit(
+                commit=str(commit),
+                answers=int(count),
+                declined=int(refused),
+                first_answer=aware(first),
+                last_answer=aware(last),
+            )
+            for commit, count, refused, first, last in await fetch_all(
+                db,
+                select(
+                    m.c.index_commit,
+                    func.count(),
+                    where(m.c.refused),
+                    func.min(m.c.created_at),
+                    func.max(m.c.created_at),
+                )
+                .where(assistant, m.c.index_commit.is_not(None))
+                .group_by(m.c.index_commit)
+                .order_by(func.max(m.c.created_at).desc())
+                .limit(TOP),
+            )
         ],
     )
 

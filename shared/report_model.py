@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from shared.input_rules import check_plain_text
+
 __all__ = [
     "CitedPage",
     "CitedSection",
@@ -87,10 +89,23 @@ class SelectionQuestion(BaseModel):
     page_url: str | None
 
 
+class IndexCommit(BaseModel):
+    """Answers drawn from the index built from one git commit (a site from its repository)."""
+
+    commit: str
+    answers: int
+    declined: int
+    first_answer: datetime
+    last_answer: datetime
+
+
 class UsageSection(BaseModel):
     questions: int
-    answered: int
+    answered: int = Field(description="Complete answers (neither declined nor cut off)")
     declined: int
+    cut_off: int = Field(
+        default=0, description="Answers the model's token limit cut off (served trimmed)"
+    )
     decline_rate: float | None = Field(description="declined / answered+declined; None = none")
     answer_ms_median: int | None = Field(description="Median time to answer (ms), queue included")
     answer_ms_p95: int | None = Field(description="95th percentile time to answer (ms)")
@@ -100,6 +115,10 @@ class UsageSection(BaseModel):
     questions_by_page: list[PageQuestions]
     selection_questions: int = Field(description="Questions asked about highlighted text")
     recent_selection_questions: list[SelectionQuestion]
+    index_commits: list[IndexCommit] = Field(
+        default_factory=list,
+        description="A site from git: the commits the answers' index was built from, newest first",
+    )
 
 
 class FeedbackDay(BaseModel):
@@ -161,6 +180,10 @@ class Report(BaseModel):
 
 
 def report_period(since: timedelta, site: str | None, now: datetime | None = None) -> ReportPeriod:
+    """The period ending `now` (default: the current time). Raises ValueError when `site` holds
+    a control character (the database refuses a NUL in text: that was a 500, issue 30)."""
+    if site is not None:
+        check_plain_text(site)
     until = now or datetime.now(UTC)
     return ReportPeriod(since=until - since, until=until, site=site)
 

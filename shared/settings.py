@@ -50,8 +50,14 @@ class Settings(BaseSettings):
     qdrant_api_key: SecretStr | None = Field(default=None, validation_alias=_env("QDRANT_API_KEY"))
     collection: str = "bookchat"
 
-    # The site(s) this deployment answers about.
+    # The site(s) this deployment answers about: a folder, or its git repository (the ingest
+    # worker keeps a shallow clone under data_dir/repos and fetches before each ingestion):
+    # the URL (https, with a token for a private repository; ssh; file://), the branch or tag
+    # (default: the remote's HEAD) and the folder holding docusaurus.config.* (default: root).
     site_dir: Path | None = None
+    site_repo: SecretStr | None = None
+    site_ref: str | None = None
+    site_subdir: str = ""
     site_url: str | None = None
     site_name: str = "default"
 
@@ -72,6 +78,9 @@ class Settings(BaseSettings):
     llm_fallback_models: list[str] = Field(default_factory=list)
     llm_timeout_s: float = Field(default=60.0, gt=0)  # total deadline across models and retries
     llm_attempts_per_model: int = Field(default=2, ge=1, le=10)  # tries before the next model
+    # Output-token limit of each completion (None: the provider's). A completion cut off by the
+    # limit is retried with twice the room (worker/chat.py).
+    llm_max_tokens: int | None = Field(default=None, ge=16, le=65536)
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY")
     )
@@ -102,10 +111,16 @@ class Settings(BaseSettings):
     report_max_gap_questions: int = Field(default=2000, ge=10, le=20000)
 
     # Jobs.
+    # Answers one chat worker process holds in flight (its Celery threads pool; its Redis and
+    # LLM connection pools are sized from it). An answer mostly waits on the model, so one
+    # process carries answers/s ~= chat_concurrency / LLM seconds per answer, until its CPU
+    # (one core per process) is the limit: see docs/operations.md, "Capacity".
+    chat_concurrency: int = Field(default=200, ge=1, le=2000)
     job_ttl_s: int = Field(default=24 * 3600, ge=60)
     chat_task_time_limit_s: int = Field(default=180, ge=5)
-    # A chat job still queued this long after it was asked ends `expired` instead of running:
-    # its reader has given up, and answering it would only delay the readers still waiting.
+    # A chat job still queued this long after it was asked (or requeued, after its worker was
+    # lost) ends `expired` instead of running: its reader has given up, and answering it would
+    # only delay the readers still waiting.
     chat_job_expire_s: int = Field(default=600, ge=10)
     ingest_task_time_limit_s: int = Field(default=6 * 3600, ge=60)
     # An ingestion that finds the vector store unreachable is retried by Celery after this many
@@ -131,6 +146,15 @@ class Settings(BaseSettings):
     rate_limit_ip_per_minute: int = Field(default=30, ge=0)  # chat requests per client IP; 0=off
     rate_limit_session_per_minute: int = Field(default=12, ge=0)  # per session; 0 = off
     max_queued_chat_jobs: int = Field(default=500, ge=1)  # deeper chat queue -> 503 Retry-After
+    # A question is refused (503 `queue_full`, Retry-After) while the oldest chat job still
+    # waiting for a worker has waited longer than this: the queue cannot start a new one in
+    # time (no worker, or every worker full). 0 = only the depth limit above.
+    chat_queue_deadline_s: float = Field(default=10.0, ge=0, le=600)
+    # Connections following one job at once (event streams and long-polls) per API process;
+    # more -> 429 too_many_streams. One token held hundreds open and ran the API out of fds.
+    max_job_followers: int = Field(default=4, ge=1)
+    # The same for one client (an IPv4 address or IPv6 /64) over all its jobs.
+    max_client_followers: int = Field(default=64, ge=1)
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)  # how long Idempotency-Keys hold
 
     # Retrieval/indexing (embedding.py, vectorstore.py). Which model the `bundled` embedder
@@ -228,7 +252,16 @@ class Settings(BaseSettings):
             password = urlsplit(url).password if url else None
             if password:
                 values.append(password)
+        if self.site_repo is not None:
+            # https://TOKEN@host/... or https://user:TOKEN@host/...
+            parts = urlsplit(self.site_repo.get_secret_value())
+            values += [part for part in (parts.username, parts.password) if part]
         return values
+
+    @property
+    def has_site(self) -> bool:
+        """A site to ingest is configured (a folder or a git repository)."""
+        return self.site_dir is not None or self.site_repo is not None
 
     @property
     def effective_database_url(self) -> str:

@@ -17,9 +17,11 @@ from chatkit.types import (
     ThreadItem,
     ThreadItemDoneEvent,
     ThreadItemUpdatedEvent,
+    ThreadRetryAfterItemParams,
     ThreadsAddUserMessageReq,
     ThreadsCreateReq,
     ThreadsGetByIdReq,
+    ThreadsRetryAfterItemReq,
     ThreadStreamEvent,
     UserMessageInput,
     UserMessageTextContent,
@@ -36,6 +38,7 @@ __all__ = [
     "get_thread",
     "list_items",
     "parse_stream",
+    "retry_after",
     "session_of",
     "streamed_text",
 ]
@@ -66,6 +69,15 @@ def add_message(thread_id: str, text: str, quoted: str | None = None) -> bytes:
     return body(
         ThreadsAddUserMessageReq(
             params=ThreadAddUserMessageParams(thread_id=thread_id, input=_input(text, quoted))
+        )
+    )
+
+
+def retry_after(thread_id: str, item_id: str) -> bytes:
+    """ChatKit's "retry": answer the question `item_id` again."""
+    return body(
+        ThreadsRetryAfterItemReq(
+            params=ThreadRetryAfterItemParams(thread_id=thread_id, item_id=item_id)
         )
     )
 

@@ -147,31 +147,36 @@ def _content_hash(src: Path) -> str:
     return digest.hexdigest()[:20]
 
 
-def build_site(src: Path, out: Path | None = None) -> Path:
+def build_site(src: Path, out: Path | None = None, *, subdir: str = "") -> Path:
     """Build the site rooted at ``src`` with the pinned Docusaurus; returns the build folder.
 
     The returned folder is the shared cache entry: read it, never write into it. Pass ``out``
     to get a private copy there instead (``out`` must not exist yet); ``out`` is then returned.
+    ``subdir``: ``src`` is a repository whose site is in that folder (a monorepo, whose config
+    may name ``../docs``): all of ``src`` is copied and the build runs in ``subdir``.
     Takes ~12 s for a small site on a cache miss, nothing on a hit.
     """
     src = Path(src).resolve()
     modules = install()
     key = f"{_lock_hash()}-node{_node_major()}-{_content_hash(src)}"
+    if subdir:
+        key += "-" + hashlib.sha256(subdir.encode()).hexdigest()[:8]
     built = cache_dir() / "builds" / key
     if not (built / ".complete").exists():
         with _file_lock(cache_dir() / "builds" / f"{key}.lock"):
             if not (built / ".complete").exists():
-                _build_into(src, modules, built)
+                _build_into(src, modules, built, subdir)
     if out is None:
         return built
     shutil.copytree(built, out, ignore=shutil.ignore_patterns(".complete", ".build-seconds"))
     return out
 
 
-def _build_into(src: Path, modules: Path, built: Path) -> None:
+def _build_into(src: Path, modules: Path, built: Path, subdir: str = "") -> None:
     with tempfile.TemporaryDirectory(prefix="site-", dir=cache_dir()) as scratch_name:
-        site = Path(scratch_name) / "site"
-        shutil.copytree(src, site, ignore=shutil.ignore_patterns(*_IGNORED))
+        repo = Path(scratch_name) / "site"
+        shutil.copytree(src, repo, ignore=shutil.ignore_patterns(*_IGNORED))
+        site = repo / subdir if subdir else repo
         (site / "node_modules").symlink_to(modules, target_is_directory=True)
         if not (site / "package.json").exists():
             # Docusaurus warns without one and resolves the site's packages from here.

@@ -9,8 +9,14 @@ broken streams). So the fake speaks the wire format those libraries parse, unmod
   (`data: {chat.completion.chunk}` SSE lines, tool-call deltas carrying index/id/name and then
   argument fragments, a final chunk with `finish_reason`, a `choices: []` usage chunk when
   `stream_options.include_usage` is set, then `data: [DONE]`);
-- OpenAI-shaped error bodies (`{"error": {...}}`) with `retry-after` headers;
+- OpenAI-shaped error bodies (`{"error": {...}}`) with `retry-after` headers, and OpenRouter's
+  (`openrouter_error`: a numeric code, `metadata.provider_name`, a 429's reset);
+- a request's `max_tokens` cutting the answer with `finish_reason: "length"`, `tool_choice:
+  "none"` answered in text, reasoning sent in `reasoning_content` / `reasoning` fields;
 - `GET /v1/models`.
+
+`PROVIDER_SHAPES` is a corpus of the ways real providers' models write a cited answer
+(`[1, 2]`, `【1】`, `[^1]`, `<think>` blocks split across chunks, ...), each a scripted reply.
 
 What each request gets is decided, in this order, by: the model's one-shot queue
 (`enqueue(..., model=)`), the model's sticky script (`script_for_model`), the shared one-shot
@@ -59,6 +65,8 @@ __all__ = [
     "FakeLLM",
     "Hang",
     "Malformed",
+    "PROVIDER_SHAPES",
+    "ProviderShape",
     "Recorded",
     "Reply",
     "Responder",
@@ -70,6 +78,7 @@ __all__ = [
     "error",
     "hang",
     "malformed",
+    "openrouter_error",
     "stream_error",
     "text",
     "tool_call",
@@ -89,12 +98,32 @@ class Text:
     """An assistant text answer; streamed as word-sized deltas when the request streams.
 
     `latency_first_token` / `tokens_per_s` override the server's knobs for this reply only.
+    `pieces`: the exact content deltas to stream (e.g. a `<think>` tag split in two), instead
+    of word-sized ones. `reasoning`: text sent before the content in the message field
+    `reasoning_field` (`reasoning_content` as DeepSeek's API, `reasoning` as OpenRouter's).
+    A request's `max_tokens` (or `max_completion_tokens`) cuts the content after that many
+    pieces with `finish_reason: "length"`, as a real provider does.
     """
 
     content: str
     finish_reason: str = "stop"
     latency_first_token: float | None = None
     tokens_per_s: float | None = None
+    pieces: tuple[str, ...] | None = None
+    reasoning: str | None = None
+    reasoning_field: str = "reasoning_content"
+
+    def content_pieces(self) -> list[str]:
+        return list(self.pieces) if self.pieces is not None else _pieces(self.content)
+
+    def limited(self, body: dict[str, Any]) -> Text:
+        """This reply under the request's output-token limit (one piece a token)."""
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        pieces = self.content_pieces()
+        if not isinstance(limit, int) or len(pieces) <= limit:
+            return self
+        kept = tuple(pieces[:limit])
+        return replace(self, content="".join(kept), pieces=kept, finish_reason="length")
 
 
 @dataclass(frozen=True)
@@ -136,8 +165,9 @@ class Error:
     retry_after: float | None = None
     message: str | None = None
     type: str | None = None
-    code: str | None = None
+    code: str | int | None = None
     should_retry: bool | None = None
+    metadata: dict[str, Any] | None = None  # OpenRouter's `error.metadata` (provider_name, ...)
 
 
 @dataclass(frozen=True)
@@ -199,9 +229,21 @@ def text(
     latency_first_token: float | None = None,
     tokens_per_s: float | None = None,
     finish_reason: str = "stop",
+    pieces: Sequence[str] | None = None,
+    reasoning: str | None = None,
+    reasoning_field: str = "reasoning_content",
 ) -> Text:
-    """Assistant text (finish_reason "length" simulates a truncated answer)."""
-    return Text(content, finish_reason, latency_first_token, tokens_per_s)
+    """Assistant text (finish_reason "length" simulates a truncated answer; `pieces`, the
+    exact deltas; `reasoning`, a reasoning field before the content: see `Text`)."""
+    return Text(
+        content,
+        finish_reason,
+        latency_first_token,
+        tokens_per_s,
+        None if pieces is None else tuple(pieces),
+        reasoning,
+        reasoning_field,
+    )
 
 
 def tool_call(
@@ -229,11 +271,32 @@ def error(
     retry_after: float | None = None,
     message: str | None = None,
     type: str | None = None,  # noqa: A002 - mirrors the wire field name
-    code: str | None = None,
+    code: str | int | None = None,
     should_retry: bool | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> Error:
-    """An HTTP error: `error(429, retry_after=0.01)`, `error(500)`, `error(400, message=...)`."""
-    return Error(status, retry_after, message, type, code, should_retry)
+    """An HTTP error: `error(429, retry_after=0.01)`, `error(500)`, `error(400, message=...)`;
+    `metadata` as OpenRouter sends it (see `openrouter_error`)."""
+    return Error(status, retry_after, message, type, code, should_retry, metadata)
+
+
+def openrouter_error(
+    status: int, message: str, *, provider: str | None = None, reset_ms: int | None = None
+) -> Error:
+    """An error as OpenRouter sends it (https://openrouter.ai/docs/api-reference/errors): its
+    numeric `code`, and `metadata` naming the upstream `provider_name` ("Provider returned
+    error") or, for a 429, the rate limit's `headers` with `X-RateLimit-Reset` (epoch ms)."""
+    metadata: dict[str, Any] = {}
+    if provider is not None:
+        metadata["provider_name"] = provider
+        metadata["raw"] = '{"error": "upstream failure"}'
+    if reset_ms is not None:
+        metadata["headers"] = {
+            "X-RateLimit-Limit": "50",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(reset_ms),
+        }
+    return Error(status, message=message, code=status, metadata=metadata or None)
 
 
 def hang() -> Hang:
@@ -652,6 +715,9 @@ class FakeLLM:
             else:
                 script = None
         reply = await self._run_script(script, body)
+        if isinstance(reply, ToolCalls) and body.get("tool_choice") == "none":
+            # As OpenAI does: with tool_choice "none" the model answers in text.
+            reply = self.default_reply({**body, "tools": []})
         if isinstance(reply, CutStream | StreamError) and reply.reply is None:
             inner = await self._run_script(None, body)
             if isinstance(inner, Text | ToolCalls):
@@ -751,7 +817,7 @@ class FakeLLM:
                 None,
             ),
         )
-        payload = {
+        payload: dict[str, Any] = {
             "error": {
                 "message": err.message or message,
                 "type": err.type or kind,
@@ -759,6 +825,8 @@ class FakeLLM:
                 "code": err.code or code,
             }
         }
+        if err.metadata is not None:
+            payload["error"]["metadata"] = err.metadata
         headers = self._headers()
         if err.retry_after is not None:
             headers["retry-after"] = f"{err.retry_after:g}"
@@ -838,8 +906,11 @@ class FakeLLM:
         content = self._content_of(reply)
         message: dict[str, Any] = {"role": "assistant", "refusal": None, "annotations": []}
         if isinstance(content, Text):
+            content = content.limited(body)
             message["content"] = content.content
-            finish, n_tokens = content.finish_reason, len(_pieces(content.content))
+            if content.reasoning:
+                message[content.reasoning_field] = content.reasoning
+            finish, n_tokens = content.finish_reason, len(content.content_pieces())
         else:
             message["content"] = content.content
             message["tool_calls"] = [
@@ -899,10 +970,21 @@ class FakeLLM:
             return c
 
         out: list[tuple[dict[str, Any], int]] = []
-        text_part = content.content if isinstance(content, Text) else content.content
+        if isinstance(content, Text):
+            content = content.limited(body)
+        text_part = content.content
         if isinstance(content, Text) or text_part:
             out.append((chunk({"role": "assistant", "content": "", "refusal": None}), 0))
-            out += [(chunk({"content": piece}), 1) for piece in _pieces(text_part or "")]
+            if isinstance(content, Text) and content.reasoning:
+                field_name = content.reasoning_field
+                out += [
+                    (chunk({"content": None, field_name: piece}), 1)
+                    for piece in _pieces(content.reasoning)
+                ]
+            pieces = (
+                content.content_pieces() if isinstance(content, Text) else _pieces(text_part or "")
+            )
+            out += [(chunk({"content": piece}), 1) for piece in pieces]
         if isinstance(content, ToolCalls):
             for index, call in enumerate(content.calls):
                 opening: dict[str, Any] = {
@@ -977,6 +1059,98 @@ class FakeLLM:
                 raise _AbortConnection
             return
         yield "data: [DONE]\n\n"
+
+
+# --------------------------------------------------------------------------- provider corpus
+
+
+@dataclass(frozen=True)
+class ProviderShape:
+    """One way real providers' models write a cited answer, as a scripted reply.
+
+    `write(sentence, url)` is the answer, given a plain sentence to cite (`SHAPE_SENTENCE`) and
+    the URL of passage [1] (for answers that link instead of citing); `cites` the passage
+    numbers it means to cite; `reasoning_says` text of its reasoning that must reach no
+    reader."""
+
+    name: str
+    seen_in: str
+    write: Callable[[str, str], Text]
+    cites: tuple[int, ...] = (1,)
+    reasoning_says: str | None = None
+
+    def responder(self, url: str) -> Responder:
+        """Search first (the default), then answer in this shape from the passages found."""
+
+        def respond(body: dict[str, Any]) -> Reply | None:
+            messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+            last_user = max(
+                (i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1
+            )
+            searched = any(m.get("role") == "tool" for m in messages[last_user + 1 :])
+            return self.write(SHAPE_SENTENCE, url) if searched else None
+
+        return respond
+
+
+SHAPE_SENTENCE = "The arm returns to its home pose with one command"
+_THOUGHT = "[2] is about the proxy, maybe irrelevant. NOT_COVERED would be wrong here."
+
+#: Answer shapes reported from real providers (one case each; texts are our own).
+PROVIDER_SHAPES: tuple[ProviderShape, ...] = (
+    ProviderShape("openai-brackets", "OpenAI gpt-4o-mini", lambda s, u: text(f"{s} [1].")),
+    ProviderShape(
+        "comma-list",
+        "OpenRouter free models (Llama 3.3 70B, Mistral Small)",
+        lambda s, u: text(f"{s} [1, 2]."),
+        cites=(1, 2),
+    ),
+    ProviderShape(
+        "list-without-spaces", "Gemma 3 (OpenRouter free)", lambda s, u: text(f"{s} [1,2]."), (1, 2)
+    ),
+    ProviderShape("range", "Llama 3.1 8B", lambda s, u: text(f"{s} [1-3]."), cites=(1, 2, 3)),
+    ProviderShape("source-word", "Llama 3.2 3B", lambda s, u: text(f"{s} [Source 1].")),
+    ProviderShape("full-width", "Qwen2.5, GLM-4", lambda s, u: text(f"{s}【1】")),
+    ProviderShape("full-width-dagger", "gpt-oss-20b", lambda s, u: text(f"{s} 【1†source】.")),
+    ProviderShape(
+        "footnote",
+        "Gemini 2.0 Flash (OpenAI-compatible API)",
+        lambda s, u: text(f"{s}[^1]\n\n[^1]: From the documentation."),
+    ),
+    ProviderShape("parenthesised", "Phi-3 mini, Mistral 7B", lambda s, u: text(f"{s} (1)")),
+    ProviderShape(
+        "markdown-link",
+        "GPT-4o, Claude via OpenRouter (linking the page instead of citing)",
+        lambda s, u: text(f"{s} See [this section]({u}) for details."),
+    ),
+    ProviderShape(
+        "think-tags-split",
+        "DeepSeek R1, QwQ (think block in the content, tags split across chunks)",
+        lambda s, u: text(
+            f"<think>{_THOUGHT}</think>\n\n{s} [1].",
+            pieces=["<th", "ink>", _THOUGHT[:20], _THOUGHT[20:], "</thi", "nk>\n\n", s, " [1]."],
+        ),
+        reasoning_says="maybe irrelevant",
+    ),
+    ProviderShape(
+        "closing-tag-only",
+        "DeepSeek R1 distills (the host's template opens the block)",
+        lambda s, u: text(f"{_THOUGHT}\n</think>\n\n{s} [1]."),
+        reasoning_says="maybe irrelevant",
+    ),
+    ProviderShape(
+        "reasoning-content-field",
+        "DeepSeek API, Qwen3 on DashScope (`reasoning_content`)",
+        lambda s, u: text(f"{s} [1].", reasoning=_THOUGHT),
+        reasoning_says="maybe irrelevant",
+    ),
+    ProviderShape(
+        "reasoning-field",
+        "OpenRouter reasoning models (`reasoning`)",
+        lambda s, u: text(f"{s} [1].", reasoning=_THOUGHT, reasoning_field="reasoning"),
+        reasoning_says="maybe irrelevant",
+    ),
+)
 
 
 # --------------------------------------------------------------------------- pytest

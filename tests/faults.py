@@ -28,6 +28,7 @@ __all__ = [
     "TcpProxy",
     "child_pids",
     "free_port",
+    "start_procfile_worker",
     "start_worker",
     "stop_process",
     "wait_for",
@@ -166,6 +167,17 @@ def start_worker(
          "-P", pool, "-c", str(concurrency), "-Q", queues, "--without-mingle",
          "--without-gossip", "-n", f"{name}-{os.getpid()}-{time.monotonic_ns()}@%h",
          "--loglevel", "INFO"],
+        cwd=ROOT, env=worker_env, stdout=log_path.open("ab"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def start_procfile_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """The chat worker as the Procfile starts it (`bookchat worker --queues chat`: Celery's own
+    defaults for mingle, gossip and heartbeats, a pool of 4), with the stack's environment."""
+    worker_env = {k: v for k, v in os.environ.items() if not k.startswith(("BOOKCHAT_", "OPENAI_"))}
+    worker_env.update(env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "worker", "--queues", "chat"],
         cwd=ROOT, env=worker_env, stdout=log_path.open("ab"), stderr=subprocess.STDOUT,
     )  # fmt: skip
 

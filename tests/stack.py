@@ -133,17 +133,28 @@ def make_stack(tmp_path: Path, redis_url: str, postgres_url: str) -> Iterator[Ca
         *,
         api_port: int | None = None,
         cors_origins: list[str] | None = None,
+        worker_command: list[str] | None = None,
+        embedded_database: bool = False,
         api_settings: dict[str, Any] | None = None,
         **env_extra: str,
     ) -> Stack:
         """`api_port`: serve the API there (a test that must know it beforehand, e.g. to build
         a site pointing at it); `cors_origins`: the API's CORS allow-list, exactly;
-        `api_settings`: more settings of the API's (not the worker's)."""
+        `worker_command`: the worker's command line instead of the tests' small threads pool
+        (e.g. the Procfile's own `bookchat worker --queues chat`); `embedded_database`: the
+        embedded default's SQLite in the data dir instead of Postgres; `api_settings`: more
+        settings of the API's (not the worker's)."""
         redis.Redis.from_url(redis_url).flushdb()
+        database_url = postgres_url
+        if embedded_database:
+            from shared.migrate import upgrade_database
+
+            database_url = Settings(data_dir=tmp_path / "data").effective_database_url
+            upgrade_database(database_url)
         env = {
             "BOOKCHAT_DATA_DIR": str(tmp_path / "data"),
             "BOOKCHAT_REDIS_URL": redis_url,
-            "BOOKCHAT_DATABASE_URL": postgres_url,
+            "BOOKCHAT_DATABASE_URL": database_url,
             "BOOKCHAT_EMBEDDER": "hash",
             "BOOKCHAT_SECRET_KEY": "integration-secret-0123456789",
             "BOOKCHAT_SITE_DIR": str(site),
@@ -156,7 +167,7 @@ def make_stack(tmp_path: Path, redis_url: str, postgres_url: str) -> Iterator[Ca
         settings = Settings(
             data_dir=tmp_path / "data",
             redis_url=redis_url,
-            database_url=postgres_url,
+            database_url=database_url,
             embedder=EmbedderKind.HASH,
             secret_key=env["BOOKCHAT_SECRET_KEY"],  # type: ignore[arg-type]
             site_dir=site,
@@ -173,7 +184,8 @@ def make_stack(tmp_path: Path, redis_url: str, postgres_url: str) -> Iterator[Ca
         }
         worker_env.update(env)
         worker = subprocess.Popen(
-            [
+            worker_command
+            or [
                 sys.executable,
                 "-m",
                 "celery",

@@ -22,6 +22,7 @@ from shared.link_policy import LinkPolicy
 from shared.passages import Passage
 from shared.vectorstore import is_store_error
 from worker.guard import addresses_assistant
+from worker.model_output import normalize_markers, outside_code
 from worker.retrieval import Retriever
 
 __all__ = [
@@ -196,23 +197,10 @@ def build_agent() -> Agent[ChatContext]:
 
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
-# Fenced blocks (to their closing fence, or the end of an unfinished answer) and inline spans:
-# code is quoted exactly, so markers and spacing are only touched outside it.
-_CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.S)
 # A space left before punctuation where a dropped marker stood ("works [9]." -> "works.").
-_SPACE_BEFORE_PUNCTUATION = re.compile(r"[ \t]+([.,;:])(?=\s|$)")
-
-
-def _outside_code(text: str, edit: Callable[[str], str]) -> str:
-    """`edit` applied to the prose of `text`; code blocks and spans kept byte for byte."""
-    out: list[str] = []
-    last = 0
-    for match in _CODE.finditer(text):
-        out.append(edit(text[last : match.start()]))
-        out.append(match.group(0))
-        last = match.end()
-    out.append(edit(text[last:]))
-    return "".join(out)
+# Tried only where a run of spaces starts: from inside a run it cannot match either, and trying
+# every position of a long run took time quadratic in its length (issue 30).
+_SPACE_BEFORE_PUNCTUATION = re.compile(r"(?<![ \t])[ \t]++([.,;:])(?=\s|$)")
 
 
 def strip_links(text: str, policy: LinkPolicy | None = None) -> str:
@@ -226,11 +214,13 @@ def extract_citations(
     answer: str, passages: dict[int, Passage], policy: LinkPolicy | None = None
 ) -> tuple[str, list[Citation]]:
     """Keep only markers that name a retrieved passage; drop links not allowed by `policy`.
+    The citation shapes models write (`[1, 2]`, `【1】`, a link to a retrieved page, ...) are
+    read as markers first (worker/model_output.py).
 
     Returns the cleaned answer and the citations in the order first cited (one per page and
     heading).
     """
-    answer = strip_links(answer, policy)
+    answer = strip_links(normalize_markers(answer, passages), policy)
     cited: list[Citation] = []
     seen: set[tuple[str, str]] = set()
 
@@ -247,7 +237,7 @@ def extract_citations(
             )
         return match.group(0)
 
-    cleaned = _outside_code(
+    cleaned = outside_code(
         answer, lambda prose: _SPACE_BEFORE_PUNCTUATION.sub(r"\1", _MARKER.sub(keep, prose))
     )
     return cleaned.strip(), cited

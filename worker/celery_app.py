@@ -1,8 +1,9 @@
 """The Celery application of the workers: queues, routes, reliability settings, the beat
 schedule, and the per-task job context (log fields, metrics).
 
-Start a worker per queue so a nightly re-index never delays a reader's answer:
-    celery -A worker.celery_app worker -Q chat --concurrency 4
+Start a worker per queue so a nightly re-index never delays a reader's answer (`bookchat
+worker` builds these command lines; the chat pool is BOOKCHAT_CHAT_CONCURRENCY threads):
+    celery -A worker.celery_app worker -Q chat --pool threads --concurrency 200
     celery -A worker.celery_app worker -Q ingest --concurrency 1
     celery -A worker.celery_app beat
 """
@@ -64,6 +65,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     longest = max(settings.chat_task_time_limit_s, settings.ingest_task_time_limit_s)
     return {
         "broker_url": settings.redis_url or DEFAULT_REDIS_URL,
+        # kombu's Redis transport with a channel that closes when Redis is gone: kombu's own
+        # made a broker blip end the worker process (worker/broker.py).
+        "broker_transport": "worker.broker:Transport",
         # Each queue bound to an exchange of its own name with its name as key: what Celery
         # routes by anyway (it publishes to the default exchange with the queue's name), and
         # what the banner then shows. `Queue(name)` alone bound every queue to the default
@@ -123,9 +127,10 @@ def _setup_logging(**_: Any) -> None:
     )
 
 
-# task id -> monotonic start of a task whose job was not yet finished, for the run-time metric
-# (thread pool: several at once). A redelivered task of a finished job is not counted twice.
-_started: dict[str, float] = {}
+# task id -> (monotonic start, seconds its job waited in the queue) of a task whose job was not
+# yet finished, for the run-time and queue-wait metrics (thread pool: several at once). A
+# redelivered task of a finished job is not counted twice.
+_started: dict[str, tuple[float, float]] = {}
 _started_lock = threading.Lock()
 # job id -> the chat job as its task's prerun read it, taken by the task itself
 # (`job_read_at_start`): the task does not read it again (postrun's metrics still read the
@@ -153,7 +158,8 @@ def _job_context_on_start(
                 session_id = job.session_id
                 with _started_lock:
                     if not job.status.terminal:
-                        _started[task_id] = time.monotonic()
+                        waited = max(0.0, time.time() - job.created_at)
+                        _started[task_id] = (time.monotonic(), waited)
                     if getattr(task, "name", None) == TaskName.CHAT:
                         _read_at_start[job_id] = job
         except Exception:
@@ -169,7 +175,8 @@ def _metrics_on_end(task_id: str, kwargs: dict[str, Any] | None = None, **_: Any
         if job_id:
             _read_at_start.pop(job_id, None)  # not taken (the task failed before reading it)
     if job_id and started is not None:
-        record_job_metrics(job_id, time.monotonic() - started)
+        began, waited = started
+        record_job_metrics(job_id, time.monotonic() - began, queue_wait_s=waited)
     bind_job_context(None, None)
 
 
@@ -179,9 +186,11 @@ def job_read_at_start(job_id: str) -> Job | None:
         return _read_at_start.pop(job_id, None)
 
 
-def record_job_metrics(job_id: str, run_seconds: float | None = None) -> None:
-    """Record a finished job's figures in Redis for the API's /metrics. Never raises: metrics
-    must not fail a job."""
+def record_job_metrics(
+    job_id: str, run_seconds: float | None = None, *, queue_wait_s: float | None = None
+) -> None:
+    """Record a finished job's figures in Redis for the API's /metrics (`run_seconds` and
+    `queue_wait_s` as the task measured them). Never raises: metrics must not fail a job."""
     from shared.metrics import record_job_end
     from worker.runtime import get_runtime
 
@@ -190,7 +199,9 @@ def record_job_metrics(job_id: str, run_seconds: float | None = None) -> None:
     async def record() -> None:
         job = await runtime.jobs.get(job_id)
         if job is not None and job.status.terminal:
-            await record_job_end(runtime.redis, job, run_seconds=run_seconds)
+            await record_job_end(
+                runtime.redis, job, run_seconds=run_seconds, queue_wait_s=queue_wait_s
+            )
 
     try:
         runtime.run(record(), 5)

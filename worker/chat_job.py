@@ -22,9 +22,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared import metrics
 from shared.errors import BookchatError, ErrorCode
 from shared.history import Exchange, History
-from shared.job_models import ChatRequest
+from shared.index_state import indexed_commit
+from shared.job_models import ChatJobRequest, ChatRequest
 from shared.jobs import EventType, Job, JobStatus, JobStore
 from shared.link_policy import LinkPolicy
+from shared.llm_status import OPERATOR_CODES, record_refusal
 from shared.passages import Passage
 from shared.settings import Settings
 from worker.chat import Answer, answer_question
@@ -50,14 +52,19 @@ async def answer_and_record(
     on_restart: Callable[[], Awaitable[None]] | None = None,
     stream_pace_s: float = 0.0,
     on_search: Callable[[str, list[Passage]], Awaitable[None]] | None = None,
+    index_commit: str | None = None,
+    replaces_job: str | None = None,
 ) -> tuple[Answer, uuid.UUID]:
     """Answer `request` in the context of its session and store the exchange.
 
     The history read leaves out this job's own messages (a redelivered job must not see its
-    first delivery's answer). `job_id` keys the stored rows (None: a fresh id, for callers with
+    first delivery's answer). `replaces_job`: the job this one retries; its exchange and what
+    followed it are left out of the history read and replaced when this answer is stored
+    (`History.record`). `job_id` keys the stored rows (None: a fresh id, for callers with
     no job). `asked_at` (epoch seconds; None = now) is when the question arrived: the stored
     `answer_ms` counts from it, queue wait included. With BOOKCHAT_HISTORY_STORE_QUESTION_TEXT
-    false the question is stored without its text. Returns the answer and the stored assistant
+    false the question is stored without its text. `index_commit`: the git commit the site's
+    index was built from, stored with the answer. Returns the answer and the stored assistant
     message's id. Raises BookchatError
     (see `answer_question`) and SQLAlchemyError/OSError when the database is unreachable.
     """
@@ -66,7 +73,9 @@ async def answer_and_record(
     if request.session_id is None:  # the API always sets it; a caller without one starts one
         request = request.model_copy(update={"session_id": uuid.uuid4()})
     session_id = str(request.session_id)
-    turns = await history.recent_turns(session_id, turns=settings.history_turns, before_job=job_id)
+    turns = await history.recent_turns(
+        session_id, turns=settings.history_turns, before_job=job_id, from_job=replaces_job
+    )
     answer = await answer_question(
         request,
         settings=settings,
@@ -88,11 +97,14 @@ async def answer_and_record(
             answer=answer.answer,
             citations=answer.citations,
             refused=answer.refused,
+            truncated=answer.truncated,
             model=answer.model,
             usage=answer.usage,
             answer_ms=max(0, round((time.time() - asked_at) * 1000)),
+            index_commit=index_commit,
         ),
         store_question_text=settings.history_store_question_text,
+        replaces_job=replaces_job,
     )
     return answer, message_id
 
@@ -196,8 +208,11 @@ async def process_chat_job(runtime: ChatRuntime, job_id: str, *, job: Job | None
     if job.status.terminal:
         log.info("chat job %s already %s; redelivery ignored", job_id, job.status)
         return
-    request = ChatRequest.model_validate(job.meta["request"])
-    if job.status is JobStatus.QUEUED and time.time() - job.created_at > (
+    request = ChatJobRequest.model_validate(job.meta["request"])
+    # The queue wait counts from when the job last entered the queue (its `updated_at` while
+    # queued): a job the cleanup requeued after losing its worker was silent for the whole
+    # stale threshold first, and counted from `created_at` it always expired (issue 30).
+    if job.status is JobStatus.QUEUED and time.time() - job.updated_at > (
         runtime.settings.chat_job_expire_s
     ):
         log.warning("chat job %s waited too long in the queue; expired", job_id)
@@ -210,6 +225,11 @@ async def process_chat_job(runtime: ChatRuntime, job_id: str, *, job: Job | None
     except BookchatError as error:
         log.warning("chat job %s failed: %s", job_id, error.message)
         await jobs.fail(job_id, error.code, error.message)
+        if error.code in OPERATOR_CODES:  # for /readyz: the operator has to act
+            try:
+                await record_refusal(runtime.redis, error.code, error.message)
+            except RedisError as unrecorded:
+                log.warning("could not record the provider's refusal: %r", unrecorded)
     except (SQLAlchemyError, OSError) as error:
         # The engine already retried the connection with a bounded backoff
         # (BOOKCHAT_DB_CONNECT_RETRIES); past that, say so rather than crash as internal_error.
@@ -242,7 +262,7 @@ def reading_progress(hits: list[Passage]) -> dict[str, Any]:
 
 
 async def _answer_job(
-    runtime: ChatRuntime, job_id: str, request: ChatRequest, *, asked_at: float
+    runtime: ChatRuntime, job_id: str, request: ChatJobRequest, *, asked_at: float
 ) -> None:
     jobs = runtime.jobs
     relay = TokenRelay(jobs, job_id, links=LinkPolicy.for_site(runtime.settings.site_url))
@@ -255,6 +275,12 @@ async def _answer_job(
         except RedisError as error:
             log.warning("could not report the pages being read: %s", error)
 
+    index_commit = None
+    if runtime.settings.site_repo is not None:
+        try:
+            index_commit, _ = await indexed_commit(runtime.redis, runtime.settings.site_name)
+        except RedisError as error:  # the answer matters more than its provenance
+            log.warning("chat job %s: the index's commit is unknown: %r", job_id, error)
     try:
         answer, message_id = await answer_and_record(
             request,
@@ -267,6 +293,8 @@ async def _answer_job(
             on_restart=relay.restart,
             stream_pace_s=runtime.settings.offline_stream_pace_s,
             on_search=show_pages,
+            index_commit=index_commit,
+            replaces_job=str(request.retry_of) if request.retry_of else None,
         )
     except BaseException:
         await relay.close()

@@ -80,11 +80,17 @@ async def cleanup_jobs(
     now = time.time() if now is None else now
     report = CleanupReport()
     report.forgotten += await jobs.forget_expired(now)
-    statuses = await jobs.recent_statuses()
+    # The recent index only for what it can tell (its entries of expired jobs), the uncapped
+    # index of unfinished jobs for the candidates: a job lost before 10,000 newer ones is
+    # still found (issue 30).
+    statuses = {**await jobs.recent_statuses(), **await jobs.recent_statuses(unfinished=True)}
     gone = [job_id for job_id, status in statuses.items() if status is None]
     report.scanned = len(statuses) - len(gone)
     unfinished = {JobStatus.RUNNING, JobStatus.QUEUED}
     candidates = [job_id for job_id, status in statuses.items() if status in unfinished]
+    await jobs.finished(
+        [job_id for job_id, status in statuses.items() if status and status not in unfinished]
+    )
     in_broker: set[str] | None = None  # read once, only if a queued job is old enough
     for job_id in candidates:
         job = await jobs.get(job_id)

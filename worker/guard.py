@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
+
+from shared.linear_regex import LinearPattern, compile_linear
 
 __all__ = ["addresses_assistant", "injection_reason"]
 
-_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (reason, re.compile(pattern, re.I | re.S))
+# Compiled by RE2 (shared/linear_regex.py): a reader's 8,000 characters are screened in time
+# linear in their length whatever they hold (Python's `re` took cubic time on `role_block` over a
+# run of newlines, issue 30).
+_PATTERNS: tuple[tuple[str, LinearPattern], ...] = tuple(
+    (reason, compile_linear(pattern, ignore_case=True, dot_all=True))
     for reason, pattern in (
         (
             # The assistant's own rules: "ignore all previous instructions". Plain "rules" only
@@ -101,8 +105,8 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 
 # Text in a retrieved page that speaks to the assistant, or sends the reader to hand over
 # credentials: never quoted as an answer (extractive.py) nor handed to a model as a passage.
-_PAGE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
-    re.compile(pattern, re.I | re.S)
+_PAGE_PATTERNS: tuple[LinearPattern, ...] = tuple(
+    compile_linear(pattern, ignore_case=True, dot_all=True)
     for pattern in (
         r"\b(AI|assistant|chatbot|language model|LLM|bot)s?\b[^.\n]{0,60}"
         r"\b(must|should|shall|always|never|ignore|instead)\b",
@@ -114,13 +118,14 @@ _PAGE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
     )
 )
 
-_BASE64 = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
+_BASE64 = compile_linear(r"[A-Za-z0-9+/]{24,}={0,2}")
 
 
 def _decoded_payloads(text: str) -> list[str]:
     """Text hidden as base64 inside the message, so encoded instructions are screened too."""
     decoded: list[str] = []
-    for blob in _BASE64.findall(text):
+    for match in _BASE64.finditer(text):
+        blob = match.group(0)
         padded = blob + "=" * (-len(blob) % 4)
         try:
             raw = base64.b64decode(padded, validate=True)
@@ -142,7 +147,7 @@ def injection_reason(*texts: str | None) -> str | None:
             continue
         for candidate in (text, *_decoded_payloads(text)):
             for reason, pattern in _PATTERNS:
-                if pattern.search(candidate):
+                if pattern.search(candidate) is not None:
                     return reason
     return None
 
@@ -150,4 +155,6 @@ def injection_reason(*texts: str | None) -> str | None:
 def addresses_assistant(text: str) -> bool:
     """Whether page text speaks to the assistant (an injection planted in a page) or asks the
     reader for credentials: such text is data, never advice."""
-    return injection_reason(text) is not None or any(p.search(text) for p in _PAGE_PATTERNS)
+    return injection_reason(text) is not None or any(
+        p.search(text) is not None for p in _PAGE_PATTERNS
+    )

@@ -8,20 +8,23 @@ Two kinds of failure, retried by two mechanisms:
   (`max_retries`, its own backoff, honouring `Retry-After`).
 - Failures the client cannot see because the 200 has already started streaming are failures of
   the *attempt* (`AttemptFailed`): an in-stream error chunk, a stream that ends or breaks before
-  a `finish_reason`, a body that is not JSON, an empty or whitespace-only completion. The
-  pipeline (worker/chat.py) retries those with tenacity, then falls back to the next model.
+  a `finish_reason`, a body that is not JSON, an empty or whitespace-only completion, a
+  completion cut off by the token limit (`finish_reason: "length"`). The pipeline
+  (worker/chat.py) retries those with tenacity, then falls back to the next model.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+import httpx2
 import openai
 from agents import OpenAIChatCompletionsModel, set_tracing_disabled
 from agents.models.interface import Model
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 from openai.types.chat import ChatCompletionChunk
 
 from shared.settings import Settings
@@ -74,20 +77,26 @@ def _client(
     timeout_s: float,
     max_retries: int,
     headers: tuple[tuple[str, str], ...],
+    connections: int,
 ) -> AsyncOpenAI:
+    limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
     return AsyncOpenAI(
         base_url=base_url,
         api_key=api_key,
         timeout=timeout_s,
         max_retries=max_retries,
         default_headers=dict(headers),
+        http_client=DefaultAsyncHttpxClient(limits=limits, timeout=timeout_s),
     )
 
 
 def openai_client(settings: Settings) -> AsyncOpenAI:
     """One HTTP client per process and endpoint, so connections are reused across jobs.
 
-    The client retries a failed request `llm_attempts_per_model - 1` times; the job's deadline
+    Its pool keeps a connection per answer in flight (`chat_concurrency`) open between
+    answers: the openai client's own default keeps 100, so at 200 answers in flight half of
+    the requests would open a new connection (a TLS handshake to a hosted model). The client
+    retries a failed request `llm_attempts_per_model - 1` times; the job's deadline
     (`llm_timeout_s`, enforced by the pipeline) bounds the whole.
     """
     assert settings.llm_api_key is not None
@@ -97,6 +106,7 @@ def openai_client(settings: Settings) -> AsyncOpenAI:
         settings.llm_timeout_s,
         settings.llm_attempts_per_model - 1,
         tuple(sorted(attribution_headers(settings).items())),
+        settings.chat_concurrency,
     )
 
 
@@ -110,8 +120,9 @@ class _CheckedStream:
     broken off or not JSON. Everything else is passed through untouched.
     """
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, on_finish: Callable[[str], None] | None = None) -> None:
         self._inner = inner
+        self._on_finish = on_finish
         self._iterator = inner.__aiter__()
         self._finished = False
         self.response = getattr(inner, "response", None)  # the SDK reads x-request-id here
@@ -145,6 +156,8 @@ class _CheckedStream:
                 raise AttemptFailed("stream_error", detail)
             if choice.finish_reason is not None:
                 self._finished = True
+                if self._on_finish is not None:
+                    self._on_finish(str(choice.finish_reason))
         return chunk
 
     async def close(self) -> None:
@@ -157,14 +170,27 @@ class CheckedChatCompletionsModel(OpenAIChatCompletionsModel):
     """`OpenAIChatCompletionsModel` whose streamed completions are checked chunk by chunk
     (`_CheckedStream`). The SDK demands a `finish_reason` only from api.openai.com; OpenRouter
     and local servers get the same check here. Overrides the SDK's private `_fetch_response`,
-    the one place the raw stream passes through (openai-agents 0.24)."""
+    the one place the raw stream passes through (openai-agents 0.24).
+
+    `last_finish_reason` is the finish_reason of the latest completion (`"length"`: the token
+    limit cut it off, which the SDK passes on as a finished answer; worker/chat.py makes it a
+    failed attempt). One instance serves one job, so it is that job's."""
+
+    last_finish_reason: str | None = None
 
     async def _fetch_response(self, *args: Any, **kwargs: Any) -> Any:
+        self.last_finish_reason = None
         result = await super()._fetch_response(*args, **kwargs)
         if isinstance(result, tuple):
             response, stream = result
-            return response, _CheckedStream(stream)
+            return response, _CheckedStream(stream, self._finished)
+        choices = getattr(result, "choices", None) or []
+        if choices:
+            self.last_finish_reason = str(choices[0].finish_reason)
         return result
+
+    def _finished(self, reason: str) -> None:
+        self.last_finish_reason = reason
 
 
 def make_models(settings: Settings, context: ChatContext) -> list[tuple[str, Model]]:

@@ -39,6 +39,7 @@ __all__ = [
     "RetrieveRuntime",
     "WorkerRuntime",
     "get_runtime",
+    "redis_connections",
 ]
 
 T = TypeVar("T")
@@ -123,8 +124,18 @@ class WorkerRuntime:
         self._lock = threading.Lock()
         # Tasks share this pool on one loop; a burst of token events from many concurrent
         # jobs waits for a connection rather than failing the jobs ("Too many connections").
-        self.redis = make_redis(settings.redis_url, max_connections=64, wait_for_connection_s=10)
-        self.jobs = JobStore(self.redis, ttl_s=settings.job_ttl_s)
+        # Every command is short (nothing here blocks on a read), so one connection per answer
+        # in flight is the most a burst can use.
+        self.redis = make_redis(
+            settings.redis_url,
+            max_connections=redis_connections(settings),
+            wait_for_connection_s=10,
+        )
+        self.jobs = JobStore(
+            self.redis,
+            ttl_s=settings.job_ttl_s,
+            keep_question_text=settings.history_store_question_text,
+        )
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run a coroutine on this process's loop from a (sync) task thread."""
@@ -163,6 +174,12 @@ class WorkerRuntime:
             self.settings.collection,
             follow_index=lambda stored: embedder_for_index(self.settings, stored),
         )
+
+
+def redis_connections(settings: Settings) -> int:
+    """The most Redis connections a worker process opens: one per answer in flight
+    (`chat_concurrency`), plus a few for the signals, heartbeats and metrics around them."""
+    return settings.chat_concurrency + 16
 
 
 _runtime: WorkerRuntime | None = None

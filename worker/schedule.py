@@ -49,7 +49,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             TaskName.CLEANUP, float(settings.cleanup_interval_s), settings.cleanup_interval_s
         ),
     }
-    if settings.reindex_cron.strip() and settings.site_dir is not None:
+    if settings.reindex_cron.strip() and settings.has_site:
         schedule["reindex-site-nightly"] = _entry(
             TaskName.SCHEDULED_INGEST, parse_cron(settings.reindex_cron), REINDEX_EXPIRES_S
         )

@@ -21,6 +21,7 @@ from shared.jobs import Job
 from shared.logging import job_context
 from shared.queues import TaskName, task_of_kind
 from shared.retention import delete_history_before, retention_cutoff
+from shared.settings import Settings
 from worker.celery_app import app, job_read_at_start
 from worker.cleanup import cleanup_jobs
 from worker.index_wait import answer_when_indexed
@@ -43,13 +44,19 @@ def _run_job(
     crash_code: ErrorCode,
     crash_message: str,
     retry_on: tuple[type[Exception], ...] = (),
+    time_limit_s: Callable[[Settings], float] | None = None,
 ) -> None:
     """Run a job's plain function; a time limit or a crash ends the job with a stable code
-    instead of leaving it `running`. Exceptions in `retry_on` propagate (the task retries)."""
+    instead of leaving it `running`. Exceptions in `retry_on` propagate (the task retries).
+
+    `time_limit_s` (from the settings) bounds the job on the event loop itself: the threads
+    pool every chat worker runs enforces no Celery time limit (prefork's soft limit still
+    applies where a prefork worker runs the task)."""
     runtime = get_runtime()
+    limit = time_limit_s(runtime.settings) if time_limit_s is not None else None
     try:
-        runtime.run(work(runtime, job_id))
-    except SoftTimeLimitExceeded:
+        runtime.run(_bounded(work(runtime, job_id), limit))
+    except (SoftTimeLimitExceeded, _JobTimedOut):
         failure = (ErrorCode.JOB_TIMEOUT, timeout_message)
     except retry_on:
         raise
@@ -59,6 +66,25 @@ def _run_job(
     else:
         return
     runtime.run(runtime.jobs.fail(job_id, *failure), timeout=10)
+
+
+class _JobTimedOut(Exception):
+    """The job's own time limit (`_bounded`) passed."""
+
+
+async def _bounded(job: Coroutine[Any, Any, None], limit_s: float | None) -> None:
+    """Await `job`, cancelled after `limit_s` seconds (None: unbounded) with `_JobTimedOut`."""
+    if limit_s is None:
+        await job
+        return
+    deadline = asyncio.timeout(limit_s)
+    try:
+        async with deadline:
+            await job
+    except TimeoutError:
+        if deadline.expired():
+            raise _JobTimedOut from None
+        raise
 
 
 def send_job(job: Job) -> None:
@@ -79,6 +105,7 @@ def answer_chat(*, job_id: str) -> None:
         timeout_message="The answer took too long and was abandoned.",
         crash_code=ErrorCode.INTERNAL_ERROR,
         crash_message="The chat worker hit an unexpected error.",
+        time_limit_s=lambda settings: settings.chat_task_time_limit_s,
     )
 
 
@@ -183,6 +210,7 @@ def retrieve(*, job_id: str) -> None:
         timeout_message="The search took too long and was abandoned.",
         crash_code=ErrorCode.INTERNAL_ERROR,
         crash_message="The search hit an unexpected error.",
+        time_limit_s=lambda _: 30,
     )
 
 
@@ -195,6 +223,7 @@ def build_report(*, job_id: str) -> None:
         timeout_message="The report took too long and was abandoned.",
         crash_code=ErrorCode.INTERNAL_ERROR,
         crash_message="The report hit an unexpected error.",
+        time_limit_s=lambda settings: settings.report_timeout_s + 30,
     )
 
 

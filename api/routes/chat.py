@@ -16,7 +16,7 @@ from api.deps import (
     check_session_access,
     new_session_token,
 )
-from api.enqueue import enqueue, job_urls
+from api.enqueue import enqueue_chat, job_urls
 from api.errors import ApiError
 from api.limits import (
     check_backpressure,
@@ -25,9 +25,8 @@ from api.limits import (
     release_key,
 )
 from api.schemas import ChatAccepted, ErrorBody
-from shared.job_models import ChatRequest
-from shared.jobs import JobKind, JobStore
-from shared.queues import TaskName
+from shared.job_models import ChatJobRequest, ChatRequest
+from shared.jobs import JobStore
 
 router = APIRouter(tags=["chat"])
 
@@ -87,22 +86,20 @@ async def post_chat(
             job_id=job_id,
             session_id=session_id,
             fingerprint=fingerprint,
+            claimed_at=time.time(),
         )
         if earlier is not None:
-            earlier_job = await state.jobs.get(earlier[0])
-            created = earlier_job.created_at if earlier_job else time.time()
-            return _accepted(state, *earlier, created)
+            earlier_id, earlier_session, claimed_at = earlier
+            earlier_job = await state.jobs.get(earlier_id)
+            # As of the first acceptance, never now: a replay must not mint a token newer than
+            # a revocation of the session (the job gone, its claim time stands in).
+            created = earlier_job.created_at if earlier_job else claimed_at
+            return _accepted(state, earlier_id, earlier_session, created)
     try:
         await check_rate_limits(state, client_ip=client_ip, session_id=str(body.session_id or ""))
         await check_backpressure(state)
-        job = await enqueue(
-            state,
-            JobKind.CHAT,
-            TaskName.CHAT,
-            job_id=job_id,
-            session_id=session_id,
-            request=body.model_copy(update={"session_id": uuid.UUID(session_id)}),
-        )
+        asked = ChatJobRequest.model_validate({**body.model_dump(), "session_id": session_id})
+        job = await enqueue_chat(state, asked, job_id=job_id)
     except ApiError:
         if idempotency_key:
             await release_key(state, scope=scope, key=idempotency_key)

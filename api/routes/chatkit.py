@@ -124,7 +124,7 @@ async def post_chatkit(request: Request, state: StateDep, token: SessionTokenDep
     # Imported here, once, on the first ChatKit request (see the module's docstring).
     from chatkit.server import NonStreamingResult, StreamingResult
 
-    from api.chatkit_server import BookchatChatKitServer
+    from api.chatkit_server import BookchatChatKitServer, queue_question
 
     raw = await request.body()
     parsed = _parse(raw)
@@ -158,6 +158,8 @@ async def post_chatkit(request: Request, state: StateDep, token: SessionTokenDep
 
     server = BookchatChatKitServer()
     try:
+        # Stored and queued before the first byte of the stream: see queue_question.
+        await queue_question(parsed, context)
         result = await server.process(raw, context)
     except NotFoundError as error:
         raise ApiError(404, ErrorCode.NOT_FOUND, str(error) or "Not found.") from error

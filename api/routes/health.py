@@ -17,7 +17,8 @@ from sqlalchemy import text
 
 from api.deps import AppState, StateDep
 from api.metrics import ApiMetrics, render_metrics
-from shared.index_state import building_job
+from shared.index_state import building_job, indexed_commit
+from shared.llm_status import last_refusal
 from shared.queues import QueueName
 
 __all__ = ["WorkerProbe", "router"]
@@ -85,7 +86,10 @@ def _probe(request: Request, state: AppState) -> WorkerProbe:
 @router.get("/readyz", responses={503: {}})
 async def readyz(request: Request, state: StateDep) -> JSONResponse:
     """Ready when Redis, the database and Qdrant answer, every queue has a worker, and the
-    site's first index is not still being built."""
+    site's first index is not still being built. A site from git also shows `index_commit`,
+    the commit its index was last built from. `checks.llm` warns (without making the API
+    not ready) when the model provider lately refused for a reason the operator must fix:
+    out of credits, quota used up, model not found (shared/llm_status.py)."""
 
     async def redis_check() -> str:
         await state.redis.ping()
@@ -123,6 +127,12 @@ async def readyz(request: Request, state: StateDep) -> JSONResponse:
             return f"building: the first ingestion (job {ingest}) has not finished"
         return "ok"
 
+    async def llm_check() -> str:
+        refusal = await last_refusal(state.redis)
+        if refusal is None:
+            return "ok"
+        return f"warning: {refusal.get('code')}: {refusal.get('message')}"
+
     async def run(check: Any, limit_s: float) -> str:
         try:
             async with asyncio.timeout(limit_s):
@@ -131,7 +141,7 @@ async def readyz(request: Request, state: StateDep) -> JSONResponse:
         except Exception as error:  # reported, not raised: readiness is a report
             return f"error: {type(error).__name__}"
 
-    names = ("redis", "database", "qdrant", "workers", "index")
+    names = ("redis", "database", "qdrant", "workers", "index", "llm")
     worker_timeout = state.settings.readyz_worker_timeout_s + CHECK_TIMEOUT_S
     results = await asyncio.gather(
         run(redis_check, CHECK_TIMEOUT_S),
@@ -139,13 +149,17 @@ async def readyz(request: Request, state: StateDep) -> JSONResponse:
         run(qdrant_check, CHECK_TIMEOUT_S + 1),
         run(workers_check, worker_timeout + 1),
         run(index_check, CHECK_TIMEOUT_S),
+        run(llm_check, CHECK_TIMEOUT_S),
     )
     checks = dict(zip(names, results, strict=True))
     ready = not any(value.startswith(("error", "building")) for value in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not_ready", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+    body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "checks": checks}
+    if state.settings.site_repo is not None:
+        try:
+            body["index_commit"], _ = await indexed_commit(state.redis, state.settings.site_name)
+        except Exception as error:  # Redis down: the redis check says so already
+            body["index_commit"] = f"error: {type(error).__name__}"
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 @router.get("/metrics", response_class=Response)

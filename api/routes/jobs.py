@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 
 from api.deps import AppState, SessionTokenDep, StateDep, session_of
 from api.errors import ApiError
+from api.limits import client_key
 from api.schemas import ChatJobOut, ErrorBody, IngestJobOut, JobOut, RetrieveJobOut, job_out
 from shared.access_tokens import read_stream_token, session_revoked_at
 from shared.errors import ErrorCode
@@ -24,6 +26,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
     403: {"model": ErrorBody},
     404: {"model": ErrorBody},
     422: {"model": ErrorBody},
+    429: {"model": ErrorBody, "description": "Too many connections follow this job"},
 }
 _WAKE_ON = {EventType.STATUS, EventType.PROGRESS, EventType.DONE, EventType.ERROR}
 
@@ -58,6 +61,18 @@ async def _readable_job(
     raise ApiError(403, ErrorCode.FORBIDDEN, "This job's token is required to read it.")
 
 
+def _follow(state: AppState, request: Request, job: Job) -> Callable[[], None]:
+    """Count a connection following `job` (an event stream, a long-poll) against the caps per
+    job and per client (BOOKCHAT_MAX_JOB_FOLLOWERS, BOOKCHAT_MAX_CLIENT_FOLLOWERS)."""
+    settings = state.settings
+    return state.followers.open(
+        job_id=job.id,
+        client=client_key(request.client.host if request.client else "unknown"),
+        per_job=settings.max_job_followers,
+        per_client=settings.max_client_followers,
+    )
+
+
 def _etag(job: Job) -> str:
     return f'W/"{job.status}-{job.updated_at:.6f}"'
 
@@ -65,6 +80,7 @@ def _etag(job: Job) -> str:
 @router.get("/v1/jobs/{job_id}", response_model=JobOut, responses={304: {}, **_ERRORS})
 async def get_job(
     job_id: JobId,
+    request: Request,
     state: StateDep,
     token: StreamToken,
     session: SessionTokenDep,
@@ -80,9 +96,13 @@ async def get_job(
     after = await state.jobs.last_event_id(str(job_id)) if wait else "0-0"
     job = await _readable_job(state, job_id, token, session)
     if wait and not job.status.terminal and (if_none_match in (None, _etag(job))):
-        async for event in state.jobs.follow(job.id, after=after, timeout_s=wait):
-            if event.type in _WAKE_ON:
-                break
+        close = _follow(state, request, job)
+        try:
+            async for event in state.jobs.follow(job.id, after=after, timeout_s=wait):
+                if event.type in _WAKE_ON:
+                    break
+        finally:
+            close()
         job = await _readable_job(state, job_id, token, session)
     etag = _etag(job)
     if if_none_match == etag:
@@ -136,13 +156,30 @@ async def job_events(
     async def connected() -> bool:
         return not await request.is_disconnected()
 
-    async def stream() -> AsyncIterator[ServerSentEvent]:
-        async for event in state.jobs.follow(job.id, after=start, alive=connected):
-            yield ServerSentEvent(
-                data=orjson.dumps(event.data).decode(), event=str(event.type), id=event.id or None
-            )
+    # Counted from here until the stream ends; `close` runs again as the response's background
+    # task in case the stream never started (it counts once).
+    close = _follow(state, request, job)
 
-    return EventSourceResponse(stream(), ping=15, headers={"Cache-Control": "no-cache"})
+    async def stop_counting() -> None:  # async: Starlette runs a plain function in a thread
+        close()
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        try:
+            async for event in state.jobs.follow(job.id, after=start, alive=connected):
+                yield ServerSentEvent(
+                    data=orjson.dumps(event.data).decode(),
+                    event=str(event.type),
+                    id=event.id or None,
+                )
+        finally:
+            close()
+
+    return EventSourceResponse(
+        stream(),
+        ping=15,
+        headers={"Cache-Control": "no-cache"},
+        background=BackgroundTask(stop_counting),
+    )
 
 
 def _position(value: str) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 from pydantic import AfterValidator, BaseModel, StringConstraints
+from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import (
@@ -17,13 +19,15 @@ from api.deps import (
     require_session,
 )
 from api.errors import ApiError
-from api.schemas import ErrorBody
+from api.pending import pending_answers
+from api.schemas import ErrorBody, MessageOut
 from shared.access_tokens import revoke_session
 from shared.errors import ErrorCode
 from shared.input_rules import check_plain_text
-from shared.models import FeedbackRating, MessagePublic, MessageRole
+from shared.models import FeedbackRating, MessageRole
 
 router = APIRouter(tags=["history"])
+log = logging.getLogger(__name__)
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     403: {"model": ErrorBody},
@@ -43,21 +47,34 @@ def _db_unavailable(error: Exception) -> ApiError:
 
 
 @router.get(
-    "/v1/sessions/{session_id}/messages", response_model=list[MessagePublic], responses=_ERRORS
+    "/v1/sessions/{session_id}/messages", response_model=list[MessageOut], responses=_ERRORS
 )
 async def list_messages(
     session_id: Annotated[uuid.UUID, Path()],
     state: StateDep,
     history: HistoryDep,
     token: SessionTokenDep,
-) -> list[MessagePublic]:
-    """The conversation so far, oldest first."""
+) -> list[MessageOut]:
+    """The conversation so far, oldest first. A question stored as it was asked whose answer is
+    not written yet carries `pending`: its answer so far, and the job's status and event URLs
+    to follow the rest (a reader who reloads mid-answer resumes from there)."""
     await check_session_access(state, str(session_id), token)
     try:
         rows = await history.messages(session_id)
+        try:
+            pending = await pending_answers(state, session_id)
+        except RedisError as error:  # the stored conversation still reads without the jobs
+            log.warning("session %s: pending answers unreadable: %r", session_id, error)
+            pending = {}
     except (SQLAlchemyError, OSError) as error:
         raise _db_unavailable(error) from error
-    return [MessagePublic.model_validate(row, from_attributes=True) for row in rows]
+    out = []
+    for row in rows:
+        message = MessageOut.model_validate(row, from_attributes=True)
+        if row.role == MessageRole.USER and row.job_id is not None:
+            message.pending = pending.get(row.job_id)
+        out.append(message)
+    return out
 
 
 @router.post(

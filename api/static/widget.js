@@ -185,7 +185,8 @@
    * code block on the line after it): it is attached there instead of standing alone.
    */
   function renderMarkdown(source, citationHref) {
-    var text = String(source || "").replace(/\r\n?/g, "\n").replace(/\u0000/g, "");
+    var codes = markdownCodes = []; // code spans (HTML) and fenced blocks, by placeholder
+    var text = swapOutCode(String(source || ""), codes);
     var lines = text.split("\n");
     var blocks = []; // strings, or {code, lang, cites[]} for fenced code
     var paragraph = [];
@@ -223,15 +224,10 @@
 
     for (var i = 0; i < lines.length; i++) {
       var line = lines[i];
-      var fence = /^\s*(```+|~~~+)\s*([^`]*)$/.exec(line);
-      if (fence) {
+      var fenced = /^\u0001(\d+)\u0001$/.exec(line);
+      if (fenced) {
         flushParagraph(); flushList();
-        var lang = (/^[\w+#.-]{1,24}/.exec(fence[2].trim()) || [""])[0]; // ```py title="x" → py
-        var title = /title=(?:"([^"]*)"|'([^']*)')/.exec(fence[2]);
-        var body = [];
-        i++;
-        while (i < lines.length && lines[i].trim().indexOf(fence[1]) !== 0) { body.push(lines[i]); i++; }
-        blocks.push({ code: body.join("\n"), lang: lang, title: title ? title[1] || title[2] : "", cites: [] });
+        blocks.push(codes[Number(fenced[1])]);
         continue;
       }
       if (!line.trim()) { flushParagraph(); flushList(); continue; }
@@ -278,7 +274,55 @@
         escapeHtml(block.title) : '">' + escapeHtml(block.lang || "text")) + "</span>" + (block.cites.length ? '<span class="code-cites">' + block.cites.join(" ") + "</span>" : "") +
         '<button class="copy-code" type="button" aria-label="Copy code">Copy</button></div>' +
         "<pre><code>" + escapeHtml(block.code) + "</code></pre></div>";
-    }).join("");
+    }).join("").replace(/\u0000(\d+)\u0000/g, function (_, n) { return codes[Number(n)]; });
+  }
+
+  // What is code, decided exactly as the server's link policy decides it (shared/link_syntax.py:
+  // CODE read left to right, then CODE_TAIL after the last code) on the text exactly as sent:
+  // the server leaves links inside code as written, so what it reads as code is shown as code
+  // here, never as a link (issue 30). tests/unit/test_widget_code.py runs both on one corpus.
+  var CODE_FENCE = /[ \t]{0,3}(`{3,}|~{3,})[^\n]*\n(?:[^]*?\n)??[ \t]{0,3}\1[`~]*[ \t]*(?=\n|$)/y;
+  var CODE_SPAN = /(`+)(?!`)[^]*?[^`]\1(?!`)/y;
+  var CODE_TAIL = /(^|\n)[ \t]{0,3}(?:`{3,}|~{3,})[^\n]*(?:\n|$)/;
+  var markdownCodes = []; // the codes of the text renderMarkdown is rendering (read by inline)
+
+  /** `source` with each code span replaced by "\u0000n\u0000" and each fenced block by a line
+   * "\u0001n\u0001" (n: its place in `codes`), the prose between them with "\r\n" and "\r"
+   * read as "\n" and NULs dropped. */
+  function swapOutCode(source, codes) {
+    var out = "", last = 0, i = 0;
+    function prose(text) { return text.replace(/\r\n?/g, "\n").replace(/[\u0000\u0001]/g, ""); }
+    function fence(whole, closed) {
+      var lines = whole.replace(/\r\n?/g, "\n").replace(/\u0000/g, "").split("\n");
+      var info = lines[0].replace(/^[ \t]*(`+|~+)/, "");
+      var lang = (/^[\w+#.-]{1,24}/.exec(info.trim()) || [""])[0]; // ```py title="x" → py
+      var title = /title=(?:"([^"]*)"|'([^']*)')/.exec(info);
+      var body = lines.slice(1, closed ? -1 : lines.length);
+      codes.push({ code: body.join("\n"), lang: lang, title: title ? title[1] || title[2] : "", cites: [] });
+      return "\n\u0001" + (codes.length - 1) + "\u0001\n";
+    }
+    while (i < source.length) {
+      var ch = source[i], match = null, swapped = "";
+      if ((i === 0 || source[i - 1] === "\n") && " \t`~".indexOf(ch) >= 0) {
+        CODE_FENCE.lastIndex = i;
+        if ((match = CODE_FENCE.exec(source))) swapped = fence(match[0], true);
+      }
+      if (!match && ch === "`") {
+        CODE_SPAN.lastIndex = i;
+        if ((match = CODE_SPAN.exec(source))) {
+          var inner = match[0].slice(match[1].length, match[0].length - match[1].length);
+          codes.push("<code>" + escapeHtml(inner.replace(/\r\n?|\n/g, " ").replace(/\u0000/g, "")) + "</code>");
+          swapped = "\u0000" + (codes.length - 1) + "\u0000";
+        }
+      }
+      if (!match) { i++; continue; }
+      out += prose(source.slice(last, i)) + swapped;
+      i = last = i + match[0].length;
+    }
+    var tail = source.slice(last), open = CODE_TAIL.exec(tail);
+    if (!open) return out + prose(tail);
+    var start = open.index + open[1].length;
+    return out + prose(tail.slice(0, start)) + fence(tail.slice(start), false);
   }
 
   // A GFM table's delimiter row: | --- | :-: | ---: | (outer pipes optional).
@@ -303,13 +347,9 @@
   }
 
   function inline(source, citationHref) {
-    // Code spans first, swapped out so nothing inside them is interpreted.
-    var codes = [];
-    var text = source.replace(/`([^`]+)`/g, function (_, code) {
-      codes.push("<code>" + escapeHtml(code) + "</code>");
-      return "\u0000" + (codes.length - 1) + "\u0000";
-    });
-    text = escapeHtml(text);
+    // Code spans were swapped out by swapOutCode ("\u0000n\u0000"), so nothing in them is read.
+    var codes = markdownCodes;
+    var text = escapeHtml(source);
     text = text.replace(/\*\*(?=\S)([^*]*?\S)\*\*/g, "<strong>$1</strong>");
     text = text.replace(/(^|[^*\w])\*(?=\S)([^*]*?\S)\*(?!\w)/g, "$1<em>$2</em>");
     // [label](http...) — the label and URL were escaped above; the URL is re-checked.
@@ -327,7 +367,7 @@
         escapeHtml(target.label) + '" aria-label="Source ' + shown + ": " + escapeHtml(target.label) + '">' +
         shown + "</a>";
     });
-    return text.replace(/\u0000(\d+)\u0000/g, function (_, i) { return codes[Number(i)]; });
+    return text;
   }
 
   /** The plain text of the sentence that ends where a marker stands (the escaped, marked-up

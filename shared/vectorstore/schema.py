@@ -26,8 +26,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
+from urllib.parse import unquote
 
 from shared.errors import BookchatError
+from shared.url_encoding import encode_url_path
 
 __all__ = [
     "DENSE",
@@ -101,8 +103,10 @@ class StoreLockedError(BookchatError):
 
 def page_url_key(url: str) -> str:
     """A page URL as stored in `page_url` and looked up from a reader's `page_url`: no
-    fragment, no query, no trailing slash (Docusaurus may serve both forms)."""
+    fragment, no query, no trailing slash (Docusaurus may serve both forms), percent-encoded
+    one way whether it came encoded (a browser's `location.href`, our citations) or not."""
     base = url.split("#", 1)[0].split("?", 1)[0]
+    base = encode_url_path(unquote(base))
     return base.rstrip("/") or base
 
 

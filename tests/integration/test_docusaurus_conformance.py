@@ -31,7 +31,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from lxml import etree
@@ -46,6 +46,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 SITES = Path(__file__).resolve().parents[1] / "docusaurus" / "sites"
 FIXTURES = sorted(p.name for p in SITES.iterdir() if p.is_dir())
+# Repositories whose site is in a subfolder (fixture, site folder): read as a git checkout is.
+REPOS = Path(__file__).resolve().parents[1] / "docusaurus" / "repos"
+REPO_FIXTURES = [("monorepo", "website")]
 _WORD = re.compile(r"[^\W_]+")
 # Rendered only for the eye or by the theme, never page text a reader asks about.
 _SKIPPED_CLASSES = ("hash-link", "clean-btn", "buttonGroup")
@@ -56,7 +59,8 @@ def _words(text: str) -> set[str]:
 
 
 def _norm(text: str) -> str:
-    return " ".join(text.replace("\u200b", "").split())
+    # Zero-width spaces and emoji presentation selectors (U+FE0F) are invisible.
+    return " ".join(text.replace("\u200b", "").replace("\ufe0f", "").split())
 
 
 @dataclass
@@ -79,9 +83,11 @@ def _skipped(element: lxml_html.HtmlElement) -> bool:
     return any(name in classes for name in _SKIPPED_CLASSES)
 
 
-def _parse_page(file: Path, build: Path) -> BuiltPage | None:
-    tree = lxml_html.parse(str(file))
-    root = tree.getroot()
+_UTF8 = lxml_html.HTMLParser(encoding="utf-8")
+
+
+def _parse_page(file: Path, build: Path, sitemap: dict[str, str]) -> BuiltPage | None:
+    root = lxml_html.parse(str(file), parser=_UTF8).getroot()
     canonical = root.xpath("//link[@rel='canonical']/@href")
     if not canonical:
         return None
@@ -91,7 +97,7 @@ def _parse_page(file: Path, build: Path) -> BuiltPage | None:
     )
     robots = " ".join(root.xpath("//meta[@name='robots']/@content"))
     page = BuiltPage(
-        url=str(canonical[0]),
+        url=_served(str(canonical[0]), sitemap),
         file=file.relative_to(build).as_posix(),
         kind=kind,
         noindex="noindex" in robots,
@@ -140,12 +146,29 @@ def _parse_page(file: Path, build: Path) -> BuiltPage | None:
     return page
 
 
+def _sitemap(build: Path) -> dict[str, str]:
+    """The build's sitemap.xml: each page URL as written there (percent-encoded, as a browser
+    requests it), by its decoded form."""
+    file = build / "sitemap.xml"
+    if not file.is_file():
+        return {}
+    locs = etree.parse(str(file)).getroot().iterfind(".//{*}loc")
+    return {unquote(str(loc.text)): str(loc.text) for loc in locs}
+
+
+def _served(canonical: str, sitemap: dict[str, str]) -> str:
+    """A page's URL as the site serves it: the HTML's canonical link holds it decoded
+    (``/docs/über uns``), the sitemap encoded (``/docs/%C3%BCber%20uns``)."""
+    return sitemap.get(unquote(canonical), canonical)
+
+
 def _built_pages(build: Path) -> dict[str, BuiltPage]:
     pages: dict[str, BuiltPage] = {}
+    sitemap = _sitemap(build)
     for file in sorted(build.rglob("*.html")):
         if file.name == "404.html":
             continue
-        page = _parse_page(file, build)
+        page = _parse_page(file, build, sitemap)
         if page is not None:
             pages.setdefault(page.url, page)
     return pages
@@ -184,9 +207,11 @@ def _table_problems(chunk: Chunk) -> list[str]:
     return problems
 
 
-def _compare(fixture: str, site: Path, build: Path) -> list[tuple[str, str, str, str]]:
+def _compare(
+    fixture: str, site: Path, build: Path, repo_root: Path | None = None
+) -> list[tuple[str, str, str, str]]:
     built = _built_pages(build)
-    read = read_site(site)
+    read = read_site(site, repo_root=repo_root)
     chunks = [chunk for page in read.pages for chunk in chunk_page(page)]
     problems: list[tuple[str, str, str, str]] = []
 
@@ -196,7 +221,7 @@ def _compare(fixture: str, site: Path, build: Path) -> list[tuple[str, str, str,
     by_section: dict[tuple[str, str | None], list[Chunk]] = defaultdict(list)
     for chunk in chunks:
         page_url, _, anchor = chunk.url.partition("#")
-        by_section[(page_url, anchor or None)].append(chunk)
+        by_section[(page_url, unquote(anchor) or None)].append(chunk)
         page = built.get(page_url)
         where = f"{chunk.path} -> {chunk.url}"
         if page is None:
@@ -205,6 +230,7 @@ def _compare(fixture: str, site: Path, build: Path) -> list[tuple[str, str, str,
         if page.kind == "other" or page.noindex:
             report("unpublished page indexed", where, f"{page.kind} page, noindex={page.noindex}")
         if anchor:
+            anchor = unquote(anchor)  # the element id, as the browser looks it up
             if anchor not in page.ids:
                 near = sorted(i for i, t in page.headings.items() if t == _norm(chunk.heading))
                 report("anchor is not an id on the page", where, f"heading ids there: {near}")
@@ -285,4 +311,17 @@ def test_reader_matches_a_real_docusaurus_build(fixture: str) -> None:
     assert published, "the build has no doc or blog post page: is the HTML parser stale?"
     assert all(p.sections and p.h1 for p in published), [p.url for p in published if not p.h1]
     problems = _compare(fixture, site, build)
+    assert not problems, f"{len(problems)} mismatches with Docusaurus:\n{_table(problems)}"
+
+
+@pytest.mark.parametrize(("fixture", "subdir"), REPO_FIXTURES)
+def test_a_monorepo_site_matches_its_real_build(fixture: str, subdir: str) -> None:
+    """The site in ``website/`` with ``docs: {path: '../docs'}``: every page of the docs
+    beside it is indexed at the URL the build serves (issue 25: it was skipped silently)."""
+    repo = REPOS / fixture
+    build = build_site(repo, subdir=subdir)
+    read = read_site(repo / subdir, repo_root=repo)
+    assert not read.warnings, read.warnings
+    assert {page.path for page in read.pages} >= {"../docs/intro.md", "../docs/guides/mooring.md"}
+    problems = _compare(fixture, repo / subdir, build, repo_root=repo)
     assert not problems, f"{len(problems)} mismatches with Docusaurus:\n{_table(problems)}"

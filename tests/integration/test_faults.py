@@ -30,6 +30,7 @@ from tests.faults import (
     PrivateRedis,
     child_pids,
     free_port,
+    start_procfile_worker,
     start_worker,
     stop_process,
     wait_for,
@@ -181,6 +182,108 @@ def test_a_redis_blip_never_turns_an_answered_job_into_a_failed_one(
             assert text.rstrip().split("event: ")[-1].startswith("done"), text
 
 
+def test_a_redis_crash_with_a_free_pool_slot_leaves_the_worker_process_running(
+    make_stack: Callable[..., Stack], private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    """Issue 30, item 3: the Procfile's chat worker (pool of 4) runs 3 answers, so a BRPOP for
+    a fourth is in flight when Redis is killed and restarted. kombu's channel close used to
+    raise on that read and the worker process exited ("Unrecoverable error", 4 of 4 tries):
+    it must stay up, answer a new question, and every earlier job still ends."""
+    with FakeLLM(latency_first_token=4.0) as fake:
+        stack = make_stack(llm_base_url=fake.base_url)
+        stop_process(stack.worker)
+        log = tmp_path / "procfile-worker.log"
+        worker = start_procfile_worker(stack.env, log)
+        try:
+            wait_for(lambda: b" ready." in log.read_bytes(), timeout=120, what="worker ready")
+            accepted = [stack.chat(QUESTION) for _ in range(3)]
+            wait_for(lambda: running_jobs(stack, accepted), timeout=30, what="a running job")
+            private_redis.stop(kill=True)
+            time.sleep(3)  # the outage
+            private_redis.start()
+            later = wait_for(
+                lambda: (
+                    (r := stack.http.post("/v1/chat", json={"message": QUESTION})).status_code
+                    == 202
+                    and r.json()
+                ),
+                timeout=20,
+                what="the API accepting work after the restart",
+            )
+            assert stack.wait(later["status_url"], timeout=60)["status"] == "succeeded"
+            assert worker.poll() is None, log.read_text(errors="replace")[-4000:]
+            assert b"Unrecoverable error" not in log.read_bytes()
+            jobs = wait_all(stack, accepted, timeout=60)
+            assert all(job["status"] in TERMINAL for job in jobs), jobs
+        finally:
+            stop_process(worker)
+
+
+# --- malformed broker messages --------------------------------------------------------------
+
+
+def poison_messages(redis_url: str) -> dict[str, bytes]:
+    """Messages in the chat queue that are not task messages, each of a kind that used to end
+    the worker process (issue 30, item 7), built from a real one."""
+    import base64
+    import copy
+    import json
+
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    sender = make_sender(redis_url)
+    try:
+        sender.send_task(str(TaskName.CHAT), kwargs={"job_id": "template"}, queue="template")
+        raw = client.lpop("template")
+    finally:
+        sender.close()
+        client.close()
+    assert isinstance(raw, bytes)
+    template = json.loads(raw)
+
+    def changed(**fields: Any) -> bytes:
+        message = copy.deepcopy(template)
+        for path, value in fields.items():
+            *parents, leaf = path.split("__")
+            target = message
+            for key in parents:
+                target = target[key]
+            target[leaf] = value
+        return json.dumps(message).encode()
+
+    return {
+        "not_json": b"\xff not json",
+        "json_list": b"[1, 2]",
+        "json_string": b'"hello"',
+        "headers_a_list": changed(headers=[1]),
+        "body_not_base64": changed(body="%%%"),
+        "timelimit_a_string": changed(headers__timelimit="x"),
+        "body_not_a_triple": changed(body=base64.b64encode(b'"abc"').decode()),
+    }
+
+
+def test_malformed_broker_messages_leave_the_worker_running(
+    make_stack: Callable[..., Stack], private_redis: PrivateRedis
+) -> None:
+    """Issue 30, item 7: every one of these ended the worker process, and being given back at
+    shutdown, the next worker's too. Each is dropped (logged); the worker then answers."""
+    import redis
+
+    stack = make_stack()
+    client = redis.Redis.from_url(private_redis.url)
+    try:
+        for raw in poison_messages(private_redis.url).values():
+            client.lpush("chat", raw)
+        wait_for(lambda: client.llen("chat") == 0, timeout=30, what="the poison consumed")
+    finally:
+        client.close()
+    accepted = stack.chat(QUESTION)
+    assert stack.wait(accepted["status_url"], timeout=60)["status"] == "succeeded"
+    assert stack.worker.poll() is None, stack.log()
+    assert "Unrecoverable error" not in stack.worker_log.read_text(errors="replace")
+
+
 # --- Qdrant unreachable ----------------------------------------------------------------------
 
 
@@ -199,8 +302,9 @@ def test_chat_fails_fast_with_index_unavailable_when_qdrant_is_down(
     assert job["status"] == "failed", job
     assert job["error"]["code"] == "index_unavailable", job
     assert time.monotonic() - started < 30
-    # Not a decline: nothing was written to the history as if the site had no answer.
-    assert stored_messages(stack, accepted["session_id"]) == []
+    # Not a decline: nothing was written to the history as if the site had no answer (the
+    # question stands alone, stored as it was asked).
+    assert [row.role for row in stored_messages(stack, accepted["session_id"])] == ["user"]
 
 
 # --- the LLM hanging, cutting its stream, refusing, talking nonsense --------------------------
@@ -299,6 +403,35 @@ def test_whole_worker_killed_mid_job_again_and_again_loses_nothing(
     assert [job["status"] for job in jobs] == ["succeeded"] * 3, jobs
     for one, job in zip(accepted, jobs, strict=True):
         assert_history_once(stack, one, job)
+
+
+def test_a_job_requeued_after_its_worker_was_killed_is_answered_not_expired(
+    make_stack: Callable[..., Stack], tmp_path: Path
+) -> None:
+    """Issue 30, item 10: the cleanup requeues a SIGKILLed worker's job only once it has been
+    silent past the stale threshold (10 min by default), which is past the queue-wait expiry
+    (also 10 min), so the redelivered job used to end `expired` every time. Here the expiry
+    is 10 s and the job is killed once it is older than that."""
+    with FakeLLM(latency_first_token=60.0) as fake:
+        stack = make_stack(llm_base_url=fake.base_url, BOOKCHAT_CHAT_JOB_EXPIRE_S="10")
+        asked = time.monotonic()
+        accepted = stack.chat(QUESTION)
+        wait_for(lambda: running_jobs(stack, [accepted]), timeout=40, what="the job running")
+        wait_for(lambda: time.monotonic() - asked > 11, timeout=20, what="the expiry passing")
+        stop_process(stack.worker, kill=True)
+        fake.latency_first_token = 0.2
+        log = tmp_path / "worker-after-kill.log"
+        worker = start_worker(stack.env, log)
+        try:
+            # Ready before the requeue, so the job's new wait is the queue hop alone.
+            wait_for(lambda: b" ready." in log.read_bytes(), timeout=120, what="worker ready")
+            report = run_cleanup(stack)
+            assert report.requeued == [accepted["job_id"]], report
+            (job,) = wait_all(stack, [accepted], timeout=60)
+        finally:
+            stop_process(worker)
+    assert job["status"] == "succeeded", job
+    assert_history_once(stack, accepted, job)
 
 
 def test_prefork_child_killed_mid_job_is_redelivered_at_once(
@@ -430,6 +563,7 @@ def test_load_loses_and_sticks_no_job_and_answers_no_5xx(
     readers, seconds = (100, 180.0) if LONG else (20, 20.0)
     for name in ("BOOKCHAT_RATE_LIMIT_IP_PER_MINUTE", "BOOKCHAT_RATE_LIMIT_SESSION_PER_MINUTE"):
         monkeypatch.setenv(name, "0")  # one loopback IP stands for many readers
+    monkeypatch.setenv("BOOKCHAT_MAX_CLIENT_FOLLOWERS", str(readers * 2))  # ... and one client
     with FakeLLM(latency_first_token=0.4, tokens_per_s=50) as fake:
         stack = make_stack(llm_base_url=fake.base_url)
         stop_process(stack.worker)

@@ -223,8 +223,12 @@ def test_dev_restarted_after_kill_9_stops_the_orphan_redis_and_finishes_the_jobs
             # delivered, never acknowledged) and a job still `queued` whose message was taken.
             asyncio.run(_leave_jobs_in_flight(record["redis_url"]))
             time.sleep(0.5)
+            api = _api_children(first.process.pid)
+            assert len(api) == 1, "the API is not a process of its own"  # two cores or more
             os.kill(first.process.pid, signal.SIGKILL)
             first.process.wait(timeout=10)
+            # The API process goes with it (nothing else would stop it, and it holds the port).
+            _wait_gone(api[0])
         assert _pid_alive(record["redis_pid"]), "the private redis-server died with dev"
 
         second = _start_dev(tmp_path, data, "second")
@@ -244,6 +248,33 @@ def test_dev_restarted_after_kill_9_stops_the_orphan_redis_and_finishes_the_jobs
     recovered = re.search(r"put back in the queue (\d+) job\(s\)", second.output())
     assert recovered is not None, second.output()
     assert int(recovered.group(1)) >= 2
+
+
+def _api_children(pid: int) -> list[int]:
+    """`bookchat dev`'s API process (`uvicorn api.main:app`), if it runs one."""
+    from tests.faults import child_pids
+
+    return [
+        child
+        for child in child_pids(pid)
+        if b"api.main:app" in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+
+
+def _wait_gone(pid: int, timeout_s: float = 20) -> None:
+    """Until process `pid` has exited (gone, or a zombie no one reaped yet)."""
+
+    def running() -> bool:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+    deadline = time.monotonic() + timeout_s
+    while running():
+        assert time.monotonic() < deadline, f"process {pid} outlived its parent"
+        time.sleep(0.1)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -124,6 +124,55 @@ def test_ingest_worker_killed_mid_run_then_the_next_run_completes(
     assert fresh == expected  # every chunk of the new text, once
 
 
+def test_an_ingestion_that_lost_its_site_lock_stops_instead_of_reporting_success(
+    make_stack: Callable[..., Stack], tmp_path: Path
+) -> None:
+    """Issue 30, item 11: the lock of a running re-index passes to another ingestion (as after
+    renewals failed for a whole TTL). The first run must stop before its next write and fail
+    with `ingest_lock_lost`; it used to go on (overlapping the new holder, whose change its
+    writes and deletes then undid) and report success."""
+    from worker.locks import lock_key
+
+    site = tmp_path / "site"
+    shutil.copytree(SAMPLE_SITE, site)
+    write_pages(site, "oldmarkerq")
+    stack = make_stack(site=site, BOOKCHAT_EMBEDDING_BATCH_SIZE="4")
+    write_pages(site, "newmarkerq")  # a long incremental re-index
+
+    first = queue_ingestion(stack)
+    wait_for(
+        lambda: job_state(stack, first)["progress"].get("done", 0) > 0,
+        timeout=60,
+        what="the re-index to be part-way",
+    )
+
+    async def take_over() -> None:
+        redis = make_redis(stack.settings.redis_url)
+        try:
+            await redis.set(lock_key(stack.settings.site_name), "another-ingestion", ex=600)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(take_over())
+
+    async def read_job() -> Job | None:
+        redis = make_redis(stack.settings.redis_url)
+        try:
+            return await JobStore(redis, ttl_s=3600).get(first)
+        finally:
+            await redis.aclose()
+
+    job = wait_for(
+        lambda: (found := asyncio.run(read_job())) is not None and found.status.terminal and found,
+        timeout=120,
+        what="the first run to end",
+    )
+    assert job.status is JobStatus.FAILED, (job, stack.log())
+    assert (job.error or {}).get("code") == "ingest_lock_lost", job
+    progress = job.progress or {}
+    assert progress.get("done", 0) < progress.get("total", 0), progress  # it stopped part-way
+
+
 def test_nightly_reindex_retries_a_transient_store_failure_without_the_cleanup(
     make_stack: Callable[..., Stack],
 ) -> None:

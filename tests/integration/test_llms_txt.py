@@ -100,6 +100,7 @@ def test_llms_txt_lists_every_indexed_page_once_by_version(settings: Settings) -
         "Comment ids in CommonMark",
         "Comment ids in MDX",
         "Operating the lamp (current)",
+        "Shortcodes as written",
     ]
     assert [title for title, _ in legacy] == ["Codes in release 1.0"]
     assert unknown.status_code == 404
@@ -120,7 +121,7 @@ def test_llms_txt_lists_every_indexed_page_once_by_version(settings: Settings) -
     # Every indexed page is in the listing of its version (the manual's current is the
     # default listing's too).
     all_versions = {url for listing in (default, current, legacy, manual) for _, url in listing}
-    assert len(all_versions) == len(indexed) == 9
+    assert len(all_versions) == len(indexed) == 10
     assert [title for title, _ in manual] == ["Operating the lamp (1.x)"]
 
     assert by_anchor.json()["title"] == "Codes in release 1.0"

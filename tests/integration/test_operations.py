@@ -196,7 +196,7 @@ async def test_readyz_follows_redis_and_database_down_and_back(
         checks = await until(200)
         assert checks == {
             "redis": "ok", "database": "ok", "qdrant": "embedded", "workers": "not required",
-            "index": "ok",
+            "index": "ok", "llm": "ok",
         }  # fmt: skip
 
         private_redis.stop()
@@ -243,6 +243,9 @@ def test_metrics_after_a_chat_job(make_stack: Callable[..., Stack]) -> None:
     assert 'bookchat_job_run_seconds_count{kind="chat"} 1.0' in text
     assert 'bookchat_queue_depth{queue="chat"}' in text
     assert 'bookchat_queue_depth{queue="ingest"}' in text
+    # The time it waited for a worker, and the chat queue's oldest wait now (none waits).
+    assert 'bookchat_job_queue_wait_seconds_count{kind="chat"} 1.0' in text
+    assert 'bookchat_queue_oldest_wait_seconds{queue="chat"} 0.0' in text
     assert (
         'bookchat_http_request_duration_seconds_count{method="POST",route="/v1/chat",status="202"}'
         in text
@@ -287,3 +290,33 @@ def test_flower_api_requires_basic_auth(redis_url: str, tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             flower.kill()
     assert redis.Redis.from_url(redis_url).ping()
+
+
+async def test_cleanup_finds_a_lost_job_behind_ten_thousand_newer_ones(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """Issue 30: the cleanup read a recent-jobs index capped at 10,000: a job lost before
+    10,000 newer ones was never found."""
+    from worker.cleanup import cleanup_jobs
+
+    settings = Settings(data_dir=tmp_path, job_stale_after_s=30, chat_task_time_limit_s=10)
+    client = make_redis(redis_url)
+    jobs = JobStore(client, ttl_s=600)
+    await client.flushdb()  # no job of another test in the indexes
+    try:
+        dead = await jobs.create(JobKind.CHAT)
+        await jobs.mark_running(dead.id)
+
+        async def answered() -> None:
+            newer = await jobs.create(JobKind.CHAT)
+            await jobs.succeed(newer.id, {"answer": "ok"})
+
+        for _ in range(41):  # 10,004 newer jobs, answered, 244 at a time
+            await asyncio.gather(*(answered() for _ in range(244)))
+        now = time.time()
+        await client.hset(jobs.key(dead.id), "heartbeat_at", now - 3600)
+        report = await cleanup_jobs(jobs, settings, redis=jobs.redis, now=now)
+        assert report.marked_lost == [dead.id]
+        assert await client.zcard("bookchat:jobs:unfinished") == 0
+    finally:
+        await client.aclose()

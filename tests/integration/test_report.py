@@ -19,10 +19,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import redis
 from sqlalchemy import text
 
 from cli.main import main
 from shared.db import make_engine
+from shared.job_records import events_key, job_key
 from shared.queues import TaskName, make_sender
 from shared.settings import get_settings
 from tests.conftest import throwaway_postgres
@@ -238,6 +240,8 @@ def test_no_question_text_mode(
     make_stack: Callable[..., Stack], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BOOKCHAT_ADMIN_TOKEN", TOKEN)
+    # The API's settings too: it stores the question as it is queued.
+    monkeypatch.setenv("BOOKCHAT_HISTORY_STORE_QUESTION_TEXT", "false")
     stack = make_stack(BOOKCHAT_ADMIN_TOKEN=TOKEN, BOOKCHAT_HISTORY_STORE_QUESTION_TEXT="false")
     answered = ask(stack, ANSWERABLE[0][0], page_url=FIRST_MOVE)
     declined = ask(stack, DECLINED[0][0], page_url=INTRO)
@@ -260,6 +264,15 @@ def test_no_question_text_mode(
     raw = json.dumps(report)
     assert ANSWERABLE[0][0] not in raw
     assert DECLINED[0][0] not in raw
+    # Nor in Redis once the jobs ended (issue 30): the job hashes and their event streams.
+    client = redis.Redis.from_url(stack.settings.redis_url)
+    questions = (ANSWERABLE[0][0].encode(), DECLINED[0][0].encode())
+    for asked_ in (answered, declined):
+        stored: list[bytes] = list(client.hgetall(job_key(asked_["job_id"])).values())
+        for _id, entry in client.xrange(events_key(asked_["job_id"])):
+            stored += entry.values()
+        assert stored
+        assert not [v for v in stored if any(q in v for q in questions)]
     assert declined["refused"] is True
 
 

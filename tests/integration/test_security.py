@@ -7,6 +7,7 @@ in test_jobs_api.py; the ingester staying inside the site root in tests/unit/tes
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -15,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -238,3 +240,37 @@ def test_a_provider_echoing_the_key_does_not_put_it_in_the_worker_log(
     log = stack.worker_log.read_text(errors="replace")
     assert "[redacted]" in log, log[-3000:]  # the failure was logged, with the key taken out
     assert key not in log, log[-3000:]
+
+
+def test_a_hostile_question_does_not_hold_up_another_readers_answer(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """Issue 30, item 1: runs of newlines made the injection guard backtrack for hours on the
+    worker's one event loop. Here the hostile question (the API's limits: 4,000 characters of
+    message, 8,000 of selection) is screened and then held at the model, and another reader's
+    question is answered meanwhile, on the same worker: the order of events shows it."""
+    hostile_message = "Hi" + "\n" * 3980 + "how do I install?"
+
+    def is_hostile(body: dict[str, Any]) -> bool:
+        return "\n" * 1000 in "".join(str(m.get("content") or "") for m in body["messages"])
+
+    release = threading.Event()
+
+    async def hold_the_hostile_one(body: dict[str, Any]) -> None:
+        if is_hostile(body):
+            await asyncio.to_thread(release.wait, 120)
+        # then the default reply
+
+    with FakeLLM(respond=hold_the_hostile_one) as fake:
+        stack = make_stack(llm_base_url=fake.base_url)
+        hostile = stack.chat(hostile_message, selection="\n" * 8000)
+        other = stack.chat("How do I send the arm to its home pose?")
+        answered = stack.wait(other["status_url"], timeout=120)
+        assert answered["status"] == "succeeded", (answered, stack.log())
+        assert answered["result"]["refused"] is False
+        still = stack.http.get(hostile["status_url"]).json()
+        assert still["status"] == "running", still  # screened, and waiting for its model
+        assert sum(map(is_hostile, fake.requests)) == 1
+        release.set()
+        finished = stack.wait(hostile["status_url"], timeout=120)
+        assert finished["status"] == "succeeded", (finished, stack.log())

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from api.deps import AppState
-from shared.access_tokens import issue_session_token, issue_stream_token
+from shared.access_tokens import CLOCK_LEEWAY_S, issue_session_token, issue_stream_token
 from tests.unit.conftest import SECRET
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
@@ -79,7 +79,9 @@ async def test_an_expired_session_token_is_refused(client: httpx.AsyncClient) ->
 
 async def test_an_expired_stream_token_is_refused(client: httpx.AsyncClient) -> None:
     accepted = await asked(client)
-    expired = issue_stream_token(SECRET, accepted["job_id"], expires_at=time.time() - 5)
+    expired = issue_stream_token(
+        SECRET, accepted["job_id"], expires_at=time.time() - CLOCK_LEEWAY_S - 5
+    )
     response = await client.get(f"/v1/jobs/{accepted['job_id']}", params={"token": expired})
     assert response.status_code == 403
 
@@ -106,5 +108,57 @@ async def test_a_revoked_session_opens_nothing_any_more(
     assert (await client.get(accepted["status_url"])).status_code == 403
     again = await client.post(
         "/v1/chat", json={"message": "And then?", "session_id": sid}, headers=header
+    )
+    assert again.status_code == 403
+
+
+async def test_a_token_from_a_replica_whose_clock_is_ahead_is_read(
+    client: httpx.AsyncClient,
+) -> None:
+    """Issue 30: a replica 30 s ahead issues an `iat` in this one's future; PyJWT refused it."""
+    accepted = await asked(client)
+    sid = accepted["session_id"]
+    ahead = {"X-Session-Token": issue_session_token(SECRET, sid, ttl_s=600, now=time.time() + 30)}
+    assert (await client.get(f"/v1/sessions/{sid}/messages", headers=ahead)).status_code == 200
+
+
+async def test_a_revocation_covers_tokens_from_a_replica_whose_clock_is_ahead(
+    client: httpx.AsyncClient,
+) -> None:
+    """Issue 30: revoked by a replica whose clock is 30 s behind the issuing one, the token's
+    `iat` fell after the recorded revocation time and it kept opening the session."""
+    accepted = await asked(client)
+    sid = accepted["session_id"]
+    ahead = {"X-Session-Token": issue_session_token(SECRET, sid, ttl_s=600, now=time.time() + 30)}
+    header = {"X-Session-Token": accepted["session_token"]}
+    assert (await client.post(f"/v1/sessions/{sid}/revoke", headers=header)).status_code == 204
+    assert (await client.get(f"/v1/sessions/{sid}/messages", headers=ahead)).status_code == 403
+
+
+async def test_an_idempotent_replay_never_reopens_a_revoked_session(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    """Issue 30, item 9: a replay of a POST /v1/chat whose job had expired was answered with a
+    session token issued *now*, newer than the revocation, so it opened the session again."""
+    key = {"Idempotency-Key": "replayed-after-revocation"}
+    body = {"message": "How do I install Lumen?"}
+    first = await client.post("/v1/chat", json=body, headers=key)
+    assert first.status_code == 202, first.text
+    accepted = first.json()
+    sid = accepted["session_id"]
+    header = {"X-Session-Token": accepted["session_token"]}
+    assert (await client.post(f"/v1/sessions/{sid}/revoke", headers=header)).status_code == 204
+    # The job's keys expire (its TTL) while the idempotency key is still held.
+    await state.redis.delete(
+        state.jobs.key(accepted["job_id"]), state.jobs.events_key(accepted["job_id"])
+    )
+
+    replay = await client.post("/v1/chat", json=body, headers=key)
+    assert replay.status_code == 202, replay.text
+    assert replay.json()["session_id"] == sid
+    replayed = {"X-Session-Token": replay.json()["session_token"]}
+    assert (await client.get(f"/v1/sessions/{sid}/messages", headers=replayed)).status_code == 403
+    again = await client.post(
+        "/v1/chat", json={"message": "And then?", "session_id": sid}, headers=replayed
     )
     assert again.status_code == 403

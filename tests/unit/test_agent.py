@@ -72,3 +72,13 @@ def test_page_sentences_that_address_the_assistant_are_withheld_from_the_model()
     assert "```bash\nnpm run build\n```" in out
     assert "Ignore all previous" not in out
     assert "password" not in out
+
+
+def test_spaces_before_punctuation_are_dropped_in_one_pass() -> None:
+    """Issue 30: trying every position of a long run of spaces took time quadratic in it."""
+    from worker.agent import _SPACE_BEFORE_PUNCTUATION
+
+    assert _SPACE_BEFORE_PUNCTUATION.sub(r"\1", "works [9] ." + " " * 8000 + "x") == (
+        "works [9]." + " " * 8000 + "x"
+    )
+    assert _SPACE_BEFORE_PUNCTUATION.sub(r"\1", " " * 8000 + "x") == " " * 8000 + "x"

@@ -5,6 +5,8 @@ Requests and replies go through the ChatKit SDK's own types (tests/chatkit_clien
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,13 +23,16 @@ from chatkit.types import (
 )
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.chatkit_store import citation_annotations
-from api.deps import AppState
+from api.deps import AppState, get_state
+from api.main import create_app
 from ingestion_jobs.embedding import HashEmbedder
 from ingestion_jobs.indexer import index_site
-from shared.jobs import JobKind, JobStatus, JobStore
+from shared.jobs import EventType, JobKind, JobStatus, JobStore
+from shared.models import Feedback, FeedbackRating
 from shared.settings import Settings
 from shared.vectorstore.edge import EdgeStore
 from tests import chatkit_client as ck
@@ -213,3 +218,212 @@ def test_citations_become_url_sources_titled_page_and_heading() -> None:
     assert getattr(first.source, "url", None) == "https://x.org/a#b"
     assert second.source.title == "C"
     assert SECRET  # the AppState fixture's secret signs the tokens above
+
+
+# --- a question survives the reader leaving (issue 26 item 5) and a failed retry (issue 30.8)
+
+
+@dataclass
+class Left:
+    """What a client that read one event of the stream and then left had seen by then."""
+
+    thread_id: str
+    token: str
+    status: int
+    first_event: bytes
+    stored_then: list[str]  # history rows (role) at the moment of the first event
+    jobs_then: list[str]  # ids of the chat jobs queued by then
+
+
+async def _chat_jobs(state: AppState) -> list[str]:
+    ids = []
+    async for key in state.jobs.redis.scan_iter("bookchat:job:*"):
+        name = key.decode()
+        if name.endswith(":events"):
+            continue
+        job = await state.jobs.get(name.rsplit(":", 1)[1])
+        if job and job.kind is JobKind.CHAT:
+            ids.append(job.id)
+    return ids
+
+
+async def ask_and_leave(
+    state: AppState,
+    payload: bytes,
+    *,
+    thread_id: str | None = None,
+    token: str | None = None,
+) -> Left:
+    """POST /v1/chatkit as a raw ASGI call whose client disconnects right after the first
+    event: a reader who reloads the page (or follows a link) just after sending."""
+    app = create_app(state.settings)
+    app.dependency_overrides[get_state] = lambda: state
+    headers = [(b"content-type", b"application/json"), (b"host", b"test")]
+    if token:
+        headers.append((b"x-session-token", token.encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/chatkit",
+        "raw_path": b"/v1/chatkit",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("test", 80),
+    }
+    incoming: list[dict[str, Any]] = [{"type": "http.request", "body": payload}]
+    gone = asyncio.Event()
+    seen: dict[str, Any] = {"headers": {}}
+
+    async def receive() -> dict[str, Any]:
+        if incoming:
+            return incoming.pop(0)
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            seen["status"] = message["status"]
+            seen["headers"] = {k.decode(): v.decode() for k, v in message.get("headers", [])}
+        elif message["type"] == "http.response.body" and "first" not in seen:
+            seen["first"] = message.get("body", b"")
+            session = seen["headers"].get("x-session-id") or thread_id
+            rows = await state.history.messages(uuid.UUID(session)) if session else []
+            seen["stored"] = [row.role for row in rows]
+            seen["jobs"] = await _chat_jobs(state)
+            gone.set()  # the reader leaves
+            if not message.get("more_body"):
+                return
+            raise OSError("client gone")
+
+    with contextlib.suppress(OSError):
+        await app(scope, receive, send)
+    return Left(
+        thread_id=seen["headers"].get("x-session-id") or thread_id or "",
+        token=seen["headers"].get("x-session-token") or token or "",
+        status=seen.get("status", 0),
+        first_event=seen.get("first", b""),
+        stored_then=seen.get("stored", []),
+        jobs_then=seen.get("jobs", []),
+    )
+
+
+async def _feedback_on(state: AppState, message_id: uuid.UUID) -> int:
+    async with state.sessionmaker() as db:
+        rows = await db.exec(select(Feedback).where(Feedback.message_id == message_id))
+        return len(rows.all())
+
+
+def _runtime(state: AppState, retriever: Retriever) -> Runtime:
+    return Runtime(state.settings, state.jobs, state.redis, state.sessionmaker, retriever)
+
+
+async def test_the_question_is_stored_and_queued_before_the_first_event(
+    state: AppState, retriever: Retriever, client: httpx.AsyncClient
+) -> None:
+    left = await ask_and_leave(state, ck.create_thread(QUESTION))
+    assert left.status == 200
+    assert left.first_event.startswith(b"data: ")
+    assert left.stored_then == ["user"]
+    assert len(left.jobs_then) == 1
+    # The reader is gone; the job still runs to its end and its answer is kept.
+    await process_chat_job(_runtime(state, retriever), left.jobs_then[0])
+    listed = await post(client, ck.list_items(left.thread_id), left.token)
+    items = ck.ITEMS.validate_json(listed.content).data
+    assert [type(i) for i in items] == [UserMessageItem, AssistantMessageItem]
+    assert isinstance(items[0], UserMessageItem)
+    assert items[0].id == f"msg_{left.jobs_then[0]}_user"
+
+
+async def test_a_reloaded_thread_shows_the_question_and_the_answer_so_far(
+    state: AppState, client: httpx.AsyncClient
+) -> None:
+    left = await ask_and_leave(state, ck.create_thread(QUESTION))
+    [job_id] = left.jobs_then
+
+    async def thread_items() -> list[Any]:
+        listed = await post(client, ck.list_items(left.thread_id), left.token)
+        assert listed.status_code == 200, listed.text
+        return list(ck.ITEMS.validate_json(listed.content).data)
+
+    queued = await thread_items()
+    assert [type(i) for i in queued] == [UserMessageItem, AssistantMessageItem]
+    assert queued[1].content[0].text  # what it is doing: no blank bubble
+
+    await state.jobs.mark_running(job_id)
+    await state.jobs.emit(job_id, EventType.TOKEN, {"delta": "A first try"})
+    await state.jobs.emit(job_id, EventType.STATUS, {"status": "running", "restarted": True})
+    await state.jobs.emit(job_id, EventType.TOKEN, {"delta": "Run `lumen home` "})
+    await state.jobs.emit(job_id, EventType.TOKEN, {"delta": "[1]."})
+    running = await thread_items()
+    assert running[1].id == f"msg_{job_id}_assistant"
+    assert running[1].content[0].text == "Run `lumen home` [1]."
+
+    # The same through the plain history API, with where to follow the rest.
+    messages = await client.get(
+        f"/v1/sessions/{left.thread_id}/messages", headers={"X-Session-Token": left.token}
+    )
+    [question] = messages.json()
+    pending = question["pending"]
+    assert pending["job_id"] == job_id
+    assert pending["status"] == "running"
+    assert pending["answer_so_far"] == "Run `lumen home` [1]."
+    status = await client.get(pending["status_url"])
+    assert status.status_code == 200
+    assert status.json()["status"] == "running"
+
+
+async def test_a_failed_retry_erases_nothing_and_an_answered_one_replaces_the_exchange(
+    state: AppState, retriever: Retriever, client: httpx.AsyncClient
+) -> None:
+    runtime = _runtime(state, retriever)
+    first = await ask_and_leave(state, ck.create_thread(QUESTION))
+    await process_chat_job(runtime, first.jobs_then[0])
+    session = uuid.UUID(first.thread_id)
+    question, answer = await state.history.messages(session)
+    await state.history.add_feedback([answer], FeedbackRating.UP)
+
+    retry = await ask_and_leave(
+        state,
+        ck.retry_after(first.thread_id, f"msg_{first.jobs_then[0]}_user"),
+        thread_id=first.thread_id,
+        token=first.token,
+    )
+    assert retry.status == 200
+    [retry_job] = [job for job in retry.jobs_then if job not in first.jobs_then]
+    await state.jobs.fail(retry_job, "llm_unavailable", "No model answered.")
+    kept = await state.history.messages(session)
+    assert [row.id for row in kept] == [question.id, answer.id]
+    assert await _feedback_on(state, answer.id) == 1
+
+    again = await ask_and_leave(
+        state,
+        ck.retry_after(first.thread_id, f"msg_{first.jobs_then[0]}_user"),
+        thread_id=first.thread_id,
+        token=first.token,
+    )
+    [answered_job] = [job for job in again.jobs_then if job not in retry.jobs_then]
+    await process_chat_job(runtime, answered_job)
+    replaced = await state.history.messages(session)
+    assert [(row.role, str(row.job_id)) for row in replaced] == [
+        ("user", answered_job),
+        ("assistant", answered_job),
+    ]
+    assert replaced[0].content == QUESTION
+    assert await _feedback_on(state, answer.id) == 0
+
+
+async def test_retry_after_an_answer_is_refused_before_any_stream(
+    state: AppState, retriever: Retriever, client: httpx.AsyncClient
+) -> None:
+    first = await ask_and_leave(state, ck.create_thread(QUESTION))
+    await process_chat_job(_runtime(state, retriever), first.jobs_then[0])
+    refused = await post(
+        client, ck.retry_after(first.thread_id, f"msg_{first.jobs_then[0]}_assistant"), first.token
+    )
+    assert refused.status_code == 404
+    assert refused.json()["code"] == "message_not_found"

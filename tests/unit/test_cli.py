@@ -302,7 +302,9 @@ class _Exec(Exception):
     """Raised by the stand-in for os.execv(p), carrying the command it was given."""
 
 
-def _worker_argv(runner: CliRunner, monkeypatch: pytest.MonkeyPatch, *args: str) -> list[str]:
+def _worker_argv(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, *args: str, qdrant_url: str | None = None
+) -> list[str]:
     def fake_exec(file: str, argv: list[str]) -> None:
         assert file == argv[0]
         raise _Exec(argv)
@@ -311,6 +313,8 @@ def _worker_argv(runner: CliRunner, monkeypatch: pytest.MonkeyPatch, *args: str)
     monkeypatch.setattr("cli.admin.os.execvp", fake_exec)
     for name in ("BOOKCHAT_QDRANT_URL", "QDRANT_URL"):
         monkeypatch.delenv(name, raising=False)
+    if qdrant_url is not None:
+        monkeypatch.setenv("QDRANT_URL", qdrant_url)
     get_settings.cache_clear()
     result = runner.invoke(app, ["worker", *args])
     assert isinstance(result.exception, _Exec), result.output
@@ -331,6 +335,31 @@ def test_the_worker_sends_task_events_only_when_the_setting_says_so(
     argv = _worker_argv(runner, monkeypatch, "--queues", "chat")
     assert ("-E" in argv) is with_events
     assert argv[argv.index("-Q") + 1] == "chat,ingest"
+
+
+@pytest.mark.parametrize("qdrant_url", [None, "http://127.0.0.1:6333"])
+def test_the_chat_worker_holds_chat_concurrency_answers_in_one_threads_pool(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, qdrant_url: str | None
+) -> None:
+    # Embedded default and Qdrant server alike: one process, BOOKCHAT_CHAT_CONCURRENCY threads
+    # (200 unless set; a prefork pool of 200 would be 200 processes).
+    monkeypatch.delenv("BOOKCHAT_CHAT_CONCURRENCY", raising=False)
+    argv = _worker_argv(runner, monkeypatch, "--queues", "chat", qdrant_url=qdrant_url)
+    assert argv[argv.index("--pool") + 1] == "threads"
+    assert argv[argv.index("--concurrency") + 1] == "200"
+    monkeypatch.setenv("BOOKCHAT_CHAT_CONCURRENCY", "64")
+    argv = _worker_argv(runner, monkeypatch, "--queues", "chat", qdrant_url=qdrant_url)
+    assert argv[argv.index("--concurrency") + 1] == "64"
+    assert (
+        _worker_argv(runner, monkeypatch, "--queues", "chat", "--concurrency", "8")[
+            argv.index("--concurrency") + 1
+        ]
+        == "8"
+    )
+    if qdrant_url is not None:  # ingestion: its own single prefork process
+        ingest = _worker_argv(runner, monkeypatch, "--queues", "ingest", qdrant_url=qdrant_url)
+        assert "--pool" not in ingest
+        assert ingest[ingest.index("--concurrency") + 1] == "1"
 
 
 @pytest.mark.parametrize("command", ["search", "ask"])
@@ -372,6 +401,34 @@ def test_the_worker_runs_this_interpreters_celery_not_one_on_path(
     monkeypatch.setenv("PATH", "/nonexistent")
     argv = _worker_argv(runner, monkeypatch, "--queues", "chat")
     assert argv[:5] == [sys.executable, "-m", "celery", "-A", "worker.celery_app"]
+
+
+def test_ingest_from_a_repository_reads_the_monorepo_and_says_the_commit(
+    runner: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from tests.unit.test_site_repo import commit_all, make_remote
+
+    bare, work = make_remote(tmp_path)
+    shutil.copytree(
+        SAMPLE_SITE.parents[1] / "tests/docusaurus/repos/monorepo", work, dirs_exist_ok=True
+    )
+    commit = commit_all(work, "site")
+    ingested = runner.invoke(app, ["ingest", "--repo", bare.as_uri(), "--subdir", "website"])
+    assert ingested.exit_code == 0, ingested.output
+    assert f"{bare.as_uri()} at {commit} (main)" in ingested.output
+    assert "pages: 3 seen" in ingested.output
+    assert "0 warnings" in ingested.output
+    searched = runner.invoke(app, ["search", "bollard bow line", "--json"])
+    assert "../docs/guides/mooring.md" in {hit["path"] for hit in json.loads(searched.stdout)}
+
+    code, _, err = _run_main(["ingest", "--repo", (tmp_path / "gone.git").as_uri()], capsys)
+    assert code == ExitCode.INGEST_FAILED
+    assert err.startswith("error: git ls-remote failed: fatal:"), err
+    assert err.count("\n") == 1
+    code, _, err = _run_main(["ingest", str(tmp_path), "--repo", bare.as_uri()], capsys)
+    assert code == ExitCode.USAGE
 
 
 def test_dev_says_where_citations_link(

@@ -341,3 +341,82 @@ def test_blog_slugs_follow_docusaurus(
     from ingestion_jobs.routes import blog_slug
 
     assert blog_slug(source, frontmatter) == expected
+
+
+def test_config_evaluation_is_bounded(tmp_path: Path) -> None:
+    """Issue 30: each `const` naming the one before twice doubled the work (40 of them: 2**40
+    evaluations). Past MAX_STEPS the rest is unknown and the reader says so."""
+    from ingestion_jobs.config_eval import MAX_STEPS
+    from ingestion_jobs.site_config import read_site_options
+
+    chain = "".join(
+        f"const c{n + 1} = c{n} + c{n};\nconst l{n + 1} = [...l{n}, ...l{n}];\n" for n in range(40)
+    )
+    (tmp_path / "docusaurus.config.js").write_text(
+        f"const c0 = 'x';\nconst l0 = ['x'];\n{chain}"
+        "module.exports = {title: c40, url: 'https://t.dev', baseUrl: '/b/', presets: [],"
+        " customFields: {l: l40}};\n"
+    )
+    options = read_site_options(tmp_path)
+    assert (options.config.url, options.config.base_url) == ("https://t.dev", "/b/")
+    assert options.config.title == ""  # unknown: past the budget
+    assert [w.rule for w in options.warnings if w.rule == "config.budget"] == ["config.budget"]
+    assert str(MAX_STEPS) in next(w.message for w in options.warnings if w.rule == "config.budget")
+
+
+def test_urls_are_percent_encoded_as_the_site_serves_them(tmp_path: Path) -> None:
+    site = make_site(
+        tmp_path,
+        {
+            "docs/guides/über uns.md": "# Über\n\n## Größe des Hafens\n\nx\n",
+            "docs/guides/what's-new.md": "# New\n\nx\n",
+        },
+    )
+    read = read_site(site)
+    got = {page.path: page.url for page in read.pages}
+    # the build's sitemap.xml writes these (conformance fixture heading-rules)
+    assert got["docs/guides/über uns.md"] == "https://ex.com/docs/guides/%C3%BCber%20uns"
+    assert got["docs/guides/what's-new.md"] == "https://ex.com/docs/guides/what's-new"
+    page = next(p for p in read.pages if p.path == "docs/guides/über uns.md")
+    anchored = [c.url for c in chunk_page(page) if "#" in c.url]
+    assert anchored == ["https://ex.com/docs/guides/%C3%BCber%20uns#gr%C3%B6%C3%9Fe-des-hafens"]
+
+
+def test_a_byte_order_mark_is_tolerated_in_config_versions_and_pages(tmp_path: Path) -> None:
+    bom = "\ufeff"
+    site = make_site(
+        tmp_path,
+        {
+            "versions.json": bom + json.dumps(["1.0"]),
+            "docs/a.md": bom + "---\ntitle: Next\n---\nx",
+            "versioned_docs/version-1.0/a.md": bom + "---\ntitle: One\n---\nx",
+        },
+        config=bom + "module.exports = {url: 'https://ex.com', baseUrl: '/book/',"
+        " presets: [['classic', {}]]};",
+    )
+    read = read_site(site)
+    assert not read.warnings, read.warnings
+    got = {(p.path, p.title): p.url for p in read.pages}
+    assert got == {
+        ("docs/a.md", "Next"): "https://ex.com/book/docs/next/a",
+        ("versioned_docs/version-1.0/a.md", "One"): "https://ex.com/book/docs/a",
+    }
+
+
+def test_a_translation_linked_outside_the_site_is_a_warning(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.md"
+    outside.write_text("# Ailleurs\n\nSECRET\n")
+    site = make_site(
+        tmp_path / "site",
+        {"docs/a.md": "# A\n\nEnglish.\n"},
+        config="module.exports = {url: 'https://ex.com', baseUrl: '/', presets: [['classic', {}]],"
+        " i18n: {defaultLocale: 'en', locales: ['en', 'fr']}};",
+    )
+    translated = site / "i18n/fr/docusaurus-plugin-content-docs/current/a.md"
+    translated.parent.mkdir(parents=True)
+    translated.symlink_to(outside)
+    read = read_site(site)
+    assert not any("SECRET" in s.text for page in read.pages for s in page.sections)
+    assert [(w.path, w.rule) for w in read.warnings] == [
+        ("i18n/fr/docusaurus-plugin-content-docs/current/a.md", "content.outside_site")
+    ]

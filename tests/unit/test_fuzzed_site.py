@@ -20,6 +20,14 @@ from shared.vectorstore.edge import EdgeStore
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(120)]
 
 SECRET = "OUTSIDE-THE-SITE-7f3a"
+# Front matter of 0.4 KB whose aliases stand for 10**9 strings ("billion laughs", issue 30).
+ALIAS_BOMB = (
+    "a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol,lol]\n"
+    + "".join(
+        f"{chr(98 + n)}: &{chr(98 + n)} [{', '.join(['*' + chr(97 + n)] * 10)}]\n" for n in range(8)
+    )
+    + "title: *i\n"
+)
 JSX_BITS = [
     "<Tabs>", "</Tabs>", "<TabItem value='a' label='A'>", "</TabItem>", "<Unknown prop={1} />",
     "<Foo.Bar baz='{'>", "{/* comment", "*/}", "```js", "```", ":::tip Title", ":::", "# Head",
@@ -74,6 +82,8 @@ def build_site(root: Path, outside: Path, *, fuzzed: int) -> dict[str, str]:
     bad["docs/listmatter.md"] = "bad_frontmatter"
     (docs / "slashid.md").write_text("---\nid: a/b\n---\n\nBody.\n")
     bad["docs/slashid.md"] = "bad_frontmatter"
+    (docs / "aliasbomb.md").write_text(f"---\n{ALIAS_BOMB}---\n\n# Bomb\n\nBody.\n")
+    bad["docs/aliasbomb.md"] = "bad_frontmatter"
     # Symlinks: a cycle of folders, a file linking to itself, a two-file loop, links leading out.
     (docs / "loop").symlink_to(docs, target_is_directory=True)
     (docs / "self.md").symlink_to(docs / "self.md")
@@ -123,6 +133,8 @@ def test_reader_reports_every_bad_file_and_keeps_every_good_one(
 
 
 def test_docs_folder_linked_or_configured_outside_the_root_is_not_read(tmp_path: Path) -> None:
+    """A symlink out of the site, or an absolute path, is not read; a path the config names
+    with a leading ``..`` (a monorepo's ``../docs``) is, since issue 25."""
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.md").write_text(f"# Secret\n\n{SECRET}\n")
@@ -132,15 +144,20 @@ def test_docs_folder_linked_or_configured_outside_the_root_is_not_read(tmp_path:
     configured = tmp_path / "configured"
     (configured / "docs").mkdir(parents=True)
     (configured / "docs" / "ok.md").write_text("# OK\n\nFine.\n")
-    (configured / "docusaurus.config.js").write_text(
+    config = (
         "module.exports = { url: 'https://x.example', baseUrl: '/', presets: [['classic', "
-        "{ docs: { path: '../outside' }, blog: { path: '../outside' } }]] };\n"
+        "{ docs: { path: 'PATH' }, blog: false }]] };\n"
     )
+    (configured / "docusaurus.config.js").write_text(config.replace("PATH", str(outside)))
     for root in (linked, configured):
         read = read_site(root)
         texts = [s.text for page in read.pages for s in page.sections]
         assert not any(SECRET in text for text in texts), root.name
         assert all(not page.path.startswith("..") for page in read.pages), root.name
+        assert {w.rule for w in read.warnings} & {"content.outside_site"}, read.warnings
+    (configured / "docusaurus.config.js").write_text(config.replace("PATH", "../outside"))
+    read = read_site(configured)
+    assert [page.path for page in read.pages] == ["../outside/secret.md"]
 
 
 def test_ingestion_of_the_fuzzed_site_finishes_and_indexes_every_good_page(
@@ -163,3 +180,55 @@ def test_ingestion_of_the_fuzzed_site_finishes_and_indexes_every_good_page(
         assert not any(SECRET in str(p.payload.get("text")) for p in points)
     finally:
         store.close()
+
+
+def test_partials_are_bounded_and_only_regular_files_are_read(tmp_path: Path) -> None:
+    """Issue 30: partials multiplied without a budget (a partial using another ten times, six
+    deep, is 10**6 copies) and past the page size limit; a FIFO as a partial blocked the
+    reader for good. The page with its partials must fit the limit (else it is a too_large
+    error); a FIFO or a partial over the limit is not read (a warning), and the page is."""
+    root = tmp_path / "site"
+    docs = root / "docs"
+    (docs / "_parts").mkdir(parents=True)
+    for n in range(6):
+        uses = "".join(f"<P{n + 1} />\n" for _ in range(10)) if n < 5 else "leaf text\n"
+        head = f"import P{n + 1} from './_p{n + 1}.md';\n\n" if n < 5 else ""
+        (docs / "_parts" / f"_p{n}.md").write_text(head + uses)
+    (docs / "bomb.mdx").write_text("import P0 from './_parts/_p0.md';\n\n# Bomb\n\n<P0 />\n")
+    os.mkfifo(docs / "_parts" / "_fifo.md")
+    (docs / "fifo.mdx").write_text(
+        "import F from './_parts/_fifo.md';\n\n# Fifo\n\nBefore.\n\n<F />\n\nAfter.\n"
+    )
+    (docs / "_parts" / "_big.md").write_text("word " * 400)
+    (docs / "big.mdx").write_text(
+        "import B from './_parts/_big.md';\n\n# Big\n\n" + "<B />\n" * 3 + "\nEnd.\n"
+    )
+    read = read_site(root, max_file_bytes=4000)
+    codes = {error.path: error.code for error in read.errors}
+    assert codes.get("docs/bomb.mdx") == "too_large", codes
+    assert codes.get("docs/big.mdx") == "too_large", codes
+    fifo = next(page for page in read.pages if page.path == "docs/fifo.mdx")
+    assert "After." in " ".join(section.text for section in fifo.sections)
+    assert any("_fifo.md" in w.message and "regular" in w.message for w in read.warnings)
+
+
+def test_a_folder_deeper_than_path_max_is_reported(tmp_path: Path) -> None:
+    """Issue 30: pages under a path longer than PATH_MAX were dropped without a word."""
+    root = tmp_path / "site"
+    (root / "docs").mkdir(parents=True)
+    (root / "docs" / "intro.md").write_text("# Intro\n\nText.\n")
+    fd = os.open(root / "docs", os.O_RDONLY)
+    try:
+        for _ in range(20):  # 20 * 250 characters: past PATH_MAX (4,096)
+            os.mkdir("d" * 250, dir_fd=fd)
+            inner = os.open("d" * 250, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        page = os.open("deep.md", os.O_WRONLY | os.O_CREAT, dir_fd=fd)
+        os.write(page, b"# Deep\n\nText.\n")
+        os.close(page)
+    finally:
+        os.close(fd)
+    read = read_site(root)
+    assert {page.path for page in read.pages} == {"docs/intro.md"}
+    assert [error.code for error in read.errors] == ["unreadable"], read.errors

@@ -3,6 +3,7 @@ writer of sessions, idempotent recording."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 import pytest
@@ -100,3 +101,13 @@ async def test_messages_are_found_only_in_their_own_session(state: AppState) -> 
     await history.delete_session(uuid.UUID(sid))
     assert await history.messages(uuid.UUID(sid)) == []
     assert await history.session(uuid.UUID(sid)) is None
+
+
+async def test_an_answer_keeps_the_commit_of_the_index_it_came_from(state: AppState) -> None:
+    sid = str(uuid.uuid4())
+    pinned = dataclasses.replace(exchange(sid, 0), index_commit="c0ffee" * 6 + "c0ff")
+    await state.history.record(pinned)
+    await state.history.record(exchange(sid, 1))  # a site read from a folder: no commit
+    rows = await state.history.messages(uuid.UUID(sid))
+    answers = [r.index_commit for r in rows if r.role == MessageRole.ASSISTANT]
+    assert answers == [pinned.index_commit, None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import fakeredis
@@ -24,6 +25,11 @@ pytestmark = pytest.mark.unit
 
 SECRET = "webhook-secret-for-tests"
 BODY = b'{"ref": "refs/heads/main", "after": "0123abc"}'
+
+
+def push(n: int) -> bytes:
+    """The body of the n-th push (each push has its own `after` commit)."""
+    return b'{"ref": "refs/heads/main", "after": "%040x"}' % n
 
 
 @pytest.fixture
@@ -78,6 +84,7 @@ async def test_right_signature_queues_an_incremental_ingestion(
         "site": settings.site_name,
         "site_url": settings.site_url,
         "full_rebuild": False,
+        "from_repo": False,
     }
     assert queued_messages(state, "ingest") == before + 1
 
@@ -155,10 +162,12 @@ async def test_reindex_requests_coalesce_into_one_pending_job(
     """Distinct deliveries while a re-index waits: they all get the waiting job; once it
     runs, the next request queues exactly one more."""
     before = queued_messages(state, "ingest")
-    signature = signature_of(SECRET.encode(), BODY)
     ids = set()
     for n in range(10):
-        response = await post(client, BODY, signature, **{"X-GitHub-Delivery": f"d-{n}"})
+        body = push(n)
+        response = await post(
+            client, body, signature_of(SECRET.encode(), body), **{"X-GitHub-Delivery": f"d-{n}"}
+        )
         assert response.status_code == 202, response.text
         ids.add(response.json()["job_id"])
     assert len(ids) == 1
@@ -167,8 +176,8 @@ async def test_reindex_requests_coalesce_into_one_pending_job(
     [running] = ids
     await state.jobs.mark_running(running)  # the worker took it: the next change must queue
     later = {
-        (await post(client, BODY, signature, **{"X-GitHub-Delivery": f"e-{n}"})).json()["job_id"]
-        for n in range(5)
+        (await post(client, push(n), signature_of(SECRET.encode(), push(n)))).json()["job_id"]
+        for n in range(10, 15)
     }
     assert len(later) == 1
     assert running not in later
@@ -180,3 +189,83 @@ async def test_a_malformed_delivery_id_is_422(client: httpx.AsyncClient) -> None
     response = await post(client, BODY, signature, **{"X-GitHub-Delivery": "a b/../c"})
     assert response.status_code == 422
     assert response.json()["code"] == "validation_error"
+
+
+async def test_a_captured_body_under_new_delivery_ids_queues_nothing_again(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    """Issue 30: the delivery id is not signed, so a replay under a new id (or none) used to
+    re-index every time. The signed body is the key."""
+    before = queued_messages(state, "ingest")
+    signature = signature_of(SECRET.encode(), BODY)
+    first = await post(client, BODY, signature, **{"X-GitHub-Delivery": "original"})
+    assert first.status_code == 202, first.text
+    await state.jobs.mark_running(first.json()["job_id"])  # nothing left waiting to coalesce into
+    for n in range(20):
+        headers = {"X-GitHub-Delivery": f"forged-{n}"} if n % 2 else {}
+        again = await post(client, BODY, signature, **headers)
+        assert again.status_code == 200, again.text
+        assert again.json()["status"] == "duplicate"
+    assert queued_messages(state, "ingest") == before + 1
+
+
+def _push(ref: str, clone_url: str, default_branch: str = "main") -> bytes:
+    payload = {
+        "ref": ref,
+        "after": "0123abc",
+        "repository": {
+            "full_name": "acme/site",
+            "clone_url": clone_url,
+            "default_branch": default_branch,
+        },
+    }
+    return json.dumps(payload).encode()
+
+
+@pytest.mark.parametrize(
+    ("site_ref", "body", "queued"),
+    [
+        (None, _push("refs/heads/main", "https://github.com/acme/site.git"), True),
+        (None, _push("refs/heads/feature", "https://github.com/acme/site.git"), False),
+        ("release", _push("refs/heads/release", "https://github.com/acme/site.git"), True),
+        ("release", _push("refs/heads/main", "https://github.com/acme/site.git"), False),
+        ("v2", _push("refs/tags/v2", "https://github.com/acme/site.git"), True),
+        (None, _push("refs/heads/main", "https://github.com/acme/other.git"), False),
+    ],
+)
+async def test_with_a_site_repo_only_a_push_to_its_repo_and_ref_queues(
+    client: httpx.AsyncClient,
+    state: AppState,
+    site_ref: str | None,
+    body: bytes,
+    queued: bool,
+) -> None:
+    # the configured URL carries a token and another form (ssh) than the payload's
+    state.settings.site_repo = SecretStr("https://x-access-token:tok3n@github.com/Acme/site")
+    state.settings.site_ref = site_ref
+    before = queued_messages(state, "ingest")
+    response = await post(client, body, signature_of(SECRET.encode(), body), **PUSH)
+    if queued:
+        assert response.status_code == 202, response.text
+        job = await state.jobs.get(response.json()["job_id"])
+        assert job is not None
+        assert job.meta["request"]["from_repo"] is True
+        assert "tok3n" not in json.dumps(job.meta)
+        assert queued_messages(state, "ingest") == before + 1
+    else:
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "ignored"
+        assert queued_messages(state, "ingest") == before
+
+
+async def test_with_a_site_repo_other_events_queue_nothing(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    state.settings.site_repo = SecretStr("git@github.com:acme/site.git")
+    body = b'{"action": "completed"}'
+    headers = {"X-GitHub-Event": "workflow_run"}
+    response = await post(client, body, signature_of(SECRET.encode(), body), **headers)
+    assert response.json() == {"status": "ignored", "reason": "event 'workflow_run' is not a push"}
+
+
+PUSH = {"X-GitHub-Event": "push"}

@@ -246,3 +246,22 @@ def test_the_final_answer_path_removes_hostile_links(text: str, fragment: str) -
     cleaned, cited = extract_citations(f"{text} [1]", {1: passage})
     assert cited, cleaned
     assert fragment.lower() not in rendered(cleaned), cleaned
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[a](" + " " * 8000,  # cubic in the run of spaces before the fix (1,600: 0.4 s)
+        "![a](x" + " \t" * 4000,
+        "[a](" + "\n " * 4000 + "'",
+    ],
+)
+def test_worst_case_link_syntax_is_read_in_one_pass(text: str) -> None:
+    """Issue 30: runs of whitespace after `](` are split one way only. At this size the old
+    pattern ran for minutes; the result is what it was."""
+    assert LinkPolicy.for_site("https://docs.example/").clean(text) == text
+
+
+def test_an_empty_destination_with_a_title_is_still_a_link() -> None:
+    policy = LinkPolicy.for_site("https://docs.example/")
+    assert policy.clean("[a](\n'https://evil.example/x')") == "a"

@@ -3,7 +3,9 @@ options and payload indexes, OpenRouter attribution headers."""
 
 from __future__ import annotations
 
+import asyncio
 import warnings
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -204,3 +206,27 @@ def test_fallback_models_are_tried_in_order(monkeypatch: pytest.MonkeyPatch) -> 
         "meta-llama/llama-3.3-70b-instruct:free",
         "qwen/qwen3-32b:free",
     ]
+
+
+async def test_the_embedded_sqlite_database_is_one_queued_connection_per_process(
+    tmp_path: Path,
+) -> None:
+    # 200 answers in flight end together: on one connection their history writes queue in
+    # order, instead of several connections of one process busy-waiting on SQLite's lock.
+    from sqlalchemy import text
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'history.db'}")
+    try:
+        assert engine.pool.size() == 1  # type: ignore[attr-defined]
+
+        async def pragma(name: str) -> Any:
+            async with engine.connect() as connection:
+                return (await connection.execute(text(f"PRAGMA {name}"))).scalar()
+
+        assert await pragma("journal_mode") == "wal"
+        assert await pragma("synchronous") == 1  # NORMAL: a commit waits for no fsync in WAL
+        assert await pragma("foreign_keys") == 1
+        values = await asyncio.gather(*(pragma("user_version") for _ in range(200)))
+        assert values == [0] * 200  # all served, one after the other
+    finally:
+        await engine.dispose()

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from ingestion_jobs.markdown import FrontmatterError, GithubSlugger, github_slug, parse_page
+from ingestion_jobs.markdown import (
+    FrontmatterError,
+    GithubSlugger,
+    ParsedPage,
+    github_slug,
+    parse_page,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -196,3 +202,98 @@ def test_string_props_of_components_are_page_text() -> None:
         "shines in the fog at night",
     ]
     assert prop_texts("TabItem", 'value="apt" label="Debian"') == []  # label: a line of its own
+
+
+def test_front_matter_aliases_are_expanded_within_a_budget() -> None:
+    """Issue 30: 0.5 KB of nested aliases stood for a 29 MB title. Aliases may add at most
+    ALIAS_EXPANSION_BUDGET to a block; ordinary anchors still work; a recursive alias is
+    refused, never followed."""
+    from tests.unit.test_fuzzed_site import ALIAS_BOMB
+
+    with pytest.raises(FrontmatterError, match="aliases"):
+        parse_page(f"---\n{ALIAS_BOMB}---\n\nBody.\n")
+    just_over = (
+        "a: &a [" + ", ".join(["x" * 100] * 100) + "]\n" + "b: [" + ", ".join(["*a"] * 11) + "]\n"
+    )
+    with pytest.raises(FrontmatterError, match="aliases"):
+        parse_page(f"---\n{just_over}---\n\nBody.\n")
+    with pytest.raises(FrontmatterError):
+        parse_page("---\na: &a [*a]\n---\n\nBody.\n")
+    page = parse_page("---\ntags: &t [robot, arm]\nkeywords: *t\ntitle: Arms\n---\n\nBody.\n")
+    arms = ["robot", "arm"]
+    assert page.frontmatter == {"tags": arms, "keywords": arms, "title": "Arms"}
+
+
+def _ids(page: ParsedPage) -> list[tuple[str | None, str | None]]:
+    return [(s.heading, s.anchor) for s in page.sections[1:]]
+
+
+def test_inline_html_at_a_heading_start_keeps_its_space_in_the_id() -> None:
+    # Measured (Docusaurus 3.10.2, fixture heading-rules): the space after a dropped element
+    # stays in the slugged text, so the id starts with "-".
+    source = '## <a name="old"></a> Harbour lights\n\nx\n\n## <span>Tide</span> tables\n\ny\n'
+    source += '\n## Buoys <a name="b"></a>\n\nz\n'
+    for commonmark in (False, True):
+        page = parse_page(source, markdown_format="md" if commonmark else "mdx")
+        assert _ids(page) == [
+            ("Harbour lights", "-harbour-lights"),
+            ("Tide tables", "tide-tables"),
+            ("Buoys", "buoys-"),
+        ]
+
+
+def test_an_h1_in_the_body_starts_no_section_but_counts_for_the_slugger() -> None:
+    page = parse_page(
+        "---\ntitle: Ferry\n---\n\nIntro.\n\n## Tickets\n\nOn board.\n\n# Ferry times\n\n"
+        "Pier two.\n\n## Ferry times\n\nPier three.\n"
+    )
+    assert _ids(page) == [("Tickets", "tickets"), ("Ferry times", "ferry-times-1")]
+    assert "Ferry times" in page.sections[1].text
+    assert "Pier two." in page.sections[1].text
+    assert page.sections[0].text == "Intro."
+
+
+def test_mdx_comments_that_set_no_id_stay_in_the_slug() -> None:
+    # Issue 33 item 7, each id as the real 3.10.2 build renders it.
+    page = parse_page(
+        "## Mooring {/* my-id */}\n\na\n\n## Mooring {/* # */}\n\nb\n\n"
+        "## {/* #custom-id */} some text\n\nc\n\n## Keel check {/* #keel */}\n\nd\n\n"
+        "## Two comments {/* #one */ /* #two */}\n\ne\n"
+    )
+    assert _ids(page) == [
+        ("Mooring", "mooring--my-id-"),
+        ("Mooring", "mooring---"),
+        ("some text", "-custom-id--some-text"),
+        ("Keel check", "keel"),
+        ("Two comments", "two-comments--one---two-"),
+    ]
+
+
+def test_html_comment_ids_only_without_mdx1_compat_comments() -> None:
+    source = "## Harbour code <!-- #harbour -->\n\nx\n\n## Quiet note <!-- just a note -->\n\ny\n"
+    compat = parse_page(source, markdown_format="md")
+    plain = parse_page(source, markdown_format="md", html_comment_ids=True)
+    assert _ids(compat) == [("Harbour code", "harbour-code-"), ("Quiet note", "quiet-note-")]
+    assert _ids(plain) == [("Harbour code", "harbour"), ("Quiet note", "quiet-note-")]
+
+
+def test_emoji_shortcodes_are_shown_as_emoji_and_slugged_as_written() -> None:
+    source = (
+        "## Setup :gear:\n\nTurn the :gear: dial, `:gear:` in code.\n\n## Words :nope_x: stay\n"
+    )
+    page = parse_page(source)
+    assert _ids(page) == [("Setup ⚙️", "setup-gear"), ("Words :nope_x: stay", "words-nope_x-stay")]
+    assert page.sections[1].text == "Turn the ⚙️ dial, `:gear:` in code."
+    off = parse_page(source, emoji=False)
+    assert _ids(off)[0] == ("Setup :gear:", "setup-gear")
+
+
+def test_a_byte_order_mark_before_front_matter_is_ignored() -> None:
+    page = parse_page("\ufeff---\ntitle: Saved on Windows\n---\n\n## Anchorage\n\nx\n")
+    assert page.frontmatter == {"title": "Saved on Windows"}
+    assert _ids(page) == [("Anchorage", "anchorage")]
+
+
+def test_a_string_expression_in_a_heading_is_shown_and_slugged() -> None:
+    page = parse_page("## Use {'Tabs'} here\n\nx\n\n## Keel {/* #keel */} \n\ny\n")
+    assert _ids(page) == [("Use Tabs here", "use-tabs-here"), ("Keel", "keel")]

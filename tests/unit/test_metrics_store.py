@@ -66,7 +66,7 @@ async def test_a_chat_answer_records_every_metric_in_one_round_trip(
     redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = _count_round_trips(redis, monkeypatch)
-    await record_job_end(redis, _chat_job(), run_seconds=1.2)
+    await record_job_end(redis, _chat_job(), run_seconds=1.2, queue_wait_s=0.3)
     assert len(calls) == 1
     monkeypatch.undo()
 
@@ -86,6 +86,11 @@ async def test_a_chat_answer_records_every_metric_in_one_round_trip(
         (series,) = snapshot.histograms[name]
         assert series.sum == pytest.approx(1.2)
         assert series.buckets[-1] == ("+Inf", 1.0)
+    (waited,) = snapshot.histograms["bookchat_job_queue_wait_seconds"]
+    assert waited.labels == ["chat"]
+    assert waited.sum == pytest.approx(0.3)
+    assert dict(waited.buckets)["0.25"] == 0
+    assert dict(waited.buckets)["0.5"] == 1
 
 
 async def test_a_batch_adds_up_like_single_updates(redis: Redis) -> None:

@@ -60,3 +60,15 @@ def test_query_values_in_access_lines_are_redacted_but_positions_kept() -> None:
     assert "xyz123456" not in line
     assert "wait=25" in line
     assert f"token={REDACTED}" in line
+
+
+def test_the_site_repositorys_token_is_a_redacted_secret() -> None:
+    from pydantic import SecretStr
+
+    from shared.settings import Settings
+
+    token = "ghp_0123456789abcdefABCDEF"
+    settings = Settings(site_repo=SecretStr(f"https://x-access-token:{token}@github.com/a/b.git"))
+    assert token in settings.secret_values()
+    line = formatted(record("git said: %s", f"cannot fetch with {token}"), settings.secret_values())
+    assert token not in line

@@ -24,6 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import AppState, get_state
 from api.main import create_app
+from cli.report import ReportFormat, render
 from ingestion_jobs.embedding import HashEmbedder, MiniLMEmbedder
 from shared.db import make_engine, make_sessionmaker
 from shared.history import Exchange, History, message_ids
@@ -71,6 +72,7 @@ async def ask(
     site: str = "default",
     rating: str | None = None,
     comment: str | None = None,
+    index_commit: str | None = None,
 ) -> uuid.UUID:
     """One exchange through the real writer, dated `at` (the clock is the fake here)."""
     job_id, session_id = str(uuid.uuid4()), uuid.uuid4()
@@ -87,6 +89,7 @@ async def ask(
             refused=refused,
             model="test",
             answer_ms=answer_ms,
+            index_commit=index_commit,
         )
     )
     async with sm() as s:
@@ -181,6 +184,20 @@ async def test_usage_section(db: async_sessionmaker[AsyncSession], settings: Set
     assert usage.selection_questions == 1
     assert usage.recent_selection_questions[0].question == "Why is the home pose wrong?"
     assert usage.recent_selection_questions[0].selection.startswith("Send the arm")
+
+
+async def test_answers_by_index_commit(
+    db: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    old, new = "a" * 40, "b" * 40
+    await ask(db, "Before the push?", at=NOW - timedelta(days=2), index_commit=old)
+    await ask(db, "After the push?", at=NOW - timedelta(days=1), index_commit=new)
+    await ask(db, "Declined after?", at=NOW - timedelta(hours=1), index_commit=new, refused=True)
+    await ask(db, "From a folder?", at=NOW - timedelta(hours=1))
+    built = await report(db, settings)
+    got = [(c.commit, c.answers, c.declined) for c in built.usage.index_commits]
+    assert got == [(new, 2, 1), (old, 1, 0)]
+    assert "bbbbbbbbbbbb" in render(built, ReportFormat.MARKDOWN)
 
 
 async def test_feedback_section(db: async_sessionmaker[AsyncSession], settings: Settings) -> None:
@@ -377,7 +394,7 @@ async def test_report_endpoint_needs_the_admin_token_and_a_valid_period(
         assert response.json()["code"] == "unauthorized"
         assert response.headers["WWW-Authenticate"] == "Bearer"
     good = {"Authorization": "Bearer unit-admin-token-0123456789"}
-    for params in ({"since": "7"}, {"since": "3y"}, {"since": ""}, {"site": ""}):
+    for params in ({"since": "7"}, {"since": "3y"}, {"since": ""}, {"site": ""}, {"site": "\x00"}):
         response = await admin_client.get("/v1/admin/report", params=params, headers=good)
         assert response.status_code == 422, (params, response.text)
         assert response.json()["code"] == "validation_error"

@@ -92,3 +92,11 @@ def test_history_retention_runs_daily_only_when_set(tmp_path: Path) -> None:
     assert entry["task"] == TaskName.HISTORY_RETENTION
     assert entry["options"] == {"queue": QueueName.CHAT, "expires": REINDEX_EXPIRES_S}
     assert entry["schedule"] == crontab(minute="30", hour="4")
+
+
+def test_a_site_from_git_alone_gets_the_nightly_reindex() -> None:
+    from pydantic import SecretStr
+
+    settings = Settings(site_repo=SecretStr("https://github.com/acme/site.git"))
+    assert settings.site_dir is None
+    assert "reindex-site-nightly" in beat_schedule(settings)

@@ -336,3 +336,11 @@ def test_what_a_killed_holder_left_half_done_is_cleaned_up_and_its_writes_still_
         assert store.maintain("book") is not None  # the 110 writes were kept in meta.json
     finally:
         store.close()
+
+
+def test_page_url_key_is_the_same_for_an_encoded_and_a_decoded_url() -> None:
+    from shared.vectorstore import page_url_key
+
+    encoded = "https://ex.com/docs/%C3%BCber%20uns/"
+    assert page_url_key(encoded) == page_url_key("https://ex.com/docs/über uns#größe")
+    assert page_url_key(encoded) == "https://ex.com/docs/%C3%BCber%20uns"

@@ -40,3 +40,29 @@ async def test_answering_a_question_leaves_the_process_switch_alone(retriever: R
     request = ChatRequest(message="How do I home the arm?")
     await answer_question(request, settings=settings, retriever=retriever)
     assert _tracing_on()
+
+
+async def test_a_job_past_its_time_limit_is_cancelled_on_the_loop() -> None:
+    # The threads pool every chat worker runs enforces no Celery time limit: `_run_job` bounds
+    # the job on the event loop itself, and tells its own deadline from a job's TimeoutError.
+    import asyncio
+
+    from worker.tasks import _bounded, _JobTimedOut
+
+    cancelled = asyncio.Event()
+
+    async def stuck() -> None:
+        try:
+            await asyncio.Event().wait()  # never set
+        finally:
+            cancelled.set()
+
+    async def times_out_itself() -> None:
+        raise TimeoutError("the job's own")
+
+    with pytest.raises(_JobTimedOut):
+        await _bounded(stuck(), 0.01)
+    assert cancelled.is_set()
+    with pytest.raises(TimeoutError, match="the job's own"):
+        await _bounded(times_out_itself(), 60)
+    await _bounded(asyncio.sleep(0), None)  # unbounded
