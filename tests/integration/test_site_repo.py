@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,12 @@ def push(work: Path, message: str, branch: str = "main") -> str:
 
 
 def hook(http: httpx.Client, dev: Dev, bare: Path, ref: str) -> httpx.Response:
+    # Each push's payload names the commit it pushed (`after`): two pushes are two bodies (the
+    # hook deduplicates by the signed body).
     body = json.dumps(
         {
             "ref": ref,
+            "after": uuid.uuid4().hex,
             "repository": {"full_name": "acme/quay", "clone_url": bare.as_uri()},
         }
     ).encode()
