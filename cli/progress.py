@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -39,7 +40,10 @@ def write_page_catalog(settings: Settings, read: SiteRead) -> None:
 
     try:
         migrate_embedded(settings)
-        asyncio.run(write())
+        # Its own thread and loop: a caller may be inside a running event loop (asyncio.run
+        # refuses to start a second one in a thread that has one).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(lambda: asyncio.run(write())).result()
     except Exception as error:
         log.error("the page catalog was not written: %r", error)
 
