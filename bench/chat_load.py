@@ -73,7 +73,15 @@ from bench.harness import (
     start_fake_llm,
     start_sync_baseline,
 )
-from bench.load_models import Ask, ClosedLoop, LoadModel, Sample, ThinkTime, parse_think
+from bench.load_models import (
+    Ask,
+    ClosedLoop,
+    LoadModel,
+    Sample,
+    ThinkTime,
+    follow_answer,
+    parse_think,
+)
 from bench.load_report import llm_medians, overheads, phase_info, phase_line
 from bench.profiling import profiling, top_frames
 from tests.conftest import throwaway_postgres
@@ -291,20 +299,7 @@ class Ways:
             raise RuntimeError(f"POST /v1/chat {response.status_code}")
         submit = time.perf_counter() - started
         events_url = response.json()["events_url"]
-        ttft, event, outcome = None, "", ""
-        async with self.http.stream("GET", f"{self.api_url}{events_url}") as stream:
-            async for line in stream.aiter_lines():
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line == "" and event:
-                    if event == "token" and ttft is None:
-                        ttft = time.perf_counter() - started
-                    if event in ("done", "error"):
-                        outcome = event
-                        break
-                    event = ""
-        total = time.perf_counter() - started
-        return Sample(q, total, ttft, submit, ok=outcome == "done", error=outcome or "no done")
+        return await follow_answer(self.http, f"{self.api_url}{events_url}", q, started, submit)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -70,7 +70,7 @@ from bench.harness import (
     start_fake_llm,
     start_sync_baseline,
 )
-from bench.load_models import Sample
+from bench.load_models import Sample, follow_answer
 from bench.load_report import pct
 from bench.profiling import py_spy_record
 from shared.migrate import upgrade_database
@@ -241,21 +241,8 @@ class Client:
             return Sample(q, time.perf_counter() - started, None, ok=False,
                           error=f"{response.status_code} {code}")  # fmt: skip
         submit = time.perf_counter() - started
-        ttft, event, outcome = None, "", ""
         events_url = response.json()["events_url"]
-        async with self.http.stream("GET", f"{url}{events_url}") as stream:
-            async for line in stream.aiter_lines():
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line == "" and event:
-                    if event == "token" and ttft is None:
-                        ttft = time.perf_counter() - started
-                    if event in ("done", "error"):
-                        outcome = event
-                        break
-                    event = ""
-        total = time.perf_counter() - started
-        return Sample(q, total, ttft, submit, ok=outcome == "done", error=outcome or "no done")
+        return await follow_answer(self.http, f"{url}{events_url}", q, started, submit)
 
     async def sync(self, url: str, reader: int, q: int) -> Sample:
         started = time.perf_counter()

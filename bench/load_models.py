@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import httpx
+
 REQUEST_TIMEOUT_S = 60.0
 STAGGER_S = 1.0
 
@@ -36,6 +38,27 @@ class Sample:
 
 #: One question asked one way (by its index); returns its sample.
 Ask = Callable[[int], Awaitable[Sample]]
+
+
+async def follow_answer(
+    http: httpx.AsyncClient, events_url: str, q: int, started: float, submit_s: float
+) -> Sample:
+    """Follow a chat job's SSE stream to its `done` (or `error`): the Sample of question `q`
+    asked at `started` (perf_counter), its time to first token and its submit time."""
+    ttft, event, outcome = None, "", ""
+    async with http.stream("GET", events_url) as stream:
+        async for line in stream.aiter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line == "" and event:
+                if event == "token" and ttft is None:
+                    ttft = time.perf_counter() - started
+                if event in ("done", "error"):
+                    outcome = event
+                    break
+                event = ""
+    total = time.perf_counter() - started
+    return Sample(q, total, ttft, submit_s, ok=outcome == "done", error=outcome or "no done")
 
 
 async def ask(one: Ask, q: int) -> Sample:
