@@ -15,10 +15,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from api.deps import AppState, stream_token
 from api.errors import ApiError
 from api.schemas import JobAccepted
-from shared.errors import ErrorCode
+from shared.errors import ErrorCode, known_code
 from shared.index_state import note_ingest_queued
 from shared.job_models import ChatJobRequest, IngestRequest
-from shared.jobs import EventType, Job, JobKind, JobStatus
+from shared.jobs import EventType, Job, JobEvent, JobKind, JobStatus
 from shared.queues import TaskName
 
 __all__ = ["enqueue", "enqueue_chat", "enqueue_ingestion", "job_urls"]
@@ -157,21 +157,44 @@ async def run_and_wait(
     504 `timeout_code` with `timeout_message` when `timeout_s` passes first, after failing the
     job if it was still queued, so that no worker runs it for a reader who is gone."""
     job = await enqueue(state, kind, task, request=request)
+    return await wait_for_result(
+        state,
+        job.id,
+        timeout_s=timeout_s,
+        timeout_code=timeout_code,
+        timeout_message=timeout_message,
+        retry_after_s=retry_after_s,
+    )
+
+
+async def wait_for_result(
+    state: AppState,
+    job_id: str,
+    *,
+    timeout_s: float,
+    timeout_code: ErrorCode,
+    timeout_message: str,
+    retry_after_s: int = 5,
+    on_event: Callable[[JobEvent], Awaitable[None]] | None = None,
+) -> dict[str, Any]:
+    """The `done` event's result of a queued job, each earlier event handed to `on_event`
+    (MCP's progress). Raises ApiError as `run_and_wait` says."""
     try:
-        async for event in state.jobs.follow(job.id, timeout_s=timeout_s):
+        async for event in state.jobs.follow(job_id, timeout_s=timeout_s):
             if event.type is EventType.DONE:
                 return event.data
             if event.type is EventType.ERROR:
-                code = str(event.data.get("code") or ErrorCode.INTERNAL_ERROR)
-                known = code in ErrorCode.__members__.values()
+                code = known_code(str(event.data.get("code") or ErrorCode.INTERNAL_ERROR))
                 raise ApiError(
                     _JOB_ERROR_STATUS.get(code, 500),
-                    ErrorCode(code) if known else ErrorCode.INTERNAL_ERROR,
+                    code,
                     str(event.data.get("message") or "The job failed."),
                 )
-        current = await state.jobs.get(job.id)
+            if on_event is not None:
+                await on_event(event)
+        current = await state.jobs.get(job_id)
         if current is not None and current.status is JobStatus.QUEUED:
-            await state.jobs.fail(job.id, timeout_code, "Abandoned by the API.")
+            await state.jobs.fail(job_id, timeout_code, "Abandoned by the API.")
     except RedisError as error:
         raise _queue_unavailable() from error
     raise ApiError(504, timeout_code, timeout_message, headers={"Retry-After": str(retry_after_s)})

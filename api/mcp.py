@@ -41,8 +41,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import AppState
-from api.enqueue import enqueue_chat
-from api.errors import ApiError
+from api.enqueue import enqueue_chat, wait_for_result
 from api.limits import check_backpressure, check_rate_limits
 from api.routes.pages import PageMarkdown, read_page
 from api.routes.retrieve import retrieve_passages
@@ -56,7 +55,7 @@ from shared.job_models import (
     RetrieveFilters,
     RetrieveRequest,
 )
-from shared.jobs import EventType
+from shared.jobs import EventType, JobEvent
 
 __all__ = [
     "Answer",
@@ -66,7 +65,6 @@ __all__ = [
     "SearchResults",
     "McpTransport",
     "build_mcp_server",
-    "known_code",
 ]
 
 INSTRUCTIONS = (
@@ -236,28 +234,28 @@ class InProcessDocs:
         settings = state.settings
         timeout_s = settings.chat_job_expire_s + settings.chat_task_time_limit_s + 15
         tokens = 0
-        async for event in state.jobs.follow(job.id, timeout_s=timeout_s):
+
+        async def on_event(event: JobEvent) -> None:
+            nonlocal tokens
             if event.type is EventType.TOKEN:
                 tokens += 1
                 await progress(tokens, None, "writing the answer")
-            elif event.type is EventType.DONE:
-                return ChatResult.model_validate(event.data)
-            elif event.type is EventType.ERROR:
-                code = str(event.data.get("code") or ErrorCode.INTERNAL_ERROR)
-                message = str(event.data.get("message") or "The question failed.")
-                raise BookchatError(known_code(code), message)
-        raise ApiError(504, ErrorCode.JOB_TIMEOUT, "No answer came in time; ask again.")
+
+        result = await wait_for_result(
+            state,
+            job.id,
+            timeout_s=timeout_s,
+            timeout_code=ErrorCode.JOB_TIMEOUT,
+            timeout_message="No answer came in time; ask again.",
+            on_event=on_event,
+        )
+        return ChatResult.model_validate(result)
 
     async def page(self, reference: str, caller: Caller) -> PageMarkdown:
         state = self._state()
         await check_rate_limits(state, client_ip=caller.address, session_id=None)
         base = state.settings.public_base_url.rstrip("/") or caller.base_url
         return await read_page(state, base, reference)
-
-
-def known_code(code: str) -> ErrorCode:
-    """`code` as an ErrorCode; `internal_error` for one we do not know (a newer server's)."""
-    return ErrorCode(code) if code in ErrorCode.__members__.values() else ErrorCode.INTERNAL_ERROR
 
 
 class McpGuard:

@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
-from api.mcp import Caller, Progress, build_mcp_server, known_code
+from api.mcp import Caller, Progress, build_mcp_server
 from api.routes.pages import PageMarkdown
-from shared.errors import BookchatError, ErrorCode
+from shared.errors import BookchatError, ErrorCode, known_code
 from shared.job_models import ChatRequest, ChatResult, PublicPassage, RetrieveRequest
 
 __all__ = ["HttpDocs", "serve_stdio"]

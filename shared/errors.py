@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["BookchatError", "ErrorCode"]
+__all__ = ["BookchatError", "ErrorCode", "known_code"]
 
 
 class ErrorCode(StrEnum):
@@ -76,3 +76,8 @@ class BookchatError(Exception):
 
     def as_dict(self) -> dict[str, str]:
         return {"code": str(self.code), "message": self.message}
+
+
+def known_code(code: str) -> ErrorCode:
+    """`code` as an ErrorCode; `internal_error` for one we do not know (a newer server's)."""
+    return ErrorCode(code) if code in ErrorCode.__members__.values() else ErrorCode.INTERNAL_ERROR
